@@ -1,0 +1,228 @@
+//! The data model: a point cloud is `N × D` int64 values, row-major, with `D` explicit.
+
+use crate::error::{Error, Result};
+
+/// `N × D` int64 points in row-major order. `D` (the number of dims) is explicit and never
+/// guessed from the data's length.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PointCloud {
+    dims: usize,
+    data: Vec<i64>,
+}
+
+/// Axis-aligned bounds of a cloud: per dim, the smallest and largest value (inclusive).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BBox {
+    /// Smallest value of each dim.
+    pub min: Vec<i64>,
+    /// Largest value of each dim.
+    pub max: Vec<i64>,
+}
+
+impl BBox {
+    /// Whether `point` lies inside (bounds inclusive); dims beyond the box's are not tested.
+    pub fn contains(&self, point: &[i64]) -> bool {
+        point
+            .iter()
+            .zip(self.min.iter().zip(&self.max))
+            .all(|(v, (lo, hi))| lo <= v && v <= hi)
+    }
+
+    /// The smallest box holding both.
+    pub fn union(&self, other: &BBox) -> BBox {
+        BBox {
+            min: self.min.iter().zip(&other.min).map(|(a, b)| *a.min(b)).collect(),
+            max: self.max.iter().zip(&other.max).map(|(a, b)| *a.max(b)).collect(),
+        }
+    }
+}
+
+impl PointCloud {
+    /// Wraps `data` as rows of `dims` values.
+    pub fn new(dims: usize, data: Vec<i64>) -> Result<Self> {
+        if dims == 0 {
+            return Err(Error::Points("a point cloud needs at least one dim".into()));
+        }
+        if data.len() % dims != 0 {
+            return Err(Error::Points(format!(
+                "{} values are not a whole number of {dims}-dim points",
+                data.len()
+            )));
+        }
+        Ok(Self { dims, data })
+    }
+
+    /// An empty `(0, dims)` cloud.
+    pub fn empty(dims: usize) -> Self {
+        Self { dims, data: Vec::new() }
+    }
+
+    /// Number of dims (`D`).
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Number of points (`N`).
+    pub fn len(&self) -> usize {
+        self.data.len() / self.dims
+    }
+
+    /// Whether there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The values, row-major.
+    pub fn values(&self) -> &[i64] {
+        &self.data
+    }
+
+    /// Takes the values out, row-major.
+    pub fn into_values(self) -> Vec<i64> {
+        self.data
+    }
+
+    /// Point `i`.
+    pub fn row(&self, i: usize) -> &[i64] {
+        &self.data[i * self.dims..(i + 1) * self.dims]
+    }
+
+    /// Iterates over the points.
+    pub fn rows(&self) -> std::slice::ChunksExact<'_, i64> {
+        self.data.chunks_exact(self.dims)
+    }
+
+    /// Appends the points of `other` (same dims).
+    pub fn extend(&mut self, other: &PointCloud) -> Result<()> {
+        if other.dims != self.dims {
+            return Err(Error::Points(format!("cannot add {}-dim points to {}-dim points", other.dims, self.dims)));
+        }
+        self.data.extend_from_slice(&other.data);
+        Ok(())
+    }
+
+    /// Sorts rows lexicographically and removes duplicates: PoCADuck's
+    /// `np.unique(points, axis=0)`, which is also its order.
+    pub fn sort_unique(&mut self) {
+        self.sort_xyz();
+        let d = self.dims;
+        let mut write = 0usize;
+        for read in 0..self.len() {
+            if write > 0 && self.data[read * d..(read + 1) * d] == self.data[(write - 1) * d..write * d] {
+                continue;
+            }
+            if write != read {
+                self.data.copy_within(read * d..(read + 1) * d, write * d);
+            }
+            write += 1;
+        }
+        self.data.truncate(write * d);
+    }
+
+    /// Sorts rows lexicographically (PoCADuck's order, `order=xyz`).
+    pub fn sort_xyz(&mut self) {
+        if self.dims == 3 {
+            let mut rows: Vec<[i64; 3]> = self.data.chunks_exact(3).map(|r| [r[0], r[1], r[2]]).collect();
+            rows.sort_unstable();
+            self.data = rows.into_iter().flatten().collect();
+        } else {
+            let mut rows: Vec<&[i64]> = self.data.chunks_exact(self.dims).collect();
+            rows.sort_unstable();
+            self.data = rows.concat();
+        }
+    }
+
+    /// Keeps only the points `keep` says yes to.
+    pub fn retain(&mut self, mut keep: impl FnMut(&[i64]) -> bool) {
+        let d = self.dims;
+        let mut write = 0usize;
+        for read in 0..self.len() {
+            if keep(&self.data[read * d..(read + 1) * d]) {
+                self.data.copy_within(read * d..(read + 1) * d, write * d);
+                write += 1;
+            }
+        }
+        self.data.truncate(write * d);
+    }
+
+    /// Bounds of the points, or `None` when empty.
+    pub fn bbox(&self) -> Option<BBox> {
+        let mut rows = self.rows();
+        let first = rows.next()?;
+        let mut bbox = BBox { min: first.to_vec(), max: first.to_vec() };
+        for row in rows {
+            for (i, v) in row.iter().enumerate() {
+                bbox.min[i] = bbox.min[i].min(*v);
+                bbox.max[i] = bbox.max[i].max(*v);
+            }
+        }
+        Some(bbox)
+    }
+
+    /// Positions for rendering: the first three dims (missing dims are 0) minus `origin`,
+    /// as f32, with `origin` the centre of the bounding box rounded to an integer, so that
+    /// `position + origin` is the exact value for any cloud narrower than 2^24 voxels.
+    pub fn recentred(&self) -> (Vec<f32>, [f64; 3]) {
+        let origin = match self.bbox() {
+            Some(b) => {
+                let mut o = [0f64; 3];
+                for (i, slot) in o.iter_mut().enumerate().take(self.dims.min(3)) {
+                    *slot = ((b.min[i] as i128 + b.max[i] as i128) / 2) as f64;
+                }
+                o
+            }
+            None => [0.0; 3],
+        };
+        let mut out = Vec::with_capacity(self.len() * 3);
+        for row in self.rows() {
+            for (i, o) in origin.iter().enumerate() {
+                let v = row.get(i).copied().unwrap_or(0);
+                out.push((v as f64 - o) as f32);
+            }
+        }
+        (out, origin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_ragged_data() {
+        assert!(PointCloud::new(3, vec![1, 2]).is_err());
+        assert!(PointCloud::new(0, vec![]).is_err());
+    }
+
+    #[test]
+    fn sort_unique_matches_numpy_unique_axis0() {
+        let mut c = PointCloud::new(3, vec![3, 1, 1, 1, 2, 3, 3, 1, 1, 1, 2, 2, -5, 9, 9]).unwrap();
+        c.sort_unique();
+        assert_eq!(c.values(), &[-5, 9, 9, 1, 2, 2, 1, 2, 3, 3, 1, 1]);
+        let mut wide = PointCloud::new(4, vec![1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 2]).unwrap();
+        wide.sort_unique();
+        assert_eq!(wide.values(), &[1, 1, 1, 1, 1, 1, 1, 2]);
+    }
+
+    #[test]
+    fn recentred_positions_add_back_to_exact_values() {
+        let big = 1i64 << 40;
+        let c = PointCloud::new(3, vec![big, -7, 3, big + 1000, 9, 3]).unwrap();
+        let (pos, origin) = c.recentred();
+        for (i, row) in c.rows().enumerate() {
+            for k in 0..3 {
+                assert_eq!(pos[i * 3 + k] as f64 + origin[k], row[k] as f64);
+            }
+        }
+    }
+
+    #[test]
+    fn bbox_and_retain() {
+        let mut c = PointCloud::new(3, vec![0, 0, 0, 5, 5, 5, 10, -1, 2]).unwrap();
+        let b = c.bbox().unwrap();
+        assert_eq!((b.min.clone(), b.max.clone()), (vec![0, -1, 0], vec![10, 5, 5]));
+        let window = BBox { min: vec![0, 0, 0], max: vec![5, 5, 5] };
+        c.retain(|p| window.contains(p));
+        assert_eq!(c.values(), &[0, 0, 0, 5, 5, 5]);
+    }
+}

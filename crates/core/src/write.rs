@@ -1,0 +1,465 @@
+//! The dataset writer: labels in ascending order in, an edge-layout dataset out through a
+//! [`FileSink`] (the host decides where files go: a directory, an object store, memory).
+
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::cloud::{BBox, PointCloud};
+use crate::error::{Error, Result};
+use crate::index::{entries_per_page, IndexEntry, IndexPage};
+use crate::manifest::{ByteRange, DataFile, LabelIndex, Manifest, PageRef, FORMAT_NAME, FORMAT_VERSION};
+use crate::order::{lod_morton, LOD_MORTON};
+use crate::plan::group_range;
+
+/// Where the writer puts files: `create` returns a writer for a path relative to the
+/// dataset (`/`-separated). Hosts implement it; this crate does no IO itself.
+pub trait FileSink {
+    /// Opens `path` for writing.
+    fn create(&mut self, path: &str) -> std::io::Result<Box<dyn Write + Send>>;
+}
+
+/// Tuning of the layout.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Rows per row group (labels smaller than this never straddle two row groups).
+    pub row_group_rows: usize,
+    /// Rows after which a new points file starts (at a label boundary).
+    pub file_rows: usize,
+    /// zstd level.
+    pub zstd_level: i32,
+    /// Voxel size in nm per dim, recorded in the manifest.
+    pub voxel_size_nm: Option<Vec<f64>>,
+    /// Recorded in the manifest: origin, licence, citation.
+    pub attribution: Option<String>,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self { row_group_rows: 32 * 1024, file_rows: 16 << 20, zstd_level: 3, voxel_size_nm: None, attribution: None }
+    }
+}
+
+/// How many points of a label came from one PoCADuck block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockCount {
+    /// The block id as PoCADuck stored it.
+    pub block_id: String,
+    /// Points (rows) of the label in that block, duplicates included.
+    pub point_count: u64,
+}
+
+/// Writes a dataset. Push labels in strictly ascending order, then [`DatasetWriter::finish`].
+pub struct DatasetWriter<S: FileSink> {
+    sink: S,
+    dims: Vec<String>,
+    options: WriterOptions,
+    points: Option<PointsFile>,
+    files: Vec<DataFile>,
+    index: IndexWriter,
+    blocks: BlocksWriter,
+    previous: Option<u64>,
+    label_count: u64,
+    point_count: u64,
+    bbox: Option<BBox>,
+}
+
+/// A label placed in the open points file, waiting for its row groups to be known.
+struct Placed {
+    label: u64,
+    first_row: u64,
+    count: u64,
+    blocks_row: u64,
+    blocks_count: u32,
+    bbox: BBox,
+}
+
+struct PointsFile {
+    path: String,
+    wide: bool,
+    writer: ArrowWriter<HashingWriter>,
+    schema: Arc<Schema>,
+    rows: u64,
+    pending: RowBuffer,
+    placed: Vec<Placed>,
+}
+
+#[derive(Default)]
+struct RowBuffer {
+    labels: Vec<u64>,
+    columns: Vec<Vec<i64>>,
+}
+
+impl<S: FileSink> DatasetWriter<S> {
+    /// Starts a dataset with the given dim names (their count is `D`).
+    pub fn new(mut sink: S, dims: Vec<String>, options: WriterOptions) -> Result<Self> {
+        if dims.is_empty() {
+            return Err(Error::Points("a dataset needs at least one dim".into()));
+        }
+        let index = IndexWriter::new(&mut sink, dims.len())?;
+        let blocks = BlocksWriter::new(&mut sink, &options)?;
+        Ok(Self {
+            sink,
+            dims,
+            options,
+            points: None,
+            files: Vec::new(),
+            index,
+            blocks,
+            previous: None,
+            label_count: 0,
+            point_count: 0,
+            bbox: None,
+        })
+    }
+
+    /// Adds a label's points (any order, duplicates allowed: they are removed) and the
+    /// PoCADuck blocks they came from. A label with no points is skipped.
+    pub fn push_label(&mut self, label: u64, mut points: PointCloud, blocks: &[BlockCount]) -> Result<()> {
+        if points.dims() != self.dims.len() {
+            return Err(Error::Points(format!("label {label} has {} dims, the dataset {}", points.dims(), self.dims.len())));
+        }
+        if let Some(previous) = self.previous {
+            if label <= previous {
+                return Err(Error::LabelOrder { label, previous });
+            }
+        }
+        if points.is_empty() {
+            return Ok(());
+        }
+        self.previous = Some(label);
+        points.sort_unique();
+        let points = lod_morton(&points);
+        let bbox = points.bbox().expect("a non-empty cloud has bounds");
+        let wide = points.values().iter().any(|v| i32::try_from(*v).is_err());
+
+        let must_roll = match &self.points {
+            Some(f) => (wide && !f.wide) || f.rows >= self.options.file_rows as u64,
+            None => false,
+        };
+        if must_roll {
+            self.close_points_file()?;
+        }
+        if self.points.is_none() {
+            self.points = Some(self.open_points_file(wide)?);
+        }
+        let blocks_row = self.blocks.rows;
+        for b in blocks {
+            self.blocks.push(label, b)?;
+        }
+        let row_group_rows = self.options.row_group_rows;
+        let file = self.points.as_mut().expect("opened above");
+        if !file.pending.labels.is_empty() && file.pending.labels.len() + points.len() > row_group_rows {
+            file.flush_row_group()?;
+        }
+        file.placed.push(Placed {
+            label,
+            first_row: file.rows,
+            count: points.len() as u64,
+            blocks_row,
+            blocks_count: blocks.len() as u32,
+            bbox: bbox.clone(),
+        });
+        for row in points.rows() {
+            file.pending.labels.push(label);
+            for (col, v) in file.pending.columns.iter_mut().zip(row) {
+                col.push(*v);
+            }
+            if file.pending.labels.len() == row_group_rows {
+                file.flush_row_group()?;
+            }
+        }
+        file.rows += points.len() as u64;
+        self.label_count += 1;
+        self.point_count += points.len() as u64;
+        self.bbox = Some(match &self.bbox {
+            Some(b) => b.union(&bbox),
+            None => bbox,
+        });
+        Ok(())
+    }
+
+    fn open_points_file(&mut self, wide: bool) -> Result<PointsFile> {
+        let path = format!("points/part-{:05}.parquet", self.files.len());
+        let coord = if wide { DataType::Int64 } else { DataType::Int32 };
+        let mut fields = vec![Field::new("label", DataType::UInt64, false)];
+        fields.extend(self.dims.iter().map(|d| Field::new(d, coord.clone(), false)));
+        let schema = Arc::new(Schema::new(fields));
+        let mut props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(zstd_level(self.options.zstd_level)?))
+            .set_max_row_group_size(self.options.row_group_rows)
+            .set_statistics_enabled(EnabledStatistics::None)
+            .set_column_statistics_enabled(ColumnPath::from("label"), EnabledStatistics::Chunk)
+            .set_column_dictionary_enabled(ColumnPath::from("label"), false)
+            .set_column_encoding(ColumnPath::from("label"), Encoding::DELTA_BINARY_PACKED);
+        for d in &self.dims {
+            props = props
+                .set_column_dictionary_enabled(ColumnPath::from(d.as_str()), false)
+                .set_column_encoding(ColumnPath::from(d.as_str()), Encoding::BYTE_STREAM_SPLIT);
+        }
+        let out = HashingWriter::new(self.sink.create(&path).map_err(|e| write_error(&path, e))?);
+        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props.build()))
+            .map_err(|e| Error::Parquet { path: path.clone(), source: e })?;
+        Ok(PointsFile {
+            path,
+            wide,
+            writer,
+            schema,
+            rows: 0,
+            pending: RowBuffer { labels: Vec::new(), columns: vec![Vec::new(); self.dims.len()] },
+            placed: Vec::new(),
+        })
+    }
+
+    fn close_points_file(&mut self) -> Result<()> {
+        let Some(mut file) = self.points.take() else { return Ok(()) };
+        file.flush_row_group()?;
+        let groups: Vec<RowGroupMetaData> = file.writer.flushed_row_groups().to_vec();
+        let out = file.writer.into_inner().map_err(|e| Error::Parquet { path: file.path.clone(), source: e })?;
+        let file_index = self.files.len() as u32;
+        let data_file = out.finish(&file.path, file.rows)?;
+        // Row-group start rows and byte ranges, to place each label.
+        let mut starts = Vec::with_capacity(groups.len());
+        let mut row = 0u64;
+        for g in &groups {
+            starts.push(row);
+            row += g.num_rows() as u64;
+        }
+        for p in file.placed {
+            let first = starts.partition_point(|&s| s <= p.first_row) - 1;
+            let last = starts.partition_point(|&s| s < p.first_row + p.count) - 1;
+            let start = group_range(&groups[first]).offset;
+            let end = group_range(&groups[last]).end();
+            self.index.push(IndexEntry {
+                    label: p.label,
+                    point_count: p.count,
+                    file: file_index,
+                    row_group: first as u32,
+                    row_groups: (last - first + 1) as u32,
+                    row_offset: p.first_row - starts[first],
+                    bytes: ByteRange { offset: start, length: end - start },
+                    blocks_row: p.blocks_row,
+                    blocks_count: p.blocks_count,
+                    bbox: p.bbox,
+            })?;
+        }
+        self.files.push(data_file);
+        Ok(())
+    }
+
+    /// Writes the last row groups, the index, the blocks file and `manifest.json`
+    /// (last, so a reader never sees a manifest naming missing files).
+    pub fn finish(mut self) -> Result<Manifest> {
+        self.close_points_file()?;
+        let label_index = self.index.finish()?;
+        let blocks = self.blocks.finish()?;
+        let manifest = Manifest {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            dims: self.dims,
+            voxel_size_nm: self.options.voxel_size_nm,
+            label_count: self.label_count,
+            point_count: self.point_count,
+            bbox: self.bbox,
+            point_order: LOD_MORTON.into(),
+            files: self.files,
+            label_index,
+            blocks,
+            attribution: self.options.attribution,
+        };
+        let mut out = self.sink.create("manifest.json").map_err(|e| write_error("manifest.json", e))?;
+        out.write_all(&manifest.to_json()).and_then(|_| out.flush()).map_err(|e| write_error("manifest.json", e))?;
+        Ok(manifest)
+    }
+}
+
+impl PointsFile {
+    fn flush_row_group(&mut self) -> Result<()> {
+        if self.pending.labels.is_empty() {
+            return Ok(());
+        }
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(std::mem::take(&mut self.pending.labels)))];
+        for col in &mut self.pending.columns {
+            let values = std::mem::take(col);
+            columns.push(if self.wide {
+                Arc::new(Int64Array::from(values))
+            } else {
+                Arc::new(Int32Array::from_iter_values(values.into_iter().map(|v| v as i32)))
+            });
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        let parquet = |e| Error::Parquet { path: self.path.clone(), source: e };
+        self.writer.write(&batch).map_err(parquet)?;
+        self.writer.flush().map_err(parquet)
+    }
+}
+
+fn zstd_level(level: i32) -> Result<ZstdLevel> {
+    ZstdLevel::try_new(level).map_err(|e| Error::Write { path: String::new(), message: e.to_string() })
+}
+
+fn write_error(path: &str, e: std::io::Error) -> Error {
+    Error::Write { path: path.into(), message: e.to_string() }
+}
+
+/// Writes the label index page by page as entries arrive.
+struct IndexWriter {
+    path: &'static str,
+    out: HashingWriter,
+    dims: usize,
+    page: Vec<IndexEntry>,
+    pages: Vec<PageRef>,
+}
+
+impl IndexWriter {
+    const PATH: &'static str = "labels.idx";
+
+    fn new(sink: &mut dyn FileSink, dims: usize) -> Result<Self> {
+        let out = HashingWriter::new(sink.create(Self::PATH).map_err(|e| write_error(Self::PATH, e))?);
+        Ok(Self { path: Self::PATH, out, dims, page: Vec::new(), pages: Vec::new() })
+    }
+
+    fn push(&mut self, entry: IndexEntry) -> Result<()> {
+        self.page.push(entry);
+        if self.page.len() == entries_per_page(self.dims) {
+            self.flush_page()?;
+        }
+        Ok(())
+    }
+
+    fn flush_page(&mut self) -> Result<()> {
+        let (Some(first), Some(last)) = (self.page.first(), self.page.last()) else { return Ok(()) };
+        let (first_label, last_label, count) = (first.label, last.label, self.page.len() as u32);
+        let bytes = IndexPage { dims: self.dims, entries: std::mem::take(&mut self.page) }.encode();
+        let offset = self.out.written;
+        self.out.write_all(&bytes).map_err(|e| write_error(self.path, e))?;
+        self.pages.push(PageRef { first_label, last_label, count, range: ByteRange { offset, length: bytes.len() as u64 } });
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<LabelIndex> {
+        self.flush_page()?;
+        let file = self.out.finish(self.path, 0)?;
+        Ok(LabelIndex { file, pages: self.pages })
+    }
+}
+
+/// Writes `blocks.parquet`: `label u64, block_id string, point_count u64`, by label.
+struct BlocksWriter {
+    writer: ArrowWriter<HashingWriter>,
+    schema: Arc<Schema>,
+    rows: u64,
+    labels: Vec<u64>,
+    ids: Vec<String>,
+    counts: Vec<u64>,
+    batch_rows: usize,
+}
+
+impl BlocksWriter {
+    const PATH: &'static str = "blocks.parquet";
+
+    fn new(sink: &mut dyn FileSink, options: &WriterOptions) -> Result<Self> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("label", DataType::UInt64, false),
+            Field::new("block_id", DataType::Utf8, false),
+            Field::new("point_count", DataType::UInt64, false),
+        ]));
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(zstd_level(options.zstd_level)?))
+            .set_max_row_group_size(options.row_group_rows)
+            .build();
+        let out = HashingWriter::new(sink.create(Self::PATH).map_err(|e| write_error(Self::PATH, e))?);
+        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props))
+            .map_err(|e| Error::Parquet { path: Self::PATH.into(), source: e })?;
+        Ok(Self { writer, schema, rows: 0, labels: vec![], ids: vec![], counts: vec![], batch_rows: options.row_group_rows })
+    }
+
+    fn push(&mut self, label: u64, block: &BlockCount) -> Result<()> {
+        self.labels.push(label);
+        self.ids.push(block.block_id.clone());
+        self.counts.push(block.point_count);
+        self.rows += 1;
+        if self.labels.len() >= self.batch_rows {
+            self.write_batch()?;
+        }
+        Ok(())
+    }
+
+    fn write_batch(&mut self) -> Result<()> {
+        if self.labels.is_empty() {
+            return Ok(());
+        }
+        let batch = RecordBatch::try_new(
+            self.schema.clone(),
+            vec![
+                Arc::new(UInt64Array::from(std::mem::take(&mut self.labels))),
+                Arc::new(StringArray::from(std::mem::take(&mut self.ids))),
+                Arc::new(UInt64Array::from(std::mem::take(&mut self.counts))),
+            ],
+        )?;
+        self.writer.write(&batch).map_err(|e| Error::Parquet { path: Self::PATH.into(), source: e })
+    }
+
+    /// Closes the file; `None` when no label had blocks.
+    fn finish(mut self) -> Result<Option<DataFile>> {
+        self.write_batch()?;
+        let rows = self.rows;
+        let out = self.writer.into_inner().map_err(|e| Error::Parquet { path: Self::PATH.into(), source: e })?;
+        let file = out.finish(Self::PATH, rows)?;
+        Ok((rows > 0).then_some(file))
+    }
+}
+
+/// Counts, hashes and remembers the tail of what passes through, so the writer learns a
+/// file's size, ETag and Parquet footer range without reading it back.
+struct HashingWriter {
+    inner: Box<dyn Write + Send>,
+    hash: Xxh3,
+    written: u64,
+    tail: [u8; 8],
+}
+
+impl HashingWriter {
+    fn new(inner: Box<dyn Write + Send>) -> Self {
+        Self { inner, hash: Xxh3::new(), written: 0, tail: [0; 8] }
+    }
+
+    /// Flushes and describes the file; for Parquet files (`rows > 0` or a `PAR1` tail) the
+    /// footer range comes from the length stored before the closing magic.
+    fn finish(mut self, path: &str, rows: u64) -> Result<DataFile> {
+        self.inner.flush().map_err(|e| write_error(path, e))?;
+        let footer = (&self.tail[4..] == b"PAR1").then(|| {
+            let length = u32::from_le_bytes(self.tail[..4].try_into().expect("4 bytes")) as u64 + 8;
+            ByteRange { offset: self.written - length, length }
+        });
+        Ok(DataFile { path: path.into(), size: self.written, etag: format!("{:016x}", self.hash.digest()), rows, footer })
+    }
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let buf = &buf[..n];
+        self.hash.update(buf);
+        self.written += n as u64;
+        if n >= 8 {
+            self.tail.copy_from_slice(&buf[n - 8..]);
+        } else {
+            self.tail.rotate_left(n);
+            self.tail[8 - n..].copy_from_slice(buf);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
