@@ -4,9 +4,11 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow_array::{Array, Int32Array, Int64Array, RecordBatch};
+use arrow_array::{Array, Int32Array, Int64Array, RecordBatch, StringArray, UInt64Array};
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
 use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
@@ -95,36 +97,63 @@ pub struct RowSpan {
     pub take: u64,
 }
 
-/// Decodes `span` of a points file into `N × dims` int64 points, reading only bytes in `file`.
-pub fn decode_points(path: &str, meta: &Arc<ParquetMetaData>, file: SparseFile, span: &RowSpan, dims: usize) -> Result<PointCloud> {
+/// A batch reader over `span` of a file, projected to the root columns `columns`.
+fn span_reader(
+    path: &str,
+    meta: &Arc<ParquetMetaData>,
+    file: SparseFile,
+    span: &RowSpan,
+    columns: Range<usize>,
+) -> Result<ParquetRecordBatchReader> {
     let parquet = |source| Error::Parquet { path: path.into(), source };
-    let reader_meta = ArrowReaderMetadata::try_new(meta.clone(), ArrowReaderOptions::new()).map_err(parquet)?;
-    let columns = meta.file_metadata().schema_descr().num_columns();
-    if columns != dims + 1 {
-        return Err(Error::Points(format!("{path} has {columns} columns, expected label and {dims} dims")));
-    }
     if span.row_groups.end > meta.num_row_groups() {
         return Err(Error::Points(format!("{path} has no row group {}", span.row_groups.end - 1)));
     }
-    let mask = ProjectionMask::roots(meta.file_metadata().schema_descr(), 1..=dims);
+    let reader_meta = ArrowReaderMetadata::try_new(meta.clone(), ArrowReaderOptions::new()).map_err(parquet)?;
+    let mask = ProjectionMask::roots(meta.file_metadata().schema_descr(), columns);
     let selection = RowSelection::from(vec![RowSelector::skip(span.skip as usize), RowSelector::select(span.take as usize)]);
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, reader_meta)
+    ParquetRecordBatchReaderBuilder::new_with_metadata(file, reader_meta)
         .with_row_groups(span.row_groups.clone().collect())
         .with_row_selection(selection)
         .with_projection(mask)
         .with_batch_size(64 * 1024)
         .build()
-        .map_err(parquet)?;
+        .map_err(parquet)
+}
+
+/// Decodes `span` of a points file into `N × dims` int64 points, reading only bytes in `file`.
+pub fn decode_points(path: &str, meta: &Arc<ParquetMetaData>, file: SparseFile, span: &RowSpan, dims: usize) -> Result<PointCloud> {
+    let columns = meta.file_metadata().schema_descr().num_columns();
+    if columns != dims + 1 {
+        return Err(Error::Points(format!("{path} has {columns} columns, expected label and {dims} dims")));
+    }
     let mut values = Vec::with_capacity(span.take as usize * dims);
-    for batch in reader {
-        let batch = batch?;
-        append_rows(path, &batch, &mut values)?;
+    for batch in span_reader(path, meta, file, span, 1..dims + 1)? {
+        append_rows(path, &batch?, &mut values)?;
     }
     let cloud = PointCloud::new(dims, values)?;
     if cloud.len() as u64 != span.take {
         return Err(Error::Points(format!("{path}: decoded {} rows, expected {}", cloud.len(), span.take)));
     }
     Ok(cloud)
+}
+
+/// Decodes `span` of the blocks file into `(block_id, point_count)` pairs.
+pub fn decode_blocks(path: &str, meta: &Arc<ParquetMetaData>, file: SparseFile, span: &RowSpan) -> Result<Vec<(String, u64)>> {
+    let mut out = Vec::with_capacity(span.take as usize);
+    for batch in span_reader(path, meta, file, span, 1..3)? {
+        let batch = batch?;
+        let ids = batch.column(0).as_any().downcast_ref::<StringArray>();
+        let counts = batch.column(1).as_any().downcast_ref::<UInt64Array>();
+        let (Some(ids), Some(counts)) = (ids, counts) else {
+            return Err(Error::Points(format!("{path}: expected block_id string and point_count uint64 columns")));
+        };
+        out.extend(ids.iter().zip(counts.values()).map(|(id, n)| (id.unwrap_or_default().to_string(), *n)));
+    }
+    if out.len() as u64 != span.take {
+        return Err(Error::Points(format!("{path}: decoded {} block rows, expected {}", out.len(), span.take)));
+    }
+    Ok(out)
 }
 
 /// Interleaves the dim columns of `batch` (Int32 or Int64) into row-major int64 values.

@@ -1,0 +1,45 @@
+//! Response bodies: whole bytes, or a stream of chunks for large answers.
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::Stream;
+
+use crate::error::ApiError;
+
+/// A stream of body chunks; an `Err` ends the body early (the host aborts the response).
+#[cfg(not(target_arch = "wasm32"))]
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes, ApiError>> + Send + 'static>>;
+/// A stream of body chunks; an `Err` ends the body early (the host aborts the response).
+#[cfg(target_arch = "wasm32")]
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes, ApiError>> + 'static>>;
+
+/// A response body.
+pub enum Body {
+    /// No body (HEAD, 304).
+    Empty,
+    /// All of it.
+    Full(Bytes),
+    /// Produced chunk by chunk.
+    Stream(ChunkStream),
+}
+
+impl Body {
+    /// The bytes of a non-streamed body (empty for a stream).
+    pub fn bytes(&self) -> Option<&Bytes> {
+        match self {
+            Body::Full(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Empty => write!(f, "Body::Empty"),
+            Body::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
+            Body::Stream(_) => write!(f, "Body::Stream"),
+        }
+    }
+}
