@@ -31,8 +31,18 @@ impl BBox {
     /// The smallest box holding both.
     pub fn union(&self, other: &BBox) -> BBox {
         BBox {
-            min: self.min.iter().zip(&other.min).map(|(a, b)| *a.min(b)).collect(),
-            max: self.max.iter().zip(&other.max).map(|(a, b)| *a.max(b)).collect(),
+            min: self
+                .min
+                .iter()
+                .zip(&other.min)
+                .map(|(a, b)| *a.min(b))
+                .collect(),
+            max: self
+                .max
+                .iter()
+                .zip(&other.max)
+                .map(|(a, b)| *a.max(b))
+                .collect(),
         }
     }
 }
@@ -54,7 +64,10 @@ impl PointCloud {
 
     /// An empty `(0, dims)` cloud.
     pub fn empty(dims: usize) -> Self {
-        Self { dims, data: Vec::new() }
+        Self {
+            dims,
+            data: Vec::new(),
+        }
     }
 
     /// Number of dims (`D`).
@@ -95,7 +108,10 @@ impl PointCloud {
     /// Appends the points of `other` (same dims).
     pub fn extend(&mut self, other: &PointCloud) -> Result<()> {
         if other.dims != self.dims {
-            return Err(Error::Points(format!("cannot add {}-dim points to {}-dim points", other.dims, self.dims)));
+            return Err(Error::Points(format!(
+                "cannot add {}-dim points to {}-dim points",
+                other.dims, self.dims
+            )));
         }
         self.data.extend_from_slice(&other.data);
         Ok(())
@@ -108,7 +124,9 @@ impl PointCloud {
         let d = self.dims;
         let mut write = 0usize;
         for read in 0..self.len() {
-            if write > 0 && self.data[read * d..(read + 1) * d] == self.data[(write - 1) * d..write * d] {
+            if write > 0
+                && self.data[read * d..(read + 1) * d] == self.data[(write - 1) * d..write * d]
+            {
                 continue;
             }
             if write != read {
@@ -122,7 +140,11 @@ impl PointCloud {
     /// Sorts rows lexicographically (PoCADuck's order, `order=xyz`).
     pub fn sort_xyz(&mut self) {
         if self.dims == 3 {
-            let mut rows: Vec<[i64; 3]> = self.data.chunks_exact(3).map(|r| [r[0], r[1], r[2]]).collect();
+            let mut rows: Vec<[i64; 3]> = self
+                .data
+                .chunks_exact(3)
+                .map(|r| [r[0], r[1], r[2]])
+                .collect();
             rows.sort_unstable();
             self.data = rows.into_iter().flatten().collect();
         } else {
@@ -149,7 +171,10 @@ impl PointCloud {
     pub fn bbox(&self) -> Option<BBox> {
         let mut rows = self.rows();
         let first = rows.next()?;
-        let mut bbox = BBox { min: first.to_vec(), max: first.to_vec() };
+        let mut bbox = BBox {
+            min: first.to_vec(),
+            max: first.to_vec(),
+        };
         for row in rows {
             for (i, v) in row.iter().enumerate() {
                 bbox.min[i] = bbox.min[i].min(*v);
@@ -220,8 +245,14 @@ mod tests {
     fn bbox_and_retain() {
         let mut c = PointCloud::new(3, vec![0, 0, 0, 5, 5, 5, 10, -1, 2]).unwrap();
         let b = c.bbox().unwrap();
-        assert_eq!((b.min.clone(), b.max.clone()), (vec![0, -1, 0], vec![10, 5, 5]));
-        let window = BBox { min: vec![0, 0, 0], max: vec![5, 5, 5] };
+        assert_eq!(
+            (b.min.clone(), b.max.clone()),
+            (vec![0, -1, 0], vec![10, 5, 5])
+        );
+        let window = BBox {
+            min: vec![0, 0, 0],
+            max: vec![5, 5, 5],
+        };
         c.retain(|p| window.contains(p));
         assert_eq!(c.values(), &[0, 0, 0, 5, 5, 5]);
     }

@@ -64,7 +64,8 @@ pub fn entries_per_page(dims: usize) -> usize {
 impl IndexPage {
     /// Encodes the page.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_BYTES + self.entries.len() * entry_bytes(self.dims));
+        let mut out =
+            Vec::with_capacity(HEADER_BYTES + self.entries.len() * entry_bytes(self.dims));
         out.extend_from_slice(PAGE_MAGIC);
         out.extend_from_slice(&(self.dims as u32).to_le_bytes());
         out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
@@ -97,10 +98,15 @@ impl IndexPage {
         if dims == 0 || dims > 64 {
             return Err(Error::Index(format!("{dims} dims")));
         }
-        let expected = count.checked_mul(entry_bytes(dims)).and_then(|n| n.checked_add(HEADER_BYTES));
+        let expected = count
+            .checked_mul(entry_bytes(dims))
+            .and_then(|n| n.checked_add(HEADER_BYTES));
         if expected != Some(bytes.len()) {
             let expected = expected.map_or("more than addressable".to_string(), |n| n.to_string());
-            return Err(Error::Index(format!("{} bytes for {count} entries of {dims} dims, expected {expected}", bytes.len())));
+            return Err(Error::Index(format!(
+                "{} bytes for {count} entries of {dims} dims, expected {expected}",
+                bytes.len()
+            )));
         }
         let mut entries = Vec::with_capacity(count);
         for _ in 0..count {
@@ -110,7 +116,10 @@ impl IndexPage {
             let row_group = r.u32()?;
             let row_groups = r.u32()?;
             let row_offset = r.u64()?;
-            let bytes = ByteRange { offset: r.u64()?, length: r.u64()? };
+            let bytes = ByteRange {
+                offset: r.u64()?,
+                length: r.u64()?,
+            };
             let blocks_row = r.u64()?;
             let blocks_count = r.u32()?;
             let mut bounds = Vec::with_capacity(2 * dims);
@@ -120,7 +129,9 @@ impl IndexPage {
             let max = bounds.split_off(dims);
             if let Some(prev) = entries.last().map(|e: &IndexEntry| e.label) {
                 if prev >= label {
-                    return Err(Error::Index(format!("labels out of order: {label} after {prev}")));
+                    return Err(Error::Index(format!(
+                        "labels out of order: {label} after {prev}"
+                    )));
                 }
             }
             entries.push(IndexEntry {
@@ -141,7 +152,10 @@ impl IndexPage {
 
     /// The entry of `label`, if the page holds it.
     pub fn find(&self, label: u64) -> Option<&IndexEntry> {
-        self.entries.binary_search_by_key(&label, |e| e.label).ok().map(|i| &self.entries[i])
+        self.entries
+            .binary_search_by_key(&label, |e| e.label)
+            .ok()
+            .map(|i| &self.entries[i])
     }
 }
 
@@ -160,11 +174,15 @@ impl<'a> Cursor<'a> {
     }
 
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("took 4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("took 4 bytes"),
+        ))
     }
 
     fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("took 8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("took 8 bytes"),
+        ))
     }
 }
 
@@ -181,16 +199,25 @@ mod tests {
             row_group: 2,
             row_groups: 3,
             row_offset: 4,
-            bytes: ByteRange { offset: 5, length: 6 },
+            bytes: ByteRange {
+                offset: 5,
+                length: 6,
+            },
             blocks_row: 7,
             blocks_count: 8,
-            bbox: BBox { min: vec![-1, -2, -3], max: vec![i64::MAX, 2, 3] },
+            bbox: BBox {
+                min: vec![-1, -2, -3],
+                max: vec![i64::MAX, 2, 3],
+            },
         }
     }
 
     #[test]
     fn round_trips() {
-        let page = IndexPage { dims: 3, entries: vec![entry(1), entry(u64::MAX - 1), entry(u64::MAX)] };
+        let page = IndexPage {
+            dims: 3,
+            entries: vec![entry(1), entry(u64::MAX - 1), entry(u64::MAX)],
+        };
         let bytes = page.encode();
         assert_eq!(bytes.len(), 16 + 3 * entry_bytes(3));
         let back = IndexPage::decode(&bytes).unwrap();
@@ -201,12 +228,20 @@ mod tests {
 
     #[test]
     fn refuses_bad_pages() {
-        let good = IndexPage { dims: 3, entries: vec![entry(1), entry(2)] }.encode();
+        let good = IndexPage {
+            dims: 3,
+            entries: vec![entry(1), entry(2)],
+        }
+        .encode();
         assert!(IndexPage::decode(&good[..good.len() - 1]).is_err());
         let mut magic = good.clone();
         magic[0] = b'X';
         assert!(IndexPage::decode(&magic).is_err());
-        let unordered = IndexPage { dims: 3, entries: vec![entry(2), entry(1)] }.encode();
+        let unordered = IndexPage {
+            dims: 3,
+            entries: vec![entry(2), entry(1)],
+        }
+        .encode();
         assert!(IndexPage::decode(&unordered).is_err());
     }
 

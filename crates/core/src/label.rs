@@ -18,7 +18,8 @@ pub fn parse_label(text: &str) -> Result<u64> {
     if !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("not a decimal number"));
     }
-    text.parse::<u64>().map_err(|_| bad("greater than 18446744073709551615"))
+    text.parse::<u64>()
+        .map_err(|_| bad("greater than 18446744073709551615"))
 }
 
 #[cfg(test)]
@@ -34,7 +35,17 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_u64() {
-        for text in ["", "-1", "+1", "1.0", "abc", "1e3", " 1", "18446744073709551616", "99999999999999999999999"] {
+        for text in [
+            "",
+            "-1",
+            "+1",
+            "1.0",
+            "abc",
+            "1e3",
+            " 1",
+            "18446744073709551616",
+            "99999999999999999999999",
+        ] {
             let err = parse_label(text).unwrap_err();
             assert!(matches!(err, Error::BadLabel { .. }), "{text}: {err}");
         }

@@ -120,7 +120,8 @@ pub mod label_string {
 impl Manifest {
     /// Parses and checks a manifest.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Manifest(e.to_string()))?;
+        let m: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| Error::Manifest(e.to_string()))?;
         m.validate()?;
         Ok(m)
     }
@@ -138,23 +139,36 @@ impl Manifest {
     /// Checks what the reader relies on: format, version, dims and page order.
     pub fn validate(&self) -> Result<()> {
         if self.format != FORMAT_NAME {
-            return Err(Error::Manifest(format!("format is {:?}, expected {FORMAT_NAME:?}", self.format)));
+            return Err(Error::Manifest(format!(
+                "format is {:?}, expected {FORMAT_NAME:?}",
+                self.format
+            )));
         }
         if self.version != FORMAT_VERSION {
-            return Err(Error::Manifest(format!("version {} is not supported (this reader reads {FORMAT_VERSION})", self.version)));
+            return Err(Error::Manifest(format!(
+                "version {} is not supported (this reader reads {FORMAT_VERSION})",
+                self.version
+            )));
         }
         if self.dims.is_empty() {
             return Err(Error::Manifest("no dims".into()));
         }
         for pair in self.label_index.pages.windows(2) {
             if pair[0].last_label >= pair[1].first_label {
-                return Err(Error::Manifest("label index pages are not in label order".into()));
+                return Err(Error::Manifest(
+                    "label index pages are not in label order".into(),
+                ));
             }
         }
         for file in self.files.iter().chain(self.blocks.iter()) {
-            let footer = file.footer.ok_or_else(|| Error::Manifest(format!("{} has no footer range", file.path)))?;
+            let footer = file
+                .footer
+                .ok_or_else(|| Error::Manifest(format!("{} has no footer range", file.path)))?;
             if footer.end() != file.size || footer.length < 8 {
-                return Err(Error::Manifest(format!("{} has a footer range outside the file", file.path)));
+                return Err(Error::Manifest(format!(
+                    "{} has a footer range outside the file",
+                    file.path
+                )));
             }
         }
         Ok(())
@@ -162,12 +176,22 @@ impl Manifest {
 
     /// The page that would hold `label`, if any page's range covers it.
     pub fn page_for(&self, label: u64) -> Option<(usize, &PageRef)> {
-        let i = self.label_index.pages.partition_point(|p| p.last_label < label);
-        self.label_index.pages.get(i).filter(|p| p.first_label <= label).map(|p| (i, p))
+        let i = self
+            .label_index
+            .pages
+            .partition_point(|p| p.last_label < label);
+        self.label_index
+            .pages
+            .get(i)
+            .filter(|p| p.first_label <= label)
+            .map(|p| (i, p))
     }
 
     /// All files of the dataset (points, index, blocks) but the manifest itself.
     pub fn all_files(&self) -> impl Iterator<Item = &DataFile> {
-        self.files.iter().chain(std::iter::once(&self.label_index.file)).chain(self.blocks.iter())
+        self.files
+            .iter()
+            .chain(std::iter::once(&self.label_index.file))
+            .chain(self.blocks.iter())
     }
 }

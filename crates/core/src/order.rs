@@ -29,9 +29,14 @@ fn spread(v: u64) -> u64 {
 /// Morton codes of the first three dims, offset by the cloud's minimum and shifted right
 /// just enough to fit 21 bits per axis (the order only needs to be spatial, not exact).
 fn morton_codes(cloud: &PointCloud) -> Vec<u64> {
-    let Some(bbox) = cloud.bbox() else { return Vec::new() };
+    let Some(bbox) = cloud.bbox() else {
+        return Vec::new();
+    };
     let axes = cloud.dims().min(3);
-    let span = (0..axes).map(|i| (bbox.max[i] as i128 - bbox.min[i] as i128) as u128).max().unwrap_or(0);
+    let span = (0..axes)
+        .map(|i| (bbox.max[i] as i128 - bbox.min[i] as i128) as u128)
+        .max()
+        .unwrap_or(0);
     let bits = 128 - span.leading_zeros();
     let shift = bits.saturating_sub(AXIS_BITS);
     cloud
@@ -49,7 +54,11 @@ fn morton_codes(cloud: &PointCloud) -> Vec<u64> {
 pub fn lod_morton(cloud: &PointCloud) -> PointCloud {
     let codes = morton_codes(cloud);
     let mut by_curve: Vec<usize> = (0..cloud.len()).collect();
-    by_curve.sort_unstable_by(|&a, &b| codes[a].cmp(&codes[b]).then_with(|| cloud.row(a).cmp(cloud.row(b))));
+    by_curve.sort_unstable_by(|&a, &b| {
+        codes[a]
+            .cmp(&codes[b])
+            .then_with(|| cloud.row(a).cmp(cloud.row(b)))
+    });
     // The coarsest cell size a point opens is set by the highest bit in which its code
     // differs from its predecessor's; equal codes (possible only after shifting) share the
     // predecessor's cell and go to the finest level.
@@ -57,7 +66,11 @@ pub fn lod_morton(cloud: &PointCloud) -> PointCloud {
     let mut level = vec![0u8; by_curve.len()];
     for k in 1..by_curve.len() {
         let diff = codes[by_curve[k]] ^ codes[by_curve[k - 1]];
-        level[k] = if diff == 0 { top + 1 } else { top - ((63 - diff.leading_zeros()) / 3) as u8 };
+        level[k] = if diff == 0 {
+            top + 1
+        } else {
+            top - ((63 - diff.leading_zeros()) / 3) as u8
+        };
     }
     let mut order: Vec<usize> = (0..by_curve.len()).collect();
     order.sort_by_key(|&k| level[k]);
@@ -106,8 +119,11 @@ mod tests {
         // The first 8 points of a 16^3 grid are one per octant.
         let c = grid(16);
         let ordered = lod_morton(&c);
-        let mut octants: Vec<(bool, bool, bool)> =
-            ordered.rows().take(8).map(|p| (p[0] >= 8, p[1] >= 8, p[2] >= 8)).collect();
+        let mut octants: Vec<(bool, bool, bool)> = ordered
+            .rows()
+            .take(8)
+            .map(|p| (p[0] >= 8, p[1] >= 8, p[2] >= 8))
+            .collect();
         octants.sort();
         octants.dedup();
         assert_eq!(octants.len(), 8);

@@ -28,7 +28,12 @@ pub struct Chunk {
 /// Plans the reads of a label's first `limit` points (all when `None`) as chunks of whole
 /// row groups of at most about `max_chunk_bytes` each (a row group larger than that is a
 /// chunk of its own), so a host can stream a label of any size with bounded memory.
-pub fn plan_label(entry: &IndexEntry, meta: &ParquetMetaData, limit: Option<u64>, max_chunk_bytes: u64) -> Result<Vec<Chunk>> {
+pub fn plan_label(
+    entry: &IndexEntry,
+    meta: &ParquetMetaData,
+    limit: Option<u64>,
+    max_chunk_bytes: u64,
+) -> Result<Vec<Chunk>> {
     let wanted = limit.map_or(entry.point_count, |l| l.min(entry.point_count));
     let groups = entry.row_group as usize..(entry.row_group + entry.row_groups) as usize;
     if groups.end > meta.num_row_groups() {
@@ -48,23 +53,40 @@ pub fn plan_label(entry: &IndexEntry, meta: &ParquetMetaData, limit: Option<u64>
         let group = meta.row_group(g);
         let rows = group.num_rows() as u64;
         if skip >= rows {
-            return Err(Error::Index(format!("label {} starts past the end of row group {g}", entry.label)));
+            return Err(Error::Index(format!(
+                "label {} starts past the end of row group {g}",
+                entry.label
+            )));
         }
         let take = (rows - skip).min(remaining);
         let bytes = group_range(group);
         match chunks.last_mut() {
-            Some(c) if c.bytes.end() == bytes.offset && c.bytes.length + bytes.length <= max_chunk_bytes => {
+            Some(c)
+                if c.bytes.end() == bytes.offset
+                    && c.bytes.length + bytes.length <= max_chunk_bytes =>
+            {
                 c.bytes.length += bytes.length;
                 c.rows.row_groups.end = g + 1;
                 c.rows.take += take;
             }
-            _ => chunks.push(Chunk { file: entry.file, bytes, rows: RowSpan { row_groups: g..g + 1, skip, take } }),
+            _ => chunks.push(Chunk {
+                file: entry.file,
+                bytes,
+                rows: RowSpan {
+                    row_groups: g..g + 1,
+                    skip,
+                    take,
+                },
+            }),
         }
         remaining -= take;
         skip = 0;
     }
     if remaining != 0 {
-        return Err(Error::Index(format!("label {} has {} points but its row groups hold fewer", entry.label, entry.point_count)));
+        return Err(Error::Index(format!(
+            "label {} has {} points but its row groups hold fewer",
+            entry.label, entry.point_count
+        )));
     }
     Ok(chunks)
 }
@@ -77,7 +99,10 @@ pub fn group_range(group: &RowGroupMetaData) -> ByteRange {
         start = start.min(s);
         end = end.max(s + len);
     }
-    ByteRange { offset: start, length: end.saturating_sub(start) }
+    ByteRange {
+        offset: start,
+        length: end.saturating_sub(start),
+    }
 }
 
 /// Merges sorted-or-not ranges whose gap is at most `gap` into the fewest ranges covering
@@ -102,9 +127,15 @@ mod tests {
 
     #[test]
     fn merges_close_ranges_only() {
-        assert_eq!(merge_ranges(&[0..10, 12..20, 100..110], 2), vec![0..20, 100..110]);
-        assert_eq!(merge_ranges(&[100..110, 0..10, 5..8], 0), vec![0..10, 100..110]);
-        assert_eq!(merge_ranges(&[3..3], 10), Vec::<Range<u64>>::new());
+        assert_eq!(
+            merge_ranges(&[0..10, 12..20, 100..110], 2),
+            vec![0..20, 100..110]
+        );
+        assert_eq!(
+            merge_ranges(&[100..110, 0..10, 5..8], 0),
+            vec![0..10, 100..110]
+        );
+        assert_eq!(merge_ranges(&[3..3, 7..7], 10), Vec::<Range<u64>>::new());
     }
 
     proptest! {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use arrow_array::{Array, Int32Array, Int64Array, RecordBatch, StringArray, UInt64Array};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
@@ -20,15 +21,30 @@ use crate::error::{Error, Result};
 /// Decodes a Parquet footer: the bytes of the manifest's `footer` range (metadata, its
 /// length, `PAR1`).
 pub fn parse_footer(path: &str, footer: &[u8]) -> Result<Arc<ParquetMetaData>> {
-    let err = |message: String| Error::Parquet { path: path.into(), source: ParquetError::General(message) };
+    let err = |message: String| Error::Parquet {
+        path: path.into(),
+        source: ParquetError::General(message),
+    };
     if footer.len() < 8 || &footer[footer.len() - 4..] != b"PAR1" {
         return Err(err("footer does not end in PAR1".into()));
     }
-    let len = u32::from_le_bytes(footer[footer.len() - 8..footer.len() - 4].try_into().expect("4 bytes")) as usize;
+    let len = u32::from_le_bytes(
+        footer[footer.len() - 8..footer.len() - 4]
+            .try_into()
+            .expect("4 bytes"),
+    ) as usize;
     if len + 8 != footer.len() {
-        return Err(err(format!("footer says {len} metadata bytes, {} were given", footer.len() - 8)));
+        return Err(err(format!(
+            "footer says {len} metadata bytes, {} were given",
+            footer.len() - 8
+        )));
     }
-    let meta = ParquetMetaDataReader::decode_metadata(&footer[..len]).map_err(|source| Error::Parquet { path: path.into(), source })?;
+    let meta = ParquetMetaDataReader::decode_metadata(&footer[..len]).map_err(|source| {
+        Error::Parquet {
+            path: path.into(),
+            source,
+        }
+    })?;
     Ok(Arc::new(meta))
 }
 
@@ -42,7 +58,10 @@ pub struct SparseFile {
 impl SparseFile {
     /// A file of `size` bytes of which nothing is fetched yet.
     pub fn new(size: u64) -> Self {
-        Self { size, parts: Vec::new() }
+        Self {
+            size,
+            parts: Vec::new(),
+        }
     }
 
     /// Adds the bytes fetched at `offset`.
@@ -57,7 +76,10 @@ impl SparseFile {
                 return Ok(bytes.slice(from..from + length));
             }
         }
-        Err(ParquetError::General(format!("bytes {start}..{} were not fetched", start + length as u64)))
+        Err(ParquetError::General(format!(
+            "bytes {start}..{} were not fetched",
+            start + length as u64
+        )))
     }
 }
 
@@ -77,7 +99,9 @@ impl ChunkReader for SparseFile {
                 return Ok(bytes.slice((start - offset) as usize..).reader());
             }
         }
-        Err(ParquetError::General(format!("byte {start} was not fetched")))
+        Err(ParquetError::General(format!(
+            "byte {start} was not fetched"
+        )))
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
@@ -105,13 +129,23 @@ fn span_reader(
     span: &RowSpan,
     columns: Range<usize>,
 ) -> Result<ParquetRecordBatchReader> {
-    let parquet = |source| Error::Parquet { path: path.into(), source };
+    let parquet = |source| Error::Parquet {
+        path: path.into(),
+        source,
+    };
     if span.row_groups.end > meta.num_row_groups() {
-        return Err(Error::Points(format!("{path} has no row group {}", span.row_groups.end - 1)));
+        return Err(Error::Points(format!(
+            "{path} has no row group {}",
+            span.row_groups.end - 1
+        )));
     }
-    let reader_meta = ArrowReaderMetadata::try_new(meta.clone(), ArrowReaderOptions::new()).map_err(parquet)?;
+    let reader_meta =
+        ArrowReaderMetadata::try_new(meta.clone(), ArrowReaderOptions::new()).map_err(parquet)?;
     let mask = ProjectionMask::roots(meta.file_metadata().schema_descr(), columns);
-    let selection = RowSelection::from(vec![RowSelector::skip(span.skip as usize), RowSelector::select(span.take as usize)]);
+    let selection = RowSelection::from(vec![
+        RowSelector::skip(span.skip as usize),
+        RowSelector::select(span.take as usize),
+    ]);
     ParquetRecordBatchReaderBuilder::new_with_metadata(file, reader_meta)
         .with_row_groups(span.row_groups.clone().collect())
         .with_row_selection(selection)
@@ -122,10 +156,18 @@ fn span_reader(
 }
 
 /// Decodes `span` of a points file into `N × dims` int64 points, reading only bytes in `file`.
-pub fn decode_points(path: &str, meta: &Arc<ParquetMetaData>, file: SparseFile, span: &RowSpan, dims: usize) -> Result<PointCloud> {
+pub fn decode_points(
+    path: &str,
+    meta: &Arc<ParquetMetaData>,
+    file: SparseFile,
+    span: &RowSpan,
+    dims: usize,
+) -> Result<PointCloud> {
     let columns = meta.file_metadata().schema_descr().num_columns();
     if columns != dims + 1 {
-        return Err(Error::Points(format!("{path} has {columns} columns, expected label and {dims} dims")));
+        return Err(Error::Points(format!(
+            "{path} has {columns} columns, expected label and {dims} dims"
+        )));
     }
     let mut values = Vec::with_capacity(span.take as usize * dims);
     for batch in span_reader(path, meta, file, span, 1..dims + 1)? {
@@ -133,25 +175,44 @@ pub fn decode_points(path: &str, meta: &Arc<ParquetMetaData>, file: SparseFile, 
     }
     let cloud = PointCloud::new(dims, values)?;
     if cloud.len() as u64 != span.take {
-        return Err(Error::Points(format!("{path}: decoded {} rows, expected {}", cloud.len(), span.take)));
+        return Err(Error::Points(format!(
+            "{path}: decoded {} rows, expected {}",
+            cloud.len(),
+            span.take
+        )));
     }
     Ok(cloud)
 }
 
 /// Decodes `span` of the blocks file into `(block_id, point_count)` pairs.
-pub fn decode_blocks(path: &str, meta: &Arc<ParquetMetaData>, file: SparseFile, span: &RowSpan) -> Result<Vec<(String, u64)>> {
+pub fn decode_blocks(
+    path: &str,
+    meta: &Arc<ParquetMetaData>,
+    file: SparseFile,
+    span: &RowSpan,
+) -> Result<Vec<(String, u64)>> {
     let mut out = Vec::with_capacity(span.take as usize);
     for batch in span_reader(path, meta, file, span, 1..3)? {
         let batch = batch?;
         let ids = batch.column(0).as_any().downcast_ref::<StringArray>();
         let counts = batch.column(1).as_any().downcast_ref::<UInt64Array>();
         let (Some(ids), Some(counts)) = (ids, counts) else {
-            return Err(Error::Points(format!("{path}: expected block_id string and point_count uint64 columns")));
+            return Err(Error::Points(format!(
+                "{path}: expected block_id string and point_count uint64 columns"
+            )));
         };
-        out.extend(ids.iter().zip(counts.values()).map(|(id, n)| (id.unwrap_or_default().to_string(), *n)));
+        out.extend(
+            ids.iter()
+                .zip(counts.values())
+                .map(|(id, n)| (id.unwrap_or_default().to_string(), *n)),
+        );
     }
     if out.len() as u64 != span.take {
-        return Err(Error::Points(format!("{path}: decoded {} block rows, expected {}", out.len(), span.take)));
+        return Err(Error::Points(format!(
+            "{path}: decoded {} block rows, expected {}",
+            out.len(),
+            span.take
+        )));
     }
     Ok(out)
 }
@@ -175,7 +236,10 @@ fn append_rows(path: &str, batch: &RecordBatch, out: &mut Vec<i64>) -> Result<()
                 *slot = *v;
             }
         } else {
-            return Err(Error::Points(format!("{path}: column {d} is {}, expected Int32 or Int64", column.data_type())));
+            return Err(Error::Points(format!(
+                "{path}: column {d} is {}, expected Int32 or Int64",
+                column.data_type()
+            )));
         }
     }
     Ok(())

@@ -16,7 +16,9 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::cloud::{BBox, PointCloud};
 use crate::error::{Error, Result};
 use crate::index::{entries_per_page, IndexEntry, IndexPage};
-use crate::manifest::{ByteRange, DataFile, LabelIndex, Manifest, PageRef, FORMAT_NAME, FORMAT_VERSION};
+use crate::manifest::{
+    ByteRange, DataFile, LabelIndex, Manifest, PageRef, FORMAT_NAME, FORMAT_VERSION,
+};
 use crate::order::{lod_morton, LOD_MORTON};
 use crate::plan::group_range;
 
@@ -44,7 +46,13 @@ pub struct WriterOptions {
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        Self { row_group_rows: 32 * 1024, file_rows: 16 << 20, zstd_level: 3, voxel_size_nm: None, attribution: None }
+        Self {
+            row_group_rows: 32 * 1024,
+            file_rows: 16 << 20,
+            zstd_level: 3,
+            voxel_size_nm: None,
+            attribution: None,
+        }
     }
 }
 
@@ -123,9 +131,18 @@ impl<S: FileSink> DatasetWriter<S> {
 
     /// Adds a label's points (any order, duplicates allowed: they are removed) and the
     /// PoCADuck blocks they came from. A label with no points is skipped.
-    pub fn push_label(&mut self, label: u64, mut points: PointCloud, blocks: &[BlockCount]) -> Result<()> {
+    pub fn push_label(
+        &mut self,
+        label: u64,
+        mut points: PointCloud,
+        blocks: &[BlockCount],
+    ) -> Result<()> {
         if points.dims() != self.dims.len() {
-            return Err(Error::Points(format!("label {label} has {} dims, the dataset {}", points.dims(), self.dims.len())));
+            return Err(Error::Points(format!(
+                "label {label} has {} dims, the dataset {}",
+                points.dims(),
+                self.dims.len()
+            )));
         }
         if let Some(previous) = self.previous {
             if label <= previous {
@@ -157,7 +174,9 @@ impl<S: FileSink> DatasetWriter<S> {
         }
         let row_group_rows = self.options.row_group_rows;
         let file = self.points.as_mut().expect("opened above");
-        if !file.pending.labels.is_empty() && file.pending.labels.len() + points.len() > row_group_rows {
+        if !file.pending.labels.is_empty()
+            && file.pending.labels.len() + points.len() > row_group_rows
+        {
             file.flush_row_group()?;
         }
         file.placed.push(Placed {
@@ -189,9 +208,17 @@ impl<S: FileSink> DatasetWriter<S> {
 
     fn open_points_file(&mut self, wide: bool) -> Result<PointsFile> {
         let path = format!("points/part-{:05}.parquet", self.files.len());
-        let coord = if wide { DataType::Int64 } else { DataType::Int32 };
+        let coord = if wide {
+            DataType::Int64
+        } else {
+            DataType::Int32
+        };
         let mut fields = vec![Field::new("label", DataType::UInt64, false)];
-        fields.extend(self.dims.iter().map(|d| Field::new(d, coord.clone(), false)));
+        fields.extend(
+            self.dims
+                .iter()
+                .map(|d| Field::new(d, coord.clone(), false)),
+        );
         let schema = Arc::new(Schema::new(fields));
         let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(zstd_level(self.options.zstd_level)?))
@@ -206,24 +233,37 @@ impl<S: FileSink> DatasetWriter<S> {
                 .set_column_encoding(ColumnPath::from(d.as_str()), Encoding::BYTE_STREAM_SPLIT);
         }
         let out = HashingWriter::new(self.sink.create(&path).map_err(|e| write_error(&path, e))?);
-        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props.build()))
-            .map_err(|e| Error::Parquet { path: path.clone(), source: e })?;
+        let writer =
+            ArrowWriter::try_new(out, schema.clone(), Some(props.build())).map_err(|e| {
+                Error::Parquet {
+                    path: path.clone(),
+                    source: e,
+                }
+            })?;
         Ok(PointsFile {
             path,
             wide,
             writer,
             schema,
             rows: 0,
-            pending: RowBuffer { labels: Vec::new(), columns: vec![Vec::new(); self.dims.len()] },
+            pending: RowBuffer {
+                labels: Vec::new(),
+                columns: vec![Vec::new(); self.dims.len()],
+            },
             placed: Vec::new(),
         })
     }
 
     fn close_points_file(&mut self) -> Result<()> {
-        let Some(mut file) = self.points.take() else { return Ok(()) };
+        let Some(mut file) = self.points.take() else {
+            return Ok(());
+        };
         file.flush_row_group()?;
         let groups: Vec<RowGroupMetaData> = file.writer.flushed_row_groups().to_vec();
-        let out = file.writer.into_inner().map_err(|e| Error::Parquet { path: file.path.clone(), source: e })?;
+        let out = file.writer.into_inner().map_err(|e| Error::Parquet {
+            path: file.path.clone(),
+            source: e,
+        })?;
         let file_index = self.files.len() as u32;
         let data_file = out.finish(&file.path, file.rows)?;
         // Row-group start rows and byte ranges, to place each label.
@@ -239,16 +279,19 @@ impl<S: FileSink> DatasetWriter<S> {
             let start = group_range(&groups[first]).offset;
             let end = group_range(&groups[last]).end();
             self.index.push(IndexEntry {
-                    label: p.label,
-                    point_count: p.count,
-                    file: file_index,
-                    row_group: first as u32,
-                    row_groups: (last - first + 1) as u32,
-                    row_offset: p.first_row - starts[first],
-                    bytes: ByteRange { offset: start, length: end - start },
-                    blocks_row: p.blocks_row,
-                    blocks_count: p.blocks_count,
-                    bbox: p.bbox,
+                label: p.label,
+                point_count: p.count,
+                file: file_index,
+                row_group: first as u32,
+                row_groups: (last - first + 1) as u32,
+                row_offset: p.first_row - starts[first],
+                bytes: ByteRange {
+                    offset: start,
+                    length: end - start,
+                },
+                blocks_row: p.blocks_row,
+                blocks_count: p.blocks_count,
+                bbox: p.bbox,
             })?;
         }
         self.files.push(data_file);
@@ -275,8 +318,13 @@ impl<S: FileSink> DatasetWriter<S> {
             blocks,
             attribution: self.options.attribution,
         };
-        let mut out = self.sink.create("manifest.json").map_err(|e| write_error("manifest.json", e))?;
-        out.write_all(&manifest.to_json()).and_then(|_| out.flush()).map_err(|e| write_error("manifest.json", e))?;
+        let mut out = self
+            .sink
+            .create("manifest.json")
+            .map_err(|e| write_error("manifest.json", e))?;
+        out.write_all(&manifest.to_json())
+            .and_then(|_| out.flush())
+            .map_err(|e| write_error("manifest.json", e))?;
         Ok(manifest)
     }
 }
@@ -286,28 +334,41 @@ impl PointsFile {
         if self.pending.labels.is_empty() {
             return Ok(());
         }
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(std::mem::take(&mut self.pending.labels)))];
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(std::mem::take(
+            &mut self.pending.labels,
+        )))];
         for col in &mut self.pending.columns {
             let values = std::mem::take(col);
             columns.push(if self.wide {
                 Arc::new(Int64Array::from(values))
             } else {
-                Arc::new(Int32Array::from_iter_values(values.into_iter().map(|v| v as i32)))
+                Arc::new(Int32Array::from_iter_values(
+                    values.into_iter().map(|v| v as i32),
+                ))
             });
         }
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        let parquet = |e| Error::Parquet { path: self.path.clone(), source: e };
+        let parquet = |e| Error::Parquet {
+            path: self.path.clone(),
+            source: e,
+        };
         self.writer.write(&batch).map_err(parquet)?;
         self.writer.flush().map_err(parquet)
     }
 }
 
 fn zstd_level(level: i32) -> Result<ZstdLevel> {
-    ZstdLevel::try_new(level).map_err(|e| Error::Write { path: String::new(), message: e.to_string() })
+    ZstdLevel::try_new(level).map_err(|e| Error::Write {
+        path: String::new(),
+        message: e.to_string(),
+    })
 }
 
 fn write_error(path: &str, e: std::io::Error) -> Error {
-    Error::Write { path: path.into(), message: e.to_string() }
+    Error::Write {
+        path: path.into(),
+        message: e.to_string(),
+    }
 }
 
 /// Writes the label index page by page as entries arrive.
@@ -323,8 +384,17 @@ impl IndexWriter {
     const PATH: &'static str = "labels.idx";
 
     fn new(sink: &mut dyn FileSink, dims: usize) -> Result<Self> {
-        let out = HashingWriter::new(sink.create(Self::PATH).map_err(|e| write_error(Self::PATH, e))?);
-        Ok(Self { path: Self::PATH, out, dims, page: Vec::new(), pages: Vec::new() })
+        let out = HashingWriter::new(
+            sink.create(Self::PATH)
+                .map_err(|e| write_error(Self::PATH, e))?,
+        );
+        Ok(Self {
+            path: Self::PATH,
+            out,
+            dims,
+            page: Vec::new(),
+            pages: Vec::new(),
+        })
     }
 
     fn push(&mut self, entry: IndexEntry) -> Result<()> {
@@ -336,19 +406,38 @@ impl IndexWriter {
     }
 
     fn flush_page(&mut self) -> Result<()> {
-        let (Some(first), Some(last)) = (self.page.first(), self.page.last()) else { return Ok(()) };
+        let (Some(first), Some(last)) = (self.page.first(), self.page.last()) else {
+            return Ok(());
+        };
         let (first_label, last_label, count) = (first.label, last.label, self.page.len() as u32);
-        let bytes = IndexPage { dims: self.dims, entries: std::mem::take(&mut self.page) }.encode();
+        let bytes = IndexPage {
+            dims: self.dims,
+            entries: std::mem::take(&mut self.page),
+        }
+        .encode();
         let offset = self.out.written;
-        self.out.write_all(&bytes).map_err(|e| write_error(self.path, e))?;
-        self.pages.push(PageRef { first_label, last_label, count, range: ByteRange { offset, length: bytes.len() as u64 } });
+        self.out
+            .write_all(&bytes)
+            .map_err(|e| write_error(self.path, e))?;
+        self.pages.push(PageRef {
+            first_label,
+            last_label,
+            count,
+            range: ByteRange {
+                offset,
+                length: bytes.len() as u64,
+            },
+        });
         Ok(())
     }
 
     fn finish(mut self) -> Result<LabelIndex> {
         self.flush_page()?;
         let file = self.out.finish(self.path, 0)?;
-        Ok(LabelIndex { file, pages: self.pages })
+        Ok(LabelIndex {
+            file,
+            pages: self.pages,
+        })
     }
 }
 
@@ -376,10 +465,24 @@ impl BlocksWriter {
             .set_compression(Compression::ZSTD(zstd_level(options.zstd_level)?))
             .set_max_row_group_size(options.row_group_rows)
             .build();
-        let out = HashingWriter::new(sink.create(Self::PATH).map_err(|e| write_error(Self::PATH, e))?);
-        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props))
-            .map_err(|e| Error::Parquet { path: Self::PATH.into(), source: e })?;
-        Ok(Self { writer, schema, rows: 0, labels: vec![], ids: vec![], counts: vec![], batch_rows: options.row_group_rows })
+        let out = HashingWriter::new(
+            sink.create(Self::PATH)
+                .map_err(|e| write_error(Self::PATH, e))?,
+        );
+        let writer =
+            ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(|e| Error::Parquet {
+                path: Self::PATH.into(),
+                source: e,
+            })?;
+        Ok(Self {
+            writer,
+            schema,
+            rows: 0,
+            labels: vec![],
+            ids: vec![],
+            counts: vec![],
+            batch_rows: options.row_group_rows,
+        })
     }
 
     fn push(&mut self, label: u64, block: &BlockCount) -> Result<()> {
@@ -405,14 +508,20 @@ impl BlocksWriter {
                 Arc::new(UInt64Array::from(std::mem::take(&mut self.counts))),
             ],
         )?;
-        self.writer.write(&batch).map_err(|e| Error::Parquet { path: Self::PATH.into(), source: e })
+        self.writer.write(&batch).map_err(|e| Error::Parquet {
+            path: Self::PATH.into(),
+            source: e,
+        })
     }
 
     /// Closes the file; `None` when no label had blocks.
     fn finish(mut self) -> Result<Option<DataFile>> {
         self.write_batch()?;
         let rows = self.rows;
-        let out = self.writer.into_inner().map_err(|e| Error::Parquet { path: Self::PATH.into(), source: e })?;
+        let out = self.writer.into_inner().map_err(|e| Error::Parquet {
+            path: Self::PATH.into(),
+            source: e,
+        })?;
         let file = out.finish(Self::PATH, rows)?;
         Ok((rows > 0).then_some(file))
     }
@@ -429,7 +538,12 @@ struct HashingWriter {
 
 impl HashingWriter {
     fn new(inner: Box<dyn Write + Send>) -> Self {
-        Self { inner, hash: Xxh3::new(), written: 0, tail: [0; 8] }
+        Self {
+            inner,
+            hash: Xxh3::new(),
+            written: 0,
+            tail: [0; 8],
+        }
     }
 
     /// Flushes and describes the file; for Parquet files (`rows > 0` or a `PAR1` tail) the
@@ -438,9 +552,18 @@ impl HashingWriter {
         self.inner.flush().map_err(|e| write_error(path, e))?;
         let footer = (&self.tail[4..] == b"PAR1").then(|| {
             let length = u32::from_le_bytes(self.tail[..4].try_into().expect("4 bytes")) as u64 + 8;
-            ByteRange { offset: self.written - length, length }
+            ByteRange {
+                offset: self.written - length,
+                length,
+            }
         });
-        Ok(DataFile { path: path.into(), size: self.written, etag: format!("{:016x}", self.hash.digest()), rows, footer })
+        Ok(DataFile {
+            path: path.into(),
+            size: self.written,
+            etag: format!("{:016x}", self.hash.digest()),
+            rows,
+            footer,
+        })
     }
 }
 

@@ -19,7 +19,12 @@ struct MemoryFile(String, Arc<Mutex<HashMap<String, Vec<u8>>>>);
 
 impl Write for MemoryFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.1.lock().unwrap().entry(self.0.clone()).or_default().extend_from_slice(buf);
+        self.1
+            .lock()
+            .unwrap()
+            .entry(self.0.clone())
+            .or_default()
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -42,9 +47,13 @@ impl MemorySink {
 
 /// A deterministic pseudo-random cloud with duplicates.
 fn cloud(seed: u64, n: usize, spread: i64, offset: i64) -> PointCloud {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((state >> 33) as i64).rem_euclid(spread) + offset
     };
     let mut data = Vec::with_capacity(n * 3);
@@ -55,7 +64,12 @@ fn cloud(seed: u64, n: usize, spread: i64, offset: i64) -> PointCloud {
 }
 
 /// Reads a label back as a host would: index page, footer, planned ranges.
-fn read_label(sink: &MemorySink, manifest: &Manifest, label: u64, limit: Option<u64>) -> Option<PointCloud> {
+fn read_label(
+    sink: &MemorySink,
+    manifest: &Manifest,
+    label: u64,
+    limit: Option<u64>,
+) -> Option<PointCloud> {
     let (_, page) = manifest.page_for(label)?;
     let index = sink.file(&manifest.label_index.file.path);
     let r = page.range;
@@ -70,7 +84,8 @@ fn read_label(sink: &MemorySink, manifest: &Manifest, label: u64, limit: Option<
         let mut sparse = SparseFile::new(file.size);
         let b = chunk.bytes;
         sparse.insert(b.offset, bytes.slice(b.offset as usize..b.end() as usize));
-        out.extend(&decode_points(&file.path, &meta, sparse, &chunk.rows, 3).unwrap()).unwrap();
+        out.extend(&decode_points(&file.path, &meta, sparse, &chunk.rows, 3).unwrap())
+            .unwrap();
     }
     Some(out)
 }
@@ -78,8 +93,17 @@ fn read_label(sink: &MemorySink, manifest: &Manifest, label: u64, limit: Option<
 #[test]
 fn every_label_reads_back_exactly_from_planned_ranges() {
     let sink = MemorySink::default();
-    let options = WriterOptions { row_group_rows: 1000, file_rows: 5000, ..Default::default() };
-    let mut writer = DatasetWriter::new(sink.clone(), vec!["x".into(), "y".into(), "z".into()], options).unwrap();
+    let options = WriterOptions {
+        row_group_rows: 1000,
+        file_rows: 5000,
+        ..Default::default()
+    };
+    let mut writer = DatasetWriter::new(
+        sink.clone(),
+        vec!["x".into(), "y".into(), "z".into()],
+        options,
+    )
+    .unwrap();
     let big = (1u64 << 53) + 1;
     let labels: Vec<(u64, PointCloud)> = vec![
         (1, cloud(1, 10, 5, 0)),
@@ -87,10 +111,16 @@ fn every_label_reads_back_exactly_from_planned_ranges() {
         (3, cloud(3, 2500, 100, 1000)),
         (7, cloud(4, 1, 1, 0)),
         (big, cloud(5, 3000, 60, -(1 << 20))),
-        (u64::MAX, PointCloud::new(3, vec![i64::MAX, i64::MIN, 0, 1, 2, 3]).unwrap()),
+        (
+            u64::MAX,
+            PointCloud::new(3, vec![i64::MAX, i64::MIN, 0, 1, 2, 3]).unwrap(),
+        ),
     ];
     for (label, points) in &labels {
-        let blocks = [BlockCount { block_id: format!("{label}-a"), point_count: points.len() as u64 }];
+        let blocks = [BlockCount {
+            block_id: format!("{label}-a"),
+            point_count: points.len() as u64,
+        }];
         writer.push_label(*label, points.clone(), &blocks).unwrap();
     }
     let manifest = writer.finish().unwrap();
@@ -116,8 +146,16 @@ fn every_label_reads_back_exactly_from_planned_ranges() {
 #[test]
 fn a_limit_reads_a_spread_prefix() {
     let sink = MemorySink::default();
-    let options = WriterOptions { row_group_rows: 256, ..Default::default() };
-    let mut writer = DatasetWriter::new(sink.clone(), vec!["x".into(), "y".into(), "z".into()], options).unwrap();
+    let options = WriterOptions {
+        row_group_rows: 256,
+        ..Default::default()
+    };
+    let mut writer = DatasetWriter::new(
+        sink.clone(),
+        vec!["x".into(), "y".into(), "z".into()],
+        options,
+    )
+    .unwrap();
     let points = cloud(9, 20_000, 64, 0);
     writer.push_label(5, points.clone(), &[]).unwrap();
     let manifest = writer.finish().unwrap();
@@ -126,15 +164,25 @@ fn a_limit_reads_a_spread_prefix() {
     assert_eq!(some.len(), 100);
     let bbox = some.bbox().unwrap();
     for d in 0..3 {
-        assert!(bbox.max[d] - bbox.min[d] > 40, "a 100-point prefix spans the cloud: {bbox:?}");
+        assert!(
+            bbox.max[d] - bbox.min[d] > 40,
+            "a 100-point prefix spans the cloud: {bbox:?}"
+        );
     }
 }
 
 #[test]
 fn labels_must_ascend_and_dims_match() {
-    let mut writer = DatasetWriter::new(MemorySink::default(), vec!["x".into(), "y".into(), "z".into()], WriterOptions::default()).unwrap();
+    let mut writer = DatasetWriter::new(
+        MemorySink::default(),
+        vec!["x".into(), "y".into(), "z".into()],
+        WriterOptions::default(),
+    )
+    .unwrap();
     writer.push_label(5, cloud(1, 3, 4, 0), &[]).unwrap();
     assert!(writer.push_label(5, cloud(1, 3, 4, 0), &[]).is_err());
     assert!(writer.push_label(4, cloud(1, 3, 4, 0), &[]).is_err());
-    assert!(writer.push_label(6, PointCloud::new(2, vec![1, 2]).unwrap(), &[]).is_err());
+    assert!(writer
+        .push_label(6, PointCloud::new(2, vec![1, 2]).unwrap(), &[])
+        .is_err());
 }

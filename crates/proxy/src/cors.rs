@@ -40,13 +40,27 @@ impl CorsPolicy {
     /// Adds the CORS headers of a response to a request from `origin`.
     pub fn apply(&self, origin: Option<&str>, headers: &mut HeaderMap, preflight: bool) {
         headers.append(http::header::VARY, HeaderValue::from_static("Origin"));
-        let Some(allowed) = origin.and_then(|o| self.allow(o)) else { return };
+        let Some(allowed) = origin.and_then(|o| self.allow(o)) else {
+            return;
+        };
         headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
-        headers.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
+        headers.insert(
+            http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED),
+        );
         if preflight {
-            headers.insert(http::header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(METHODS));
-            headers.insert(http::header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOWED_HEADERS));
-            headers.insert(http::header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+            headers.insert(
+                http::header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static(METHODS),
+            );
+            headers.insert(
+                http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static(ALLOWED_HEADERS),
+            );
+            headers.insert(
+                http::header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("86400"),
+            );
         }
     }
 }

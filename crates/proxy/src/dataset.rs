@@ -68,7 +68,11 @@ fn unavailable(name: &str, what: impl std::fmt::Display) -> ApiError {
 impl Dataset {
     /// A dataset read through `store`.
     pub fn new(name: impl Into<String>, store: Arc<dyn RangeStore>) -> Self {
-        Self { name: name.into(), store, state: Mutex::new(State::Unloaded) }
+        Self {
+            name: name.into(),
+            store,
+            state: Mutex::new(State::Unloaded),
+        }
     }
 
     /// The loaded dataset, loading it (manifest, then every footer) on first use; a dataset
@@ -93,21 +97,32 @@ impl Dataset {
                 Ok(loaded)
             }
             Err(reason) => {
-                *state = State::Failed { reason: reason.clone(), at_ms: clock.now_ms() };
+                *state = State::Failed {
+                    reason: reason.clone(),
+                    at_ms: clock.now_ms(),
+                };
                 Err(unavailable(&self.name, reason))
             }
         }
     }
 
     async fn load(&self) -> Result<Loaded, String> {
-        let manifest_bytes = self.store.get("manifest.json").await.map_err(|e| e.to_string())?;
+        let manifest_bytes = self
+            .store
+            .get("manifest.json")
+            .await
+            .map_err(|e| e.to_string())?;
         let manifest = Manifest::from_json(&manifest_bytes).map_err(|e| e.to_string())?;
         let manifest_etag = format!("{:016x}", xxh3(&manifest_bytes));
         let footer = |file: &pocaduck_edge_core::manifest::DataFile| {
             let file = file.clone();
             async move {
                 let range = file.footer.expect("validated manifests have footers");
-                let bytes = self.store.get_range(&file.path, range.offset..range.end()).await.map_err(|e| e.to_string())?;
+                let bytes = self
+                    .store
+                    .get_range(&file.path, range.offset..range.end())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 parse_footer(&file.path, &bytes).map_err(|e| e.to_string())
             }
         };
@@ -118,10 +133,21 @@ impl Dataset {
         };
         for (file, meta) in manifest.files.iter().zip(&footers) {
             if meta.file_metadata().schema_descr().num_columns() != manifest.dims() + 1 {
-                return Err(format!("{} does not have a label column and {} dims", file.path, manifest.dims()));
+                return Err(format!(
+                    "{} does not have a label column and {} dims",
+                    file.path,
+                    manifest.dims()
+                ));
             }
         }
-        Ok(Loaded { manifest, manifest_bytes, manifest_etag, footers, blocks_footer, pages: Mutex::new(HashMap::new()) })
+        Ok(Loaded {
+            manifest,
+            manifest_bytes,
+            manifest_etag,
+            footers,
+            blocks_footer,
+            pages: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The state's reason when the dataset failed to load, for listings.
@@ -132,12 +158,23 @@ impl Dataset {
         }
     }
 
-    async fn page(&self, loaded: &Loaded, i: usize, timing: &mut Timing) -> Result<Arc<IndexPage>, ApiError> {
+    async fn page(
+        &self,
+        loaded: &Loaded,
+        i: usize,
+        timing: &mut Timing,
+    ) -> Result<Arc<IndexPage>, ApiError> {
         if let Some(page) = loaded.pages.lock().expect("page cache lock").get(&i) {
             return Ok(page.clone());
         }
         let r = loaded.manifest.label_index.pages[i].range;
-        let bytes = self.fetch(&loaded.manifest.label_index.file.path, r.offset..r.end(), timing).await?;
+        let bytes = self
+            .fetch(
+                &loaded.manifest.label_index.file.path,
+                r.offset..r.end(),
+                timing,
+            )
+            .await?;
         let page = Arc::new(IndexPage::decode(&bytes).map_err(|e| unavailable(&self.name, e))?);
         let mut cache = loaded.pages.lock().expect("page cache lock");
         if cache.len() >= PAGE_CACHE {
@@ -147,14 +184,26 @@ impl Dataset {
         Ok(page)
     }
 
-    async fn fetch(&self, path: &str, range: std::ops::Range<u64>, timing: &mut Timing) -> Result<Bytes, ApiError> {
+    async fn fetch(
+        &self,
+        path: &str,
+        range: std::ops::Range<u64>,
+        timing: &mut Timing,
+    ) -> Result<Bytes, ApiError> {
         timing.requests += 1;
-        let bytes = self.store.get_range(path, range.clone()).await.map_err(|e| match e {
-            StoreError::NotFound(_) => unavailable(&self.name, format!("{path} is missing")),
-            other => unavailable(&self.name, other),
-        })?;
+        let bytes = self
+            .store
+            .get_range(path, range.clone())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => unavailable(&self.name, format!("{path} is missing")),
+                other => unavailable(&self.name, other),
+            })?;
         if bytes.len() as u64 != range.end - range.start {
-            return Err(unavailable(&self.name, format!("{path} is shorter than its manifest says")));
+            return Err(unavailable(
+                &self.name,
+                format!("{path} is shorter than its manifest says"),
+            ));
         }
         timing.bytes_fetched += bytes.len() as u64;
         Ok(bytes)
@@ -162,56 +211,107 @@ impl Dataset {
 
     /// Bytes `span` of a file as a body: fetched now when small (so a failure gets a
     /// status), else streamed in steps of [`FILE_STEP_BYTES`].
-    pub async fn file_body(self: &Dataset, path: &str, span: std::ops::Range<u64>) -> Result<Body, ApiError> {
+    pub async fn file_body(
+        self: &Dataset,
+        path: &str,
+        span: std::ops::Range<u64>,
+    ) -> Result<Body, ApiError> {
         let mut timing = Timing::default();
         if span.end - span.start <= FILE_STEP_BYTES {
             return Ok(Body::Full(self.fetch(path, span, &mut timing).await?));
         }
         let (store, name, path) = (self.store.clone(), self.name.clone(), path.to_string());
-        let steps = (span.start..span.end).step_by(FILE_STEP_BYTES as usize).map(move |start| start..(start + FILE_STEP_BYTES).min(span.end));
+        let steps = (span.start..span.end)
+            .step_by(FILE_STEP_BYTES as usize)
+            .map(move |start| start..(start + FILE_STEP_BYTES).min(span.end));
         let stream = futures::stream::iter(steps).then(move |r| {
             let (store, name, path) = (store.clone(), name.clone(), path.clone());
-            async move { store.get_range(&path, r).await.map_err(|e| unavailable(&name, e)) }
+            async move {
+                store
+                    .get_range(&path, r)
+                    .await
+                    .map_err(|e| unavailable(&name, e))
+            }
         });
         Ok(Body::Stream(Box::pin(stream)))
     }
 
     /// The index entry of `label`, or `None` when the dataset has no such label.
-    pub async fn entry(&self, loaded: &Loaded, label: u64, timing: &mut Timing) -> Result<Option<IndexEntry>, ApiError> {
-        let Some((i, _)) = loaded.manifest.page_for(label) else { return Ok(None) };
+    pub async fn entry(
+        &self,
+        loaded: &Loaded,
+        label: u64,
+        timing: &mut Timing,
+    ) -> Result<Option<IndexEntry>, ApiError> {
+        let Some((i, _)) = loaded.manifest.page_for(label) else {
+            return Ok(None);
+        };
         Ok(self.page(loaded, i, timing).await?.find(label).cloned())
     }
 
     /// Up to `limit` labels greater than `after`, ascending.
-    pub async fn labels_after(&self, loaded: &Loaded, after: Option<u64>, limit: usize) -> Result<Vec<u64>, ApiError> {
+    pub async fn labels_after(
+        &self,
+        loaded: &Loaded,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>, ApiError> {
         let pages = &loaded.manifest.label_index.pages;
         let mut i = after.map_or(0, |a| pages.partition_point(|p| p.last_label <= a));
         let mut out = Vec::with_capacity(limit.min(4096));
         let mut timing = Timing::default();
         while out.len() < limit && i < pages.len() {
             let page = self.page(loaded, i, &mut timing).await?;
-            out.extend(page.entries.iter().map(|e| e.label).filter(|l| after.is_none_or(|a| *l > a)).take(limit - out.len()));
+            out.extend(
+                page.entries
+                    .iter()
+                    .map(|e| e.label)
+                    .filter(|l| after.is_none_or(|a| *l > a))
+                    .take(limit - out.len()),
+            );
             i += 1;
         }
         Ok(out)
     }
 
     /// The footer of points file `file`.
-    pub fn footer<'a>(&self, loaded: &'a Loaded, file: u32) -> Result<&'a Arc<ParquetMetaData>, ApiError> {
-        loaded.footers.get(file as usize).ok_or_else(|| unavailable(&self.name, format!("the index names file {file}, which the manifest lacks")))
+    pub fn footer<'a>(
+        &self,
+        loaded: &'a Loaded,
+        file: u32,
+    ) -> Result<&'a Arc<ParquetMetaData>, ApiError> {
+        loaded.footers.get(file as usize).ok_or_else(|| {
+            unavailable(
+                &self.name,
+                format!("the index names file {file}, which the manifest lacks"),
+            )
+        })
     }
 
     /// Fetches and decodes chunks (their byte ranges merged per file), in order.
-    pub async fn read_chunks(&self, loaded: &Loaded, chunks: &[Chunk], timing: &mut Timing, clock: &dyn Clock) -> Result<Vec<PointCloud>, ApiError> {
+    pub async fn read_chunks(
+        &self,
+        loaded: &Loaded,
+        chunks: &[Chunk],
+        timing: &mut Timing,
+        clock: &dyn Clock,
+    ) -> Result<Vec<PointCloud>, ApiError> {
         let t0 = clock.now_ms();
         let mut files: HashMap<u32, SparseFile> = HashMap::new();
         let mut by_file: HashMap<u32, Vec<std::ops::Range<u64>>> = HashMap::new();
         for c in chunks {
-            by_file.entry(c.file).or_default().push(c.bytes.offset..c.bytes.end());
+            by_file
+                .entry(c.file)
+                .or_default()
+                .push(c.bytes.offset..c.bytes.end());
         }
         let mut requests = Vec::new();
         for (file, ranges) in by_file {
-            let data = loaded.manifest.files.get(file as usize).ok_or_else(|| unavailable(&self.name, format!("no file {file}")))?;
+            let data = loaded
+                .manifest
+                .files
+                .get(file as usize)
+                .ok_or_else(|| unavailable(&self.name, format!("no file {file}")))?;
             for r in merge_ranges(&ranges, COALESCE_GAP) {
                 requests.push((file, data.path.clone(), r));
             }
@@ -228,7 +328,10 @@ impl Dataset {
             timing.requests += t.requests;
             timing.bytes_fetched += t.bytes_fetched;
             let size = loaded.manifest.files[*file as usize].size;
-            files.entry(*file).or_insert_with(|| SparseFile::new(size)).insert(r.start, bytes);
+            files
+                .entry(*file)
+                .or_insert_with(|| SparseFile::new(size))
+                .insert(r.start, bytes);
         }
         let t1 = clock.now_ms();
         timing.fetch += t1 - t0;
@@ -238,19 +341,32 @@ impl Dataset {
             let meta = self.footer(loaded, c.file)?;
             let path = &loaded.manifest.files[c.file as usize].path;
             let sparse = files.get(&c.file).cloned().unwrap_or_default();
-            out.push(decode_points(path, meta, sparse, &c.rows, dims).map_err(|e| unavailable(&self.name, e))?);
+            out.push(
+                decode_points(path, meta, sparse, &c.rows, dims)
+                    .map_err(|e| unavailable(&self.name, e))?,
+            );
         }
         timing.decode += clock.now_ms() - t1;
         Ok(out)
     }
 
     /// The PoCADuck blocks of a label (empty when the source had none).
-    pub async fn blocks(&self, loaded: &Loaded, entry: &IndexEntry, timing: &mut Timing) -> Result<Vec<(String, u64)>, ApiError> {
-        let (Some(file), Some(meta)) = (&loaded.manifest.blocks, &loaded.blocks_footer) else { return Ok(Vec::new()) };
+    pub async fn blocks(
+        &self,
+        loaded: &Loaded,
+        entry: &IndexEntry,
+        timing: &mut Timing,
+    ) -> Result<Vec<(String, u64)>, ApiError> {
+        let (Some(file), Some(meta)) = (&loaded.manifest.blocks, &loaded.blocks_footer) else {
+            return Ok(Vec::new());
+        };
         if entry.blocks_count == 0 {
             return Ok(Vec::new());
         }
-        let (start, end) = (entry.blocks_row, entry.blocks_row + entry.blocks_count as u64);
+        let (start, end) = (
+            entry.blocks_row,
+            entry.blocks_row + entry.blocks_count as u64,
+        );
         let mut sparse = SparseFile::new(file.size);
         let mut first_row = 0u64;
         let mut groups = Vec::new();
@@ -262,13 +378,24 @@ impl Dataset {
             first_row += rows;
         }
         let (Some(&(g0, row0)), Some(&(g1, _))) = (groups.first(), groups.last()) else {
-            return Err(unavailable(&self.name, format!("blocks rows {start}..{end} are past the blocks file")));
+            return Err(unavailable(
+                &self.name,
+                format!("blocks rows {start}..{end} are past the blocks file"),
+            ));
         };
         let r0 = pocaduck_edge_core::plan::group_range(meta.row_group(g0));
         let r1 = pocaduck_edge_core::plan::group_range(meta.row_group(g1));
-        sparse.insert(r0.offset, self.fetch(&file.path, r0.offset..r1.end(), timing).await?);
-        let span = RowSpan { row_groups: g0..g1 + 1, skip: start - row0, take: end - start };
-        pocaduck_edge_core::read::decode_blocks(&file.path, meta, sparse, &span).map_err(|e| unavailable(&self.name, e))
+        sparse.insert(
+            r0.offset,
+            self.fetch(&file.path, r0.offset..r1.end(), timing).await?,
+        );
+        let span = RowSpan {
+            row_groups: g0..g1 + 1,
+            skip: start - row0,
+            take: end - start,
+        };
+        pocaduck_edge_core::read::decode_blocks(&file.path, meta, sparse, &span)
+            .map_err(|e| unavailable(&self.name, e))
     }
 }
 

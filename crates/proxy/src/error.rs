@@ -16,7 +16,11 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 400: a malformed label.
@@ -36,7 +40,11 @@ impl ApiError {
 
     /// 405: the route exists, the method does not.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message)
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            message,
+        )
     }
 
     /// 413: over a configured limit (the message names it).
@@ -46,12 +54,20 @@ impl ApiError {
 
     /// 416: a `Range` outside the file.
     pub fn range_not_satisfiable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", message)
+        Self::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range_not_satisfiable",
+            message,
+        )
     }
 
     /// 503: the dataset cannot be served (its manifest or data is missing or corrupt).
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "dataset_unavailable", message)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "dataset_unavailable",
+            message,
+        )
     }
 
     /// 500: a fault of ours.
@@ -61,7 +77,9 @@ impl ApiError {
 
     /// The JSON body.
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({"error": {"code": self.code, "message": self.message}}))
-            .expect("an error always serialises")
+        serde_json::to_vec(
+            &serde_json::json!({"error": {"code": self.code, "message": self.message}}),
+        )
+        .expect("an error always serialises")
     }
 }

@@ -25,7 +25,11 @@ pub fn arrow_schema(dims: &[String]) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(
         vec![
             Field::new("label", DataType::UInt64, false),
-            Field::new("points", DataType::FixedSizeList(item, dims.len() as i32), false),
+            Field::new(
+                "points",
+                DataType::FixedSizeList(item, dims.len() as i32),
+                false,
+            ),
         ],
         metadata,
     ))
@@ -56,9 +60,14 @@ impl ArrowEncoder {
             unreachable!("arrow_schema builds a fixed-size list")
         };
         let values = Int64Array::from(cloud.into_values());
-        let points = FixedSizeListArray::try_new(item, size, Arc::new(values), None).map_err(internal)?;
+        let points =
+            FixedSizeListArray::try_new(item, size, Arc::new(values), None).map_err(internal)?;
         let labels = UInt64Array::from(vec![label; n]);
-        let batch = RecordBatch::try_new(self.schema.clone(), vec![Arc::new(labels), Arc::new(points)]).map_err(internal)?;
+        let batch = RecordBatch::try_new(
+            self.schema.clone(),
+            vec![Arc::new(labels), Arc::new(points)],
+        )
+        .map_err(internal)?;
         self.writer.write(&batch).map_err(internal)
     }
 
@@ -76,7 +85,11 @@ impl ArrowEncoder {
 
 /// One label's points as a NumPy `.npy` file, `(N, D)` little-endian int64.
 pub fn npy(cloud: &PointCloud) -> Bytes {
-    let mut header = format!("{{'descr': '<i8', 'fortran_order': False, 'shape': ({}, {}), }}", cloud.len(), cloud.dims());
+    let mut header = format!(
+        "{{'descr': '<i8', 'fortran_order': False, 'shape': ({}, {}), }}",
+        cloud.len(),
+        cloud.dims()
+    );
     // Magic (6) + version (2) + length (2) + header, padded with spaces to a multiple of 64, ending in \n.
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
@@ -100,14 +113,23 @@ pub fn json_label(label: u64, cloud: &PointCloud) -> serde_json::Value {
 /// Several labels as JSON: `{"dims": D, "labels": [<json_label>, …]}`.
 pub fn json_many(dims: usize, labels: &[(u64, PointCloud)]) -> Bytes {
     let items: Vec<serde_json::Value> = labels.iter().map(|(l, c)| json_label(*l, c)).collect();
-    Bytes::from(serde_json::to_vec(&serde_json::json!({"dims": dims, "labels": items})).expect("JSON values serialise"))
+    Bytes::from(
+        serde_json::to_vec(&serde_json::json!({"dims": dims, "labels": items}))
+            .expect("JSON values serialise"),
+    )
 }
 
 /// Labels as one Parquet file: `label: uint64` and one column per dim (int32 when every
 /// value fits, else int64), zstd with byte-stream-split coordinates.
 pub fn parquet(dims: &[String], labels: &[(u64, PointCloud)]) -> Result<Bytes, ApiError> {
-    let narrow = labels.iter().all(|(_, c)| c.values().iter().all(|v| i32::try_from(*v).is_ok()));
-    let coord = if narrow { DataType::Int32 } else { DataType::Int64 };
+    let narrow = labels
+        .iter()
+        .all(|(_, c)| c.values().iter().all(|v| i32::try_from(*v).is_ok()));
+    let coord = if narrow {
+        DataType::Int32
+    } else {
+        DataType::Int64
+    };
     let mut fields = vec![Field::new("label", DataType::UInt64, false)];
     fields.extend(dims.iter().map(|d| Field::new(d, coord.clone(), false)));
     let schema = Arc::new(Schema::new(fields));
@@ -120,9 +142,11 @@ pub fn parquet(dims: &[String], labels: &[(u64, PointCloud)]) -> Result<Bytes, A
             .set_column_dictionary_enabled(ColumnPath::from(d.as_str()), false)
             .set_column_encoding(ColumnPath::from(d.as_str()), Encoding::BYTE_STREAM_SPLIT);
     }
-    let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props.build())).map_err(internal)?;
+    let mut writer =
+        ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props.build())).map_err(internal)?;
     for (label, cloud) in labels {
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(vec![*label; cloud.len()]))];
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(UInt64Array::from(vec![*label; cloud.len()]))];
         for d in 0..dims.len() {
             let values = cloud.rows().map(|r| r[d]);
             columns.push(if narrow {
@@ -131,7 +155,9 @@ pub fn parquet(dims: &[String], labels: &[(u64, PointCloud)]) -> Result<Bytes, A
                 Arc::new(Int64Array::from_iter_values(values))
             });
         }
-        writer.write(&RecordBatch::try_new(schema.clone(), columns).map_err(internal)?).map_err(internal)?;
+        writer
+            .write(&RecordBatch::try_new(schema.clone(), columns).map_err(internal)?)
+            .map_err(internal)?;
     }
     Ok(Bytes::from(writer.into_inner().map_err(internal)?))
 }
@@ -151,23 +177,43 @@ mod tests {
         assert!(header.contains("'shape': (2, 3)"), "{header}");
         let data = &bytes[10 + header_len..];
         assert_eq!(data.len(), 6 * 8);
-        assert_eq!(i64::from_le_bytes(data[40..48].try_into().unwrap()), 1 << 60);
+        assert_eq!(
+            i64::from_le_bytes(data[40..48].try_into().unwrap()),
+            1 << 60
+        );
     }
 
     #[test]
     fn arrow_stream_round_trips() {
         let dims = vec!["x".to_string(), "y".into(), "z".into()];
         let mut enc = ArrowEncoder::new(&dims).unwrap();
-        enc.push(u64::MAX, PointCloud::new(3, vec![1, 2, 3, -4, 5, 6]).unwrap()).unwrap();
+        enc.push(
+            u64::MAX,
+            PointCloud::new(3, vec![1, 2, 3, -4, 5, 6]).unwrap(),
+        )
+        .unwrap();
         let mut bytes = enc.take().to_vec();
         bytes.extend_from_slice(&enc.finish().unwrap());
-        let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).unwrap();
+        let reader =
+            arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).unwrap();
         let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
         assert_eq!(batches.len(), 1);
-        let labels = batches[0].column(0).as_any().downcast_ref::<UInt64Array>().unwrap();
+        let labels = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .unwrap();
         assert_eq!(labels.values().to_vec(), vec![u64::MAX, u64::MAX]);
-        let points = batches[0].column(1).as_any().downcast_ref::<FixedSizeListArray>().unwrap();
-        let values = points.values().as_any().downcast_ref::<Int64Array>().unwrap();
+        let points = batches[0]
+            .column(1)
+            .as_any()
+            .downcast_ref::<FixedSizeListArray>()
+            .unwrap();
+        let values = points
+            .values()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         assert_eq!(values.values().to_vec(), vec![1, 2, 3, -4, 5, 6]);
         assert_eq!(points.len(), 2);
     }

@@ -69,10 +69,15 @@ fn pairs(query: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, String)>,
     let mut seen: Vec<(String, String)> = Vec::new();
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if !allowed.contains(&k.as_ref()) {
-            return Err(ApiError::bad_request(format!("unknown option {k:?}; this route takes {}", allowed.join(", "))));
+            return Err(ApiError::bad_request(format!(
+                "unknown option {k:?}; this route takes {}",
+                allowed.join(", ")
+            )));
         }
         if seen.iter().any(|(s, _)| *s == k) {
-            return Err(ApiError::bad_request(format!("option {k:?} is given twice")));
+            return Err(ApiError::bad_request(format!(
+                "option {k:?} is given twice"
+            )));
         }
         seen.push((k.into_owned(), v.into_owned()));
     }
@@ -81,7 +86,12 @@ fn pairs(query: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, String)>,
 
 /// Parses the points options of `query` for `dims`-dim data.
 pub fn points_options(query: Option<&str>, dims: usize) -> Result<PointsOptions, ApiError> {
-    let mut out = PointsOptions { format: Format::Arrow, order: Order::Stored, bbox: None, limit: None };
+    let mut out = PointsOptions {
+        format: Format::Arrow,
+        order: Order::Stored,
+        bbox: None,
+        limit: None,
+    };
     for (k, v) in pairs(query, &["format", "order", "bbox", "limit"])? {
         match k.as_str() {
             "format" => {
@@ -90,19 +100,29 @@ pub fn points_options(query: Option<&str>, dims: usize) -> Result<PointsOptions,
                     "parquet" => Format::Parquet,
                     "npy" => Format::Npy,
                     "json" => Format::Json,
-                    _ => return Err(ApiError::bad_request(format!("format {v:?} is not one of arrow, parquet, npy, json"))),
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "format {v:?} is not one of arrow, parquet, npy, json"
+                        )))
+                    }
                 }
             }
             "order" => {
                 out.order = match v.as_str() {
                     "stored" => Order::Stored,
                     "xyz" => Order::Xyz,
-                    _ => return Err(ApiError::bad_request(format!("order {v:?} is not one of stored, xyz"))),
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "order {v:?} is not one of stored, xyz"
+                        )))
+                    }
                 }
             }
             "bbox" => out.bbox = Some(parse_bbox(&v, dims)?),
             "limit" => {
-                out.limit = Some(v.parse::<u64>().map_err(|_| ApiError::bad_request(format!("limit {v:?} is not a non-negative integer")))?)
+                out.limit = Some(v.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request(format!("limit {v:?} is not a non-negative integer"))
+                })?)
             }
             _ => unreachable!("pairs() admits only the listed options"),
         }
@@ -115,13 +135,22 @@ fn parse_bbox(text: &str, dims: usize) -> Result<BBox, ApiError> {
     let bad = |why: String| ApiError::bad_request(format!("bbox {text:?}: {why}"));
     let values: Vec<i64> = text
         .split(',')
-        .map(|v| v.trim().parse::<i64>().map_err(|_| bad(format!("{v:?} is not an integer"))))
+        .map(|v| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| bad(format!("{v:?} is not an integer")))
+        })
         .collect::<Result<_, _>>()?;
     if values.len() % 2 != 0 || values.is_empty() || values.len() / 2 > dims {
-        return Err(bad(format!("expected 2×k integers (mins then maxes) for k ≤ {dims} dims")));
+        return Err(bad(format!(
+            "expected 2×k integers (mins then maxes) for k ≤ {dims} dims"
+        )));
     }
     let k = values.len() / 2;
-    let bbox = BBox { min: values[..k].to_vec(), max: values[k..].to_vec() };
+    let bbox = BBox {
+        min: values[..k].to_vec(),
+        max: values[k..].to_vec(),
+    };
     if bbox.min.iter().zip(&bbox.max).any(|(lo, hi)| lo > hi) {
         return Err(bad("a minimum is above its maximum".into()));
     }
@@ -130,16 +159,26 @@ fn parse_bbox(text: &str, dims: usize) -> Result<BBox, ApiError> {
 
 /// Parses the label listing's options.
 pub fn labels_options(query: Option<&str>) -> Result<LabelsOptions, ApiError> {
-    let mut out = LabelsOptions { after: None, limit: LABELS_PAGE.0 };
+    let mut out = LabelsOptions {
+        after: None,
+        limit: LABELS_PAGE.0,
+    };
     for (k, v) in pairs(query, &["after", "limit"])? {
         match k.as_str() {
-            "after" => out.after = Some(parse_label(&v).map_err(|e| ApiError::bad_label(e.to_string()))?),
+            "after" => {
+                out.after = Some(parse_label(&v).map_err(|e| ApiError::bad_label(e.to_string()))?)
+            }
             "limit" => {
                 out.limit = v
                     .parse::<usize>()
                     .ok()
                     .filter(|l| (1..=LABELS_PAGE.1).contains(l))
-                    .ok_or_else(|| ApiError::bad_request(format!("limit {v:?} is not an integer from 1 to {}", LABELS_PAGE.1)))?
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "limit {v:?} is not an integer from 1 to {}",
+                            LABELS_PAGE.1
+                        ))
+                    })?
             }
             _ => unreachable!("pairs() admits only the listed options"),
         }
@@ -154,16 +193,32 @@ mod tests {
     #[test]
     fn defaults_and_values() {
         let o = points_options(None, 3).unwrap();
-        assert_eq!((o.format, o.order, o.limit), (Format::Arrow, Order::Stored, None));
+        assert_eq!(
+            (o.format, o.order, o.limit),
+            (Format::Arrow, Order::Stored, None)
+        );
         let o = points_options(Some("format=npy&order=xyz&limit=10&bbox=0,0,0,5,5,5"), 3).unwrap();
-        assert_eq!((o.format, o.order, o.limit), (Format::Npy, Order::Xyz, Some(10)));
+        assert_eq!(
+            (o.format, o.order, o.limit),
+            (Format::Npy, Order::Xyz, Some(10))
+        );
         assert_eq!(o.bbox.unwrap().max, vec![5, 5, 5]);
     }
 
     #[test]
     fn refuses_unknown_repeated_and_malformed_options() {
-        for q in ["fmt=arrow", "format=csv", "order=zyx", "limit=-1", "limit=x", "bbox=1,2,3", "bbox=5,0,1,1",
-            "bbox=a,b", "format=json&format=npy", "bbox=0,0,0,0,1,1,1,1"] {
+        for q in [
+            "fmt=arrow",
+            "format=csv",
+            "order=zyx",
+            "limit=-1",
+            "limit=x",
+            "bbox=1,2,3",
+            "bbox=5,0,1,1",
+            "bbox=a,b",
+            "format=json&format=npy",
+            "bbox=0,0,0,0,1,1,1,1",
+        ] {
             let e = points_options(Some(q), 3).unwrap_err();
             assert_eq!(e.status, 400, "{q}");
         }

@@ -37,7 +37,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_labels: 10_000, max_points: 50_000_000, max_body_bytes: 1 << 20 }
+        Self {
+            max_labels: 10_000,
+            max_points: 50_000_000,
+            max_body_bytes: 1 << 20,
+        }
     }
 }
 
@@ -67,22 +71,38 @@ type Answer = Result<Response<Body>, ApiError>;
 impl Service {
     /// A service over `config`'s datasets.
     pub fn new(config: ServiceConfig) -> Self {
-        let datasets = config.datasets.into_iter().map(|(name, store)| Dataset::new(name, store)).collect();
-        Self { datasets, cors: config.cors, limits: config.limits, clock: config.clock }
+        let datasets = config
+            .datasets
+            .into_iter()
+            .map(|(name, store)| Dataset::new(name, store))
+            .collect();
+        Self {
+            datasets,
+            cors: config.cors,
+            limits: config.limits,
+            clock: config.clock,
+        }
     }
 
     /// Answers one request. Never fails: errors become JSON error responses.
     pub async fn handle(self: &Arc<Self>, request: Request<Bytes>) -> Response<Body> {
-        let origin = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let preflight = request.method() == Method::OPTIONS;
         let mut response = if preflight {
             let mut r = Response::new(Body::Empty);
             *r.status_mut() = StatusCode::NO_CONTENT;
             r
         } else {
-            self.route(request).await.unwrap_or_else(|e| error_response(&e))
+            self.route(request)
+                .await
+                .unwrap_or_else(|e| error_response(&e))
         };
-        self.cors.apply(origin.as_deref(), response.headers_mut(), preflight);
+        self.cors
+            .apply(origin.as_deref(), response.headers_mut(), preflight);
         response
     }
 
@@ -107,23 +127,31 @@ impl Service {
             }
             ["v1", "datasets", ds, "files", rest @ ..] if get && !rest.is_empty() => {
                 let file = path.splitn(6, '/').nth(5).unwrap_or_default().to_string();
-                self.file(ds, &file, request.headers(), method == Method::HEAD).await
+                self.file(ds, &file, request.headers(), method == Method::HEAD)
+                    .await
             }
-            _ if is_route(&segments) => Err(ApiError::method_not_allowed(format!("{method} is not served at {path}"))),
+            _ if is_route(&segments) => Err(ApiError::method_not_allowed(format!(
+                "{method} is not served at {path}"
+            ))),
             _ => Err(ApiError::not_found(format!("no route {path}"))),
         }
     }
 
     fn dataset(&self, name: &str) -> Result<&Dataset, ApiError> {
-        self.datasets.iter().find(|d| d.name == name).ok_or_else(|| ApiError::not_found(format!("no dataset {name:?}")))
+        self.datasets
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| ApiError::not_found(format!("no dataset {name:?}")))
     }
 
     async fn list_datasets(&self) -> Answer {
         let mut items = Vec::new();
         for d in &self.datasets {
             items.push(match d.loaded(self.clock.as_ref()).await {
-                Ok(l) => json!({"name": d.name, "status": "ok", "label_count": l.manifest.label_count,
-                    "point_count": l.manifest.point_count, "dims": l.manifest.dims}),
+                Ok(l) => {
+                    json!({"name": d.name, "status": "ok", "label_count": l.manifest.label_count,
+                    "point_count": l.manifest.point_count, "dims": l.manifest.dims})
+                }
                 Err(e) => json!({"name": d.name, "status": "unavailable", "error": e.message}),
             });
         }
@@ -148,9 +176,14 @@ impl Service {
         let d = self.dataset(name)?;
         let l = d.loaded(self.clock.as_ref()).await?;
         let labels = d.labels_after(&l, options.after, options.limit).await?;
-        let next = (labels.len() == options.limit).then(|| labels.last().map(u64::to_string)).flatten();
+        let next = (labels.len() == options.limit)
+            .then(|| labels.last().map(u64::to_string))
+            .flatten();
         let labels: Vec<String> = labels.iter().map(u64::to_string).collect();
-        Ok(json_response(StatusCode::OK, &json!({"labels": labels, "next_after": next})))
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"labels": labels, "next_after": next}),
+        ))
     }
 
     async fn label_info(&self, name: &str, label: &str) -> Answer {
@@ -160,7 +193,10 @@ impl Service {
         let mut timing = Timing::default();
         let entry = find_entry(d, &l, label, &mut timing).await?;
         let blocks = d.blocks(&l, &entry, &mut timing).await?;
-        let blocks: Vec<_> = blocks.iter().map(|(id, n)| json!({"block_id": id, "point_count": n})).collect();
+        let blocks: Vec<_> = blocks
+            .iter()
+            .map(|(id, n)| json!({"block_id": id, "point_count": n}))
+            .collect();
         let mut r = json_response(
             StatusCode::OK,
             &json!({"label": label.to_string(), "point_count": entry.point_count, "bbox": entry.bbox, "blocks": blocks}),
@@ -171,15 +207,21 @@ impl Service {
 
     fn body_labels(&self, body: &Bytes) -> Result<Vec<u64>, ApiError> {
         if body.len() > self.limits.max_body_bytes {
-            return Err(ApiError::too_large(format!("the body is over the limit of {} bytes", self.limits.max_body_bytes)));
+            return Err(ApiError::too_large(format!(
+                "the body is over the limit of {} bytes",
+                self.limits.max_body_bytes
+            )));
         }
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Body {
             labels: Vec<serde_json::Value>,
         }
-        let parsed: Body = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("the body must be {{\"labels\": [\"<label>\", …]}}: {e}")))?;
+        let parsed: Body = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body must be {{\"labels\": [\"<label>\", …]}}: {e}"
+            ))
+        })?;
         if parsed.labels.len() > self.limits.max_labels {
             return Err(ApiError::too_large(format!(
                 "{} labels asked; the limit is {} labels per request",
@@ -196,18 +238,30 @@ impl Service {
             .map(|v| match v {
                 serde_json::Value::String(s) => label_param(s),
                 // Integers travel as strings: a JSON number above 2^53 has already lost digits in most clients.
-                serde_json::Value::Number(n) if n.as_u64().is_some_and(|u| u < (1 << 53)) => Ok(n.as_u64().expect("checked")),
-                other => Err(ApiError::bad_label(format!("label {other} must be a decimal string"))),
+                serde_json::Value::Number(n) if n.as_u64().is_some_and(|u| u < (1 << 53)) => {
+                    Ok(n.as_u64().expect("checked"))
+                }
+                other => Err(ApiError::bad_label(format!(
+                    "label {other} must be a decimal string"
+                ))),
             })
             .collect()
     }
 
-    async fn points(self: &Arc<Self>, name: &str, labels: Vec<u64>, query: Option<&str>, single: bool) -> Answer {
+    async fn points(
+        self: &Arc<Self>,
+        name: &str,
+        labels: Vec<u64>,
+        query: Option<&str>,
+        single: bool,
+    ) -> Answer {
         let d = self.dataset(name)?;
         let l = d.loaded(self.clock.as_ref()).await?;
         let options = points_options(query, l.manifest.dims())?;
         if options.format == Format::Npy && !single {
-            return Err(ApiError::bad_request("format npy holds one label; use arrow, parquet or json for several"));
+            return Err(ApiError::bad_request(
+                "format npy holds one label; use arrow, parquet or json for several",
+            ));
         }
         let mut timing = Timing::default();
         let t0 = self.clock.now_ms();
@@ -216,7 +270,8 @@ impl Service {
         for label in labels {
             let entry = find_entry(d, &l, label, &mut timing).await?;
             let meta = d.footer(&l, entry.file)?;
-            let chunks = plan_label(&entry, meta, options.limit, STREAM_STEP_BYTES).map_err(|e| ApiError::unavailable(e.to_string()))?;
+            let chunks = plan_label(&entry, meta, options.limit, STREAM_STEP_BYTES)
+                .map_err(|e| ApiError::unavailable(e.to_string()))?;
             total += chunks.iter().map(|c| c.rows.take).sum::<u64>();
             plans.push((label, chunks));
         }
@@ -230,21 +285,36 @@ impl Service {
             )));
         }
         if streamed {
-            self.clone().stream_arrow(name.to_string(), l, plans, options, timing).await
+            self.clone()
+                .stream_arrow(name.to_string(), l, plans, options, timing)
+                .await
         } else {
             self.buffered(d, &l, plans, &options, single, timing).await
         }
     }
 
-    async fn buffered(&self, d: &Dataset, l: &Loaded, plans: Vec<(u64, Vec<Chunk>)>, options: &PointsOptions, single: bool, mut timing: Timing) -> Answer {
+    async fn buffered(
+        &self,
+        d: &Dataset,
+        l: &Loaded,
+        plans: Vec<(u64, Vec<Chunk>)>,
+        options: &PointsOptions,
+        single: bool,
+        mut timing: Timing,
+    ) -> Answer {
         let all: Vec<Chunk> = plans.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
-        let mut clouds = d.read_chunks(l, &all, &mut timing, self.clock.as_ref()).await?.into_iter();
+        let mut clouds = d
+            .read_chunks(l, &all, &mut timing, self.clock.as_ref())
+            .await?
+            .into_iter();
         let dims = l.manifest.dims();
         let mut labels: Vec<(u64, PointCloud)> = Vec::with_capacity(plans.len());
         for (label, chunks) in &plans {
             let mut cloud = PointCloud::empty(dims);
             for cloud_part in clouds.by_ref().take(chunks.len()) {
-                cloud.extend(&cloud_part).map_err(|e| ApiError::internal(e.to_string()))?;
+                cloud
+                    .extend(&cloud_part)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
             }
             if let Some(b) = &options.bbox {
                 cloud.retain(|p| b.contains(p));
@@ -257,9 +327,10 @@ impl Service {
         let t0 = self.clock.now_ms();
         let body = match options.format {
             Format::Npy => formats::npy(&labels[0].1),
-            Format::Json if single => {
-                Bytes::from(serde_json::to_vec(&formats::json_label(labels[0].0, &labels[0].1)).expect("JSON serialises"))
-            }
+            Format::Json if single => Bytes::from(
+                serde_json::to_vec(&formats::json_label(labels[0].0, &labels[0].1))
+                    .expect("JSON serialises"),
+            ),
             Format::Json => formats::json_many(dims, &labels),
             Format::Parquet => formats::parquet(&l.manifest.dims, &labels)?,
             Format::Arrow => {
@@ -272,19 +343,31 @@ impl Service {
         };
         timing.encode += self.clock.now_ms() - t0;
         let mut r = Response::new(Body::Full(body));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(options.format.content_type()));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(options.format.content_type()),
+        );
         set_timing(r.headers_mut(), &timing);
         Ok(r)
     }
 
     /// Streams Arrow: the first step is read before answering (so its errors get a status),
     /// the rest as the client reads, a step of at most [`STREAM_STEP_BYTES`] at a time.
-    async fn stream_arrow(self: Arc<Self>, name: String, l: Arc<Loaded>, plans: Vec<(u64, Vec<Chunk>)>, options: PointsOptions, mut timing: Timing) -> Answer {
+    async fn stream_arrow(
+        self: Arc<Self>,
+        name: String,
+        l: Arc<Loaded>,
+        plans: Vec<(u64, Vec<Chunk>)>,
+        options: PointsOptions,
+        mut timing: Timing,
+    ) -> Answer {
         let mut steps: Vec<Vec<(u64, Chunk)>> = vec![Vec::new()];
         let mut step_bytes = 0u64;
         for (label, chunks) in plans {
             for c in chunks {
-                if step_bytes + c.bytes.length > STREAM_STEP_BYTES && !steps.last().expect("never empty").is_empty() {
+                if step_bytes + c.bytes.length > STREAM_STEP_BYTES
+                    && !steps.last().expect("never empty").is_empty()
+                {
                     steps.push(Vec::new());
                     step_bytes = 0;
                 }
@@ -295,34 +378,55 @@ impl Service {
         let mut encoder = ArrowEncoder::new(&l.manifest.dims)?;
         let mut steps = steps.into_iter();
         let first = steps.next().unwrap_or_default();
-        self.encode_step(&name, &l, &first, &options, &mut encoder, &mut timing).await?;
+        self.encode_step(&name, &l, &first, &options, &mut encoder, &mut timing)
+            .await?;
         let head = encoder.take();
         let service = self.clone();
         let rest = futures::stream::unfold((steps, Some(encoder)), move |(mut steps, encoder)| {
-            let (service, name, l, options) = (service.clone(), name.clone(), l.clone(), options.clone());
+            let (service, name, l, options) =
+                (service.clone(), name.clone(), l.clone(), options.clone());
             async move {
                 let mut encoder = encoder?;
                 let Some(step) = steps.next() else {
                     return Some((encoder.finish(), (steps, None)));
                 };
                 let mut timing = Timing::default();
-                match service.encode_step(&name, &l, &step, &options, &mut encoder, &mut timing).await {
+                match service
+                    .encode_step(&name, &l, &step, &options, &mut encoder, &mut timing)
+                    .await
+                {
                     Ok(()) => Some((Ok(encoder.take()), (steps, Some(encoder)))),
                     Err(e) => Some((Err(e), (steps, None))),
                 }
             }
         });
-        let body: crate::body::ChunkStream = Box::pin(futures::StreamExt::chain(futures::stream::iter([Ok(head)]), rest));
+        let body: crate::body::ChunkStream = Box::pin(futures::StreamExt::chain(
+            futures::stream::iter([Ok(head)]),
+            rest,
+        ));
         let mut r = Response::new(Body::Stream(body));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(Format::Arrow.content_type()));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(Format::Arrow.content_type()),
+        );
         set_timing(r.headers_mut(), &timing);
         Ok(r)
     }
 
-    async fn encode_step(&self, name: &str, l: &Loaded, step: &[(u64, Chunk)], options: &PointsOptions, encoder: &mut ArrowEncoder, timing: &mut Timing) -> Result<(), ApiError> {
+    async fn encode_step(
+        &self,
+        name: &str,
+        l: &Loaded,
+        step: &[(u64, Chunk)],
+        options: &PointsOptions,
+        encoder: &mut ArrowEncoder,
+        timing: &mut Timing,
+    ) -> Result<(), ApiError> {
         let d = self.dataset(name)?;
         let chunks: Vec<Chunk> = step.iter().map(|(_, c)| c.clone()).collect();
-        let clouds = d.read_chunks(l, &chunks, timing, self.clock.as_ref()).await?;
+        let clouds = d
+            .read_chunks(l, &chunks, timing, self.clock.as_ref())
+            .await?;
         let t0 = self.clock.now_ms();
         for ((label, _), mut cloud) in step.iter().zip(clouds) {
             if let Some(b) = &options.bbox {
@@ -341,23 +445,46 @@ impl Service {
         let (size, etag) = if path == "manifest.json" {
             (l.manifest_bytes.len() as u64, l.manifest_etag.clone())
         } else {
-            let f = l.manifest.all_files().find(|f| f.path == path).ok_or_else(|| ApiError::not_found(format!("no file {path:?} in dataset {name}")))?;
+            let f = l
+                .manifest
+                .all_files()
+                .find(|f| f.path == path)
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("no file {path:?} in dataset {name}"))
+                })?;
             (f.size, f.etag.clone())
         };
         let mut r = Response::new(Body::Empty);
         let h = r.headers_mut();
         h.insert(header::ETAG, header_value(&format!("\"{etag}\"")));
         h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-        if none_match(headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()), &etag) {
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        );
+        if none_match(
+            headers
+                .get(header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok()),
+            &etag,
+        ) {
             *r.status_mut() = StatusCode::NOT_MODIFIED;
             return Ok(r);
         }
-        let range_header = headers.get(header::RANGE).map(|v| v.to_str().map_err(|_| ApiError::bad_request("Range is not ASCII"))).transpose()?;
+        let range_header = headers
+            .get(header::RANGE)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| ApiError::bad_request("Range is not ASCII"))
+            })
+            .transpose()?;
         let range = match parse_range(range_header, size) {
             Err(e) if e.status == StatusCode::RANGE_NOT_SATISFIABLE => {
                 let mut r = error_response(&e);
-                r.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes */{size}")));
+                r.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    header_value(&format!("bytes */{size}")),
+                );
                 return Ok(r);
             }
             other => other?,
@@ -366,15 +493,31 @@ impl Service {
         let span = range.clone().unwrap_or(whole);
         if let Some(rg) = &range {
             *r.status_mut() = StatusCode::PARTIAL_CONTENT;
-            r.headers_mut().insert(header::CONTENT_RANGE, header_value(&format!("bytes {}-{}/{size}", rg.start, rg.end - 1)));
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                header_value(&format!("bytes {}-{}/{size}", rg.start, rg.end - 1)),
+            );
         }
-        r.headers_mut().insert(header::CONTENT_LENGTH, header_value(&(span.end - span.start).to_string()));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(if path.ends_with(".json") { "application/json" } else { "application/octet-stream" }));
+        r.headers_mut().insert(
+            header::CONTENT_LENGTH,
+            header_value(&(span.end - span.start).to_string()),
+        );
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(if path.ends_with(".json") {
+                "application/json"
+            } else {
+                "application/octet-stream"
+            }),
+        );
         if head || span.is_empty() {
             return Ok(r);
         }
         *r.body_mut() = if path == "manifest.json" {
-            Body::Full(l.manifest_bytes.slice(span.start as usize..span.end as usize))
+            Body::Full(
+                l.manifest_bytes
+                    .slice(span.start as usize..span.end as usize),
+            )
         } else {
             d.file_body(path, span).await?
         };
@@ -395,8 +538,15 @@ fn is_route(segments: &[&str]) -> bool {
     )
 }
 
-async fn find_entry(d: &Dataset, l: &Loaded, label: u64, timing: &mut Timing) -> Result<IndexEntry, ApiError> {
-    d.entry(l, label, timing).await?.ok_or_else(|| ApiError::not_found(format!("no label {label} in dataset {}", d.name)))
+async fn find_entry(
+    d: &Dataset,
+    l: &Loaded,
+    label: u64,
+    timing: &mut Timing,
+) -> Result<IndexEntry, ApiError> {
+    d.entry(l, label, timing)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no label {label} in dataset {}", d.name)))
 }
 
 fn label_param(text: &str) -> Result<u64, ApiError> {
@@ -412,9 +562,14 @@ fn set_timing(headers: &mut HeaderMap, timing: &Timing) {
 }
 
 fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(Body::Full(Bytes::from(serde_json::to_vec(value).expect("JSON values serialise"))));
+    let mut r = Response::new(Body::Full(Bytes::from(
+        serde_json::to_vec(value).expect("JSON values serialise"),
+    )));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -422,6 +577,9 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body
 pub fn error_response(e: &ApiError) -> Response<Body> {
     let mut r = Response::new(Body::Full(Bytes::from(e.to_json())));
     *r.status_mut() = e.status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
