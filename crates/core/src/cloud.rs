@@ -167,6 +167,31 @@ impl PointCloud {
         self.data.truncate(write * d);
     }
 
+    /// A level of detail: of a label's `total` points, the `limit` at evenly spaced ranks
+    /// (ranks `⌊j · total / limit⌋`), kept from this cloud, which holds the ranks starting
+    /// at `first_rank`. Applied piece by piece, the pieces add up to exactly `limit` points.
+    pub fn spread_sample(&self, first_rank: u64, total: u64, limit: u64) -> PointCloud {
+        if limit >= total {
+            return self.clone();
+        }
+        let d = self.dims;
+        let mut data = Vec::new();
+        // The first j whose rank ⌊j·total/limit⌋ reaches first_rank, then every j after it.
+        let mut j = ((first_rank as u128 * limit as u128).div_ceil(total as u128)) as u64;
+        while j < limit {
+            let rank = (j as u128 * total as u128 / limit as u128) as u64;
+            let Some(i) = rank
+                .checked_sub(first_rank)
+                .filter(|i| (*i as usize) < self.len())
+            else {
+                break;
+            };
+            data.extend_from_slice(&self.data[i as usize * d..(i as usize + 1) * d]);
+            j += 1;
+        }
+        PointCloud { dims: d, data }
+    }
+
     /// Bounds of the points, or `None` when empty.
     pub fn bbox(&self) -> Option<BBox> {
         let mut rows = self.rows();
@@ -239,6 +264,29 @@ mod tests {
                 assert_eq!(pos[i * 3 + k] as f64 + origin[k], row[k] as f64);
             }
         }
+    }
+
+    #[test]
+    fn spread_samples_add_up_across_pieces() {
+        let values: Vec<i64> = (0..100).flat_map(|i| [i, 0, 0]).collect();
+        let whole = PointCloud::new(3, values.clone()).unwrap();
+        let once = whole.spread_sample(0, 100, 7);
+        assert_eq!(once.len(), 7);
+        assert_eq!(
+            once.rows().map(|r| r[0]).collect::<Vec<_>>(),
+            vec![0, 14, 28, 42, 57, 71, 85]
+        );
+        let mut pieces = PointCloud::empty(3);
+        for start in (0..100).step_by(13) {
+            let end = (start + 13).min(100);
+            let piece = PointCloud::new(3, values[start * 3..end * 3].to_vec()).unwrap();
+            pieces
+                .extend(&piece.spread_sample(start as u64, 100, 7))
+                .unwrap();
+        }
+        assert_eq!(pieces, once);
+        assert_eq!(whole.spread_sample(0, 100, 0).len(), 0);
+        assert_eq!(whole.spread_sample(0, 100, 100), whole);
     }
 
     #[test]

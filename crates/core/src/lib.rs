@@ -11,7 +11,6 @@ pub mod error;
 pub mod index;
 pub mod label;
 pub mod manifest;
-pub mod order;
 pub mod plan;
 pub mod read;
 pub mod write;

@@ -9,6 +9,9 @@ use crate::error::{Error, Result};
 pub const FORMAT_NAME: &str = "pocaduck-edge";
 /// The layout version this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
+/// Order of points within a label: lexicographic by row (PoCADuck's `get_points` order),
+/// which is also the order that compresses best.
+pub const POINT_ORDER: &str = "xyz";
 
 /// The manifest of an edge-layout dataset (format 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,7 +32,7 @@ pub struct Manifest {
     /// Bounds of all points, absent when the dataset is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bbox: Option<BBox>,
-    /// Order of points within a label ([`crate::order::LOD_MORTON`]).
+    /// Order of points within a label ([`POINT_ORDER`]).
     pub point_order: String,
     /// Parquet files holding the points (`label`, then one column per dim).
     pub files: Vec<DataFile>,
@@ -148,6 +151,12 @@ impl Manifest {
             return Err(Error::Manifest(format!(
                 "version {} is not supported (this reader reads {FORMAT_VERSION})",
                 self.version
+            )));
+        }
+        if self.point_order != POINT_ORDER {
+            return Err(Error::Manifest(format!(
+                "point order {:?} is not supported",
+                self.point_order
             )));
         }
         if self.dims.is_empty() {

@@ -25,16 +25,15 @@ pub struct Chunk {
     pub rows: RowSpan,
 }
 
-/// Plans the reads of a label's first `limit` points (all when `None`) as chunks of whole
-/// row groups of at most about `max_chunk_bytes` each (a row group larger than that is a
-/// chunk of its own), so a host can stream a label of any size with bounded memory.
+/// Plans the reads of a label's points as chunks of whole row groups of at most about
+/// `max_chunk_bytes` each (a row group larger than that is a chunk of its own), so a host
+/// can stream a label of any size with bounded memory.
 pub fn plan_label(
     entry: &IndexEntry,
     meta: &ParquetMetaData,
-    limit: Option<u64>,
     max_chunk_bytes: u64,
 ) -> Result<Vec<Chunk>> {
-    let wanted = limit.map_or(entry.point_count, |l| l.min(entry.point_count));
+    let wanted = entry.point_count;
     let groups = entry.row_group as usize..(entry.row_group + entry.row_groups) as usize;
     if groups.end > meta.num_row_groups() {
         return Err(Error::Index(format!(

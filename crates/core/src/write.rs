@@ -17,9 +17,8 @@ use crate::cloud::{BBox, PointCloud};
 use crate::error::{Error, Result};
 use crate::index::{entries_per_page, IndexEntry, IndexPage};
 use crate::manifest::{
-    ByteRange, DataFile, LabelIndex, Manifest, PageRef, FORMAT_NAME, FORMAT_VERSION,
+    ByteRange, DataFile, LabelIndex, Manifest, PageRef, FORMAT_NAME, FORMAT_VERSION, POINT_ORDER,
 };
-use crate::order::{lod_morton, LOD_MORTON};
 use crate::plan::group_range;
 
 /// Where the writer puts files: `create` returns a writer for a path relative to the
@@ -113,7 +112,7 @@ impl<S: FileSink> DatasetWriter<S> {
             return Err(Error::Points("a dataset needs at least one dim".into()));
         }
         let index = IndexWriter::new(&mut sink, dims.len())?;
-        let blocks = BlocksWriter::new(&mut sink, &options)?;
+        let blocks = BlocksWriter::new(&options)?;
         Ok(Self {
             sink,
             dims,
@@ -154,7 +153,6 @@ impl<S: FileSink> DatasetWriter<S> {
         }
         self.previous = Some(label);
         points.sort_unique();
-        let points = lod_morton(&points);
         let bbox = points.bbox().expect("a non-empty cloud has bounds");
         let wide = points.values().iter().any(|v| i32::try_from(*v).is_err());
 
@@ -170,7 +168,7 @@ impl<S: FileSink> DatasetWriter<S> {
         }
         let blocks_row = self.blocks.rows;
         for b in blocks {
-            self.blocks.push(label, b)?;
+            self.blocks.push(&mut self.sink, label, b)?;
         }
         let row_group_rows = self.options.row_group_rows;
         let file = self.points.as_mut().expect("opened above");
@@ -312,7 +310,7 @@ impl<S: FileSink> DatasetWriter<S> {
             label_count: self.label_count,
             point_count: self.point_count,
             bbox: self.bbox,
-            point_order: LOD_MORTON.into(),
+            point_order: POINT_ORDER.into(),
             files: self.files,
             label_index,
             blocks,
@@ -443,8 +441,10 @@ impl IndexWriter {
 
 /// Writes `blocks.parquet`: `label u64, block_id string, point_count u64`, by label.
 struct BlocksWriter {
-    writer: ArrowWriter<HashingWriter>,
+    /// Opened with the first block, so a dataset without blocks has no blocks file.
+    writer: Option<ArrowWriter<HashingWriter>>,
     schema: Arc<Schema>,
+    props: WriterProperties,
     rows: u64,
     labels: Vec<u64>,
     ids: Vec<String>,
@@ -455,7 +455,7 @@ struct BlocksWriter {
 impl BlocksWriter {
     const PATH: &'static str = "blocks.parquet";
 
-    fn new(sink: &mut dyn FileSink, options: &WriterOptions) -> Result<Self> {
+    fn new(options: &WriterOptions) -> Result<Self> {
         let schema = Arc::new(Schema::new(vec![
             Field::new("label", DataType::UInt64, false),
             Field::new("block_id", DataType::Utf8, false),
@@ -465,18 +465,10 @@ impl BlocksWriter {
             .set_compression(Compression::ZSTD(zstd_level(options.zstd_level)?))
             .set_max_row_group_size(options.row_group_rows)
             .build();
-        let out = HashingWriter::new(
-            sink.create(Self::PATH)
-                .map_err(|e| write_error(Self::PATH, e))?,
-        );
-        let writer =
-            ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(|e| Error::Parquet {
-                path: Self::PATH.into(),
-                source: e,
-            })?;
         Ok(Self {
-            writer,
+            writer: None,
             schema,
+            props,
             rows: 0,
             labels: vec![],
             ids: vec![],
@@ -485,7 +477,23 @@ impl BlocksWriter {
         })
     }
 
-    fn push(&mut self, label: u64, block: &BlockCount) -> Result<()> {
+    fn parquet_error(e: parquet::errors::ParquetError) -> Error {
+        Error::Parquet {
+            path: Self::PATH.into(),
+            source: e,
+        }
+    }
+
+    fn push(&mut self, sink: &mut dyn FileSink, label: u64, block: &BlockCount) -> Result<()> {
+        if self.writer.is_none() {
+            let out = HashingWriter::new(
+                sink.create(Self::PATH)
+                    .map_err(|e| write_error(Self::PATH, e))?,
+            );
+            let writer = ArrowWriter::try_new(out, self.schema.clone(), Some(self.props.clone()))
+                .map_err(Self::parquet_error)?;
+            self.writer = Some(writer);
+        }
         self.labels.push(label);
         self.ids.push(block.block_id.clone());
         self.counts.push(block.point_count);
@@ -497,9 +505,9 @@ impl BlocksWriter {
     }
 
     fn write_batch(&mut self) -> Result<()> {
-        if self.labels.is_empty() {
+        let Some(writer) = self.writer.as_mut().filter(|_| !self.labels.is_empty()) else {
             return Ok(());
-        }
+        };
         let batch = RecordBatch::try_new(
             self.schema.clone(),
             vec![
@@ -508,22 +516,17 @@ impl BlocksWriter {
                 Arc::new(UInt64Array::from(std::mem::take(&mut self.counts))),
             ],
         )?;
-        self.writer.write(&batch).map_err(|e| Error::Parquet {
-            path: Self::PATH.into(),
-            source: e,
-        })
+        writer.write(&batch).map_err(Self::parquet_error)
     }
 
     /// Closes the file; `None` when no label had blocks.
     fn finish(mut self) -> Result<Option<DataFile>> {
         self.write_batch()?;
-        let rows = self.rows;
-        let out = self.writer.into_inner().map_err(|e| Error::Parquet {
-            path: Self::PATH.into(),
-            source: e,
-        })?;
-        let file = out.finish(Self::PATH, rows)?;
-        Ok((rows > 0).then_some(file))
+        let Some(writer) = self.writer else {
+            return Ok(None);
+        };
+        let out = writer.into_inner().map_err(Self::parquet_error)?;
+        Ok(Some(out.finish(Self::PATH, self.rows)?))
     }
 }
 

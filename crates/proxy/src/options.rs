@@ -30,26 +30,15 @@ impl Format {
     }
 }
 
-/// Order of points in a response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    /// As stored: coarse-to-fine levels of detail, so any prefix is a spread subsample.
-    Stored,
-    /// Lexicographic by row, PoCADuck's `get_points` order.
-    Xyz,
-}
-
 /// Options of the points routes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointsOptions {
     /// Output format (default Arrow).
     pub format: Format,
-    /// Point order (default stored).
-    pub order: Order,
     /// Keep only points inside this box (first dims only, bounds inclusive).
     pub bbox: Option<BBox>,
-    /// At most this many points per label: the first ones of the stored order, a level of
-    /// detail spread over the whole label (taken before `bbox` filters).
+    /// At most this many points per label, spread evenly over its xyz order (a level of
+    /// detail), taken before `bbox` filters.
     pub limit: Option<u64>,
 }
 
@@ -88,7 +77,6 @@ fn pairs(query: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, String)>,
 pub fn points_options(query: Option<&str>, dims: usize) -> Result<PointsOptions, ApiError> {
     let mut out = PointsOptions {
         format: Format::Arrow,
-        order: Order::Stored,
         bbox: None,
         limit: None,
     };
@@ -107,16 +95,12 @@ pub fn points_options(query: Option<&str>, dims: usize) -> Result<PointsOptions,
                     }
                 }
             }
+            // Points are stored in xyz order, PoCADuck's: the only order there is.
+            "order" if v == "xyz" => {}
             "order" => {
-                out.order = match v.as_str() {
-                    "stored" => Order::Stored,
-                    "xyz" => Order::Xyz,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "order {v:?} is not one of stored, xyz"
-                        )))
-                    }
-                }
+                return Err(ApiError::bad_request(format!(
+                    "order {v:?} is not xyz (the only order)"
+                )))
             }
             "bbox" => out.bbox = Some(parse_bbox(&v, dims)?),
             "limit" => {
@@ -193,15 +177,9 @@ mod tests {
     #[test]
     fn defaults_and_values() {
         let o = points_options(None, 3).unwrap();
-        assert_eq!(
-            (o.format, o.order, o.limit),
-            (Format::Arrow, Order::Stored, None)
-        );
+        assert_eq!((o.format, o.limit), (Format::Arrow, None));
         let o = points_options(Some("format=npy&order=xyz&limit=10&bbox=0,0,0,5,5,5"), 3).unwrap();
-        assert_eq!(
-            (o.format, o.order, o.limit),
-            (Format::Npy, Order::Xyz, Some(10))
-        );
+        assert_eq!((o.format, o.limit), (Format::Npy, Some(10)));
         assert_eq!(o.bbox.unwrap().max, vec![5, 5, 5]);
     }
 

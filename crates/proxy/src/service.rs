@@ -16,7 +16,7 @@ use crate::dataset::{Dataset, Loaded};
 use crate::error::ApiError;
 use crate::files::{none_match, parse_range};
 use crate::formats::{self, ArrowEncoder};
-use crate::options::{labels_options, points_options, Format, Order, PointsOptions};
+use crate::options::{labels_options, points_options, Format, PointsOptions};
 use crate::store::{Clock, RangeStore};
 use crate::timing::Timing;
 
@@ -28,8 +28,8 @@ const STREAM_STEP_BYTES: u64 = 8 << 20;
 pub struct Limits {
     /// Labels in one `POST …/points`.
     pub max_labels: usize,
-    /// Points in one answer that must be held whole (npy, json, parquet, `order=xyz`,
-    /// `bbox`); streamed Arrow answers have no such limit.
+    /// Points in one answer that must be held whole (npy, json, parquet); streamed Arrow
+    /// answers have no such limit.
     pub max_points: u64,
     /// Bytes of a `POST` body.
     pub max_body_bytes: usize,
@@ -63,6 +63,16 @@ pub struct Service {
     cors: CorsPolicy,
     limits: Limits,
     clock: Arc<dyn Clock>,
+}
+
+/// A piece of one label to read: a chunk of its rows, which rank its first row has among
+/// the label's points, and how many points the label has (for `limit` sampling).
+#[derive(Debug, Clone)]
+struct Piece {
+    label: u64,
+    chunk: Chunk,
+    first_rank: u64,
+    count: u64,
 }
 
 /// The answer to one request, before CORS headers.
@@ -265,64 +275,94 @@ impl Service {
         }
         let mut timing = Timing::default();
         let t0 = self.clock.now_ms();
-        let mut plans: Vec<(u64, Vec<Chunk>)> = Vec::with_capacity(labels.len());
+        let mut pieces: Vec<Piece> = Vec::new();
         let mut total = 0u64;
         for label in labels {
             let entry = find_entry(d, &l, label, &mut timing).await?;
             let meta = d.footer(&l, entry.file)?;
-            let chunks = plan_label(&entry, meta, options.limit, STREAM_STEP_BYTES)
+            let chunks = plan_label(&entry, meta, STREAM_STEP_BYTES)
                 .map_err(|e| ApiError::unavailable(e.to_string()))?;
-            total += chunks.iter().map(|c| c.rows.take).sum::<u64>();
-            plans.push((label, chunks));
+            let mut first_rank = 0;
+            for chunk in chunks {
+                let rows = chunk.rows.take;
+                pieces.push(Piece {
+                    label,
+                    chunk,
+                    first_rank,
+                    count: entry.point_count,
+                });
+                first_rank += rows;
+            }
+            total += options
+                .limit
+                .map_or(entry.point_count, |n| n.min(entry.point_count));
         }
         timing.index += self.clock.now_ms() - t0;
-        let streamed = options.format == Format::Arrow && options.order == Order::Stored;
-        if !streamed && total > self.limits.max_points {
+        if options.format == Format::Arrow {
+            return self
+                .clone()
+                .stream_arrow(name.to_string(), l, pieces, options, timing)
+                .await;
+        }
+        if total > self.limits.max_points {
             return Err(ApiError::too_large(format!(
-                "{total} points asked; the limit is {} points per {} answer (use format=arrow without order=xyz to stream any size)",
-                self.limits.max_points,
-                if options.order == Order::Xyz { "order=xyz" } else { "non-arrow" }
+                "{total} points asked; the limit is {} points per {:?} answer (format=arrow streams any size)",
+                self.limits.max_points, options.format
             )));
         }
-        if streamed {
-            self.clone()
-                .stream_arrow(name.to_string(), l, plans, options, timing)
-                .await
-        } else {
-            self.buffered(d, &l, plans, &options, single, timing).await
-        }
+        self.buffered(d, &l, pieces, &options, single, timing).await
+    }
+
+    /// Reads pieces and keeps the points the options select.
+    async fn read_pieces(
+        &self,
+        d: &Dataset,
+        l: &Loaded,
+        pieces: &[Piece],
+        options: &PointsOptions,
+        timing: &mut Timing,
+    ) -> Result<Vec<PointCloud>, ApiError> {
+        let chunks: Vec<Chunk> = pieces.iter().map(|p| p.chunk.clone()).collect();
+        let clouds = d
+            .read_chunks(l, &chunks, timing, self.clock.as_ref())
+            .await?;
+        Ok(pieces
+            .iter()
+            .zip(clouds)
+            .map(|(p, cloud)| {
+                let mut cloud = match options.limit {
+                    Some(limit) => cloud.spread_sample(p.first_rank, p.count, limit),
+                    None => cloud,
+                };
+                if let Some(b) = &options.bbox {
+                    cloud.retain(|point| b.contains(point));
+                }
+                cloud
+            })
+            .collect())
     }
 
     async fn buffered(
         &self,
         d: &Dataset,
         l: &Loaded,
-        plans: Vec<(u64, Vec<Chunk>)>,
+        pieces: Vec<Piece>,
         options: &PointsOptions,
         single: bool,
         mut timing: Timing,
     ) -> Answer {
-        let all: Vec<Chunk> = plans.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
-        let mut clouds = d
-            .read_chunks(l, &all, &mut timing, self.clock.as_ref())
-            .await?
-            .into_iter();
+        let clouds = self
+            .read_pieces(d, l, &pieces, options, &mut timing)
+            .await?;
         let dims = l.manifest.dims();
-        let mut labels: Vec<(u64, PointCloud)> = Vec::with_capacity(plans.len());
-        for (label, chunks) in &plans {
-            let mut cloud = PointCloud::empty(dims);
-            for cloud_part in clouds.by_ref().take(chunks.len()) {
-                cloud
-                    .extend(&cloud_part)
-                    .map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut labels: Vec<(u64, PointCloud)> = Vec::new();
+        for (piece, cloud) in pieces.iter().zip(clouds) {
+            match labels.last_mut() {
+                Some((label, whole)) if *label == piece.label && piece.first_rank > 0 => whole
+                    .extend(&cloud)
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
+                _ => labels.push((piece.label, cloud)),
             }
-            if let Some(b) = &options.bbox {
-                cloud.retain(|p| b.contains(p));
-            }
-            if options.order == Order::Xyz {
-                cloud.sort_xyz();
-            }
-            labels.push((*label, cloud));
         }
         let t0 = self.clock.now_ms();
         let body = match options.format {
@@ -333,13 +373,7 @@ impl Service {
             ),
             Format::Json => formats::json_many(dims, &labels),
             Format::Parquet => formats::parquet(&l.manifest.dims, &labels)?,
-            Format::Arrow => {
-                let mut enc = ArrowEncoder::new(&l.manifest.dims)?;
-                for (label, cloud) in labels {
-                    enc.push(label, cloud)?;
-                }
-                enc.finish()?
-            }
+            Format::Arrow => unreachable!("Arrow answers are streamed"),
         };
         timing.encode += self.clock.now_ms() - t0;
         let mut r = Response::new(Body::Full(body));
@@ -357,23 +391,21 @@ impl Service {
         self: Arc<Self>,
         name: String,
         l: Arc<Loaded>,
-        plans: Vec<(u64, Vec<Chunk>)>,
+        pieces: Vec<Piece>,
         options: PointsOptions,
         mut timing: Timing,
     ) -> Answer {
-        let mut steps: Vec<Vec<(u64, Chunk)>> = vec![Vec::new()];
+        let mut steps: Vec<Vec<Piece>> = vec![Vec::new()];
         let mut step_bytes = 0u64;
-        for (label, chunks) in plans {
-            for c in chunks {
-                if step_bytes + c.bytes.length > STREAM_STEP_BYTES
-                    && !steps.last().expect("never empty").is_empty()
-                {
-                    steps.push(Vec::new());
-                    step_bytes = 0;
-                }
-                step_bytes += c.bytes.length;
-                steps.last_mut().expect("never empty").push((label, c));
+        for piece in pieces {
+            if step_bytes + piece.chunk.bytes.length > STREAM_STEP_BYTES
+                && !steps.last().expect("never empty").is_empty()
+            {
+                steps.push(Vec::new());
+                step_bytes = 0;
             }
+            step_bytes += piece.chunk.bytes.length;
+            steps.last_mut().expect("never empty").push(piece);
         }
         let mut encoder = ArrowEncoder::new(&l.manifest.dims)?;
         let mut steps = steps.into_iter();
@@ -417,22 +449,16 @@ impl Service {
         &self,
         name: &str,
         l: &Loaded,
-        step: &[(u64, Chunk)],
+        step: &[Piece],
         options: &PointsOptions,
         encoder: &mut ArrowEncoder,
         timing: &mut Timing,
     ) -> Result<(), ApiError> {
         let d = self.dataset(name)?;
-        let chunks: Vec<Chunk> = step.iter().map(|(_, c)| c.clone()).collect();
-        let clouds = d
-            .read_chunks(l, &chunks, timing, self.clock.as_ref())
-            .await?;
+        let clouds = self.read_pieces(d, l, step, options, timing).await?;
         let t0 = self.clock.now_ms();
-        for ((label, _), mut cloud) in step.iter().zip(clouds) {
-            if let Some(b) = &options.bbox {
-                cloud.retain(|p| b.contains(p));
-            }
-            encoder.push(*label, cloud)?;
+        for (piece, cloud) in step.iter().zip(clouds) {
+            encoder.push(piece.label, cloud)?;
         }
         timing.encode += self.clock.now_ms() - t0;
         Ok(())

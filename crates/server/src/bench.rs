@@ -1,0 +1,107 @@
+//! `pocaduck-edge bench-client`: a Rust client that fetches labels from a running server
+//! as Arrow, decodes them into `N × D` int64 arrays, and reports the times as JSON lines.
+//! The benchmark script (`bench/run.py`) runs it beside PoCADuck's own `Query`.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use arrow_array::{Array, FixedSizeListArray, Int64Array};
+
+/// One label's measurement.
+#[derive(Debug, serde::Serialize)]
+pub struct Measurement {
+    /// The label.
+    pub label: String,
+    /// Points returned.
+    pub points: usize,
+    /// Bytes on the wire (the body).
+    pub bytes: usize,
+    /// Median wall time of a fetch + decode, in seconds.
+    pub seconds: f64,
+    /// The server's own time (sum of its `Server-Timing` durations), in ms, of the last run.
+    pub server_ms: f64,
+}
+
+/// Fetches `labels` `repeat` times each (after one warm-up) and returns the medians.
+pub fn run(
+    base: &str,
+    dataset: &str,
+    labels: &[String],
+    query: &str,
+    repeat: usize,
+) -> anyhow::Result<Vec<Measurement>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = reqwest::Client::new();
+    runtime.block_on(async {
+        let mut out = Vec::new();
+        for label in labels {
+            let url = format!("{base}/v1/datasets/{dataset}/labels/{label}/points?{query}");
+            let mut times = Vec::with_capacity(repeat);
+            let mut last = (0, 0, 0.0);
+            for i in 0..=repeat {
+                let started = Instant::now();
+                let response = client
+                    .get(&url)
+                    .send()
+                    .await?
+                    .error_for_status()
+                    .with_context(|| url.clone())?;
+                let server_ms = server_time(response.headers());
+                let body = response.bytes().await?;
+                let values = decode_arrow(&body)?;
+                if i > 0 {
+                    times.push(started.elapsed().as_secs_f64());
+                }
+                last = (values.len() / 3, body.len(), server_ms);
+            }
+            times.sort_by(f64::total_cmp);
+            out.push(Measurement {
+                label: label.clone(),
+                points: last.0,
+                bytes: last.1,
+                seconds: times[times.len() / 2],
+                server_ms: last.2,
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// The sum of the `dur=` values of a `Server-Timing` header.
+fn server_time(headers: &reqwest::header::HeaderMap) -> f64 {
+    let Some(v) = headers.get("server-timing").and_then(|v| v.to_str().ok()) else {
+        return 0.0;
+    };
+    v.split(',')
+        .filter_map(|part| {
+            part.split(';')
+                .find_map(|p| p.trim().strip_prefix("dur=")?.parse::<f64>().ok())
+        })
+        .sum()
+}
+
+/// Decodes an Arrow points stream into row-major int64 values.
+fn decode_arrow(body: &[u8]) -> anyhow::Result<Vec<i64>> {
+    let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None)?;
+    let mut values = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let points = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<FixedSizeListArray>()
+            .context("points column")?;
+        let ints = points
+            .values()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .context("int64 values")?;
+        let offset = points.offset() * points.value_length() as usize;
+        values.extend_from_slice(
+            &ints.values()[offset..offset + points.len() * points.value_length() as usize],
+        );
+    }
+    Ok(values)
+}

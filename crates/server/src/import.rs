@@ -1,0 +1,521 @@
+//! `pocaduck-edge import`: a PoCADuck dataset (raw or optimized layout) into the edge
+//! layout, read straight from its Parquet files (no DuckDB).
+//!
+//! Pass 1 reads only the label column of every file and counts rows per label. Labels are
+//! then cut into partitions, contiguous label ranges whose rows fit the memory budget; each
+//! partition is one pass over the files (skipping row groups whose label statistics lie
+//! outside it) that gathers its labels' points, which go to the writer in ascending order.
+//! Memory is therefore bounded by the budget (or by the largest single label, which is
+//! never split), whatever the input's size.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context};
+use arrow_array::{
+    Array, Int64Array, LargeListArray, ListArray, RecordBatch, StringArray, UInt64Array,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use parquet::file::statistics::Statistics;
+use pocaduck_edge_core::write::{BlockCount, DatasetWriter, FileSink, WriterOptions};
+use pocaduck_edge_core::PointCloud;
+
+/// How to import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Memory for gathering points by label; larger inputs take several passes.
+    pub memory_budget_bytes: u64,
+    /// Layout tuning of the output.
+    pub writer: WriterOptions,
+    /// Show progress bars (only on a terminal).
+    pub progress: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            memory_budget_bytes: 512 << 20,
+            writer: WriterOptions::default(),
+            progress: false,
+        }
+    }
+}
+
+/// Which PoCADuck layout was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceLayout {
+    /// `worker_*/data/*.parquet`: `label, block_id, data`.
+    Raw,
+    /// `optimized/**/*.parquet`: `label, data`.
+    Optimized,
+}
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    /// The layout read.
+    pub layout: SourceLayout,
+    /// Parquet files read.
+    pub files_read: usize,
+    /// Rows (points, duplicates included) read.
+    pub rows_read: u64,
+    /// Labels written.
+    pub labels: u64,
+    /// Distinct points written.
+    pub points: u64,
+    /// Passes over the input after the label count.
+    pub passes: usize,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Writes dataset files under a directory, creating folders as needed.
+pub struct DirSink {
+    root: PathBuf,
+}
+
+impl DirSink {
+    /// A sink writing below `root`.
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+}
+
+impl FileSink for DirSink {
+    fn create(&mut self, path: &str) -> std::io::Result<Box<dyn Write + Send>> {
+        let full = path
+            .split('/')
+            .fold(self.root.clone(), |p, part| p.join(part));
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        Ok(Box::new(BufWriter::with_capacity(
+            1 << 20,
+            File::create(full)?,
+        )))
+    }
+}
+
+/// Imports the PoCADuck dataset at `source` into a new edge-layout dataset at `out`.
+/// The output is written beside `out` and renamed into place only when complete.
+pub fn import(source: &Path, out: &Path, options: &ImportOptions) -> anyhow::Result<ImportReport> {
+    if out.exists() {
+        ensure!(
+            out.is_dir() && out.read_dir()?.next().is_none(),
+            "{} already exists and is not empty",
+            out.display()
+        );
+    }
+    let started = Instant::now();
+    let (layout, files) = find_files(source)?;
+    let partial = partial_dir(out);
+    let result = import_into(&partial, layout, &files, options);
+    match result {
+        Ok((labels, points, rows_read, passes)) => {
+            if out.exists() {
+                std::fs::remove_dir(out)?;
+            }
+            std::fs::rename(&partial, out)
+                .with_context(|| format!("moving the dataset into {}", out.display()))?;
+            Ok(ImportReport {
+                layout,
+                files_read: files.len(),
+                rows_read,
+                labels,
+                points,
+                passes,
+                seconds: started.elapsed().as_secs_f64(),
+            })
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&partial);
+            Err(e)
+        }
+    }
+}
+
+fn partial_dir(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".partial-{}", std::process::id()));
+    out.with_file_name(name)
+}
+
+/// The layout and its Parquet files, sorted by path.
+fn find_files(source: &Path) -> anyhow::Result<(SourceLayout, Vec<PathBuf>)> {
+    ensure!(source.is_dir(), "{} is not a directory", source.display());
+    let mut optimized = Vec::new();
+    let opt_dir = source.join("optimized");
+    if opt_dir.is_dir() {
+        walk_parquet(&opt_dir, &mut optimized)?;
+    }
+    if !optimized.is_empty() {
+        optimized.sort();
+        return Ok((SourceLayout::Optimized, optimized));
+    }
+    let mut raw = Vec::new();
+    for entry in std::fs::read_dir(source)? {
+        let dir = entry?.path();
+        let is_worker = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("worker_"));
+        if is_worker && dir.join("data").is_dir() {
+            for f in std::fs::read_dir(dir.join("data"))? {
+                let f = f?.path();
+                if f.extension().is_some_and(|e| e == "parquet") {
+                    raw.push(f);
+                }
+            }
+        }
+    }
+    if raw.is_empty() {
+        bail!(
+            "{} holds no PoCADuck data: neither optimized/**/*.parquet nor worker_*/data/*.parquet",
+            source.display()
+        );
+    }
+    raw.sort();
+    Ok((SourceLayout::Raw, raw))
+}
+
+fn walk_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let p = entry?.path();
+        if p.is_dir() {
+            walk_parquet(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "parquet") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn progress_bar(options: &ImportOptions, total: u64, what: &'static str) -> ProgressBar {
+    if !options.progress || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:>12} [{bar:40}] {human_pos}/{human_len} rows ({per_sec}, {eta})",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(what);
+    bar
+}
+
+/// Runs the passes; returns (labels, distinct points, rows read, passes).
+fn import_into(
+    partial: &Path,
+    layout: SourceLayout,
+    files: &[PathBuf],
+    options: &ImportOptions,
+) -> anyhow::Result<(u64, u64, u64, usize)> {
+    let counts = count_labels(files, options)?;
+    let total_rows: u64 = counts.values().sum();
+    ensure!(total_rows > 0, "the PoCADuck dataset has no points");
+    let dims = find_dims(&files[0])?;
+    let row_bytes = 8 * dims as u64 + 48;
+    let partitions = partitions(&counts, options.memory_budget_bytes / row_bytes);
+    let dim_names: Vec<String> = ["x", "y", "z"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((3..dims).map(|d| format!("d{d}")))
+        .take(dims)
+        .collect();
+    let mut writer = DatasetWriter::new(DirSink::new(partial), dim_names, options.writer.clone())?;
+    let bar = progress_bar(options, total_rows, "importing");
+    let (mut labels, mut rows_read) = (0u64, 0u64);
+    for range in &partitions {
+        let gathered = gather(files, layout, range, dims, &bar)?;
+        for (label, acc) in gathered {
+            let expected = counts.get(&label).copied().unwrap_or(0);
+            ensure!(
+                acc.rows == expected,
+                "label {label}: read {} rows, the label column counted {expected}",
+                acc.rows
+            );
+            rows_read += acc.rows;
+            let blocks: Vec<BlockCount> = acc
+                .blocks
+                .into_iter()
+                .map(|(block_id, point_count)| BlockCount {
+                    block_id,
+                    point_count,
+                })
+                .collect();
+            writer.push_label(label, PointCloud::new(dims, acc.values)?, &blocks)?;
+            labels += 1;
+        }
+    }
+    bar.finish_and_clear();
+    ensure!(
+        rows_read == total_rows,
+        "read {rows_read} rows in all, counted {total_rows}"
+    );
+    let manifest = writer.finish()?;
+    Ok((labels, manifest.point_count, rows_read, partitions.len()))
+}
+
+/// Rows per label, from the label column alone.
+fn count_labels(files: &[PathBuf], options: &ImportOptions) -> anyhow::Result<BTreeMap<u64, u64>> {
+    let bar = progress_bar(options, files.len() as u64, "counting");
+    let mut counts = BTreeMap::new();
+    for path in files {
+        let builder = open(path)?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), ["label"]);
+        for batch in builder
+            .with_projection(mask)
+            .build()
+            .with_context(|| format!("reading {}", path.display()))?
+        {
+            let batch = batch.with_context(|| format!("reading {}", path.display()))?;
+            for label in labels_of(path, &batch, 0)? {
+                *counts.entry(label).or_insert(0u64) += 1;
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(counts)
+}
+
+fn open(path: &Path) -> anyhow::Result<ParquetRecordBatchReaderBuilder<File>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a readable Parquet file", path.display()))
+}
+
+/// D: the length of the first point's list.
+fn find_dims(path: &Path) -> anyhow::Result<usize> {
+    let builder = open(path)?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), ["data"]);
+    let mut reader = builder.with_projection(mask).with_batch_size(1).build()?;
+    let batch = reader
+        .next()
+        .with_context(|| format!("{} has no rows", path.display()))??;
+    let (offsets, _) = list_parts(path, batch.column(0).as_ref())?;
+    let dims = (offsets[1] - offsets[0]) as usize;
+    ensure!(
+        dims > 0,
+        "{}: the first point has no coordinates",
+        path.display()
+    );
+    Ok(dims)
+}
+
+/// Cuts the labels into contiguous ranges of at most `max_rows` rows (a bigger label alone).
+fn partitions(counts: &BTreeMap<u64, u64>, max_rows: u64) -> Vec<RangeInclusive<u64>> {
+    let mut out = Vec::new();
+    let mut start: Option<u64> = None;
+    let mut rows = 0u64;
+    let mut last = 0u64;
+    for (&label, &n) in counts {
+        if let Some(s) = start {
+            if rows + n > max_rows {
+                out.push(s..=last);
+                start = None;
+                rows = 0;
+            }
+        }
+        start.get_or_insert(label);
+        rows += n;
+        last = label;
+    }
+    if let Some(s) = start {
+        out.push(s..=last);
+    }
+    out
+}
+
+#[derive(Default)]
+struct LabelRows {
+    values: Vec<i64>,
+    blocks: BTreeMap<String, u64>,
+    rows: u64,
+}
+
+/// One pass: every row whose label is in `range`, grouped by label.
+fn gather(
+    files: &[PathBuf],
+    layout: SourceLayout,
+    range: &RangeInclusive<u64>,
+    dims: usize,
+    bar: &ProgressBar,
+) -> anyhow::Result<BTreeMap<u64, LabelRows>> {
+    let mut out: BTreeMap<u64, LabelRows> = BTreeMap::new();
+    for path in files {
+        let builder = open(path)?;
+        let columns: &[&str] = match layout {
+            SourceLayout::Raw => &["label", "block_id", "data"],
+            SourceLayout::Optimized => &["label", "data"],
+        };
+        let schema = builder.parquet_schema().clone();
+        let groups: Vec<usize> = (0..builder.metadata().num_row_groups())
+            .filter(|&g| may_hold(builder.metadata().row_group(g), range))
+            .collect();
+        if groups.is_empty() {
+            continue;
+        }
+        let reader = builder
+            .with_row_groups(groups)
+            .with_projection(ProjectionMask::columns(&schema, columns.iter().copied()))
+            .build()?;
+        for batch in reader {
+            let batch = batch.with_context(|| format!("reading {}", path.display()))?;
+            add_batch(path, &batch, layout, range, dims, &mut out)?;
+            bar.inc(batch.num_rows() as u64);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a row group's label statistics (when present) overlap `range`.
+fn may_hold(
+    group: &parquet::file::metadata::RowGroupMetaData,
+    range: &RangeInclusive<u64>,
+) -> bool {
+    let Some(stats) = group.columns().first().and_then(|c| c.statistics()) else {
+        return true;
+    };
+    match stats {
+        Statistics::Int64(s) => match (s.min_opt(), s.max_opt()) {
+            // Signed statistics order labels ≥ 2^63 first; only trust them when both are non-negative.
+            (Some(&lo), Some(&hi)) if lo >= 0 => {
+                (lo as u64) <= *range.end() && *range.start() <= hi as u64
+            }
+            _ => true,
+        },
+        _ => true,
+    }
+}
+
+fn add_batch(
+    path: &Path,
+    batch: &RecordBatch,
+    layout: SourceLayout,
+    range: &RangeInclusive<u64>,
+    dims: usize,
+    out: &mut BTreeMap<u64, LabelRows>,
+) -> anyhow::Result<()> {
+    let labels = labels_of(path, batch, 0)?;
+    let data_col = batch.num_columns() - 1;
+    let (offsets, values) = list_parts(path, batch.column(data_col).as_ref())?;
+    let blocks = match layout {
+        SourceLayout::Raw => Some(
+            batch
+                .column(1)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .with_context(|| format!("{}: block_id is not a string column", path.display()))?,
+        ),
+        SourceLayout::Optimized => None,
+    };
+    for (row, label) in labels.iter().enumerate() {
+        if !range.contains(label) {
+            continue;
+        }
+        let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+        ensure!(
+            end - start == dims,
+            "{}: row {row} (label {label}) has {} coordinates, the dataset {dims}",
+            path.display(),
+            end - start
+        );
+        let acc = out.entry(*label).or_default();
+        acc.values.extend_from_slice(&values[start..end]);
+        acc.rows += 1;
+        if let Some(blocks) = blocks {
+            ensure!(
+                blocks.is_valid(row),
+                "{}: row {row} has no block_id",
+                path.display()
+            );
+            *acc.blocks.entry(blocks.value(row).to_string()).or_insert(0) += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The labels of column `col`, int64 (PoCADuck's type; reinterpreted as u64) or uint64.
+fn labels_of(path: &Path, batch: &RecordBatch, col: usize) -> anyhow::Result<Vec<u64>> {
+    let column = batch.column(col);
+    ensure!(
+        column.null_count() == 0,
+        "{}: the label column has nulls",
+        path.display()
+    );
+    if let Some(a) = column.as_any().downcast_ref::<Int64Array>() {
+        Ok(a.values().iter().map(|v| *v as u64).collect())
+    } else if let Some(a) = column.as_any().downcast_ref::<UInt64Array>() {
+        Ok(a.values().to_vec())
+    } else {
+        bail!(
+            "{}: the label column is {}, expected int64 or uint64",
+            path.display(),
+            column.data_type()
+        )
+    }
+}
+
+/// Offsets and int64 values of a `list<int64>` column without nulls.
+fn list_parts<'a>(path: &Path, column: &'a dyn Array) -> anyhow::Result<(Vec<i64>, &'a [i64])> {
+    ensure!(
+        column.null_count() == 0,
+        "{}: the data column has null points",
+        path.display()
+    );
+    let (offsets, values): (Vec<i64>, &dyn Array) =
+        if let Some(l) = column.as_any().downcast_ref::<ListArray>() {
+            (
+                l.value_offsets().iter().map(|o| *o as i64).collect(),
+                l.values().as_ref(),
+            )
+        } else if let Some(l) = column.as_any().downcast_ref::<LargeListArray>() {
+            (l.value_offsets().to_vec(), l.values().as_ref())
+        } else {
+            bail!(
+                "{}: the data column is {}, expected list<int64>",
+                path.display(),
+                column.data_type()
+            )
+        };
+    let ints = values
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .with_context(|| format!("{}: the data column does not hold int64", path.display()))?;
+    ensure!(
+        ints.null_count() == 0,
+        "{}: the data column has null coordinates",
+        path.display()
+    );
+    Ok((offsets, ints.values()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_respect_the_budget_and_never_split_a_label() {
+        let counts: BTreeMap<u64, u64> = [(1, 5), (2, 5), (3, 20), (4, 1), (5, 1)]
+            .into_iter()
+            .collect();
+        assert_eq!(partitions(&counts, 10), vec![1..=2, 3..=3, 4..=5]);
+        assert_eq!(partitions(&counts, 1000), vec![1..=5]);
+        assert_eq!(
+            partitions(&counts, 1),
+            vec![1..=1, 2..=2, 3..=3, 4..=4, 5..=5]
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! `pocaduck-edge`: serve neuron point clouds over HTTP, import PoCADuck datasets into the
+//! edge layout, and build the bundled hemibrain sample.
+
+mod bench;
+mod import;
+mod sample;
+mod sample_dataset;
+mod serve;
+mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use pocaduck_edge_proxy::Limits;
+
+/// Neuron point clouds for browsers and programs.
+#[derive(Parser)]
+#[command(name = "pocaduck-edge", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the read API over edge-layout datasets (the bundled sample when no --data).
+    Serve {
+        /// A dataset: a directory or an object-store URL (file://, s3://, gs://, az://, https://). Repeatable.
+        #[arg(long = "data", value_name = "DIR|URL")]
+        data: Vec<String>,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Origin allowed to read responses from a browser (`*` for any). Repeatable.
+        #[arg(long = "cors-origin", default_value = "*")]
+        cors_origins: Vec<String>,
+        /// Most labels in one POST.
+        #[arg(long, default_value_t = Limits::default().max_labels)]
+        max_labels: usize,
+        /// Most points in one answer that is held whole (npy, json, parquet, order=xyz).
+        #[arg(long, default_value_t = Limits::default().max_points)]
+        max_points: u64,
+    },
+    /// Import a PoCADuck dataset (raw `worker_*` or `optimized/` layout) into the edge layout.
+    Import {
+        /// The PoCADuck dataset directory (its base_path).
+        source: PathBuf,
+        /// The new edge-layout dataset directory (must not exist or be empty).
+        out: PathBuf,
+        /// Memory for grouping points by label; larger inputs spill to disk.
+        #[arg(long, default_value_t = 512)]
+        memory_mb: u64,
+    },
+    /// Build the sample dataset from the bundled hemibrain neurons.
+    Sample {
+        /// The new dataset directory.
+        out: PathBuf,
+        /// Voxel size in nm (8 is the hemibrain's full resolution: ~70M points per neuron).
+        #[arg(long, default_value_t = sample::DEFAULT_VOXEL_NM)]
+        voxel_nm: f64,
+    },
+    /// Fetch labels from a running server as Arrow, decode them to int64, print JSON timings.
+    BenchClient {
+        /// The server, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: String,
+        /// The dataset.
+        #[arg(long)]
+        dataset: String,
+        /// Extra query options, e.g. `limit=1000000`.
+        #[arg(long, default_value = "")]
+        query: String,
+        /// Timed fetches per label (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Labels to fetch.
+        labels: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve {
+            mut data,
+            addr,
+            cors_origins,
+            max_labels,
+            max_points,
+        } => {
+            if data.is_empty() {
+                data.push(
+                    sample_dataset::bundled_sample()?
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+            let limits = Limits {
+                max_labels,
+                max_points,
+                ..Limits::default()
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(serve::serve(serve::ServeOptions {
+                data,
+                addr,
+                cors_origins,
+                limits,
+            }))
+        }
+        Command::Import {
+            source,
+            out,
+            memory_mb,
+        } => {
+            let options = import::ImportOptions {
+                memory_budget_bytes: memory_mb << 20,
+                progress: true,
+                ..Default::default()
+            };
+            let report = import::import(&source, &out, &options)?;
+            eprintln!(
+                "imported {} labels, {} distinct points ({} rows from {} files, {:?} layout, {} passes) in {:.2} s",
+                report.labels, report.points, report.rows_read, report.files_read, report.layout, report.passes, report.seconds
+            );
+            Ok(())
+        }
+        Command::BenchClient {
+            url,
+            dataset,
+            query,
+            repeat,
+            labels,
+        } => {
+            for m in bench::run(&url, &dataset, &labels, &query, repeat.max(1))? {
+                println!("{}", serde_json::to_string(&m)?);
+            }
+            Ok(())
+        }
+        Command::Sample { out, voxel_nm } => {
+            let manifest = sample_dataset::build(&out, voxel_nm)?;
+            eprintln!(
+                "sample: {} labels, {} points in {}",
+                manifest.label_count,
+                manifest.point_count,
+                out.display()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The bundled sample: five real hemibrain neurons (Scheffer et al. 2020, CC-BY 4.0),
+//! voxelised and written as an edge-layout dataset.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use pocaduck_edge_core::write::{DatasetWriter, WriterOptions};
+use pocaduck_edge_core::{Manifest, PointCloud};
+
+use crate::import::DirSink;
+use crate::sample::{parse_obj, sample_labels, DEFAULT_VOXEL_NM};
+
+/// The meshes, compiled in so the binary needs no data files: (body id, OBJ text).
+const MESHES: [(u64, &str); 5] = [
+    (
+        722817260,
+        include_str!("../../../data/hemibrain-da1/obj/722817260.obj"),
+    ),
+    (
+        754534424,
+        include_str!("../../../data/hemibrain-da1/obj/754534424.obj"),
+    ),
+    (
+        754538881,
+        include_str!("../../../data/hemibrain-da1/obj/754538881.obj"),
+    ),
+    (
+        1734350788,
+        include_str!("../../../data/hemibrain-da1/obj/1734350788.obj"),
+    ),
+    (
+        1734350908,
+        include_str!("../../../data/hemibrain-da1/obj/1734350908.obj"),
+    ),
+];
+
+/// Hemibrain voxels are 8 nm.
+const SOURCE_VOXEL_NM: f64 = 8.0;
+
+/// Recorded in the sample's manifest.
+const ATTRIBUTION: &str = "Five DA1 projection neurons of the Janelia FlyEM hemibrain connectome (surface voxels of \
+their meshes, plus derived labels), CC-BY 4.0. Cite: Louis K. Scheffer et al., \"A connectome and analysis of the adult \
+Drosophila central brain\", eLife 2020;9:e57443, doi:10.7554/eLife.57443.";
+
+/// Writes the sample at `voxel_nm` into `out` (written aside, then renamed into place).
+pub fn build(out: &Path, voxel_nm: f64) -> anyhow::Result<Manifest> {
+    anyhow::ensure!(
+        voxel_nm.is_finite() && voxel_nm > 0.0,
+        "--voxel-nm must be a positive number"
+    );
+    anyhow::ensure!(
+        !out.exists() || out.read_dir()?.next().is_none(),
+        "{} exists and is not empty",
+        out.display()
+    );
+    let meshes = MESHES
+        .iter()
+        .map(|(id, text)| Ok((*id, parse_obj(text).with_context(|| format!("mesh {id}"))?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let labels = sample_labels(&meshes, SOURCE_VOXEL_NM, voxel_nm);
+    let partial = partial_dir(out);
+    let result = (|| {
+        let options = WriterOptions {
+            voxel_size_nm: Some(vec![voxel_nm; 3]),
+            attribution: Some(ATTRIBUTION.into()),
+            ..WriterOptions::default()
+        };
+        let mut writer = DatasetWriter::new(
+            DirSink::new(&partial),
+            vec!["x".into(), "y".into(), "z".into()],
+            options,
+        )?;
+        for l in labels {
+            let values = l.points.into_iter().flatten().collect();
+            writer.push_label(l.label, PointCloud::new(3, values)?, &[])?;
+        }
+        let manifest = writer.finish()?;
+        if out.exists() {
+            std::fs::remove_dir(out)?;
+        }
+        std::fs::rename(&partial, out)
+            .with_context(|| format!("moving the sample into {}", out.display()))?;
+        Ok(manifest)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&partial);
+    }
+    result
+}
+
+fn partial_dir(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".partial-{}", std::process::id()));
+    out.with_file_name(name)
+}
+
+/// The default sample, built on first use under the user's cache directory.
+pub fn bundled_sample() -> anyhow::Result<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = cache
+        .join("pocaduck-edge")
+        .join(format!(
+            "sample-v{}-{}nm",
+            env!("CARGO_PKG_VERSION"),
+            DEFAULT_VOXEL_NM
+        ))
+        .join("hemibrain-da1");
+    if !dir.join("manifest.json").exists() {
+        std::fs::create_dir_all(dir.parent().expect("joined above"))?;
+        eprintln!("building the sample dataset in {}", dir.display());
+        build(&dir, DEFAULT_VOXEL_NM)?;
+    }
+    Ok(dir)
+}

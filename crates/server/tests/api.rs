@@ -1,0 +1,805 @@
+//! The read API's conformance suite, over real HTTP.
+//!
+//! Every test takes its base URL from `POCADUCK_EDGE_BASE_URL` and its dataset from
+//! `POCADUCK_EDGE_DATASET`, so the same suite can run against any host (native server,
+//! Worker, VastDB backend). Without them, it builds a small sample with the real binary and
+//! starts `pocaduck-edge serve` on a loopback port, next to deliberately broken datasets
+//! for the tests that need them (those tests only run against the local server).
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use arrow_array::{Array, FixedSizeListArray, Int64Array, UInt64Array};
+use reqwest::blocking::Client;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+struct Server {
+    base: String,
+    dataset: String,
+    local: Option<LocalServer>,
+}
+
+struct LocalServer {
+    _child: ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pocaduck-edge")
+}
+
+fn run(args: &[&str]) {
+    let status = Command::new(bin())
+        .args(args)
+        .status()
+        .expect("runs the binary");
+    assert!(status.success(), "pocaduck-edge {args:?} failed");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walk(from) {
+        let target = to.join(entry.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, target).unwrap();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Starts the local server once for the whole suite.
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        if let Ok(base) = std::env::var("POCADUCK_EDGE_BASE_URL") {
+            let dataset = std::env::var("POCADUCK_EDGE_DATASET")
+                .expect("POCADUCK_EDGE_DATASET goes with POCADUCK_EDGE_BASE_URL");
+            return Server {
+                base,
+                dataset,
+                local: None,
+            };
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("sample");
+        run(&["sample", good.to_str().unwrap(), "--voxel-nm", "256"]);
+        // Broken copies: a corrupt manifest, a missing points file, a truncated points file.
+        let bad_manifest = dir.path().join("bad-manifest");
+        copy_dir(&good, &bad_manifest);
+        std::fs::write(
+            bad_manifest.join("manifest.json"),
+            b"{\"format\": \"pocaduck-edge\", \"ver",
+        )
+        .unwrap();
+        let missing = dir.path().join("missing-parquet");
+        copy_dir(&good, &missing);
+        std::fs::remove_file(missing.join("points/part-00000.parquet")).unwrap();
+        let truncated = dir.path().join("truncated-parquet");
+        copy_dir(&good, &truncated);
+        let f = truncated.join("points/part-00000.parquet");
+        let len = std::fs::metadata(&f).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--addr".into(),
+            "127.0.0.1:0".into(),
+            "--max-labels".into(),
+            "5".into(),
+            "--max-points".into(),
+            "50000".into(),
+            "--cors-origin".into(),
+            "https://viewer.example".into(),
+        ];
+        for d in [&good, &bad_manifest, &missing, &truncated] {
+            args.push("--data".into());
+            args.push(d.to_str().unwrap().into());
+        }
+        let mut child = Command::new(bin())
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Server {
+            base,
+            dataset: "sample".into(),
+            local: Some(LocalServer {
+                _child: ChildGuard(child),
+                _dir: dir,
+            }),
+        }
+    })
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+fn url(path: &str) -> String {
+    format!("{}/v1/datasets/{}{}", server().base, server().dataset, path)
+}
+
+fn get_json(u: &str) -> Value {
+    let r = client().get(u).send().unwrap();
+    assert_eq!(r.status(), 200, "{u}");
+    r.json().unwrap()
+}
+
+fn all_labels() -> Vec<u64> {
+    let v = get_json(&url("/labels?limit=10000"));
+    v["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Decodes an .npy of int64 into rows.
+fn npy_rows(bytes: &[u8]) -> Vec<Vec<i64>> {
+    assert_eq!(&bytes[..6], b"\x93NUMPY");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(header.contains("'descr': '<i8'"), "{header}");
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let dims: usize = shape.split(',').nth(1).unwrap().trim().parse().unwrap();
+    let values: Vec<i64> = bytes[10 + header_len..]
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    values.chunks(dims).map(|r| r.to_vec()).collect()
+}
+
+/// Decodes an Arrow IPC points stream into (label, row) pairs.
+fn arrow_rows(bytes: &[u8]) -> Vec<(u64, Vec<i64>)> {
+    let reader =
+        arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes.to_vec()), None)
+            .unwrap();
+    assert_eq!(reader.schema().field(0).name(), "label");
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let labels = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .unwrap();
+        let points = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<FixedSizeListArray>()
+            .unwrap();
+        let d = points.value_length() as usize;
+        let values = points
+            .values()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        for i in 0..batch.num_rows() {
+            out.push((
+                labels.value(i),
+                values.values()[i * d..(i + 1) * d].to_vec(),
+            ));
+        }
+    }
+    out
+}
+
+fn points(label: u64, query: &str) -> reqwest::blocking::Response {
+    client()
+        .get(url(&format!("/labels/{label}/points?{query}")))
+        .send()
+        .unwrap()
+}
+
+fn npy_points(label: u64, query: &str) -> Vec<Vec<i64>> {
+    let r = points(label, &format!("format=npy&{query}"));
+    assert_eq!(r.status(), 200);
+    npy_rows(&r.bytes().unwrap())
+}
+
+/// A label's points through the streamed Arrow format (no size limit).
+fn label_rows(label: u64, query: &str) -> Vec<Vec<i64>> {
+    let r = points(label, query);
+    assert_eq!(r.status(), 200);
+    let rows = arrow_rows(&r.bytes().unwrap());
+    assert!(rows.iter().all(|(l, _)| *l == label));
+    rows.into_iter().map(|(_, p)| p).collect()
+}
+
+fn assert_error(r: reqwest::blocking::Response, status: u16) -> String {
+    assert_eq!(r.status().as_u16(), status);
+    let v: Value = r.json().unwrap();
+    let code = v["error"]["code"].as_str().expect("error.code").to_string();
+    assert!(!v["error"]["message"]
+        .as_str()
+        .expect("error.message")
+        .is_empty());
+    code
+}
+
+#[test]
+fn lists_the_dataset() {
+    let v = get_json(&format!("{}/v1/datasets", server().base));
+    let ds = v["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == server().dataset.as_str())
+        .expect("listed");
+    assert_eq!(ds["status"], "ok");
+    let summary = get_json(&url(""));
+    assert_eq!(summary["dims"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        summary["label_count"].as_u64().unwrap(),
+        all_labels().len() as u64
+    );
+}
+
+#[test]
+fn labels_page_in_ascending_order_and_include_big_ids() {
+    let labels = all_labels();
+    assert!(labels.windows(2).all(|w| w[0] < w[1]));
+    assert!(
+        labels.iter().any(|l| *l > 1 << 53),
+        "the sample has labels above 2^53"
+    );
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..1000 {
+        let q = after
+            .as_ref()
+            .map_or("limit=3".to_string(), |a| format!("limit=3&after={a}"));
+        let v = get_json(&url(&format!("/labels?{q}")));
+        paged.extend(
+            v["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap().parse::<u64>().unwrap()),
+        );
+        match v["next_after"].as_str() {
+            Some(n) => after = Some(n.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, labels);
+}
+
+#[test]
+fn counts_and_bounds_match_the_points() {
+    for label in all_labels() {
+        let info = get_json(&url(&format!("/labels/{label}")));
+        assert_eq!(info["label"], label.to_string());
+        let rows = label_rows(label, "");
+        assert_eq!(
+            info["point_count"].as_u64().unwrap(),
+            rows.len() as u64,
+            "label {label}"
+        );
+        let distinct: BTreeSet<&Vec<i64>> = rows.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            rows.len(),
+            "label {label} has no duplicate points"
+        );
+        for d in 0..3 {
+            let min = rows.iter().map(|r| r[d]).min().unwrap();
+            let max = rows.iter().map(|r| r[d]).max().unwrap();
+            assert_eq!(info["bbox"]["min"][d].as_i64().unwrap(), min);
+            assert_eq!(info["bbox"]["max"][d].as_i64().unwrap(), max);
+        }
+    }
+}
+
+#[test]
+fn every_format_carries_the_same_points() {
+    let labels = all_labels();
+    let label = *labels.last().unwrap();
+    let npy: BTreeSet<Vec<i64>> = npy_points(label, "").into_iter().collect();
+
+    let arrow = points(label, "");
+    assert_eq!(
+        arrow.headers()["content-type"],
+        "application/vnd.apache.arrow.stream"
+    );
+    let rows = arrow_rows(&arrow.bytes().unwrap());
+    assert!(rows.iter().all(|(l, _)| *l == label));
+    assert_eq!(
+        rows.into_iter().map(|(_, r)| r).collect::<BTreeSet<_>>(),
+        npy
+    );
+
+    let json: Value = points(label, "format=json").json().unwrap();
+    assert_eq!(json["label"], label.to_string());
+    assert_eq!(json["count"].as_u64().unwrap(), npy.len() as u64);
+    let json_rows: BTreeSet<Vec<i64>> = json["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(json_rows, npy);
+
+    let parquet = points(label, "format=parquet").bytes().unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(parquet)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut parquet_rows = BTreeSet::new();
+    for batch in reader {
+        let batch = arrow_cast_i64(batch.unwrap());
+        for i in 0..batch[0].len() {
+            parquet_rows.insert(batch.iter().map(|c| c[i]).collect::<Vec<i64>>());
+        }
+    }
+    assert_eq!(parquet_rows, npy);
+}
+
+/// The dim columns of a Parquet answer (after the label) as i64.
+fn arrow_cast_i64(batch: arrow_array::RecordBatch) -> Vec<Vec<i64>> {
+    (1..batch.num_columns())
+        .map(|c| {
+            let col = batch.column(c);
+            if let Some(a) = col.as_any().downcast_ref::<arrow_array::Int32Array>() {
+                a.values().iter().map(|v| *v as i64).collect()
+            } else {
+                col.as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn points_come_in_pocaducks_xyz_order() {
+    for label in all_labels() {
+        let stored = label_rows(label, "");
+        assert!(
+            stored.windows(2).all(|w| w[0] < w[1]),
+            "label {label}: strictly ascending rows"
+        );
+        assert_eq!(label_rows(label, "order=xyz"), stored);
+    }
+}
+
+#[test]
+fn limit_and_bbox_select_subsets() {
+    let label = all_labels()[0];
+    let all: BTreeSet<Vec<i64>> = label_rows(label, "").into_iter().collect();
+    let some = npy_points(label, "limit=50");
+    assert_eq!(some.len(), 50.min(all.len()));
+    assert!(some.iter().all(|p| all.contains(p)));
+    let sorted: Vec<&Vec<i64>> = all.iter().collect();
+    assert_eq!(
+        &some[0], sorted[0],
+        "a level of detail starts at the first point"
+    );
+    assert!(
+        some.last().unwrap()[0] > sorted[sorted.len() / 2][0],
+        "and spreads over the whole label"
+    );
+    let arrow_some = arrow_rows(&points(label, "limit=50").bytes().unwrap());
+    assert_eq!(
+        arrow_some.into_iter().map(|(_, p)| p).collect::<Vec<_>>(),
+        some
+    );
+    assert_eq!(
+        label_rows(label, &format!("limit={}", all.len() + 10)).len(),
+        all.len()
+    );
+    assert_eq!(label_rows(label, "limit=0").len(), 0);
+
+    let info = get_json(&url(&format!("/labels/{label}")));
+    let (min, max) = (&info["bbox"]["min"], &info["bbox"]["max"]);
+    let mid: Vec<i64> = (0..3)
+        .map(|d| (min[d].as_i64().unwrap() + max[d].as_i64().unwrap()) / 2)
+        .collect();
+    let q = format!(
+        "bbox={},{},{},{},{},{}",
+        min[0], min[1], min[2], mid[0], mid[1], mid[2]
+    );
+    let inside = label_rows(label, &q);
+    let expected: Vec<&Vec<i64>> = all
+        .iter()
+        .filter(|p| (0..3).all(|d| p[d] <= mid[d]))
+        .collect();
+    assert_eq!(inside.len(), expected.len());
+    assert!(!inside.is_empty() && inside.len() < all.len());
+    let arrow_inside = arrow_rows(&points(label, &q).bytes().unwrap());
+    assert_eq!(arrow_inside.len(), inside.len());
+}
+
+#[test]
+fn many_labels_in_one_post() {
+    let labels = all_labels();
+    let chosen = [labels[labels.len() - 2], *labels.last().unwrap()];
+    let body = serde_json::json!({"labels": chosen.iter().map(u64::to_string).collect::<Vec<_>>()});
+    let r = client().post(url("/points")).json(&body).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let rows = arrow_rows(&r.bytes().unwrap());
+    for label in chosen {
+        let got: BTreeSet<Vec<i64>> = rows
+            .iter()
+            .filter(|(l, _)| *l == label)
+            .map(|(_, p)| p.clone())
+            .collect();
+        let expected: BTreeSet<Vec<i64>> = label_rows(label, "").into_iter().collect();
+        assert_eq!(got, expected, "label {label}");
+    }
+    let json: Value = client()
+        .post(url("/points?format=json&order=xyz"))
+        .json(&body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(json["labels"].as_array().unwrap().len(), 2);
+    assert_eq!(json["labels"][1]["label"], chosen[1].to_string());
+}
+
+#[test]
+fn bad_labels_are_400() {
+    for bad in ["abc", "-1", "18446744073709551616", "1.5", "%20"] {
+        let r = client().get(url(&format!("/labels/{bad}"))).send().unwrap();
+        assert_eq!(assert_error(r, 400), "bad_label", "{bad}");
+        let r = client()
+            .get(url(&format!("/labels/{bad}/points")))
+            .send()
+            .unwrap();
+        assert_eq!(assert_error(r, 400), "bad_label", "{bad}");
+    }
+    let r = client()
+        .post(url("/points"))
+        .json(&serde_json::json!({"labels": [9007199254740993u64]}))
+        .send()
+        .unwrap();
+    assert_eq!(
+        assert_error(r, 400),
+        "bad_label",
+        "a JSON number above 2^53"
+    );
+    let r = client()
+        .post(url("/points"))
+        .json(&serde_json::json!({"labels": ["-5"]}))
+        .send()
+        .unwrap();
+    assert_error(r, 400);
+}
+
+#[test]
+fn unknown_things_are_404() {
+    let r = client().get(url("/labels/12345")).send().unwrap();
+    assert_eq!(assert_error(r, 404), "not_found");
+    let r = points(12345, "");
+    assert_error(r, 404);
+    let r = client()
+        .get(format!(
+            "{}/v1/datasets/no-such-dataset/labels",
+            server().base
+        ))
+        .send()
+        .unwrap();
+    assert_error(r, 404);
+    let r = client()
+        .get(format!("{}/v2/anything", server().base))
+        .send()
+        .unwrap();
+    assert_error(r, 404);
+    let r = client()
+        .post(url("/points"))
+        .json(&serde_json::json!({"labels": ["12345"]}))
+        .send()
+        .unwrap();
+    assert_error(r, 404);
+}
+
+#[test]
+fn bad_options_are_400() {
+    let label = all_labels()[0];
+    for q in [
+        "format=csv",
+        "order=zyx",
+        "limit=-3",
+        "bbox=1,2,3",
+        "bbox=2,1",
+        "bogus=1",
+        "format=json&format=npy",
+    ] {
+        assert_error(points(label, q), 400);
+    }
+    assert_error(client().get(url("/labels?limit=0")).send().unwrap(), 400);
+    let r = client()
+        .post(url("/points?format=npy"))
+        .json(&serde_json::json!({"labels": [label.to_string()]}))
+        .send()
+        .unwrap();
+    assert_error(r, 400);
+    let r = client()
+        .post(url("/points"))
+        .body("not json")
+        .send()
+        .unwrap();
+    assert_error(r, 400);
+    let r = client().delete(url("/labels")).send().unwrap();
+    assert_error(r, 405);
+}
+
+/// Sends a request exactly as written (no URL normalisation) and returns status and body.
+fn raw_get(path: &str) -> (u16, String) {
+    let host = server().base.trim_start_matches("http://").to_string();
+    let mut s = TcpStream::connect(&host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, response)
+}
+
+#[test]
+fn files_serve_ranges_etags_and_nothing_outside_the_dataset() {
+    let manifest = get_json(&url("/files/manifest.json"));
+    let file = manifest["files"][0]["path"].as_str().unwrap().to_string();
+    let size = manifest["files"][0]["size"].as_u64().unwrap();
+    let etag = manifest["files"][0]["etag"].as_str().unwrap().to_string();
+
+    let r = client()
+        .get(url(&format!("/files/{file}")))
+        .header("Range", "bytes=0-3")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], format!("bytes 0-3/{size}"));
+    assert_eq!(r.headers()["etag"], format!("\"{etag}\""));
+    assert_eq!(r.headers()["accept-ranges"], "bytes");
+    assert_eq!(&r.bytes().unwrap()[..], b"PAR1");
+
+    let r = client()
+        .get(url(&format!("/files/{file}")))
+        .header("Range", format!("bytes={}-", size - 4))
+        .send()
+        .unwrap();
+    assert_eq!(&r.bytes().unwrap()[..], b"PAR1");
+    let whole = client().get(url(&format!("/files/{file}"))).send().unwrap();
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.bytes().unwrap().len() as u64, size);
+
+    let r = client()
+        .head(url(&format!("/files/{file}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], size.to_string());
+
+    let r = client()
+        .get(url(&format!("/files/{file}")))
+        .header("If-None-Match", format!("\"{etag}\""))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    assert!(r.bytes().unwrap().is_empty());
+
+    let r = client()
+        .get(url(&format!("/files/{file}")))
+        .header("Range", format!("bytes={size}-"))
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["content-range"], format!("bytes */{size}"));
+    assert_error(r, 416);
+    for bad in ["bytes=abc", "bytes=0-1,4-5", "lines=1-2", "bytes=9-3"] {
+        let r = client()
+            .get(url(&format!("/files/{file}")))
+            .header("Range", bad)
+            .send()
+            .unwrap();
+        assert_error(r, 400);
+    }
+
+    let ds = &server().dataset;
+    for path in [
+        format!("/v1/datasets/{ds}/files/../manifest.json"),
+        format!("/v1/datasets/{ds}/files/points/../manifest.json"),
+        format!("/v1/datasets/{ds}/files/%2e%2e/%2e%2e/Cargo.toml"),
+        format!("/v1/datasets/{ds}/files//etc/passwd"),
+        format!("/v1/datasets/{ds}/files/%2Fetc%2Fpasswd"),
+        format!("/v1/datasets/{ds}/files/points%2F..%2Fmanifest.json"),
+        format!("/v1/datasets/{ds}/files/nothing.parquet"),
+    ] {
+        let (status, response) = raw_get(&path);
+        assert_eq!(status, 404, "{path}: {response}");
+        assert!(
+            !response.contains("PAR1") && !response.contains("root:"),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn cors_allows_the_configured_origin_without_preflight() {
+    let Some(_) = &server().local else { return };
+    let label = all_labels()[0];
+    let r = client()
+        .get(url(&format!("/labels/{label}/points")))
+        .header("Origin", "https://viewer.example")
+        .send()
+        .unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://viewer.example"
+    );
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for h in ["Content-Range", "Content-Length", "ETag", "Accept-Ranges"] {
+        assert!(exposed.contains(h), "{exposed}");
+    }
+    assert!(r.headers()["server-timing"]
+        .to_str()
+        .unwrap()
+        .contains("fetch;dur="));
+    let r = client()
+        .get(url("/labels"))
+        .header("Origin", "https://elsewhere.example")
+        .send()
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let r = client()
+        .request(reqwest::Method::OPTIONS, url("/points"))
+        .header("Origin", "https://viewer.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(r.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+}
+
+#[test]
+fn limits_answer_413_naming_the_limit() {
+    let Some(_) = &server().local else { return };
+    let labels: Vec<String> = all_labels().iter().take(6).map(u64::to_string).collect();
+    assert_eq!(labels.len(), 6, "the sample has at least 6 labels");
+    let r = client()
+        .post(url("/points"))
+        .json(&serde_json::json!({"labels": labels}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("5 labels"),
+        "{v}"
+    );
+    // The biggest label is above the 50000-point limit for whole answers, but streams as Arrow
+    // (and a level of detail under the limit is fine in any format).
+    let big = all_labels()
+        .into_iter()
+        .max_by_key(|l| {
+            get_json(&url(&format!("/labels/{l}")))["point_count"]
+                .as_u64()
+                .unwrap()
+        })
+        .unwrap();
+    let r = points(big, "format=npy");
+    assert_eq!(r.status(), 413);
+    let text = r.text().unwrap();
+    assert!(text.contains("50000 points"), "{text}");
+    assert_eq!(npy_points(big, "limit=50000").len(), 50000);
+    let r = points(big, "");
+    assert_eq!(r.status(), 200);
+    let n = get_json(&url(&format!("/labels/{big}")))["point_count"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(arrow_rows(&r.bytes().unwrap()).len() as u64, n);
+}
+
+#[test]
+fn broken_datasets_answer_503_while_the_others_serve() {
+    let Some(_) = &server().local else { return };
+    let base = &server().base;
+    for (name, why) in [
+        ("bad-manifest", "manifest"),
+        ("missing-parquet", "part-00000.parquet"),
+        ("truncated-parquet", "part-00000.parquet"),
+    ] {
+        let started = Instant::now();
+        let r = client()
+            .get(format!("{base}/v1/datasets/{name}/labels"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 503, "{name}");
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["error"]["code"], "dataset_unavailable");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(why),
+            "{name}: {v}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    let listing = get_json(&format!("{base}/v1/datasets"));
+    let statuses: Vec<(String, String)> = listing["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap().to_string(),
+                d["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        statuses.contains(&("sample".into(), "ok".into())),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&("bad-manifest".into(), "unavailable".into())),
+        "{statuses:?}"
+    );
+    assert_eq!(client().get(url("/labels")).send().unwrap().status(), 200);
+}
