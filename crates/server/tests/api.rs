@@ -803,3 +803,63 @@ fn broken_datasets_answer_503_while_the_others_serve() {
     );
     assert_eq!(client().get(url("/labels")).send().unwrap().status(), 200);
 }
+
+#[test]
+fn object_store_urls_serve_the_same_points() {
+    let Some(_) = &server().local else { return };
+    // The local sample again, through an object-store URL (file://) instead of a directory.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("sample");
+    let manifest = get_json(&url("/files/manifest.json"));
+    for path in std::iter::once("manifest.json".to_string())
+        .chain(
+            manifest["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["path"].as_str().unwrap().to_string()),
+        )
+        .chain(std::iter::once(
+            manifest["label_index"]["file"]["path"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ))
+    {
+        let bytes = client()
+            .get(url(&format!("/files/{path}")))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap();
+        std::fs::create_dir_all(copy.join(&path).parent().unwrap()).unwrap();
+        std::fs::write(copy.join(&path), bytes).unwrap();
+    }
+    let location = format!("file://{}", copy.display());
+    let mut child = Command::new(bin())
+        .args(["serve", "--addr", "127.0.0.1:0", "--data", &location])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _guard = ChildGuard(child);
+    let other = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let label = *all_labels().last().unwrap();
+    let theirs = client()
+        .get(format!("{other}/v1/datasets/sample/labels/{label}/points"))
+        .send()
+        .unwrap();
+    assert_eq!(theirs.status(), 200);
+    assert_eq!(
+        arrow_rows(&theirs.bytes().unwrap()),
+        arrow_rows(&points(label, "").bytes().unwrap())
+    );
+}

@@ -1,0 +1,134 @@
+"""Benchmark: pocaduck-edge against the real PoCADuck 0.1.1, side by side in one run.
+
+Builds labels of about 3K, 30K, 300K and 1.3M points (one real hemibrain neuron voxelised at
+four sizes by `pocaduck-edge sample`), ingests them with PoCADuck's own Ingestor (several
+workers and blocks), writes PoCADuck's optimized layout, imports that with
+`pocaduck-edge import`, serves it, and times:
+
+- get_points: PoCADuck `Query.get_points` (warm: the index is open, the label cache off)
+  against our server over loopback HTTP, Arrow format, decoded into an int64 array by a Rust
+  client (`pocaduck-edge bench-client`); medians of several runs, reported as a ratio;
+- bytes at rest per point and bytes on the wire per returned point (Parquet format);
+- import throughput and peak memory against PoCADuck's ingest + optimize.
+
+Run: npm run bench   (or: .venv/bin/python bench/run.py)
+"""
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import requests
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
+from pocaduck import Ingestor, Query, StorageConfig  # noqa: E402
+from pocaduck_fixture import make_optimized  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/pocaduck-edge/target"))
+BIN = os.path.join(TARGET, "release", "pocaduck-edge")
+NEURON = 722817260
+# Voxel size (nm) -> the label it becomes; sizes chosen for ~1.3M, 300K, 30K and 3K points.
+SIZES = {64: 1_300_001, 132: 300_001, 420: 30_001, 1320: 3_001}
+REPEAT = 5
+
+
+def run_measured(args):
+    """Runs a command; returns (seconds, peak RSS in MB)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert status == 0, args
+    return time.perf_counter() - started, usage.ru_maxrss / 1024
+
+
+def neuron_points(work, voxel_nm):
+    out = os.path.join(work, f"sample-{voxel_nm}")
+    subprocess.run([BIN, "sample", out, "--voxel-nm", str(voxel_nm)], check=True, stderr=subprocess.DEVNULL)
+    table = pq.read_table(os.path.join(out, "points"), filters=[("label", "=", NEURON)])
+    return np.stack([table.column(d).to_numpy().astype(np.int64) for d in "xyz"], axis=1)
+
+
+def ingest_pocaduck(path, labels):
+    """PoCADuck ingest (2 workers, 8 blocks per label by x) in this process: seconds."""
+    config = StorageConfig(base_path=path)
+    started = time.perf_counter()
+    workers = [Ingestor(config, worker_id=w) for w in range(2)]
+    for label, points in labels.items():
+        edges = np.linspace(points[:, 0].min(), points[:, 0].max() + 1, 9)
+        for b in range(8):
+            block = points[(points[:, 0] >= edges[b]) & (points[:, 0] < edges[b + 1])]
+            if len(block):
+                workers[b % 2].write(label=label, block_id=f"{b}_0_0", points=block)
+    for w in workers:
+        w.finalize()
+    Ingestor.consolidate_indexes(config)
+    return time.perf_counter() - started
+
+
+def main():
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "pocaduck-edge"], cwd=ROOT, check=True)
+    work = tempfile.mkdtemp(prefix="pocaduck-edge-bench-")
+    labels = {label: neuron_points(work, nm) for nm, label in SIZES.items()}
+    total = sum(len(p) for p in labels.values())
+
+    raw = os.path.join(work, "pocaduck-raw")
+    ingest_s = ingest_pocaduck(raw, labels)
+    ingest_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    opt = os.path.join(work, "pocaduck")
+    started = time.perf_counter()
+    make_optimized(raw, opt)
+    optimize_s = time.perf_counter() - started
+
+    edge = os.path.join(work, "edge")
+    import_s, import_rss = run_measured([BIN, "import", opt, edge])
+    rest_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(edge) for f in fs)
+
+    server = subprocess.Popen([BIN, "serve", "--data", edge, "--addr", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    base = server.stdout.readline().strip().removeprefix("listening on ")
+    rows = []
+    try:
+        client = subprocess.run(
+            [BIN, "bench-client", "--url", base, "--dataset", "edge", "--repeat", str(REPEAT), *map(str, labels)],
+            check=True, capture_output=True, text=True,
+        )
+        ours = {int(m["label"]): m for m in map(json.loads, client.stdout.splitlines())}
+        query = Query(StorageConfig(base_path=opt))
+        for label, points in labels.items():
+            query.get_points(label, use_cache=False)  # warm-up
+            times = []
+            for _ in range(REPEAT):
+                started = time.perf_counter()
+                got = query.get_points(label, use_cache=False)
+                times.append(time.perf_counter() - started)
+            assert len(got) == len(points) == ours[label]["points"], label
+            wire = requests.get(f"{base}/v1/datasets/edge/labels/{label}/points?format=parquet", timeout=60).content
+            theirs = statistics.median(times)
+            rows.append((label, len(points), theirs, ours[label]["seconds"], ours[label]["server_ms"], len(wire) / len(points)))
+        query.close()
+    finally:
+        server.kill()
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; python {platform.python_version()}")
+    print(f"points: {total:,} in {len(labels)} labels; medians of {REPEAT} runs\n")
+    print("| label points | PoCADuck get_points | pocaduck-edge (HTTP, Arrow → int64) | speed-up | server time | wire (parquet) |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for label, n, theirs, ours_s, server_ms, wire in rows:
+        print(f"| {n:,} | {theirs * 1e3:.1f} ms | {ours_s * 1e3:.2f} ms | **{theirs / ours_s:.0f}×** | {server_ms:.2f} ms | {wire:.2f} B/pt |")
+    print()
+    print(f"| at rest | {rest_bytes / total:.2f} B/point (pocaduck-edge) |")
+    print(f"| import | pocaduck-edge {total / import_s / 1e6:.2f} M points/s, peak {import_rss:.0f} MB "
+          f"| PoCADuck ingest {total / ingest_s / 1e6:.3f} M points/s (peak {ingest_rss:.0f} MB, whole bench process) "
+          f"+ optimized layout {optimize_s:.1f} s |")
+
+
+if __name__ == "__main__":
+    main()
