@@ -9,7 +9,9 @@ workers and blocks), writes PoCADuck's optimized layout, imports that with
   against our server over loopback HTTP, Arrow format, decoded into an int64 array by a Rust
   client (`pocaduck-edge bench-client`); medians of several runs, reported as a ratio;
 - bytes at rest per point and bytes on the wire per returned point (Parquet format);
-- import throughput and peak memory against PoCADuck's ingest + optimize.
+- import throughput and peak memory against PoCADuck's ingest (+ writing its optimized
+  layout), each in its own process, peak RSS from /usr/bin/time; and our import alone on a
+  larger optimized layout (the whole 64 nm sample, ~15M points).
 
 Run: npm run bench   (or: .venv/bin/python bench/run.py)
 """
@@ -17,7 +19,6 @@ Run: npm run bench   (or: .venv/bin/python bench/run.py)
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import tempfile
 import time
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 
@@ -42,19 +44,18 @@ REPEAT = 5
 
 
 def run_measured(args):
-    """Runs a command; returns (seconds, peak RSS in MB)."""
+    """Runs a command in its own process; returns (seconds, peak RSS in MB)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert status == 0, args
-    return time.perf_counter() - started, usage.ru_maxrss / 1024
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+    return time.perf_counter() - started, int(done.stderr.strip().splitlines()[-1]) / 1024
 
 
 def neuron_points(work, voxel_nm):
     out = os.path.join(work, f"sample-{voxel_nm}")
     subprocess.run([BIN, "sample", out, "--voxel-nm", str(voxel_nm)], check=True, stderr=subprocess.DEVNULL)
-    table = pq.read_table(os.path.join(out, "points"), filters=[("label", "=", NEURON)])
-    return np.stack([table.column(d).to_numpy().astype(np.int64) for d in "xyz"], axis=1)
+    table = pq.read_table(os.path.join(out, "points"))
+    mine = table.column("label").to_numpy() == np.uint64(NEURON)
+    return np.stack([table.column(d).to_numpy()[mine].astype(np.int64) for d in "xyz"], axis=1)
 
 
 def ingest_pocaduck(path, labels):
@@ -74,22 +75,39 @@ def ingest_pocaduck(path, labels):
     return time.perf_counter() - started
 
 
+def optimized_from_sample(sample, path):
+    """PoCADuck's optimized layout (`label, data list<int64>`) of a whole edge dataset."""
+    table = pq.read_table(os.path.join(sample, "points"))
+    xyz = np.stack([table.column(d).to_numpy().astype(np.int64) for d in "xyz"], axis=1)
+    data = pa.FixedSizeListArray.from_arrays(pa.array(xyz.reshape(-1)), 3).cast(pa.list_(pa.int64()))
+    os.makedirs(os.path.join(path, "optimized"))
+    labels = pa.array(table.column("label").to_numpy().astype(np.int64))
+    pq.write_table(pa.table({"label": labels, "data": data}), os.path.join(path, "optimized", "all.parquet"))
+    return len(xyz)
+
+
 def main():
+    if sys.argv[1:2] == ["pocaduck-ingest"]:
+        _, _, raw, opt, npz = sys.argv
+        labels = {int(k): v for k, v in np.load(npz).items()}
+        ingest_pocaduck(raw, labels)
+        make_optimized(raw, opt)
+        return
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "pocaduck-edge"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp(prefix="pocaduck-edge-bench-")
     labels = {label: neuron_points(work, nm) for nm, label in SIZES.items()}
     total = sum(len(p) for p in labels.values())
 
-    raw = os.path.join(work, "pocaduck-raw")
-    ingest_s = ingest_pocaduck(raw, labels)
-    ingest_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    opt = os.path.join(work, "pocaduck")
-    started = time.perf_counter()
-    make_optimized(raw, opt)
-    optimize_s = time.perf_counter() - started
+    npz = os.path.join(work, "labels.npz")
+    np.savez(npz, **{str(k): v for k, v in labels.items()})
+    raw, opt = os.path.join(work, "pocaduck-raw"), os.path.join(work, "pocaduck")
+    pocaduck_s, pocaduck_rss = run_measured([sys.executable, __file__, "pocaduck-ingest", raw, opt, npz])
 
     edge = os.path.join(work, "edge")
     import_s, import_rss = run_measured([BIN, "import", opt, edge])
+    big = os.path.join(work, "pocaduck-big")
+    big_points = optimized_from_sample(os.path.join(work, "sample-64"), big)
+    big_s, big_rss = run_measured([BIN, "import", big, os.path.join(work, "edge-big")])
     rest_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(edge) for f in fs)
 
     server = subprocess.Popen([BIN, "serve", "--data", edge, "--addr", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -125,9 +143,10 @@ def main():
         print(f"| {n:,} | {theirs * 1e3:.1f} ms | {ours_s * 1e3:.2f} ms | **{theirs / ours_s:.0f}×** | {server_ms:.2f} ms | {wire:.2f} B/pt |")
     print()
     print(f"| at rest | {rest_bytes / total:.2f} B/point (pocaduck-edge) |")
-    print(f"| import | pocaduck-edge {total / import_s / 1e6:.2f} M points/s, peak {import_rss:.0f} MB "
-          f"| PoCADuck ingest {total / ingest_s / 1e6:.3f} M points/s (peak {ingest_rss:.0f} MB, whole bench process) "
-          f"+ optimized layout {optimize_s:.1f} s |")
+    print(f"| import, {total:,} points | pocaduck-edge {import_s:.2f} s ({total / import_s / 1e6:.2f} M points/s), peak {import_rss:.0f} MB "
+          f"| PoCADuck ingest + optimized layout {pocaduck_s:.1f} s ({total / pocaduck_s / 1e6:.3f} M points/s), peak {pocaduck_rss:.0f} MB "
+          f"| ratio {pocaduck_s / import_s:.0f}× |")
+    print(f"| import, {big_points:,} points (optimized layout) | pocaduck-edge {big_s:.2f} s ({big_points / big_s / 1e6:.2f} M points/s), peak {big_rss:.0f} MB |")
 
 
 if __name__ == "__main__":
