@@ -142,7 +142,11 @@ def main():
     for label, n, theirs, ours_s, server_ms, wire in rows:
         print(f"| {n:,} | {theirs * 1e3:.1f} ms | {ours_s * 1e3:.2f} ms | **{theirs / ours_s:.0f}×** | {server_ms:.2f} ms | {wire:.2f} B/pt |")
     print()
-    print(f"| at rest | {rest_bytes / total:.2f} B/point (pocaduck-edge) |")
+    def parquet_bytes(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs if f.endswith(".parquet"))
+
+    print(f"| at rest | pocaduck-edge {rest_bytes / total:.2f} B/point | PoCADuck raw layout {parquet_bytes(raw) / total:.2f} B/point, "
+          f"optimized layout {parquet_bytes(os.path.join(opt, 'optimized')) / total:.2f} B/point |")
     print(f"| import, {total:,} points | pocaduck-edge {import_s:.2f} s ({total / import_s / 1e6:.2f} M points/s), peak {import_rss:.0f} MB "
           f"| PoCADuck ingest + optimized layout {pocaduck_s:.1f} s ({total / pocaduck_s / 1e6:.3f} M points/s), peak {pocaduck_rss:.0f} MB "
           f"| ratio {pocaduck_s / import_s:.0f}× |")
