@@ -24,16 +24,6 @@ pub enum Body {
     Stream(ChunkStream),
 }
 
-impl Body {
-    /// The bytes of a non-streamed body (empty for a stream).
-    pub fn bytes(&self) -> Option<&Bytes> {
-        match self {
-            Body::Full(b) => Some(b),
-            _ => None,
-        }
-    }
-}
-
 impl std::fmt::Debug for Body {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -22,11 +22,6 @@ impl CorsPolicy {
         Self { origins }
     }
 
-    /// Allows any origin.
-    pub fn any() -> Self {
-        Self::new(vec!["*".into()])
-    }
-
     fn allow(&self, origin: &str) -> Option<HeaderValue> {
         if self.origins.iter().any(|o| o == "*") {
             Some(HeaderValue::from_static("*"))

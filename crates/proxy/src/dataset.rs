@@ -150,14 +150,6 @@ impl Dataset {
         })
     }
 
-    /// The state's reason when the dataset failed to load, for listings.
-    pub fn failure(&self) -> Option<String> {
-        match &*self.state.lock().expect("dataset state lock") {
-            State::Failed { reason, .. } => Some(reason.clone()),
-            _ => None,
-        }
-    }
-
     async fn page(
         &self,
         loaded: &Loaded,

@@ -26,6 +26,8 @@ use parquet::file::statistics::Statistics;
 use pocaduck_edge_core::write::{BlockCount, DatasetWriter, FileSink, WriterOptions};
 use pocaduck_edge_core::PointCloud;
 
+use crate::output_dir::write_aside;
+
 /// How to import.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -107,45 +109,19 @@ impl FileSink for DirSink {
 /// Imports the PoCADuck dataset at `source` into a new edge-layout dataset at `out`.
 /// The output is written beside `out` and renamed into place only when complete.
 pub fn import(source: &Path, out: &Path, options: &ImportOptions) -> anyhow::Result<ImportReport> {
-    if out.exists() {
-        ensure!(
-            out.is_dir() && out.read_dir()?.next().is_none(),
-            "{} already exists and is not empty",
-            out.display()
-        );
-    }
     let started = Instant::now();
     let (layout, files) = find_files(source)?;
-    let partial = partial_dir(out);
-    let result = import_into(&partial, layout, &files, options);
-    match result {
-        Ok((labels, points, rows_read, passes)) => {
-            if out.exists() {
-                std::fs::remove_dir(out)?;
-            }
-            std::fs::rename(&partial, out)
-                .with_context(|| format!("moving the dataset into {}", out.display()))?;
-            Ok(ImportReport {
-                layout,
-                files_read: files.len(),
-                rows_read,
-                labels,
-                points,
-                passes,
-                seconds: started.elapsed().as_secs_f64(),
-            })
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&partial);
-            Err(e)
-        }
-    }
-}
-
-fn partial_dir(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".partial-{}", std::process::id()));
-    out.with_file_name(name)
+    let (labels, points, rows_read, passes) =
+        write_aside(out, |partial| import_into(partial, layout, &files, options))?;
+    Ok(ImportReport {
+        layout,
+        files_read: files.len(),
+        rows_read,
+        labels,
+        points,
+        passes,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// The layout and its Parquet files, sorted by path.

@@ -3,6 +3,7 @@
 
 mod bench;
 mod import;
+mod output_dir;
 mod sample;
 mod sample_dataset;
 mod serve;

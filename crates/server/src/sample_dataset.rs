@@ -8,6 +8,7 @@ use pocaduck_edge_core::write::{DatasetWriter, WriterOptions};
 use pocaduck_edge_core::{Manifest, PointCloud};
 
 use crate::import::DirSink;
+use crate::output_dir::write_aside;
 use crate::sample::{parse_obj, sample_labels, DEFAULT_VOXEL_NM};
 
 /// The meshes, compiled in so the binary needs no data files: (body id, OBJ text).
@@ -48,25 +49,19 @@ pub fn build(out: &Path, voxel_nm: f64) -> anyhow::Result<Manifest> {
         voxel_nm.is_finite() && voxel_nm > 0.0,
         "--voxel-nm must be a positive number"
     );
-    anyhow::ensure!(
-        !out.exists() || out.read_dir()?.next().is_none(),
-        "{} exists and is not empty",
-        out.display()
-    );
     let meshes = MESHES
         .iter()
         .map(|(id, text)| Ok((*id, parse_obj(text).with_context(|| format!("mesh {id}"))?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let labels = sample_labels(&meshes, SOURCE_VOXEL_NM, voxel_nm);
-    let partial = partial_dir(out);
-    let result = (|| {
+    write_aside(out, |partial| {
         let options = WriterOptions {
             voxel_size_nm: Some(vec![voxel_nm; 3]),
             attribution: Some(ATTRIBUTION.into()),
             ..WriterOptions::default()
         };
         let mut writer = DatasetWriter::new(
-            DirSink::new(&partial),
+            DirSink::new(partial),
             vec!["x".into(), "y".into(), "z".into()],
             options,
         )?;
@@ -74,24 +69,8 @@ pub fn build(out: &Path, voxel_nm: f64) -> anyhow::Result<Manifest> {
             let values = l.points.into_iter().flatten().collect();
             writer.push_label(l.label, PointCloud::new(3, values)?, &[])?;
         }
-        let manifest = writer.finish()?;
-        if out.exists() {
-            std::fs::remove_dir(out)?;
-        }
-        std::fs::rename(&partial, out)
-            .with_context(|| format!("moving the sample into {}", out.display()))?;
-        Ok(manifest)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&partial);
-    }
-    result
-}
-
-fn partial_dir(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".partial-{}", std::process::id()));
-    out.with_file_name(name)
+        Ok(writer.finish()?)
+    })
 }
 
 /// The default sample, built on first use under the user's cache directory.
