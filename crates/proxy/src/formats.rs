@@ -57,7 +57,9 @@ impl ArrowEncoder {
     pub fn push(&mut self, label: u64, cloud: PointCloud) -> Result<(), ApiError> {
         let n = cloud.len();
         // The message is about the size of its two buffers: allocate it once, not by doubling.
-        self.writer.get_mut().reserve(n * 8 * (1 + cloud.dims()) + 1024);
+        self.writer
+            .get_mut()
+            .reserve(n * 8 * (1 + cloud.dims()) + 1024);
         let DataType::FixedSizeList(item, size) = self.schema.field(1).data_type().clone() else {
             unreachable!("arrow_schema builds a fixed-size list")
         };
