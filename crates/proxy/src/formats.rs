@@ -12,7 +12,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use pocaduck_edge_core::PointCloud;
 
@@ -124,7 +124,7 @@ pub fn json_many(dims: usize, labels: &[(u64, PointCloud)]) -> Bytes {
 }
 
 /// Labels as one Parquet file: `label: uint64` and one column per dim (int32 when every
-/// value fits, else int64), zstd with byte-stream-split coordinates.
+/// value fits, else int64), zstd with byte-stream-split coordinates, no statistics.
 pub fn parquet(dims: &[String], labels: &[(u64, PointCloud)]) -> Result<Bytes, ApiError> {
     let narrow = labels
         .iter()
@@ -138,7 +138,9 @@ pub fn parquet(dims: &[String], labels: &[(u64, PointCloud)]) -> Result<Bytes, A
     fields.extend(dims.iter().map(|d| Field::new(d, coord.clone(), false)));
     let schema = Arc::new(Schema::new(fields));
     let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(internal)?))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(internal)?))
+        // A one-off answer: no statistics or page index to pay for on the wire.
+        .set_statistics_enabled(EnabledStatistics::None)
         .set_column_encoding(ColumnPath::from("label"), Encoding::DELTA_BINARY_PACKED)
         .set_column_dictionary_enabled(ColumnPath::from("label"), false);
     for d in dims {
