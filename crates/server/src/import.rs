@@ -201,7 +201,9 @@ fn import_into(
     let total_rows: u64 = counts.values().sum();
     ensure!(total_rows > 0, "the PoCADuck dataset has no points");
     let dims = find_dims(&files[0])?;
-    let row_bytes = 8 * dims as u64 + 48;
+    // Each label's points are gathered into a vector sized from the count pass: the values
+    // and a little per-row slack for the block map and the writer's buffers.
+    let row_bytes = 8 * dims as u64 + 16;
     let partitions = partitions(&counts, options.memory_budget_bytes / row_bytes);
     let dim_names: Vec<String> = ["x", "y", "z"]
         .iter()
@@ -213,7 +215,7 @@ fn import_into(
     let bar = progress_bar(options, total_rows, "importing");
     let (mut labels, mut rows_read) = (0u64, 0u64);
     for range in &partitions {
-        let gathered = gather(files, layout, range, dims, &bar)?;
+        let gathered = gather(files, layout, range, dims, &counts, &bar)?;
         for (label, acc) in gathered {
             let expected = counts.get(&label).copied().unwrap_or(0);
             ensure!(
@@ -327,6 +329,7 @@ fn gather(
     layout: SourceLayout,
     range: &RangeInclusive<u64>,
     dims: usize,
+    counts: &BTreeMap<u64, u64>,
     bar: &ProgressBar,
 ) -> anyhow::Result<BTreeMap<u64, LabelRows>> {
     let mut out: BTreeMap<u64, LabelRows> = BTreeMap::new();
@@ -349,7 +352,7 @@ fn gather(
             .build()?;
         for batch in reader {
             let batch = batch.with_context(|| format!("reading {}", path.display()))?;
-            add_batch(path, &batch, layout, range, dims, &mut out)?;
+            add_batch(path, &batch, layout, range, dims, counts, &mut out)?;
             bar.inc(batch.num_rows() as u64);
         }
     }
@@ -376,12 +379,15 @@ fn may_hold(
     }
 }
 
+/// Adds a batch's rows in `range` to `out`, a run of rows of one label at a time (the
+/// points of a run are contiguous in the list column: one copy per run).
 fn add_batch(
     path: &Path,
     batch: &RecordBatch,
     layout: SourceLayout,
     range: &RangeInclusive<u64>,
     dims: usize,
+    counts: &BTreeMap<u64, u64>,
     out: &mut BTreeMap<u64, LabelRows>,
 ) -> anyhow::Result<()> {
     let labels = labels_of(path, batch, 0)?;
@@ -397,28 +403,64 @@ fn add_batch(
         ),
         SourceLayout::Optimized => None,
     };
-    for (row, label) in labels.iter().enumerate() {
-        if !range.contains(label) {
-            continue;
+    let mut start = 0;
+    while start < labels.len() {
+        let label = labels[start];
+        let end = start + labels[start..].iter().take_while(|l| **l == label).count();
+        if range.contains(&label) {
+            if let Some(row) =
+                (start..end).find(|&r| (offsets[r + 1] - offsets[r]) as usize != dims)
+            {
+                bail!(
+                    "{}: row {row} (label {label}) has {} coordinates, the dataset {dims}",
+                    path.display(),
+                    offsets[row + 1] - offsets[row]
+                );
+            }
+            let acc = out.entry(label).or_insert_with(|| LabelRows {
+                values: Vec::with_capacity(
+                    counts.get(&label).copied().unwrap_or(0) as usize * dims,
+                ),
+                ..LabelRows::default()
+            });
+            acc.values
+                .extend_from_slice(&values[offsets[start] as usize..offsets[end] as usize]);
+            acc.rows += (end - start) as u64;
+            if let Some(blocks) = blocks {
+                add_blocks(path, blocks, start..end, &mut acc.blocks)?;
+            }
         }
-        let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+        start = end;
+    }
+    Ok(())
+}
+
+/// Counts rows per block id over `rows`, a run of equal ids at a time.
+fn add_blocks(
+    path: &Path,
+    blocks: &StringArray,
+    rows: std::ops::Range<usize>,
+    counts: &mut BTreeMap<String, u64>,
+) -> anyhow::Result<()> {
+    let mut start = rows.start;
+    while start < rows.end {
         ensure!(
-            end - start == dims,
-            "{}: row {row} (label {label}) has {} coordinates, the dataset {dims}",
-            path.display(),
-            end - start
+            blocks.is_valid(start),
+            "{}: row {start} has no block_id",
+            path.display()
         );
-        let acc = out.entry(*label).or_default();
-        acc.values.extend_from_slice(&values[start..end]);
-        acc.rows += 1;
-        if let Some(blocks) = blocks {
-            ensure!(
-                blocks.is_valid(row),
-                "{}: row {row} has no block_id",
-                path.display()
-            );
-            *acc.blocks.entry(blocks.value(row).to_string()).or_insert(0) += 1;
+        let id = blocks.value(start);
+        let end = start
+            + (start..rows.end)
+                .take_while(|&r| blocks.is_valid(r) && blocks.value(r) == id)
+                .count();
+        match counts.get_mut(id) {
+            Some(n) => *n += (end - start) as u64,
+            None => {
+                counts.insert(id.to_string(), (end - start) as u64);
+            }
         }
+        start = end;
     }
     Ok(())
 }
