@@ -1,9 +1,11 @@
 //! The bundled sample: five real hemibrain neurons (Scheffer et al. 2020, CC-BY 4.0),
 //! voxelised and written as an edge-layout dataset.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
 use pocaduck_edge_core::write::{DatasetWriter, WriterOptions};
 use pocaduck_edge_core::{Manifest, PointCloud};
 
@@ -53,7 +55,28 @@ pub fn build(out: &Path, voxel_nm: f64) -> anyhow::Result<Manifest> {
         .iter()
         .map(|(id, text)| Ok((*id, parse_obj(text).with_context(|| format!("mesh {id}"))?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let visible = std::io::stderr().is_terminal();
+    let spinner = if visible {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::hidden()
+    };
+    spinner.set_message(format!(
+        "voxelising {} meshes at {voxel_nm} nm",
+        meshes.len()
+    ));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
     let labels = sample_labels(&meshes, SOURCE_VOXEL_NM, voxel_nm);
+    spinner.finish_and_clear();
+    let bar = if visible {
+        ProgressBar::new(labels.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("writing labels [{bar:40}] {pos}/{len}")
+            .expect("a valid template"),
+    );
     write_aside(out, |partial| {
         let options = WriterOptions {
             voxel_size_nm: Some(vec![voxel_nm; 3]),
@@ -68,7 +91,9 @@ pub fn build(out: &Path, voxel_nm: f64) -> anyhow::Result<Manifest> {
         for l in labels {
             let values = l.points.into_iter().flatten().collect();
             writer.push_label(l.label, PointCloud::new(3, values)?, &[])?;
+            bar.inc(1);
         }
+        bar.finish_and_clear();
         Ok(writer.finish()?)
     })
 }
