@@ -45,6 +45,11 @@ impl MemorySink {
     }
 }
 
+/// A writer of `x, y, z` points into `sink`.
+fn xyz_writer(sink: MemorySink, options: WriterOptions) -> DatasetWriter<MemorySink> {
+    DatasetWriter::new(sink, vec!["x".into(), "y".into(), "z".into()], options).unwrap()
+}
+
 /// A deterministic pseudo-random cloud with duplicates.
 fn cloud(seed: u64, n: usize, spread: i64, offset: i64) -> PointCloud {
     let mut state = seed
@@ -93,12 +98,7 @@ fn every_label_reads_back_exactly_from_planned_ranges() {
         file_rows: 5000,
         ..Default::default()
     };
-    let mut writer = DatasetWriter::new(
-        sink.clone(),
-        vec!["x".into(), "y".into(), "z".into()],
-        options,
-    )
-    .unwrap();
+    let mut writer = xyz_writer(sink.clone(), options);
     let big = (1u64 << 53) + 1;
     let labels: Vec<(u64, PointCloud)> = vec![
         (1, cloud(1, 10, 5, 0)),
@@ -145,12 +145,7 @@ fn labels_are_stored_in_xyz_order_across_row_groups() {
         row_group_rows: 256,
         ..Default::default()
     };
-    let mut writer = DatasetWriter::new(
-        sink.clone(),
-        vec!["x".into(), "y".into(), "z".into()],
-        options,
-    )
-    .unwrap();
+    let mut writer = xyz_writer(sink.clone(), options);
     writer.push_label(5, cloud(9, 20_000, 64, 0), &[]).unwrap();
     let manifest = writer.finish().unwrap();
     assert!(manifest.blocks.is_none());
@@ -165,12 +160,7 @@ fn labels_are_stored_in_xyz_order_across_row_groups() {
 
 #[test]
 fn labels_must_ascend_and_dims_match() {
-    let mut writer = DatasetWriter::new(
-        MemorySink::default(),
-        vec!["x".into(), "y".into(), "z".into()],
-        WriterOptions::default(),
-    )
-    .unwrap();
+    let mut writer = xyz_writer(MemorySink::default(), WriterOptions::default());
     writer.push_label(5, cloud(1, 3, 4, 0), &[]).unwrap();
     assert!(writer.push_label(5, cloud(1, 3, 4, 0), &[]).is_err());
     assert!(writer.push_label(4, cloud(1, 3, 4, 0), &[]).is_err());
