@@ -5,7 +5,7 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 ensure_wasm_toolchain
 cargo fmt --all --check
-cargo build --locked --target wasm32-unknown-unknown -p pocaduck-edge-core -p pocaduck-edge-proxy
+cargo build --locked --target wasm32-unknown-unknown -p pocaduck-edge-core -p pocaduck-edge-proxy -p pocaduck-edge-vastdb
 cargo test --locked --workspace
 cargo build --locked -p pocaduck-edge
 tests/python/setup_venv.sh

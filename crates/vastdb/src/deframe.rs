@@ -1,0 +1,445 @@
+//! The `GET ?data` reply: a stream of `[u32 stream_id][u64 next_row_id][one IPC message]`
+//! chunks, one stream id per sub-split, with keep-alive (`0xFFFFFFFF`), completed
+//! (`0xFFFFFFFE`) and failed (`0xFFFFFFFD` + u64 code + u32) markers. Each projected leaf
+//! column arrives as its own small IPC stream; once every leaf of a round has arrived for a
+//! sub-split, the round becomes one record batch and the sub-split's resume point.
+//!
+//! [`ReplyDecoder`] is push-based: feed it bytes as they arrive, in pieces cut anywhere, and
+//! it hands out record batches as soon as their round is complete. Memory is bounded by one
+//! round per sub-split (the request's `tabular-limit-rows` bounds a round) and by
+//! [`Limits`]. Columns whose type has one leaf are supported (scalars, strings, lists and
+//! fixed-size lists of scalars), which covers both table layouts the proxy serves.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::{make_array, new_empty_array, Array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::StreamDecoder;
+use arrow_schema::SchemaRef;
+use bytes::{Buf, BytesMut};
+
+use crate::error::{Error, Result};
+use crate::schema::children;
+
+/// The `next_row_id` of a finished sub-split, `2^48 - 1`.
+pub const INVALID_ROW_ID: u64 = (1 << 48) - 1;
+
+const KEEP_ALIVE: u32 = 0xFFFF_FFFF;
+const COMPLETED: u32 = 0xFFFF_FFFE;
+const FAILED: u32 = 0xFFFF_FFFD;
+const CONTINUATION: u32 = 0xFFFF_FFFF;
+const CHUNK_HEADER: usize = 12;
+
+/// Bounds on what one reply may make the decoder hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest IPC message (metadata and body) accepted.
+    pub max_message_bytes: usize,
+    /// The most message bytes one sub-split may buffer before its round completes.
+    pub max_round_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 256 << 20,
+            max_round_bytes: 512 << 20,
+        }
+    }
+}
+
+/// What the decoder hands out.
+#[derive(Debug)]
+pub enum Event {
+    /// Rows of one round of a sub-split, in the response schema (never empty).
+    Batch {
+        /// The sub-split (stream id).
+        sub_split: u32,
+        /// The rows.
+        batch: RecordBatch,
+    },
+    /// A sub-split finished a round: resume it at `next_row_id`
+    /// ([`INVALID_ROW_ID`] when it has no more rows).
+    RoundDone {
+        /// The sub-split (stream id).
+        sub_split: u32,
+        /// Its resume point.
+        next_row_id: u64,
+    },
+}
+
+/// How a reply ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyEnd {
+    /// With the completed marker.
+    Completed,
+    /// At a clean chunk boundary without the marker (the SDK accepts this; the sub-splits'
+    /// resume points say whether more requests are needed).
+    Eof,
+}
+
+#[derive(Default)]
+struct SubSplit {
+    /// The IPC stream being received, if one is open.
+    stream: Option<OpenStream>,
+    /// Leaf arrays of the current round, in order.
+    leaves: Vec<ArrayRef>,
+    /// Rows of a count-only round (no projected column).
+    count_rows: usize,
+    /// Message bytes buffered in the current round.
+    round_bytes: usize,
+}
+
+struct OpenStream {
+    decoder: StreamDecoder,
+    /// The stream's own schema (its columns are leaves of the response schema).
+    schema: SchemaRef,
+    /// Per column of the IPC stream, its pieces so far.
+    pieces: Vec<Vec<ArrayRef>>,
+    rows: usize,
+}
+
+/// Push-based decoder of one `GET ?data` reply.
+pub struct ReplyDecoder {
+    schema: SchemaRef,
+    sub_split_count: u32,
+    limits: Limits,
+    buffer: BytesMut,
+    sub_splits: BTreeMap<u32, SubSplit>,
+    completed: bool,
+}
+
+impl ReplyDecoder {
+    /// A decoder for a reply to a query whose projected columns are `schema`, sent with
+    /// `sub_split_count` sub-splits.
+    pub fn new(schema: SchemaRef, sub_split_count: u32, limits: Limits) -> Result<Self> {
+        for field in schema.fields() {
+            if leaf_count(field.data_type()) != 1 {
+                return Err(Error::UnsupportedType {
+                    column: field.name().clone(),
+                    data_type: format!(
+                        "{} (only columns with a single leaf are re-assembled)",
+                        field.data_type()
+                    ),
+                });
+            }
+        }
+        Ok(Self {
+            schema,
+            sub_split_count,
+            limits,
+            buffer: BytesMut::new(),
+            sub_splits: BTreeMap::new(),
+            completed: false,
+        })
+    }
+
+    /// Whether the completed marker has been seen.
+    pub fn is_completed(&self) -> bool {
+        self.completed
+    }
+
+    /// Feeds the next bytes of the reply; complete rounds are appended to `events`.
+    pub fn push(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<()> {
+        if self.completed {
+            return Ok(()); // whatever follows the completed marker is ignored
+        }
+        self.buffer.extend_from_slice(data);
+        while !self.completed && self.next_chunk(events)? {}
+        if self.completed {
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+
+    /// Ends the reply: an error if it stopped inside a chunk, an IPC stream or a round.
+    pub fn finish(&self) -> Result<ReplyEnd> {
+        if self.completed {
+            return Ok(ReplyEnd::Completed);
+        }
+        if !self.buffer.is_empty() {
+            return Err(Error::Truncated(format!(
+                "{} bytes of an unfinished chunk",
+                self.buffer.len()
+            )));
+        }
+        for (id, sub_split) in &self.sub_splits {
+            if sub_split.stream.is_some() || !sub_split.leaves.is_empty() {
+                return Err(Error::Truncated(format!(
+                    "sub-split {id} ended inside a round"
+                )));
+            }
+        }
+        Ok(ReplyEnd::Eof)
+    }
+
+    /// Decodes one chunk if the buffer holds all of it; false when more bytes are needed.
+    fn next_chunk(&mut self, events: &mut Vec<Event>) -> Result<bool> {
+        let Some(stream_id) = read_u32(&self.buffer, 0) else {
+            return Ok(false);
+        };
+        match stream_id {
+            KEEP_ALIVE => {
+                self.buffer.advance(4);
+                return Ok(true);
+            }
+            COMPLETED => {
+                self.completed = true;
+                return Ok(true);
+            }
+            FAILED => {
+                return match read_u64(&self.buffer, 4) {
+                    Some(code) => Err(Error::QueryFailed { code }),
+                    None => Ok(false),
+                };
+            }
+            _ => {}
+        }
+        if stream_id >= self.sub_split_count {
+            return Err(Error::Malformed {
+                what: "query reply",
+                reason: format!(
+                    "stream id {stream_id} beyond the {} sub-splits requested",
+                    self.sub_split_count
+                ),
+            });
+        }
+        let Some(next_row_id) = read_u64(&self.buffer, 4) else {
+            return Ok(false);
+        };
+        let Some(message) = self.message_extent(stream_id)? else {
+            return Ok(false);
+        };
+        self.buffer.advance(CHUNK_HEADER);
+        let bytes = self.buffer.split_to(message.len).freeze();
+        self.on_message(stream_id, next_row_id, bytes, message.is_eos, events)?;
+        Ok(true)
+    }
+
+    /// The length of the IPC message after the chunk header, once the buffer holds it all.
+    fn message_extent(&self, stream_id: u32) -> Result<Option<Extent>> {
+        let at = CHUNK_HEADER;
+        let Some(first) = read_u32(&self.buffer, at) else {
+            return Ok(None);
+        };
+        let (prefix, meta_len) = if first == CONTINUATION {
+            match read_u32(&self.buffer, at + 4) {
+                Some(len) => (8, len as usize),
+                None => return Ok(None),
+            }
+        } else {
+            (4, first as usize)
+        };
+        if meta_len == 0 {
+            return Ok(Some(Extent {
+                len: prefix,
+                is_eos: true,
+            }));
+        }
+        if meta_len > self.limits.max_message_bytes {
+            return Err(self.too_large(stream_id, meta_len));
+        }
+        let meta_start = at + prefix;
+        let Some(meta) = self.buffer.get(meta_start..meta_start + meta_len) else {
+            return Ok(None);
+        };
+        let body_len = arrow_ipc::root_as_message(meta)
+            .map_err(|e| Error::Malformed {
+                what: "IPC message in a query reply",
+                reason: format!("sub-split {stream_id}: {e}"),
+            })?
+            .bodyLength();
+        let body_len = usize::try_from(body_len)
+            .ok()
+            .filter(|len| meta_len + len <= self.limits.max_message_bytes)
+            .ok_or_else(|| self.too_large(stream_id, body_len.max(0) as usize))?;
+        let len = prefix + meta_len + body_len;
+        Ok((self.buffer.len() >= at + len).then_some(Extent { len, is_eos: false }))
+    }
+
+    fn too_large(&self, stream_id: u32, len: usize) -> Error {
+        Error::LimitExceeded(format!(
+            "an IPC message of {len} bytes in sub-split {stream_id} (limit {})",
+            self.limits.max_message_bytes
+        ))
+    }
+
+    fn on_message(
+        &mut self,
+        stream_id: u32,
+        next_row_id: u64,
+        bytes: bytes::Bytes,
+        is_eos: bool,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        let ipc = |source| Error::Ipc {
+            sub_split: stream_id,
+            source,
+        };
+        let sub_split = self.sub_splits.entry(stream_id).or_default();
+        sub_split.round_bytes += bytes.len();
+        if sub_split.round_bytes > self.limits.max_round_bytes {
+            return Err(Error::LimitExceeded(format!(
+                "sub-split {stream_id} buffered {} bytes in one round (limit {})",
+                sub_split.round_bytes, self.limits.max_round_bytes
+            )));
+        }
+        let Some(stream) = sub_split.stream.as_mut() else {
+            // A new IPC stream must open with its schema.
+            let schema = (!is_eos)
+                .then(|| stream_schema(&bytes))
+                .flatten()
+                .ok_or_else(|| Error::Malformed {
+                    what: "query reply",
+                    reason: format!(
+                        "sub-split {stream_id}: an IPC stream that does not start with a schema"
+                    ),
+                })?;
+            let mut decoder = StreamDecoder::new();
+            feed(&mut decoder, bytes).map_err(ipc)?;
+            sub_split.stream = Some(OpenStream {
+                decoder,
+                pieces: vec![Vec::new(); schema.fields().len()],
+                schema,
+                rows: 0,
+            });
+            return Ok(());
+        };
+        // A message whose body is empty is only decoded when the next bytes arrive, so the
+        // end-of-stream marker goes to the decoder too.
+        for batch in feed(&mut stream.decoder, bytes).map_err(ipc)? {
+            stream.rows += batch.num_rows();
+            for (pieces, column) in stream.pieces.iter_mut().zip(batch.columns()) {
+                pieces.push(column.clone());
+            }
+        }
+        if !is_eos {
+            return Ok(());
+        }
+        // End of this IPC stream: each of its columns is the round's next leaf.
+        let stream = sub_split.stream.take().expect("checked above");
+        for (pieces, field) in stream.pieces.into_iter().zip(stream.schema.fields()) {
+            let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+            let leaf = match refs.len() {
+                0 => new_empty_array(field.data_type()),
+                1 => pieces[0].clone(),
+                _ => arrow_select::concat::concat(&refs).map_err(ipc)?,
+            };
+            sub_split.leaves.push(leaf);
+        }
+        sub_split.count_rows += stream.rows;
+        let leaves_needed = self.schema.fields().len();
+        if sub_split.leaves.len() < leaves_needed {
+            return Ok(());
+        }
+        let round = std::mem::take(sub_split);
+        let batch = assemble(&self.schema, stream_id, round)?;
+        if batch.num_rows() > 0 {
+            events.push(Event::Batch {
+                sub_split: stream_id,
+                batch,
+            });
+        }
+        events.push(Event::RoundDone {
+            sub_split: stream_id,
+            next_row_id,
+        });
+        Ok(())
+    }
+}
+
+/// Feeds whole messages to a stream decoder and returns the batches it completes.
+fn feed(
+    decoder: &mut StreamDecoder,
+    bytes: bytes::Bytes,
+) -> std::result::Result<Vec<RecordBatch>, arrow_schema::ArrowError> {
+    let mut buffer = Buffer::from(bytes);
+    let mut batches = Vec::new();
+    while !buffer.is_empty() {
+        match decoder.decode(&mut buffer)? {
+            Some(batch) => batches.push(batch),
+            None => break,
+        }
+    }
+    Ok(batches)
+}
+
+/// The schema of an IPC schema message (continuation, length, flatbuffer).
+fn stream_schema(message: &[u8]) -> Option<SchemaRef> {
+    let at = if read_u32(message, 0)? == CONTINUATION {
+        8
+    } else {
+        4
+    };
+    let message = arrow_ipc::root_as_message(message.get(at..)?).ok()?;
+    let schema = message.header_as_schema()?;
+    Some(Arc::new(arrow_ipc::convert::fb_to_schema(schema)))
+}
+
+struct Extent {
+    len: usize,
+    is_eos: bool,
+}
+
+/// Builds the round's record batch, giving each leaf the table's type (the server's IPC
+/// types are used only for their buffer layout, as the SDK does).
+fn assemble(schema: &SchemaRef, sub_split: u32, round: SubSplit) -> Result<RecordBatch> {
+    let malformed = |reason: String| Error::Malformed {
+        what: "query reply",
+        reason: format!("sub-split {sub_split}: {reason}"),
+    };
+    if round.leaves.len() != schema.fields().len() {
+        return Err(malformed(format!(
+            "{} leaf columns for {} projected columns",
+            round.leaves.len(),
+            schema.fields().len()
+        )));
+    }
+    let mut columns = Vec::with_capacity(round.leaves.len());
+    for (leaf, field) in round.leaves.into_iter().zip(schema.fields()) {
+        if leaf.data_type() == field.data_type() {
+            columns.push(leaf);
+            continue;
+        }
+        let data = leaf
+            .to_data()
+            .into_builder()
+            .data_type(field.data_type().clone())
+            .build()
+            .map_err(|e| {
+                malformed(format!(
+                    "column {:?} arrived as {}, not {}: {e}",
+                    field.name(),
+                    leaf.data_type(),
+                    field.data_type()
+                ))
+            })?;
+        columns.push(make_array(data));
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(match columns.first() {
+        Some(column) => column.len(),
+        None => round.count_rows,
+    }));
+    RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)
+        .map_err(|e| malformed(e.to_string()))
+}
+
+fn leaf_count(data_type: &arrow_schema::DataType) -> usize {
+    let children = children(data_type);
+    if children.is_empty() {
+        1
+    } else {
+        children.iter().map(|c| leaf_count(c.data_type())).sum()
+    }
+}
+
+fn read_u32(buffer: &[u8], at: usize) -> Option<u32> {
+    let bytes = buffer.get(at..at + 4)?;
+    Some(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
+}
+
+fn read_u64(buffer: &[u8], at: usize) -> Option<u64> {
+    let bytes = buffer.get(at..at + 8)?;
+    Some(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+}

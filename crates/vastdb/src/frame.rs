@@ -1,0 +1,93 @@
+//! The server side of [`crate::deframe`]: a query reply written as VastDB writes it, one IPC
+//! stream per leaf column and per round, chunk headers carrying the sub-split and the resume
+//! point, then the completed marker. The emulator and the tests use it.
+
+use arrow_array::RecordBatch;
+use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
+use arrow_schema::Schema;
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::{Error, Result};
+
+const EOS: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+
+/// Appends one round of `sub_split` to `out`: for each column of `batch`, a chunk with its
+/// schema, one with the rows and one with the end of stream; `next_row_id` goes on each.
+/// A batch without columns (a count-only query) is sent as one stream with an empty schema.
+pub fn write_round(
+    out: &mut BytesMut,
+    sub_split: u32,
+    next_row_id: u64,
+    batch: &RecordBatch,
+) -> Result<()> {
+    let options = IpcWriteOptions::default();
+    let generator = IpcDataGenerator::default();
+    let schema = batch.schema();
+    let columns: Vec<RecordBatch> = if schema.fields().is_empty() {
+        vec![batch.clone()]
+    } else {
+        (0..schema.fields().len())
+            .map(|i| batch.project(&[i]))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(encode_error)?
+    };
+    for column in columns {
+        let mut tracker = DictionaryTracker::new(false);
+        let schema: &Schema = &column.schema();
+        let encoded =
+            generator.schema_to_bytes_with_dictionary_tracker(schema, &mut tracker, &options);
+        chunk(out, sub_split, next_row_id, |w| {
+            arrow_ipc::writer::write_message(w, encoded, &options).map(|_| ())
+        })?;
+        let (_, encoded) = generator
+            .encode(&column, &mut tracker, &options, &mut Default::default())
+            .map_err(encode_error)?;
+        chunk(out, sub_split, next_row_id, |w| {
+            arrow_ipc::writer::write_message(w, encoded, &options).map(|_| ())
+        })?;
+        chunk(out, sub_split, next_row_id, |w| {
+            std::io::Write::write_all(w, &EOS).map_err(Into::into)
+        })?;
+    }
+    Ok(())
+}
+
+fn chunk(
+    out: &mut BytesMut,
+    sub_split: u32,
+    next_row_id: u64,
+    message: impl FnOnce(
+        &mut bytes::buf::Writer<&mut BytesMut>,
+    ) -> std::result::Result<(), arrow_schema::ArrowError>,
+) -> Result<()> {
+    out.put_u32_le(sub_split);
+    out.put_u64_le(next_row_id);
+    let mut writer = out.writer();
+    message(&mut writer).map_err(encode_error)
+}
+
+/// A keep-alive marker.
+pub fn keep_alive() -> Bytes {
+    Bytes::from_static(&[0xff, 0xff, 0xff, 0xff])
+}
+
+/// The completed marker that ends a reply.
+pub fn completed() -> Bytes {
+    Bytes::from_static(&[0xfe, 0xff, 0xff, 0xff])
+}
+
+/// The failed marker with the server's error code.
+pub fn failed(code: u64) -> Bytes {
+    let mut out = BytesMut::with_capacity(16);
+    out.put_u32_le(0xFFFF_FFFD);
+    out.put_u64_le(code);
+    out.put_u32_le(0);
+    out.freeze()
+}
+
+fn encode_error(source: arrow_schema::ArrowError) -> Error {
+    Error::Malformed {
+        what: "reply batch",
+        reason: source.to_string(),
+    }
+}

@@ -1,0 +1,243 @@
+//! Driving a query to completion: the `GET ?data` request with its split, sub-split and
+//! resume headers, re-sent until every sub-split reports [`INVALID_ROW_ID`], and bounded: a
+//! query whose replies stop making progress is an error, not an endless loop.
+
+use bytes::Bytes;
+use http::Method;
+
+use crate::deframe::{Event, INVALID_ROW_ID};
+use crate::error::{Error, Result};
+use crate::request::{python_bool, Request, TablePath, API_VERSION, CLIENT_NAME};
+
+/// How a query is split and paged (the SDK's `QueryConfig`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuerySettings {
+    /// This split's index (`tabular-split`'s first value).
+    pub split_id: u32,
+    /// The number of splits the query is cut into.
+    pub num_splits: u32,
+    /// Row groups per sub-split (the SDK's default is 8).
+    pub row_groups_per_sub_split: u32,
+    /// Sub-splits the server works on in parallel, one reply stream each.
+    pub num_sub_splits: u32,
+    /// Rows per sub-split per request (`tabular-limit-rows`), which bounds a round.
+    pub limit_rows: u64,
+    /// `tabular-enable-sorted-projections`.
+    pub sorted_projections: bool,
+    /// The most replies in a row that may make no progress before the query fails.
+    pub max_stalled_replies: u32,
+}
+
+impl Default for QuerySettings {
+    fn default() -> Self {
+        Self {
+            split_id: 0,
+            num_splits: 1,
+            row_groups_per_sub_split: 8,
+            num_sub_splits: 4,
+            limit_rows: 131_072,
+            sorted_projections: true,
+            max_stalled_replies: 3,
+        }
+    }
+}
+
+/// The state of one split of a query: where each sub-split resumes.
+#[derive(Clone, Debug)]
+pub struct QueryCursor {
+    table: TablePath,
+    body: Bytes,
+    settings: QuerySettings,
+    resume: Vec<u64>,
+    advanced: bool,
+    stalled: u32,
+    requests: u64,
+}
+
+impl QueryCursor {
+    /// A cursor for the query `body` (see [`crate::query::encode`]) on `table`.
+    pub fn new(table: TablePath, body: Bytes, settings: QuerySettings) -> Self {
+        let sub_splits = settings.num_sub_splits.max(1) as usize;
+        Self {
+            table,
+            body,
+            settings,
+            resume: vec![0; sub_splits],
+            advanced: false,
+            stalled: 0,
+            requests: 0,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &QuerySettings {
+        &self.settings
+    }
+
+    /// Whether every sub-split has finished.
+    pub fn is_done(&self) -> bool {
+        self.resume.iter().all(|&r| r == INVALID_ROW_ID)
+    }
+
+    /// Requests sent so far.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// The next request inside transaction `txid`, or `None` when the query is complete.
+    pub fn next_request(&mut self, txid: u64) -> Option<Request> {
+        if self.is_done() {
+            return None;
+        }
+        self.requests += 1;
+        self.advanced = false;
+        let s = &self.settings;
+        let mut headers = vec![
+            ("tabular-txid".to_owned(), txid.to_string()),
+            ("tabular-api-version-id".to_owned(), API_VERSION.to_owned()),
+            ("tabular-client-name".to_owned(), CLIENT_NAME.to_owned()),
+            (
+                "tabular-split".to_owned(),
+                format!(
+                    "{},{},{}",
+                    s.split_id, s.num_splits, s.row_groups_per_sub_split
+                ),
+            ),
+            (
+                "tabular-num-of-subsplits".to_owned(),
+                self.resume.len().to_string(),
+            ),
+            ("tabular-request-format".to_owned(), "string".to_owned()),
+            ("tabular-response-format".to_owned(), "string".to_owned()),
+            (
+                "tabular-enable-sorted-projections".to_owned(),
+                python_bool(s.sorted_projections).to_owned(),
+            ),
+        ];
+        if s.limit_rows > 0 {
+            headers.push(("tabular-limit-rows".to_owned(), s.limit_rows.to_string()));
+        }
+        for (i, resume) in self.resume.iter().enumerate() {
+            headers.push((format!("tabular-start-row-id-{i}"), format!("{i},{resume}")));
+        }
+        Some(Request {
+            method: Method::GET,
+            path: self.table.path(),
+            query: "data".to_owned(),
+            headers,
+            body: self.body.clone(),
+        })
+    }
+
+    /// Records a decoder event: a finished round moves its sub-split's resume point.
+    pub fn observe(&mut self, event: &Event) -> Result<()> {
+        if let Event::RoundDone {
+            sub_split,
+            next_row_id,
+        } = *event
+        {
+            let resume =
+                self.resume
+                    .get_mut(sub_split as usize)
+                    .ok_or_else(|| Error::Malformed {
+                        what: "query reply",
+                        reason: format!(
+                            "a round for sub-split {sub_split}, which was not requested"
+                        ),
+                    })?;
+            if next_row_id > INVALID_ROW_ID {
+                return Err(Error::Malformed {
+                    what: "query reply",
+                    reason: format!("next row id {next_row_id} is beyond 2^48-1"),
+                });
+            }
+            if *resume != next_row_id {
+                *resume = next_row_id;
+                self.advanced = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a reply: fails once `max_stalled_replies` replies in a row moved no sub-split.
+    pub fn end_reply(&mut self) -> Result<()> {
+        if self.advanced || self.is_done() {
+            self.stalled = 0;
+            return Ok(());
+        }
+        self.stalled += 1;
+        if self.stalled >= self.settings.max_stalled_replies {
+            return Err(Error::NoProgress(format!(
+                "{} replies in a row moved no sub-split of {} (after {} requests)",
+                self.stalled, self.table, self.requests
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cursor(sub_splits: u32) -> QueryCursor {
+        let settings = QuerySettings {
+            num_sub_splits: sub_splits,
+            ..QuerySettings::default()
+        };
+        let table = TablePath::new("b", "s", "t").unwrap();
+        QueryCursor::new(table, Bytes::from_static(b"q"), settings)
+    }
+
+    fn round(sub_split: u32, next_row_id: u64) -> Event {
+        Event::RoundDone {
+            sub_split,
+            next_row_id,
+        }
+    }
+
+    #[test]
+    fn resumes_each_sub_split_where_its_last_round_ended() {
+        let mut c = cursor(2);
+        let first = c.next_request(7).unwrap();
+        assert_eq!(first.header_value("tabular-start-row-id-1"), Some("1,0"));
+        assert_eq!(first.header_value("tabular-txid"), Some("7"));
+        c.observe(&round(0, 5)).unwrap();
+        c.observe(&round(1, INVALID_ROW_ID)).unwrap();
+        c.end_reply().unwrap();
+        let second = c.next_request(7).unwrap();
+        assert_eq!(second.header_value("tabular-start-row-id-0"), Some("0,5"));
+        assert_eq!(
+            second.header_value("tabular-start-row-id-1"),
+            Some("1,281474976710655")
+        );
+        c.observe(&round(0, INVALID_ROW_ID)).unwrap();
+        c.end_reply().unwrap();
+        assert!(c.is_done() && c.next_request(7).is_none());
+        assert_eq!(c.requests(), 2);
+    }
+
+    #[test]
+    fn replies_that_make_no_progress_end_the_query() {
+        let mut c = cursor(1);
+        let mut outcome = Ok(());
+        for _ in 0..10 {
+            assert!(c.next_request(1).is_some());
+            c.observe(&round(0, 0)).unwrap();
+            outcome = c.end_reply();
+            if outcome.is_err() {
+                break;
+            }
+        }
+        assert!(matches!(outcome, Err(Error::NoProgress(_))));
+        assert_eq!(c.requests(), 3);
+    }
+
+    #[test]
+    fn rounds_for_unknown_sub_splits_are_errors() {
+        let mut c = cursor(1);
+        c.next_request(1);
+        assert!(c.observe(&round(3, 1)).is_err());
+        assert!(c.observe(&round(0, INVALID_ROW_ID + 1)).is_err());
+    }
+}
