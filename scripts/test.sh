@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit and HTTP tests, the wasm32 build of core and proxy, and the
-# reference test against the real PoCADuck package.
+# Runs every test: Rust unit and HTTP tests, the wasm32 build of core, proxy and vastdb, the
+# reference test against the real PoCADuck package, and the official VastDB SDK against the
+# emulator.
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 ensure_wasm_toolchain
 cargo fmt --all --check
 cargo build --locked --target wasm32-unknown-unknown -p pocaduck-edge-core -p pocaduck-edge-proxy -p pocaduck-edge-vastdb
 cargo test --locked --workspace
-cargo build --locked -p pocaduck-edge
+cargo build --locked -p pocaduck-edge -p vastdb-emulator
 tests/python/setup_venv.sh
-POCADUCK_EDGE_BIN="$CARGO_TARGET_DIR/debug/pocaduck-edge" "$ROOT/.venv/bin/python" -m pytest tests/python -q
+POCADUCK_EDGE_BIN="$CARGO_TARGET_DIR/debug/pocaduck-edge" \
+VASTDB_EMULATOR_BIN="$CARGO_TARGET_DIR/debug/vastdb-emulator" \
+  "$ROOT/.venv/bin/python" -m pytest tests/python -q

@@ -1,0 +1,442 @@
+//! Query evaluation: the decoded query body mapped onto a table by column name, the filter
+//! evaluated with Arrow's compute kernels, and rows dealt out to splits and sub-splits in
+//! blocks, each round resuming at a row id and stopping at the row limit.
+//!
+//! Block `b` (of `row_groups_per_sub_split × 64Ki` rows) belongs to split `b % num_splits`
+//! and to sub-split `(b / num_splits) % num_sub_splits`, so the (split, sub-split) pairs
+//! cover the table, are disjoint, and are stable while the table does not change.
+
+use std::sync::Arc;
+
+use arrow_arith::boolean::{and_kleene, is_not_null, is_null, or_kleene};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, RecordBatchOptions,
+    Scalar, StringArray, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_select::filter::filter;
+use pocaduck_edge_vastdb::query::{Condition, DecodedQuery, Op, Value, ROW_ID};
+use pocaduck_edge_vastdb::schema::{children, column_of_node};
+use pocaduck_edge_vastdb::INVALID_ROW_ID;
+
+use crate::store::Table;
+
+/// Rows per row group, as the protocol's block arithmetic counts them.
+const ROW_GROUP: u64 = 65_536;
+
+/// The split, sub-split and paging headers of a `?data` request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scan {
+    /// This split.
+    pub split_id: u64,
+    /// The number of splits.
+    pub num_splits: u64,
+    /// Row groups per block.
+    pub row_groups_per_sub_split: u64,
+    /// Resume row id per sub-split.
+    pub starts: Vec<u64>,
+    /// Rows per sub-split per reply (`None`: no limit).
+    pub limit_rows: Option<u64>,
+}
+
+impl Scan {
+    /// Reads the headers (`get` returns a header's value).
+    pub fn from_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self, String> {
+        let split = get("tabular-split").unwrap_or("0,1,8");
+        let parts: Vec<u64> = split
+            .split(',')
+            .map(|p| p.trim().parse::<u64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("bad tabular-split {split:?}"))?;
+        let [split_id, num_splits, row_groups_per_sub_split] = parts[..] else {
+            return Err(format!("bad tabular-split {split:?}"));
+        };
+        if num_splits == 0 || split_id >= num_splits || row_groups_per_sub_split == 0 {
+            return Err(format!("bad tabular-split {split:?}"));
+        }
+        let sub_splits: usize = get("tabular-num-of-subsplits")
+            .unwrap_or("1")
+            .parse()
+            .ok()
+            .filter(|n| (1..=1024).contains(n))
+            .ok_or("bad tabular-num-of-subsplits")?;
+        let mut starts = Vec::with_capacity(sub_splits);
+        for i in 0..sub_splits {
+            let start = match get(&format!("tabular-start-row-id-{i}")) {
+                None => 0,
+                Some(value) => {
+                    let (index, row) = value
+                        .split_once(',')
+                        .ok_or_else(|| format!("bad tabular-start-row-id-{i}"))?;
+                    if index.trim() != i.to_string() {
+                        return Err(format!("tabular-start-row-id-{i} names sub-split {index}"));
+                    }
+                    row.trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("bad tabular-start-row-id-{i}"))?
+                }
+            };
+            starts.push(start);
+        }
+        let limit_rows = match get("tabular-limit-rows") {
+            None => None,
+            Some(v) => {
+                Some(v.parse::<u64>().map_err(|_| "bad tabular-limit-rows")?).filter(|&n| n > 0)
+            }
+        };
+        Ok(Self {
+            split_id,
+            num_splits,
+            row_groups_per_sub_split,
+            starts,
+            limit_rows,
+        })
+    }
+}
+
+enum Output {
+    Column(usize),
+    RowId,
+}
+
+/// A query bound to a table.
+pub struct Plan {
+    outputs: Vec<Output>,
+    schema: SchemaRef,
+    /// Per group: the table column (or `None` for `$row_id`) and its conditions.
+    groups: Vec<(Option<usize>, Vec<Condition>)>,
+}
+
+/// Binds a decoded query to `table`: columns by name, `$row_id` as the row ids.
+pub fn plan(table: &Table, query: &DecodedQuery) -> Result<Plan, String> {
+    let bind = |field: &Field| -> Result<Option<usize>, String> {
+        if field.name() == ROW_ID {
+            return Ok(None);
+        }
+        table
+            .schema
+            .index_of(field.name())
+            .map(Some)
+            .map_err(|_| format!("no column {:?}", field.name()))
+    };
+    let mut outputs = Vec::new();
+    let mut fields = Vec::new();
+    for &leaf in &query.projection {
+        let column = column_of_node(&query.fields, leaf)
+            .ok_or_else(|| format!("projection names node {leaf}, beyond the schema"))?;
+        let field = &query.fields[column];
+        if children(field.data_type()).len() > 1 {
+            return Err(format!("column {:?} has several leaves", field.name()));
+        }
+        if fields
+            .last()
+            .is_some_and(|f: &Arc<Field>| f.name() == field.name())
+        {
+            continue; // another leaf of the same column
+        }
+        match bind(field)? {
+            Some(index) => {
+                outputs.push(Output::Column(index));
+                fields.push(Arc::new(table.schema.field(index).clone()));
+            }
+            None => {
+                outputs.push(Output::RowId);
+                fields.push(Arc::new(Field::new(ROW_ID, DataType::UInt64, true)));
+            }
+        }
+    }
+    let groups = query
+        .groups
+        .iter()
+        .map(|(column, conditions)| Ok((bind(&query.fields[*column])?, conditions.clone())))
+        .collect::<Result<_, String>>()?;
+    Ok(Plan {
+        outputs,
+        schema: Arc::new(Schema::new(fields)),
+        groups,
+    })
+}
+
+/// One round of a sub-split: the matching rows from `start` on, at most `limit`, and the row
+/// id to resume at ([`INVALID_ROW_ID`] when the sub-split is exhausted).
+pub fn round(
+    table: &Table,
+    plan: &Plan,
+    scan: &Scan,
+    sub_split: usize,
+) -> Result<(RecordBatch, u64), String> {
+    let block = scan.row_groups_per_sub_split * ROW_GROUP;
+    let sub_splits = scan.starts.len() as u64;
+    let total = table.num_rows();
+    let start = scan.starts[sub_split];
+    let mut remaining = scan.limit_rows.unwrap_or(u64::MAX);
+    let mut pieces: Vec<RecordBatch> = Vec::new();
+    let mut counted = 0usize;
+    let mut k = 0u64;
+    loop {
+        let b = scan.split_id + scan.num_splits * (sub_split as u64 + k * sub_splits);
+        k += 1;
+        let (block_start, block_end) = (b * block, ((b + 1) * block).min(total));
+        if block_start >= total {
+            break;
+        }
+        if block_end <= start {
+            continue;
+        }
+        for (first, rows) in table.rows(block_start.max(start), block_end) {
+            if remaining == 0 {
+                return Ok((concat(plan, pieces, counted)?, first));
+            }
+            let mask = evaluate(plan, first, &rows)?;
+            let matches = mask.true_count() as u64;
+            let (mask, rows, done) = if matches > remaining {
+                let cut = mask
+                    .values()
+                    .set_indices()
+                    .nth(remaining as usize - 1)
+                    .expect("more matches than remaining")
+                    + 1;
+                (
+                    mask.slice(0, cut),
+                    rows.slice(0, cut),
+                    Some(first + cut as u64),
+                )
+            } else {
+                (mask, rows, None)
+            };
+            let taken = project(plan, first, &rows, &mask)?;
+            remaining -= taken.num_rows() as u64;
+            counted += taken.num_rows();
+            pieces.push(taken);
+            if let Some(next) = done {
+                return Ok((concat(plan, pieces, counted)?, next));
+            }
+        }
+        if remaining == 0 {
+            let next = block_end;
+            let next = if next >= total { INVALID_ROW_ID } else { next };
+            return Ok((concat(plan, pieces, counted)?, next));
+        }
+    }
+    Ok((concat(plan, pieces, counted)?, INVALID_ROW_ID))
+}
+
+fn concat(plan: &Plan, pieces: Vec<RecordBatch>, rows: usize) -> Result<RecordBatch, String> {
+    if plan.schema.fields().is_empty() {
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        return RecordBatch::try_new_with_options(plan.schema.clone(), vec![], &options)
+            .map_err(|e| e.to_string());
+    }
+    arrow_select::concat::concat_batches(&plan.schema, &pieces).map_err(|e| e.to_string())
+}
+
+fn row_ids(first: u64, len: usize) -> ArrayRef {
+    Arc::new(UInt64Array::from_iter_values(first..first + len as u64))
+}
+
+fn project(
+    plan: &Plan,
+    first: u64,
+    rows: &RecordBatch,
+    mask: &BooleanArray,
+) -> Result<RecordBatch, String> {
+    let columns = plan
+        .outputs
+        .iter()
+        .map(|output| {
+            let column = match output {
+                Output::Column(i) => rows.column(*i).clone(),
+                Output::RowId => row_ids(first, rows.num_rows()),
+            };
+            filter(&column, mask).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(mask.true_count()));
+    RecordBatch::try_new_with_options(plan.schema.clone(), columns, &options)
+        .map_err(|e| e.to_string())
+}
+
+/// The rows matching every group, as a mask without nulls.
+fn evaluate(plan: &Plan, first: u64, rows: &RecordBatch) -> Result<BooleanArray, String> {
+    let mut mask = BooleanArray::from(vec![true; rows.num_rows()]);
+    for (column, conditions) in &plan.groups {
+        let values = match column {
+            Some(i) => rows.column(*i).clone(),
+            None => row_ids(first, rows.num_rows()),
+        };
+        let mut any = BooleanArray::from(vec![false; rows.num_rows()]);
+        for condition in conditions {
+            let hit = test(&values, condition)?;
+            any = or_kleene(&any, &hit).map_err(|e| e.to_string())?;
+        }
+        mask = and_kleene(&mask, &any).map_err(|e| e.to_string())?;
+    }
+    // Null (unknown) counts as not matching.
+    let values = match mask.nulls() {
+        Some(nulls) => mask.values() & nulls.inner(),
+        None => mask.values().clone(),
+    };
+    Ok(BooleanArray::new(values, None))
+}
+
+fn test(values: &ArrayRef, condition: &Condition) -> Result<BooleanArray, String> {
+    let cmp = |op: Op, value: &Value| -> Result<BooleanArray, String> {
+        let literal = Scalar::new(literal(value, values.data_type())?);
+        let values = values.as_ref();
+        use arrow_ord::cmp;
+        match op {
+            Op::Eq => cmp::eq(&values, &literal),
+            Op::Ne => cmp::neq(&values, &literal),
+            Op::Lt => cmp::lt(&values, &literal),
+            Op::Le => cmp::lt_eq(&values, &literal),
+            Op::Gt => cmp::gt(&values, &literal),
+            Op::Ge => cmp::gt_eq(&values, &literal),
+        }
+        .map_err(|e| e.to_string())
+    };
+    match condition {
+        Condition::Compare(op, value) => cmp(*op, value),
+        Condition::Between(low, high) => {
+            and_kleene(&cmp(Op::Ge, low)?, &cmp(Op::Le, high)?).map_err(|e| e.to_string())
+        }
+        Condition::IsNull => is_null(values.as_ref()).map_err(|e| e.to_string()),
+        Condition::IsValid => is_not_null(values.as_ref()).map_err(|e| e.to_string()),
+    }
+}
+
+/// A one-element array of the column's type holding `value`.
+fn literal(value: &Value, data_type: &DataType) -> Result<ArrayRef, String> {
+    let raw: ArrayRef = match value {
+        Value::Int(v) => match (i64::try_from(*v), u64::try_from(*v)) {
+            (Ok(v), _) => Arc::new(Int64Array::from(vec![v])),
+            (_, Ok(v)) => Arc::new(UInt64Array::from(vec![v])),
+            _ => return Err(format!("integer {v} out of range")),
+        },
+        Value::Float(v) => Arc::new(Float64Array::from(vec![*v])),
+        Value::Str(v) => Arc::new(StringArray::from(vec![v.as_str()])),
+        Value::Bool(v) => Arc::new(BooleanArray::from(vec![*v])),
+    };
+    let options = arrow_cast::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    arrow_cast::cast_with_options(&raw, data_type, &options)
+        .map_err(|e| format!("literal {value} for a {data_type} column: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use pocaduck_edge_vastdb::query::{self, Filter};
+
+    fn table() -> Table {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("label", DataType::UInt64, false),
+            Field::new("x", DataType::Int64, false),
+        ]));
+        let mut batches = Vec::new();
+        let mut first = 0u64;
+        for len in [100_000u64, 50_000, 7, 90_000] {
+            let labels = UInt64Array::from_iter_values((first..first + len).map(|r| r % 10));
+            let xs = Int64Array::from_iter_values((first..first + len).map(|r| r as i64));
+            let batch =
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(labels), Arc::new(xs)]).unwrap();
+            batches.push((first, batch));
+            first += len;
+        }
+        Table {
+            id: 0,
+            schema,
+            batches,
+        }
+    }
+
+    /// Runs every split to completion as the SDK does and returns the `x` values.
+    fn run(
+        table: &Table,
+        filter: &Filter,
+        splits: u64,
+        sub_splits: usize,
+        limit: Option<u64>,
+    ) -> Vec<i64> {
+        let encoded = query::encode(&table.schema, &["x"], filter).unwrap();
+        let bound = plan(table, &query::decode(&encoded.body).unwrap()).unwrap();
+        let mut out = Vec::new();
+        for split_id in 0..splits {
+            let mut scan = Scan {
+                split_id,
+                num_splits: splits,
+                row_groups_per_sub_split: 1,
+                starts: vec![0; sub_splits],
+                limit_rows: limit,
+            };
+            for _request in 0..1000 {
+                if scan.starts.iter().all(|&s| s == INVALID_ROW_ID) {
+                    break;
+                }
+                let mut next_starts = scan.starts.clone();
+                for (i, start) in scan.starts.iter().enumerate() {
+                    if *start == INVALID_ROW_ID {
+                        continue;
+                    }
+                    let (batch, next) = round(table, &bound, &scan, i).unwrap();
+                    if let Some(limit) = limit {
+                        assert!(batch.num_rows() as u64 <= limit);
+                    }
+                    assert!(next > *start, "every round moves forward");
+                    out.extend(batch.column(0).as_primitive::<Int64Type>().values().iter());
+                    next_starts[i] = next;
+                }
+                scan.starts = next_starts;
+            }
+            assert!(scan.starts.iter().all(|&s| s == INVALID_ROW_ID), "bounded");
+        }
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn splits_and_sub_splits_cover_every_row_once() {
+        let table = table();
+        let all: Vec<i64> = (0..240_007).collect();
+        for (splits, sub_splits, limit) in [(1, 1, None), (1, 4, Some(7_000)), (3, 2, Some(65_536))]
+        {
+            assert_eq!(
+                run(&table, &Filter::all(), splits, sub_splits, limit),
+                all,
+                "{splits} {sub_splits} {limit:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn filters_and_tiny_limits_page_through_matches() {
+        let table = table();
+        let filter = Filter::all()
+            .and("label", Condition::eq(3u64))
+            .and("x", Condition::between(100_000i64, 150_010i64));
+        let expected: Vec<i64> = (100_000..=150_010).filter(|x| x % 10 == 3).collect();
+        assert_eq!(run(&table, &filter, 2, 3, Some(7)), expected);
+        assert_eq!(run(&table, &filter, 1, 4, Some(1000)), expected);
+    }
+
+    #[test]
+    fn bad_scan_headers_are_refused() {
+        let cases: [&[(&str, &str)]; 5] = [
+            &[("tabular-split", "0,0,8")],
+            &[("tabular-split", "2,2,8")],
+            &[("tabular-split", "x")],
+            &[("tabular-num-of-subsplits", "0")],
+            &[
+                ("tabular-num-of-subsplits", "2"),
+                ("tabular-start-row-id-1", "0,5"),
+            ],
+        ];
+        for headers in cases {
+            let get = |name: &str| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+            assert!(Scan::from_headers(get).is_err(), "{headers:?}");
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! The emulator's catalog and rows: buckets (seeded, since the SDK cannot create them),
+//! nested schemas, tables with an Arrow schema and rows in insertion order, each row's id
+//! being its position. Every change is written to the data directory before it is applied,
+//! so a restarted emulator serves the same tables.
+//!
+//! On disk: `catalog.json` (schemas and tables) and, per table, `tables/<n>/schema.arrow`
+//! and one Arrow IPC file per insert named by its first row id.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use arrow_array::{new_null_array, ArrayRef, RecordBatch};
+use arrow_ipc::reader::FileReader;
+use arrow_ipc::writer::FileWriter;
+use arrow_schema::{Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+/// A table: its schema and its rows, in batches with contiguous row ids.
+#[derive(Debug)]
+pub struct Table {
+    /// The table's number, naming its directory and returned as its handle.
+    pub id: u64,
+    /// The columns, in creation order.
+    pub schema: SchemaRef,
+    /// Inserted batches with the id of their first row.
+    pub batches: Vec<(u64, RecordBatch)>,
+}
+
+impl Table {
+    /// The number of rows.
+    pub fn num_rows(&self) -> u64 {
+        self.batches
+            .last()
+            .map_or(0, |(first, b)| first + b.num_rows() as u64)
+    }
+
+    /// The rows with ids in `start..end`, as zero-copy slices with their first row id.
+    pub fn rows(&self, start: u64, end: u64) -> Vec<(u64, RecordBatch)> {
+        let mut out = Vec::new();
+        for (first, batch) in &self.batches {
+            let last = first + batch.num_rows() as u64;
+            let (from, to) = (start.max(*first), end.min(last));
+            if from < to {
+                out.push((
+                    from,
+                    batch.slice((from - first) as usize, (to - from) as usize),
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct CatalogFile {
+    /// Schema paths per bucket.
+    schemas: BTreeMap<String, Vec<String>>,
+    /// `bucket/schema/table` → table id.
+    tables: BTreeMap<String, u64>,
+    next_table_id: u64,
+}
+
+/// All buckets, schemas and tables.
+pub struct Store {
+    dir: PathBuf,
+    buckets: Vec<String>,
+    catalog: CatalogFile,
+    tables: BTreeMap<String, Table>,
+}
+
+/// Why a change was refused (mapped to an S3-style error by the caller).
+#[derive(Debug)]
+pub enum Refusal {
+    /// Something named does not exist.
+    NotFound(String),
+    /// It exists already, or is not empty.
+    Conflict(String),
+    /// The request does not make sense.
+    BadRequest(String),
+}
+
+fn key(bucket: &str, schema: &str, table: &str) -> String {
+    format!("{bucket}/{schema}/{table}")
+}
+
+impl Store {
+    /// Opens (or creates) the data directory and serves `buckets`.
+    pub fn open(dir: &Path, buckets: Vec<String>) -> anyhow::Result<Self> {
+        fs::create_dir_all(dir.join("tables"))
+            .with_context(|| format!("creating {}", dir.display()))?;
+        let catalog_path = dir.join("catalog.json");
+        let catalog: CatalogFile = match fs::read(&catalog_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("reading {}", catalog_path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => CatalogFile::default(),
+            Err(e) => return Err(e).context(catalog_path.display().to_string()),
+        };
+        let mut tables = BTreeMap::new();
+        for (name, id) in &catalog.tables {
+            tables.insert(
+                name.clone(),
+                load_table(&dir.join("tables").join(id.to_string()), *id)?,
+            );
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            buckets,
+            catalog,
+            tables,
+        })
+    }
+
+    /// Whether the bucket is served.
+    pub fn has_bucket(&self, bucket: &str) -> bool {
+        self.buckets.iter().any(|b| b == bucket)
+    }
+
+    fn check_bucket(&self, bucket: &str) -> Result<(), Refusal> {
+        if self.has_bucket(bucket) {
+            Ok(())
+        } else {
+            Err(Refusal::NotFound(format!("no bucket {bucket:?}")))
+        }
+    }
+
+    fn has_schema(&self, bucket: &str, schema: &str) -> bool {
+        self.catalog
+            .schemas
+            .get(bucket)
+            .is_some_and(|s| s.iter().any(|p| p == schema))
+    }
+
+    /// The child schema names directly under `parent` (`""` for the bucket's root), sorted.
+    pub fn child_schemas(&self, bucket: &str, parent: &str) -> Result<Vec<String>, Refusal> {
+        self.check_bucket(bucket)?;
+        let mut names: Vec<String> = self
+            .catalog
+            .schemas
+            .get(bucket)
+            .into_iter()
+            .flatten()
+            .filter_map(|path| match path.rsplit_once('/') {
+                Some((p, name)) if p == parent => Some(name.to_owned()),
+                None if parent.is_empty() => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Tables of a schema with their row counts, sorted by name.
+    pub fn tables_of(&self, bucket: &str, schema: &str) -> Result<Vec<(String, &Table)>, Refusal> {
+        self.check_bucket(bucket)?;
+        let prefix = format!("{bucket}/{schema}/");
+        Ok(self
+            .tables
+            .iter()
+            .filter_map(|(k, t)| {
+                k.strip_prefix(&prefix)
+                    .filter(|name| !name.contains('/'))
+                    .map(|name| (name.to_owned(), t))
+            })
+            .collect())
+    }
+
+    /// Creates a schema whose parent exists.
+    pub fn create_schema(&mut self, bucket: &str, schema: &str) -> Result<(), Refusal> {
+        self.check_bucket(bucket)?;
+        if self.has_schema(bucket, schema) {
+            return Err(Refusal::Conflict(format!("schema {schema:?} exists")));
+        }
+        if let Some((parent, _)) = schema.rsplit_once('/') {
+            if !self.has_schema(bucket, parent) {
+                return Err(Refusal::NotFound(format!("no schema {parent:?}")));
+            }
+        }
+        let mut next = self.catalog_clone();
+        next.schemas
+            .entry(bucket.to_owned())
+            .or_default()
+            .push(schema.to_owned());
+        self.save(next)
+    }
+
+    /// Drops an empty schema.
+    pub fn drop_schema(&mut self, bucket: &str, schema: &str) -> Result<(), Refusal> {
+        self.check_bucket(bucket)?;
+        if !self.has_schema(bucket, schema) {
+            return Err(Refusal::NotFound(format!("no schema {schema:?}")));
+        }
+        let nested = format!("{schema}/");
+        let busy = self.catalog.schemas[bucket]
+            .iter()
+            .any(|p| p.starts_with(&nested))
+            || !self.tables_of(bucket, schema)?.is_empty();
+        if busy {
+            return Err(Refusal::Conflict(format!("schema {schema:?} is not empty")));
+        }
+        let mut next = self.catalog_clone();
+        next.schemas
+            .entry(bucket.to_owned())
+            .or_default()
+            .retain(|p| p != schema);
+        self.save(next)
+    }
+
+    /// Creates an empty table.
+    pub fn create_table(
+        &mut self,
+        bucket: &str,
+        schema: &str,
+        table: &str,
+        columns: Schema,
+    ) -> Result<(), Refusal> {
+        self.check_bucket(bucket)?;
+        if !self.has_schema(bucket, schema) {
+            return Err(Refusal::NotFound(format!("no schema {schema:?}")));
+        }
+        let name = key(bucket, schema, table);
+        if self.tables.contains_key(&name) {
+            return Err(Refusal::Conflict(format!("table {table:?} exists")));
+        }
+        let mut next = self.catalog_clone();
+        let id = next.next_table_id;
+        next.next_table_id += 1;
+        next.tables.insert(name.clone(), id);
+        let dir = self.table_dir(id);
+        let columns = Arc::new(columns);
+        write_ipc(&dir.join("schema.arrow"), &columns, None).map_err(internal)?;
+        self.save(next)?;
+        self.tables.insert(
+            name,
+            Table {
+                id,
+                schema: columns,
+                batches: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Drops a table and its rows.
+    pub fn drop_table(&mut self, bucket: &str, schema: &str, table: &str) -> Result<(), Refusal> {
+        let name = key(bucket, schema, table);
+        let Some(id) = self.catalog.tables.get(&name).copied() else {
+            return Err(Refusal::NotFound(format!("no table {table:?}")));
+        };
+        let mut next = self.catalog_clone();
+        next.tables.remove(&name);
+        self.save(next)?;
+        self.tables.remove(&name);
+        let _ = fs::remove_dir_all(self.table_dir(id));
+        Ok(())
+    }
+
+    /// The table, if it exists.
+    pub fn table(&self, bucket: &str, schema: &str, table: &str) -> Result<&Table, Refusal> {
+        self.tables
+            .get(&key(bucket, schema, table))
+            .ok_or_else(|| Refusal::NotFound(format!("no table {bucket}/{schema}/{table}")))
+    }
+
+    /// Appends rows, matching columns by name (missing ones are null, types are cast), and
+    /// returns the new rows' ids.
+    pub fn insert(
+        &mut self,
+        bucket: &str,
+        schema: &str,
+        table: &str,
+        batch: &RecordBatch,
+    ) -> Result<std::ops::Range<u64>, Refusal> {
+        let name = key(bucket, schema, table);
+        let dir;
+        let rows = {
+            let target = self
+                .tables
+                .get(&name)
+                .ok_or_else(|| Refusal::NotFound(format!("no table {name}")))?;
+            dir = self.table_dir(target.id);
+            conform(&target.schema, batch)?
+        };
+        let target = self.tables.get_mut(&name).expect("looked up above");
+        let first = target.num_rows();
+        if rows.num_rows() > 0 {
+            write_ipc(
+                &dir.join(format!("{first:020}.arrow")),
+                &target.schema,
+                Some(&rows),
+            )
+            .map_err(internal)?;
+            target.batches.push((first, rows));
+        }
+        Ok(first..target.num_rows())
+    }
+
+    fn table_dir(&self, id: u64) -> PathBuf {
+        self.dir.join("tables").join(id.to_string())
+    }
+
+    fn catalog_clone(&self) -> CatalogFile {
+        CatalogFile {
+            schemas: self.catalog.schemas.clone(),
+            tables: self.catalog.tables.clone(),
+            next_table_id: self.catalog.next_table_id,
+        }
+    }
+
+    /// Writes the catalog aside and renames it into place, then adopts it.
+    fn save(&mut self, next: CatalogFile) -> Result<(), Refusal> {
+        let path = self.dir.join("catalog.json");
+        let aside = self.dir.join("catalog.json.tmp");
+        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| internal(e.into()))?;
+        fs::write(&aside, bytes)
+            .and_then(|()| fs::rename(&aside, &path))
+            .map_err(|e| internal(e.into()))?;
+        self.catalog = next;
+        Ok(())
+    }
+}
+
+fn internal(e: anyhow::Error) -> Refusal {
+    Refusal::BadRequest(format!("storage failed: {e:#}"))
+}
+
+/// The batch in the table's schema: columns by name, missing ones null, types cast.
+fn conform(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch, Refusal> {
+    for field in batch.schema().fields() {
+        if schema.field_with_name(field.name()).is_err() {
+            return Err(Refusal::BadRequest(format!("no column {:?}", field.name())));
+        }
+    }
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let column = match batch.column_by_name(field.name()) {
+            Some(c) if c.data_type() == field.data_type() => c.clone(),
+            Some(c) => arrow_cast::cast(c, field.data_type())
+                .map_err(|e| Refusal::BadRequest(format!("column {:?}: {e}", field.name())))?,
+            None => new_null_array(field.data_type(), batch.num_rows()),
+        };
+        columns.push(column);
+    }
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| Refusal::BadRequest(e.to_string()))
+}
+
+fn write_ipc(path: &Path, schema: &Schema, batch: Option<&RecordBatch>) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let aside = path.with_extension("tmp");
+    let mut writer = FileWriter::try_new(fs::File::create(&aside)?, schema)?;
+    if let Some(batch) = batch {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    writer.into_inner()?.sync_all()?;
+    fs::rename(&aside, path)?;
+    Ok(())
+}
+
+fn load_table(dir: &Path, id: u64) -> anyhow::Result<Table> {
+    let open = |path: &Path| -> anyhow::Result<FileReader<fs::File>> {
+        Ok(FileReader::try_new(
+            fs::File::open(path).with_context(|| path.display().to_string())?,
+            None,
+        )?)
+    };
+    let schema = open(&dir.join("schema.arrow"))?.schema();
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.retain(|p| p.extension().is_some_and(|e| e == "arrow") && !p.ends_with("schema.arrow"));
+    files.sort();
+    let mut batches = Vec::new();
+    let mut next = 0u64;
+    for file in files {
+        let first: u64 = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("unexpected file {}", file.display()))?;
+        if first != next {
+            bail!("{}: rows from {first}, expected {next}", file.display());
+        }
+        for batch in open(&file)? {
+            let batch = batch?;
+            let start = next;
+            next += batch.num_rows() as u64;
+            batches.push((start, batch));
+        }
+    }
+    Ok(Table {
+        id,
+        schema,
+        batches,
+    })
+}

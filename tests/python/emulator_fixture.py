@@ -1,0 +1,42 @@
+"""Starts and stops `vastdb-emulator` on a free loopback port."""
+
+import json
+import subprocess
+import time
+import urllib.request
+
+
+class Emulator:
+    """A running emulator process: `url`, `stop()`, `fault(kind, count)`, `stats()`."""
+
+    def __init__(self, binary, data_dir, access="AKIAEXAMPLE", secret="SECRETEXAMPLE", buckets=("pocaduck",)):
+        args = [binary, "--listen", "127.0.0.1:0", "--data", str(data_dir),
+                "--access-key", access, "--secret-key", secret]
+        for bucket in buckets:
+            args += ["--bucket", bucket]
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            self.stop()
+            raise RuntimeError(f"emulator did not start: {line!r}")
+        self.url = line.removeprefix("listening on ")
+        self.access, self.secret = access, secret
+
+    def fault(self, kind, count=1, code=None):
+        query = f"kind={kind}&count={count}" + (f"&code={code}" if code is not None else "")
+        request = urllib.request.Request(f"{self.url}/_emulator/fault?{query}", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+
+    def stats(self):
+        """`{"queries": ?data requests so far, "pending_faults": faults not yet served}`."""
+        with urllib.request.urlopen(f"{self.url}/_emulator/stats", timeout=10) as response:
+            return json.load(response)
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
