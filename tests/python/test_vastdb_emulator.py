@@ -232,3 +232,23 @@ def test_cut_replies_are_resent_by_the_sdk(emulator, table_name, kind):
     emulator.fault(kind)
     assert as_tuples(select(emulator, table_name)) == sorted(rows())
     assert emulator.stats() == {"queries": before + 2, "pending_faults": 0}
+
+
+def test_rows_are_seen_by_their_transaction_and_kept_only_on_commit(emulator):
+    schema = pa.schema([("label", pa.uint64())])
+    with connect(emulator).transaction() as tx:
+        tx.bucket("pocaduck").schema("sdk").create_table("txn", schema)
+    one = pa.record_batch([pa.array([1], pa.uint64())], schema=schema)
+    with pytest.raises(RuntimeError, match="abandon"):
+        with connect(emulator).transaction() as tx:
+            table = tx.bucket("pocaduck").schema("sdk").table("txn")
+            table.insert(one)
+            assert table.select().read_all()["label"].to_pylist() == [1]
+            raise RuntimeError("abandon the transaction: the SDK rolls back")
+    with connect(emulator).transaction() as tx:
+        table = tx.bucket("pocaduck").schema("sdk").table("txn")
+        assert table.select().read_all().num_rows == 0
+        table.insert(one)
+    with connect(emulator).transaction() as tx:
+        table = tx.bucket("pocaduck").schema("sdk").table("txn")
+        assert table.select().read_all()["label"].to_pylist() == [1]

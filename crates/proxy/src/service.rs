@@ -19,6 +19,7 @@ use crate::formats::{self, ArrowEncoder};
 use crate::options::{labels_options, points_options, Format, PointsOptions};
 use crate::store::{Clock, RangeStore};
 use crate::timing::Timing;
+use crate::vast::{LabelPoints, Layout, VastSource};
 
 /// Bytes of Parquet fetched and decoded per step of a streamed answer.
 const STREAM_STEP_BYTES: u64 = 8 << 20;
@@ -49,6 +50,8 @@ impl Default for Limits {
 pub struct ServiceConfig {
     /// Datasets by name, each with its store.
     pub datasets: Vec<(String, Arc<dyn RangeStore>)>,
+    /// VastDB tables served as datasets.
+    pub vast: Vec<VastSource>,
     /// Origins allowed to read responses.
     pub cors: CorsPolicy,
     /// Request limits.
@@ -60,6 +63,7 @@ pub struct ServiceConfig {
 /// The read API, shared by every host.
 pub struct Service {
     datasets: Vec<Dataset>,
+    vast: Vec<Arc<VastSource>>,
     cors: CorsPolicy,
     limits: Limits,
     clock: Arc<dyn Clock>,
@@ -88,6 +92,7 @@ impl Service {
             .collect();
         Self {
             datasets,
+            vast: config.vast.into_iter().map(Arc::new).collect(),
             cors: config.cors,
             limits: config.limits,
             clock: config.clock,
@@ -124,6 +129,11 @@ impl Service {
         let get = method == Method::GET || method == Method::HEAD;
         match segments.as_slice() {
             ["v1", "datasets"] if get => self.list_datasets().await,
+            ["v1", "datasets", ds, ..] if self.vast_source(ds).is_some() => {
+                let v = self.vast_source(ds).expect("matched").clone();
+                self.route_vast(&v, &segments[3..], method, query.as_deref(), request.body())
+                    .await
+            }
             ["v1", "datasets", ds] if get => self.dataset_summary(ds).await,
             ["v1", "datasets", ds, "labels"] if get => self.labels(ds, query.as_deref()).await,
             ["v1", "datasets", ds, "labels", label] if get => self.label_info(ds, label).await,
@@ -147,6 +157,10 @@ impl Service {
         }
     }
 
+    fn vast_source(&self, name: &str) -> Option<&Arc<VastSource>> {
+        self.vast.iter().find(|v| v.name == name)
+    }
+
     fn dataset(&self, name: &str) -> Result<&Dataset, ApiError> {
         self.datasets
             .iter()
@@ -165,6 +179,16 @@ impl Service {
                 Err(e) => json!({"name": d.name, "status": "unavailable", "error": e.message}),
             });
         }
+        for v in &self.vast {
+            items.push(match (v.labels().await, v.dim_names().await) {
+                (Ok(labels), Ok(dims)) => {
+                    json!({"name": v.name, "status": "ok", "backend": "vastdb", "label_count": labels.len(), "dims": dims})
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    json!({"name": v.name, "status": "unavailable", "backend": "vastdb", "error": e.message})
+                }
+            });
+        }
         Ok(json_response(StatusCode::OK, &json!({"datasets": items})))
     }
 
@@ -174,7 +198,7 @@ impl Service {
         let m = &l.manifest;
         Ok(json_response(
             StatusCode::OK,
-            &json!({"name": d.name, "format": m.format, "version": m.version, "dims": m.dims,
+            &json!({"name": d.name, "backend": "edge", "format": m.format, "version": m.version, "dims": m.dims,
                 "voxel_size_nm": m.voxel_size_nm, "label_count": m.label_count, "point_count": m.point_count,
                 "bbox": m.bbox, "point_order": m.point_order, "has_blocks": m.blocks.is_some(),
                 "attribution": m.attribution, "manifest": format!("/v1/datasets/{}/files/manifest.json", d.name)}),
@@ -354,7 +378,6 @@ impl Service {
         let clouds = self
             .read_pieces(d, l, &pieces, options, &mut timing)
             .await?;
-        let dims = l.manifest.dims();
         let mut labels: Vec<(u64, PointCloud)> = Vec::new();
         for (piece, cloud) in pieces.iter().zip(clouds) {
             match labels.last_mut() {
@@ -364,6 +387,18 @@ impl Service {
                 _ => labels.push((piece.label, cloud)),
             }
         }
+        self.encode_whole(&l.manifest.dims, &labels, options, single, timing)
+    }
+
+    /// Encodes whole labels as npy, JSON or Parquet.
+    fn encode_whole(
+        &self,
+        dim_names: &[String],
+        labels: &[(u64, PointCloud)],
+        options: &PointsOptions,
+        single: bool,
+        mut timing: Timing,
+    ) -> Answer {
         let t0 = self.clock.now_ms();
         let body = match options.format {
             Format::Npy => formats::npy(&labels[0].1),
@@ -371,8 +406,8 @@ impl Service {
                 serde_json::to_vec(&formats::json_label(labels[0].0, &labels[0].1))
                     .expect("JSON serialises"),
             ),
-            Format::Json => formats::json_many(dims, &labels),
-            Format::Parquet => formats::parquet(&l.manifest.dims, &labels)?,
+            Format::Json => formats::json_many(dim_names.len(), labels),
+            Format::Parquet => formats::parquet(dim_names, labels)?,
             Format::Arrow => unreachable!("Arrow answers are streamed"),
         };
         timing.encode += self.clock.now_ms() - t0;
@@ -548,6 +583,216 @@ impl Service {
             d.file_body(path, span).await?
         };
         Ok(r)
+    }
+}
+
+/// The routes of a VastDB table (DESIGN §4, VastDB backend).
+impl Service {
+    async fn route_vast(
+        self: &Arc<Self>,
+        v: &Arc<VastSource>,
+        rest: &[&str],
+        method: Method,
+        query: Option<&str>,
+        body: &Bytes,
+    ) -> Answer {
+        let get = method == Method::GET || method == Method::HEAD;
+        match rest {
+            [] if get => {
+                let labels = v.labels().await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"name": v.name, "backend": "vastdb", "table": v.table(),
+                        "layout": format!("{:?}", v.layout()).to_lowercase(),
+                        "dims": v.dim_names().await?, "label_count": labels.len(),
+                        "point_order": "xyz", "has_blocks": v.layout() == Layout::Pocaduck}),
+                ))
+            }
+            ["labels"] if get => {
+                let options = labels_options(query)?;
+                let labels = v.labels().await?;
+                let start = options.after.map_or(0, |a| labels.partition_point(|&l| l <= a));
+                let page: Vec<u64> = labels[start..].iter().take(options.limit).copied().collect();
+                let next = (page.len() == options.limit && start + page.len() < labels.len())
+                    .then(|| page.last().map(u64::to_string))
+                    .flatten();
+                let page: Vec<String> = page.iter().map(u64::to_string).collect();
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"labels": page, "next_after": next}),
+                ))
+            }
+            ["labels", label] if get => {
+                let label = label_param(label)?;
+                self.vast_known(v, label).await?;
+                let mut timing = Timing::default();
+                let mut points = v.points(label, &mut timing).await?;
+                let (mut count, mut bbox) = (0u64, None::<pocaduck_edge_core::cloud::BBox>);
+                while let Some(cloud) = points.next(&mut timing).await? {
+                    count += cloud.len() as u64;
+                    if let Some(b) = cloud.bbox() {
+                        bbox = Some(bbox.map_or(b.clone(), |a| a.union(&b)));
+                    }
+                }
+                let blocks: Vec<_> = v
+                    .blocks(label, &mut timing)
+                    .await?
+                    .iter()
+                    .map(|(id, n)| json!({"block_id": id, "point_count": n}))
+                    .collect();
+                let mut r = json_response(
+                    StatusCode::OK,
+                    &json!({"label": label.to_string(), "point_count": count, "bbox": bbox, "blocks": blocks}),
+                );
+                set_timing(r.headers_mut(), &timing);
+                Ok(r)
+            }
+            ["labels", label, "points"] if get => {
+                let label = label_param(label)?;
+                self.vast_points(v, vec![label], query, true).await
+            }
+            ["points"] if method == Method::POST => {
+                let labels = self.body_labels(body)?;
+                self.vast_points(v, labels, query, false).await
+            }
+            ["files", ..] if get => Err(ApiError::not_found(format!(
+                "dataset {} is a VastDB table: it has no files",
+                v.name
+            ))),
+            _ => Err(ApiError::method_not_allowed(format!(
+                "{method} is not served here"
+            ))),
+        }
+    }
+
+    async fn vast_known(&self, v: &Arc<VastSource>, label: u64) -> Result<(), ApiError> {
+        if v.has_label(label).await? {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!(
+                "no label {label} in dataset {}",
+                v.name
+            )))
+        }
+    }
+
+    async fn vast_points(
+        self: &Arc<Self>,
+        v: &Arc<VastSource>,
+        labels: Vec<u64>,
+        query: Option<&str>,
+        single: bool,
+    ) -> Answer {
+        let dim_names = v.dim_names().await?;
+        let options = points_options(query, dim_names.len())?;
+        if options.format == Format::Npy && !single {
+            return Err(ApiError::bad_request(
+                "format npy holds one label; use arrow, parquet or json for several",
+            ));
+        }
+        for &label in &labels {
+            self.vast_known(v, label).await?;
+        }
+        let mut reader = VastReader {
+            source: v.clone(),
+            options: options.clone(),
+            labels: labels.into_iter().collect(),
+            current: None,
+            timing: Timing::default(),
+        };
+        if options.format != Format::Arrow {
+            let mut whole: Vec<(u64, PointCloud)> = Vec::new();
+            let mut total = 0u64;
+            while let Some((label, cloud)) = reader.next().await? {
+                total += cloud.len() as u64;
+                if total > self.limits.max_points {
+                    return Err(ApiError::too_large(format!(
+                        "over {} points asked; the limit is {} points per {:?} answer (format=arrow streams any size)",
+                        self.limits.max_points, self.limits.max_points, options.format
+                    )));
+                }
+                match whole.last_mut() {
+                    Some((l, w)) if *l == label => w
+                        .extend(&cloud)
+                        .map_err(|e| ApiError::internal(e.to_string()))?,
+                    _ => whole.push((label, cloud)),
+                }
+            }
+            let timing = std::mem::take(&mut reader.timing);
+            return self.encode_whole(&dim_names, &whole, &options, single, timing);
+        }
+        // Arrow: the first piece is read before answering, so its errors get a status.
+        let mut encoder = ArrowEncoder::new(&dim_names)?;
+        if let Some((label, cloud)) = reader.next().await? {
+            encoder.push(label, cloud)?;
+        }
+        let head = encoder.take();
+        let timing = reader.timing.clone();
+        let rest = futures::stream::unfold(Some((reader, encoder)), |state| async move {
+            let (mut reader, mut encoder) = state?;
+            match reader.next().await {
+                Ok(Some((label, cloud))) => match encoder.push(label, cloud) {
+                    Ok(()) => Some((Ok(encoder.take()), Some((reader, encoder)))),
+                    Err(e) => Some((Err(e), None)),
+                },
+                Ok(None) => Some((encoder.finish(), None)),
+                Err(e) => Some((Err(e), None)),
+            }
+        });
+        let body: crate::body::ChunkStream = Box::pin(futures::StreamExt::chain(
+            futures::stream::iter([Ok(head)]),
+            rest,
+        ));
+        let mut r = Response::new(Body::Stream(body));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(Format::Arrow.content_type()),
+        );
+        set_timing(r.headers_mut(), &timing);
+        Ok(r)
+    }
+}
+
+/// Reads labels from a VastDB table piece by piece, applying `limit` and `bbox`.
+struct VastReader {
+    source: Arc<VastSource>,
+    options: PointsOptions,
+    labels: std::collections::VecDeque<u64>,
+    /// The label being read: its points, the rank of the next point and its point count.
+    current: Option<(u64, LabelPoints, u64, u64)>,
+    timing: Timing,
+}
+
+impl VastReader {
+    async fn next(&mut self) -> Result<Option<(u64, PointCloud)>, ApiError> {
+        loop {
+            let Some((label, points, rank, count)) = self.current.as_mut() else {
+                let Some(label) = self.labels.pop_front() else {
+                    return Ok(None);
+                };
+                let count = match self.options.limit {
+                    Some(_) => self.source.count(label, &mut self.timing).await?,
+                    None => 0,
+                };
+                let points = self.source.points(label, &mut self.timing).await?;
+                self.current = Some((label, points, 0, count));
+                continue;
+            };
+            let Some(cloud) = points.next(&mut self.timing).await? else {
+                self.current = None;
+                continue;
+            };
+            let first_rank = *rank;
+            *rank += cloud.len() as u64;
+            let mut cloud = match self.options.limit {
+                Some(limit) => cloud.spread_sample(first_rank, *count, limit),
+                None => cloud,
+            };
+            if let Some(b) = &self.options.bbox {
+                cloud.retain(|point| b.contains(point));
+            }
+            return Ok(Some((*label, cloud)));
+        }
     }
 }
 

@@ -41,8 +41,11 @@ pub trait RangeStore: MaybeSend {
     async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes, StoreError>;
 }
 
-/// Milliseconds from an arbitrary origin, for timings and retry delays.
+/// Milliseconds from an arbitrary origin, for timings and retry delays, and the wall-clock
+/// time, for signatures.
 pub trait Clock: MaybeSend {
     /// Now, in milliseconds.
     fn now_ms(&self) -> f64;
+    /// Seconds since the Unix epoch.
+    fn unix_seconds(&self) -> u64;
 }

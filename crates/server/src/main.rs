@@ -8,6 +8,7 @@ mod sample;
 mod sample_dataset;
 mod serve;
 mod store;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ enum Command {
         /// Most points in one answer that is held whole (npy, json, parquet, order=xyz).
         #[arg(long, default_value_t = Limits::default().max_points)]
         max_points: u64,
+        /// A VastDB table to serve as a dataset.
+        #[command(flatten)]
+        vastdb: serve::VastOptions,
     },
     /// Import a PoCADuck dataset (raw `worker_*` or `optimized/` layout) into the edge layout.
     Import {
@@ -94,8 +98,9 @@ fn main() -> anyhow::Result<()> {
             cors_origins,
             max_labels,
             max_points,
+            vastdb,
         } => {
-            if data.is_empty() {
+            if data.is_empty() && vastdb.endpoint.is_none() {
                 data.push(
                     sample_dataset::bundled_sample()?
                         .to_string_lossy()
@@ -113,6 +118,7 @@ fn main() -> anyhow::Result<()> {
                 addr,
                 cors_origins,
                 limits,
+                vastdb: Some(vastdb),
             }))
         }
         Command::Import {

@@ -2,15 +2,19 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::body::Body as AxumBody;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use pocaduck_edge_proxy::cors::CorsPolicy;
+use pocaduck_edge_proxy::vast::{VastConfig, VastSource};
 use pocaduck_edge_proxy::{ApiError, Body, Limits, RangeStore, Service, ServiceConfig};
+use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
 
 use crate::store::{ObjectRanges, SystemClock};
+use crate::upstream::HttpUpstream;
 
 /// What to serve and where.
 pub struct ServeOptions {
@@ -22,6 +26,71 @@ pub struct ServeOptions {
     pub cors_origins: Vec<String>,
     /// Request limits.
     pub limits: Limits,
+    /// A VastDB table to serve too.
+    pub vastdb: Option<VastOptions>,
+}
+
+/// A VastDB table to serve (the seed's `StorageConfig` names, on the command line).
+#[derive(Debug, Clone, clap::Args)]
+pub struct VastOptions {
+    /// VastDB endpoint, e.g. http://vast.example:80.
+    #[arg(long = "vastdb-endpoint", requires_all = ["access_key", "secret_key", "bucket", "schema"])]
+    pub endpoint: Option<String>,
+    /// Access key (or the environment variable, to keep it out of shell history).
+    #[arg(long = "vastdb-access-key", env = "VASTDB_ACCESS_KEY", hide_env_values = true)]
+    pub access_key: Option<String>,
+    /// Secret key (or the environment variable, to keep it out of shell history).
+    #[arg(long = "vastdb-secret-key", env = "VASTDB_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// The bucket holding the schema.
+    #[arg(long = "vastdb-bucket")]
+    pub bucket: Option<String>,
+    /// The schema holding the table.
+    #[arg(long = "vastdb-schema")]
+    pub schema: Option<String>,
+    /// The table.
+    #[arg(long = "vastdb-table", default_value = "point_clouds")]
+    pub table: String,
+    /// The table layout: PoCADuck's (label, block_id, points list) or columnar (label, x, y, z).
+    #[arg(long = "vastdb-layout", default_value = "pocaduck")]
+    pub layout: pocaduck_edge_proxy::vast::Layout,
+    /// Values per point (never guessed from the data).
+    #[arg(long, default_value_t = 3)]
+    pub dims: usize,
+    /// The dataset's name in URLs (the table's name by default).
+    #[arg(long = "vastdb-name")]
+    pub name: Option<String>,
+}
+
+impl VastOptions {
+    /// The source, when an endpoint was given.
+    fn source(&self, clock: Arc<SystemClock>) -> anyhow::Result<Option<VastSource>> {
+        let Some(endpoint) = &self.endpoint else {
+            return Ok(None);
+        };
+        let missing = |what: &str| anyhow::anyhow!("--vastdb-endpoint needs {what}");
+        let table = TablePath::new(
+            self.bucket.as_deref().ok_or_else(|| missing("--vastdb-bucket"))?,
+            self.schema.as_deref().ok_or_else(|| missing("--vastdb-schema"))?,
+            &self.table,
+        )?;
+        anyhow::ensure!(self.dims > 0, "--dims must be at least 1");
+        let config = VastConfig {
+            endpoint: Endpoint::parse(endpoint)?,
+            credentials: Credentials::new(
+                self.access_key.clone().ok_or_else(|| missing("an access key"))?,
+                self.secret_key.clone().ok_or_else(|| missing("a secret key"))?,
+            ),
+            table,
+            layout: self.layout,
+            dims: self.dims,
+            max_retries: 5,
+            limit_rows: 131_072,
+        };
+        let upstream = HttpUpstream::new(Duration::from_secs(10), Duration::from_secs(30))?;
+        let name = self.name.clone().unwrap_or_else(|| self.table.clone());
+        Ok(Some(VastSource::new(name, config, Arc::new(upstream), clock)))
+    }
 }
 
 /// Builds the service over the datasets (names must be distinct).
@@ -35,11 +104,24 @@ pub fn service(options: &ServeOptions) -> anyhow::Result<Arc<Service>> {
         );
         datasets.push((name, Arc::new(store)));
     }
+    let clock = Arc::new(SystemClock::new());
+    let vast: Vec<VastSource> = match &options.vastdb {
+        Some(v) => v.source(clock.clone())?.into_iter().collect(),
+        None => Vec::new(),
+    };
+    if let Some(v) = vast.first() {
+        anyhow::ensure!(
+            !datasets.iter().any(|(n, _)| *n == v.name),
+            "two datasets are named {:?}; name the VastDB one with --vastdb-name",
+            v.name
+        );
+    }
     Ok(Arc::new(Service::new(ServiceConfig {
         datasets,
+        vast,
         cors: CorsPolicy::new(options.cors_origins.clone()),
         limits: options.limits.clone(),
-        clock: Arc::new(SystemClock::new()),
+        clock,
     })))
 }
 

@@ -167,7 +167,7 @@ pub fn round(
 ) -> Result<(RecordBatch, u64), String> {
     let block = scan.row_groups_per_sub_split * ROW_GROUP;
     let sub_splits = scan.starts.len() as u64;
-    let total = table.num_rows();
+    let total = table.end_row_id();
     let start = scan.starts[sub_split];
     let mut remaining = scan.limit_rows.unwrap_or(u64::MAX);
     let mut pieces: Vec<RecordBatch> = Vec::new();

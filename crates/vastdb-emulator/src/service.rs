@@ -69,6 +69,15 @@ pub fn router(emulator: Arc<Emulator>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(emulator)
 }
 
+/// The request's `tabular-txid` (0 when absent).
+fn txid_of(headers: &HeaderMap) -> u64 {
+    headers
+        .get("tabular-txid")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     let escape = |s: &str| {
         s.replace('&', "&amp;")
@@ -174,6 +183,17 @@ async fn answer(
                     .insert("tabular-txid", HeaderValue::from(txid));
                 response
             }
+            ("transaction", &Method::PUT) => {
+                let mut store = emulator.store.write().expect("store lock");
+                match store.commit(txid_of(headers)) {
+                    Ok(()) => ok(Body::empty()),
+                    Err(r) => refusal(r),
+                }
+            }
+            ("transaction", &Method::DELETE) => {
+                emulator.store.write().expect("store lock").rollback(txid_of(headers));
+                ok(Body::empty())
+            }
             ("transaction", _) => ok(Body::empty()),
             _ => error(StatusCode::NOT_IMPLEMENTED, "NotImplemented", command),
         };
@@ -260,7 +280,7 @@ async fn answer(
         }
         ("column", Method::GET) | ("sorted-columns", Method::GET) => {
             let store = emulator.store.read().expect("store lock");
-            match store.table(bucket, &table_schema, table) {
+            match store.table(bucket, &table_schema, table, txid_of(headers)) {
                 Ok(t) => {
                     let schema = if command == "column" {
                         t.schema.as_ref().clone()
@@ -282,7 +302,7 @@ async fn answer(
         }
         ("stats", Method::GET) => {
             let store = emulator.store.read().expect("store lock");
-            match store.table(bucket, &table_schema, table) {
+            match store.table(bucket, &table_schema, table, txid_of(headers)) {
                 Ok(t) => {
                     let rows = t.num_rows();
                     let size: usize = t
@@ -301,7 +321,14 @@ async fn answer(
                 Err(r) => refusal(r),
             }
         }
-        ("rows", Method::POST) => insert(emulator, bucket, &table_schema, table, &body),
+        ("rows", Method::POST) => insert(
+            emulator,
+            txid_of(headers),
+            bucket,
+            &table_schema,
+            table,
+            &body,
+        ),
         ("data", Method::GET) => select(emulator, headers, bucket, &table_schema, table, &body),
         (command, method) => error(
             StatusCode::NOT_IMPLEMENTED,
@@ -389,7 +416,14 @@ fn ipc_stream(schema: &Schema, batch: Option<&arrow_array::RecordBatch>) -> Vec<
     writer.into_inner().expect("writing to a Vec cannot fail")
 }
 
-fn insert(emulator: &Emulator, bucket: &str, schema: &str, table: &str, body: &[u8]) -> Response {
+fn insert(
+    emulator: &Emulator,
+    txid: u64,
+    bucket: &str,
+    schema: &str,
+    table: &str,
+    body: &[u8],
+) -> Response {
     let reader = match arrow_ipc::reader::StreamReader::try_new(body, None) {
         Ok(reader) => reader,
         Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidArgument", &e.to_string()),
@@ -401,7 +435,7 @@ fn insert(emulator: &Emulator, bucket: &str, schema: &str, table: &str, body: &[
             Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidArgument", &e.to_string()),
         };
         let mut store = emulator.store.write().expect("store lock");
-        match store.insert(bucket, schema, table, &batch) {
+        match store.insert(txid, bucket, schema, table, &batch) {
             Ok(range) => ids.extend(range),
             Err(r) => return refusal(r),
         }
@@ -440,11 +474,11 @@ fn select(
     };
     {
         let store = emulator.store.read().expect("store lock");
-        let table = match store.table(bucket, schema, table) {
+        let table = match store.table(bucket, schema, table, txid_of(headers)) {
             Ok(table) => table,
             Err(r) => return refusal(r),
         };
-        if let Err(m) = plan(table, &decoded) {
+        if let Err(m) = plan(&table, &decoded) {
             return error(StatusCode::BAD_REQUEST, "TabularUnsupportedColumnType", &m);
         }
     }
@@ -459,10 +493,10 @@ fn select(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let emulator = Arc::clone(emulator);
     let (bucket, schema, table) = (bucket.to_owned(), schema.to_owned(), table.to_owned());
+    let txid = txid_of(headers);
     tokio::task::spawn_blocking(move || {
-        stream_reply(
-            &emulator, &bucket, &schema, &table, &decoded, &scan, fault, &tx,
-        )
+        let table = (bucket.as_str(), schema.as_str(), table.as_str(), txid);
+        stream_reply(&emulator, table, &decoded, &scan, fault, &tx)
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
@@ -471,12 +505,9 @@ fn select(
 }
 
 /// Writes the reply round by round (one round per unfinished sub-split), honouring a fault.
-#[allow(clippy::too_many_arguments)]
 fn stream_reply(
     emulator: &Emulator,
-    bucket: &str,
-    schema: &str,
-    table: &str,
+    (bucket, schema, table, txid): (&str, &str, &str, u64),
     decoded: &query::DecodedQuery,
     scan: &Scan,
     fault: Option<Fault>,
@@ -512,11 +543,11 @@ fn stream_reply(
         let outcome = {
             let store = emulator.store.read().expect("store lock");
             store
-                .table(bucket, schema, table)
+                .table(bucket, schema, table, txid)
                 .map_err(|_| "the table was dropped".to_owned())
                 .and_then(|t| {
-                    let bound = plan(t, decoded)?;
-                    round(t, &bound, scan, sub_split)
+                    let bound = plan(&t, decoded)?;
+                    round(&t, &bound, scan, sub_split)
                 })
                 .and_then(|(batch, next)| {
                     frame::write_round(&mut out, sub_split as u32, next, &batch)

@@ -1,7 +1,10 @@
 //! The emulator's catalog and rows: buckets (seeded, since the SDK cannot create them),
-//! nested schemas, tables with an Arrow schema and rows in insertion order, each row's id
-//! being its position. Every change is written to the data directory before it is applied,
-//! so a restarted emulator serves the same tables.
+//! nested schemas, tables with an Arrow schema and rows in insertion order, each row with an
+//! increasing id. Schemas and tables are created and dropped at once; inserted rows are held
+//! by their transaction, seen only by it, and become visible (and written to disk) when it
+//! commits; a rollback, or a transaction never committed, leaves nothing behind. Every change
+//! is written to the data directory before it is applied, so a restarted emulator serves the
+//! same tables.
 //!
 //! On disk: `catalog.json` (schemas and tables) and, per table, `tables/<n>/schema.arrow`
 //! and one Arrow IPC file per insert named by its first row id.
@@ -32,6 +35,11 @@ pub struct Table {
 impl Table {
     /// The number of rows.
     pub fn num_rows(&self) -> u64 {
+        self.batches.iter().map(|(_, b)| b.num_rows() as u64).sum()
+    }
+
+    /// One past the highest row id.
+    pub fn end_row_id(&self) -> u64 {
         self.batches
             .last()
             .map_or(0, |(first, b)| first + b.num_rows() as u64)
@@ -69,6 +77,10 @@ pub struct Store {
     buckets: Vec<String>,
     catalog: CatalogFile,
     tables: BTreeMap<String, Table>,
+    /// Rows inserted by open transactions: txid → (table key, first row id, rows).
+    pending: BTreeMap<u64, Vec<(String, u64, RecordBatch)>>,
+    /// The next row id per table, counting pending rows.
+    next_row_id: BTreeMap<String, u64>,
 }
 
 /// Why a change was refused (mapped to an S3-style error by the caller).
@@ -105,11 +117,17 @@ impl Store {
                 load_table(&dir.join("tables").join(id.to_string()), *id)?,
             );
         }
+        let next_row_id = tables
+            .iter()
+            .map(|(k, t)| (k.clone(), t.end_row_id()))
+            .collect();
         Ok(Self {
             dir: dir.to_owned(),
             buckets,
             catalog,
             tables,
+            pending: BTreeMap::new(),
+            next_row_id,
         })
     }
 
@@ -253,48 +271,83 @@ impl Store {
         next.tables.remove(&name);
         self.save(next)?;
         self.tables.remove(&name);
+        self.next_row_id.remove(&name);
         let _ = fs::remove_dir_all(self.table_dir(id));
         Ok(())
     }
 
-    /// The table, if it exists.
-    pub fn table(&self, bucket: &str, schema: &str, table: &str) -> Result<&Table, Refusal> {
-        self.tables
-            .get(&key(bucket, schema, table))
-            .ok_or_else(|| Refusal::NotFound(format!("no table {bucket}/{schema}/{table}")))
+    /// The table as transaction `txid` sees it: committed rows and its own pending ones.
+    pub fn table(
+        &self,
+        bucket: &str,
+        schema: &str,
+        table: &str,
+        txid: u64,
+    ) -> Result<Table, Refusal> {
+        let name = key(bucket, schema, table);
+        let committed = self
+            .tables
+            .get(&name)
+            .ok_or_else(|| Refusal::NotFound(format!("no table {bucket}/{schema}/{table}")))?;
+        let mut batches = committed.batches.clone();
+        for (k, first, rows) in self.pending.get(&txid).into_iter().flatten() {
+            if *k == name {
+                batches.push((*first, rows.clone()));
+            }
+        }
+        batches.sort_by_key(|(first, _)| *first);
+        Ok(Table {
+            id: committed.id,
+            schema: committed.schema.clone(),
+            batches,
+        })
     }
 
-    /// Appends rows, matching columns by name (missing ones are null, types are cast), and
-    /// returns the new rows' ids.
+    /// Makes transaction `txid`'s rows visible, writing them to disk first.
+    pub fn commit(&mut self, txid: u64) -> Result<(), Refusal> {
+        for (name, first, rows) in self.pending.remove(&txid).unwrap_or_default() {
+            let Some(table) = self.tables.get(&name) else {
+                continue; // dropped meanwhile
+            };
+            let dir = self.table_dir(table.id);
+            write_ipc(&dir.join(format!("{first:020}.arrow")), &table.schema, Some(&rows))
+                .map_err(internal)?;
+            let table = self.tables.get_mut(&name).expect("looked up above");
+            let at = table.batches.partition_point(|(f, _)| *f < first);
+            table.batches.insert(at, (first, rows));
+        }
+        Ok(())
+    }
+
+    /// Forgets transaction `txid`'s rows.
+    pub fn rollback(&mut self, txid: u64) {
+        self.pending.remove(&txid);
+    }
+
+    /// Adds rows to transaction `txid`, matching columns by name (missing ones are null,
+    /// types are cast), and returns the new rows' ids.
     pub fn insert(
         &mut self,
+        txid: u64,
         bucket: &str,
         schema: &str,
         table: &str,
         batch: &RecordBatch,
     ) -> Result<std::ops::Range<u64>, Refusal> {
         let name = key(bucket, schema, table);
-        let dir;
-        let rows = {
-            let target = self
-                .tables
-                .get(&name)
-                .ok_or_else(|| Refusal::NotFound(format!("no table {name}")))?;
-            dir = self.table_dir(target.id);
-            conform(&target.schema, batch)?
-        };
-        let target = self.tables.get_mut(&name).expect("looked up above");
-        let first = target.num_rows();
+        let target = self
+            .tables
+            .get(&name)
+            .ok_or_else(|| Refusal::NotFound(format!("no table {name}")))?;
+        let rows = conform(&target.schema, batch)?;
+        let next = self.next_row_id.entry(name.clone()).or_insert(0);
+        let first = *next;
+        *next += rows.num_rows() as u64;
+        let ids = first..*next;
         if rows.num_rows() > 0 {
-            write_ipc(
-                &dir.join(format!("{first:020}.arrow")),
-                &target.schema,
-                Some(&rows),
-            )
-            .map_err(internal)?;
-            target.batches.push((first, rows));
+            self.pending.entry(txid).or_default().push((name, first, rows));
         }
-        Ok(first..target.num_rows())
+        Ok(ids)
     }
 
     fn table_dir(&self, id: u64) -> PathBuf {
@@ -382,9 +435,10 @@ fn load_table(dir: &Path, id: u64) -> anyhow::Result<Table> {
             .and_then(|s| s.to_str())
             .and_then(|s| s.parse().ok())
             .with_context(|| format!("unexpected file {}", file.display()))?;
-        if first != next {
-            bail!("{}: rows from {first}, expected {next}", file.display());
+        if first < next {
+            bail!("{}: rows from {first} overlap rows up to {next}", file.display());
         }
+        next = first;
         for batch in open(&file)? {
             let batch = batch?;
             let start = next;

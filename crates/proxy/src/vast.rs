@@ -1,0 +1,383 @@
+//! The VastDB backend: a table served through the same read API as the edge layout. Each
+//! read becomes a signed `GET ?data` query inside a transaction; the reply's per-column
+//! Arrow streams are re-assembled by `pocaduck-edge-vastdb` and handed on batch by batch,
+//! so a label streams through without being held (columnar layout).
+//!
+//! Two table layouts:
+//! * `columnar` (what `pocaduck-edge vastdb load` writes): `label uint64` and one integer
+//!   column per dim, one row per distinct point, sorted by label then x, y, z;
+//! * `pocaduck` (PoCADuck's `dev` layout): `label uint64, block_id string,
+//!   points list<int64>` with several rows per label, each a flat run of `N × D` values.
+//!   Every row of a label is read and the points are de-duplicated, as `get_points` does.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, UInt64Type};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType, SchemaRef};
+use pocaduck_edge_core::PointCloud;
+use pocaduck_edge_vastdb::query::{Condition, Filter};
+use pocaduck_edge_vastdb::{Credentials, Endpoint, QuerySettings, TablePath};
+
+use crate::error::ApiError;
+use crate::store::Clock;
+use crate::timing::Timing;
+use crate::upstream::Upstream;
+use crate::vast_client::{gateway, QueryRun, VastClient};
+
+/// Milliseconds a table's label list is reused before it is read again.
+const LABELS_TTL_MS: f64 = 60_000.0;
+
+/// How the points are laid out in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `label, x, y, z, …`: one row per distinct point, sorted.
+    Columnar,
+    /// `label, block_id, points list<int64>`: several rows per label.
+    Pocaduck,
+}
+
+impl std::str::FromStr for Layout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "columnar" => Ok(Layout::Columnar),
+            "pocaduck" => Ok(Layout::Pocaduck),
+            other => Err(format!(
+                "unknown table layout {other:?} (columnar or pocaduck)"
+            )),
+        }
+    }
+}
+
+/// Where the table is and how to read it.
+#[derive(Debug, Clone)]
+pub struct VastConfig {
+    /// The endpoint, e.g. `http://vast.example:80`.
+    pub endpoint: Endpoint,
+    /// Keys to sign with (never logged or answered).
+    pub credentials: Credentials,
+    /// Bucket, schema and table.
+    pub table: TablePath,
+    /// The table layout.
+    pub layout: Layout,
+    /// Values per point, explicit (never guessed from data).
+    pub dims: usize,
+    /// Retries of a request answered `503 SlowDown` or cut mid-reply.
+    pub max_retries: u32,
+    /// Rows per sub-split per reply (bounds a reply round).
+    pub limit_rows: u64,
+}
+
+/// A VastDB table served as a dataset.
+pub struct VastSource {
+    /// Its name in URLs.
+    pub name: String,
+    config: VastConfig,
+    client: Arc<VastClient>,
+    schema: Mutex<Option<SchemaRef>>,
+    labels: Mutex<Option<(Arc<Vec<u64>>, f64)>>,
+}
+
+impl VastSource {
+    /// A table served as dataset `name`.
+    pub fn new(
+        name: impl Into<String>,
+        config: VastConfig,
+        upstream: Arc<dyn Upstream>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let client = VastClient::new(
+            config.endpoint.clone(),
+            config.credentials.clone(),
+            upstream,
+            clock,
+            config.max_retries,
+        );
+        Self {
+            name: name.into(),
+            config,
+            client: Arc::new(client),
+            schema: Mutex::new(None),
+            labels: Mutex::new(None),
+        }
+    }
+
+    /// The table layout.
+    pub fn layout(&self) -> Layout {
+        self.config.layout
+    }
+
+    /// The table, as `bucket/schema/table`.
+    pub fn table(&self) -> String {
+        self.config.table.to_string()
+    }
+
+    /// The dim names of answers: the coordinate columns (columnar) or x, y, z.
+    pub async fn dim_names(&self) -> Result<Vec<String>, ApiError> {
+        let schema = self.schema().await?;
+        Ok(match self.config.layout {
+            Layout::Columnar => schema
+                .fields()
+                .iter()
+                .filter(|f| f.name() != "label")
+                .map(|f| f.name().clone())
+                .collect(),
+            Layout::Pocaduck => default_dim_names(self.config.dims),
+        })
+    }
+
+    /// The table's columns, read once and checked against the layout.
+    pub async fn schema(&self) -> Result<SchemaRef, ApiError> {
+        if let Some(schema) = self.schema.lock().expect("schema lock").clone() {
+            return Ok(schema);
+        }
+        let mut timing = Timing::default();
+        let txid = self.client.begin(&mut timing).await?;
+        let columns = self.client.columns(txid, &self.config.table, &mut timing).await;
+        self.client.commit(txid, &mut timing).await?;
+        let schema = Arc::new(columns?);
+        check_layout(&schema, self.config.layout, self.config.dims).map_err(|reason| {
+            ApiError::unavailable(format!(
+                "dataset {} is unavailable: table {} {reason}",
+                self.name, self.config.table
+            ))
+        })?;
+        *self.schema.lock().expect("schema lock") = Some(schema.clone());
+        Ok(schema)
+    }
+
+    /// Starts a query in its own transaction, committed once the rows are read.
+    async fn select(
+        &self,
+        columns: &[&str],
+        filter: &Filter,
+        timing: &mut Timing,
+    ) -> Result<QueryRun, ApiError> {
+        let schema = self.schema().await?;
+        let txid = self.client.begin(timing).await?;
+        let settings = QuerySettings {
+            // One sub-split keeps rows in table order, which is each label's point order.
+            num_sub_splits: 1,
+            limit_rows: self.config.limit_rows,
+            ..QuerySettings::default()
+        };
+        Ok(self
+            .client
+            .query(txid, &self.config.table, &schema, columns, filter, settings)?
+            .committing())
+    }
+
+    /// All labels of the table, ascending (read once a minute at most).
+    pub async fn labels(self: &Arc<Self>) -> Result<Arc<Vec<u64>>, ApiError> {
+        if let Some((labels, at)) = self.labels.lock().expect("labels lock").clone() {
+            if self.client.clock().now_ms() - at < LABELS_TTL_MS {
+                return Ok(labels);
+            }
+        }
+        let mut timing = Timing::default();
+        let mut run = self.select(&["label"], &Filter::all(), &mut timing).await?;
+        let mut labels = Vec::new();
+        while let Some(batch) = run.next(&mut timing).await? {
+            labels.extend(label_values(&batch)?);
+            labels.sort_unstable();
+            labels.dedup();
+        }
+        let labels = Arc::new(labels);
+        *self.labels.lock().expect("labels lock") = Some((labels.clone(), self.client.clock().now_ms()));
+        Ok(labels)
+    }
+
+    /// Whether `label` is in the table.
+    pub async fn has_label(self: &Arc<Self>, label: u64) -> Result<bool, ApiError> {
+        Ok(self.labels().await?.binary_search(&label).is_ok())
+    }
+
+    /// The number of distinct points of `label` (a count-only query for the columnar layout).
+    pub async fn count(self: &Arc<Self>, label: u64, timing: &mut Timing) -> Result<u64, ApiError> {
+        if self.config.layout == Layout::Pocaduck {
+            let mut points = self.points(label, timing).await?;
+            let mut n = 0;
+            while let Some(cloud) = points.next(timing).await? {
+                n += cloud.len() as u64;
+            }
+            return Ok(n);
+        }
+        let mut run = self.select(&[], &label_filter(label), timing).await?;
+        let mut n = 0;
+        while let Some(batch) = run.next(timing).await? {
+            n += batch.num_rows() as u64;
+        }
+        Ok(n)
+    }
+
+    /// `label`'s points in stored order, piece by piece (one piece, de-duplicated and sorted,
+    /// for the PoCADuck layout).
+    pub async fn points(self: &Arc<Self>, label: u64, timing: &mut Timing) -> Result<LabelPoints, ApiError> {
+        let columns: Vec<String> = match self.config.layout {
+            Layout::Columnar => self.dim_names().await?,
+            Layout::Pocaduck => vec!["points".to_owned()],
+        };
+        let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let run = self.select(&columns, &label_filter(label), timing).await?;
+        Ok(LabelPoints {
+            run,
+            label,
+            dims: self.config.dims,
+            layout: self.config.layout,
+            done: false,
+        })
+    }
+
+    /// PoCADuck block ids of `label` with their point counts (none in the columnar layout).
+    pub async fn blocks(self: &Arc<Self>, label: u64, timing: &mut Timing) -> Result<Vec<(String, u64)>, ApiError> {
+        if self.config.layout == Layout::Columnar {
+            return Ok(Vec::new());
+        }
+        let mut run = self.select(&["block_id", "points"], &label_filter(label), timing).await?;
+        let mut blocks: BTreeMap<String, u64> = BTreeMap::new();
+        while let Some(batch) = run.next(timing).await? {
+            let ids = batch.column(0).as_string::<i32>();
+            let lists = batch.column(1).as_list::<i32>();
+            for i in 0..batch.num_rows() {
+                let values = lists.value_length(i) as u64;
+                *blocks.entry(ids.value(i).to_owned()).or_default() += values / self.config.dims as u64;
+            }
+        }
+        Ok(blocks.into_iter().collect())
+    }
+}
+
+fn label_filter(label: u64) -> Filter {
+    Filter::all().and("label", Condition::eq(label))
+}
+
+/// `x, y, z` for three dims, `d0, d1, …` otherwise.
+pub fn default_dim_names(dims: usize) -> Vec<String> {
+    if dims == 3 {
+        ["x", "y", "z"].map(String::from).to_vec()
+    } else {
+        (0..dims).map(|d| format!("d{d}")).collect()
+    }
+}
+
+fn is_integer(data_type: &DataType) -> bool {
+    data_type.is_integer()
+}
+
+/// Checks the table's columns against the layout and the dims.
+fn check_layout(schema: &SchemaRef, layout: Layout, dims: usize) -> Result<(), String> {
+    let label = schema
+        .field_with_name("label")
+        .map_err(|_| "has no label column".to_owned())?;
+    if !matches!(label.data_type(), DataType::UInt64 | DataType::Int64) {
+        return Err(format!("has label of type {}, not uint64", label.data_type()));
+    }
+    match layout {
+        Layout::Columnar => {
+            let coords: Vec<_> = schema.fields().iter().filter(|f| f.name() != "label").collect();
+            if coords.len() != dims {
+                return Err(format!("has {} coordinate columns, not {dims}", coords.len()));
+            }
+            if let Some(f) = coords.iter().find(|f| !is_integer(f.data_type())) {
+                return Err(format!("has column {} of type {}", f.name(), f.data_type()));
+            }
+        }
+        Layout::Pocaduck => {
+            let points = schema
+                .field_with_name("points")
+                .map_err(|_| "has no points column (pocaduck layout)".to_owned())?;
+            let ok = matches!(points.data_type(), DataType::List(item) if item.data_type() == &DataType::Int64);
+            if !ok {
+                return Err(format!("has points of type {}, not list<int64>", points.data_type()));
+            }
+            schema
+                .field_with_name("block_id")
+                .map_err(|_| "has no block_id column (pocaduck layout)".to_owned())?;
+        }
+    }
+    Ok(())
+}
+
+fn label_values(batch: &RecordBatch) -> Result<Vec<u64>, ApiError> {
+    let column = batch.column(0);
+    match column.data_type() {
+        DataType::UInt64 => Ok(column.as_primitive::<UInt64Type>().values().to_vec()),
+        DataType::Int64 => Ok(column
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .map(|&v| v as u64)
+            .collect()),
+        other => Err(gateway(format!("labels arrived as {other}"))),
+    }
+}
+
+/// A label's points from a query, as point clouds.
+pub struct LabelPoints {
+    run: QueryRun,
+    label: u64,
+    dims: usize,
+    layout: Layout,
+    done: bool,
+}
+
+impl LabelPoints {
+    /// The next piece of points, or `None` at the end.
+    pub async fn next(&mut self, timing: &mut Timing) -> Result<Option<PointCloud>, ApiError> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.layout {
+            Layout::Columnar => match self.run.next(timing).await? {
+                Some(batch) => Ok(Some(columnar_cloud(&batch, self.dims)?)),
+                None => {
+                    self.done = true;
+                    Ok(None)
+                }
+            },
+            Layout::Pocaduck => {
+                let mut values = Vec::new();
+                while let Some(batch) = self.run.next(timing).await? {
+                    let lists = batch.column(0).as_list::<i32>();
+                    for i in 0..lists.len() {
+                        let row = lists.value(i);
+                        let row = row.as_primitive::<Int64Type>().values();
+                        if row.len() % self.dims != 0 {
+                            return Err(gateway(format!(
+                                "a row of label {} holds {} values, not a multiple of {} dims",
+                                self.label,
+                                row.len(),
+                                self.dims
+                            )));
+                        }
+                        values.extend_from_slice(row);
+                    }
+                }
+                self.done = true;
+                let mut cloud = PointCloud::new(self.dims, values).map_err(|e| gateway(e.to_string()))?;
+                cloud.sort_unique();
+                Ok(Some(cloud))
+            }
+        }
+    }
+}
+
+/// Interleaves the coordinate columns of a batch into `N × D` points.
+fn columnar_cloud(batch: &RecordBatch, dims: usize) -> Result<PointCloud, ApiError> {
+    let n = batch.num_rows();
+    let mut values = vec![0i64; n * dims];
+    for d in 0..dims {
+        let column = arrow_cast::cast(batch.column(d), &DataType::Int64)
+            .map_err(|e| gateway(format!("coordinate column {d}: {e}")))?;
+        if column.null_count() > 0 {
+            return Err(gateway(format!("coordinate column {d} has nulls")));
+        }
+        for (i, v) in column.as_primitive::<Int64Type>().values().iter().enumerate() {
+            values[i * dims + d] = *v;
+        }
+    }
+    PointCloud::new(dims, values).map_err(|e| gateway(e.to_string()))
+}

@@ -1,0 +1,377 @@
+//! A VastDB client over the host's [`Upstream`]: signing with the host's clock, `503
+//! SlowDown` retried with backoff, other errors mapped to 502/504 with VastDB's code and
+//! message, and queries driven to completion as a stream of record batches. The proxy's
+//! VastDB backend and the loader both use it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{Schema, SchemaRef};
+use bytes::Bytes;
+use futures::StreamExt;
+use pocaduck_edge_vastdb::deframe::Limits as ReplyLimits;
+use pocaduck_edge_vastdb::query::{self, Filter};
+use pocaduck_edge_vastdb::reply::{parse_columns, parse_error, parse_row_ids, parse_schemas, parse_tables};
+use pocaduck_edge_vastdb::request::{self, NameFilter, Page};
+use pocaduck_edge_vastdb::{
+    sign, Credentials, Endpoint, Event, QueryCursor, QuerySettings, ReplyDecoder, Request,
+    TablePath,
+};
+
+use crate::error::ApiError;
+use crate::store::Clock;
+use crate::timing::Timing;
+use crate::upstream::{ByteStream, Upstream, UpstreamError, UpstreamResponse};
+
+/// Bytes of an upstream error body read for its message.
+const ERROR_BODY_BYTES: usize = 64 << 10;
+/// Bytes of a metadata reply (listings, column schemas) accepted.
+const METADATA_BODY_BYTES: usize = 64 << 20;
+
+pub(crate) fn gateway(message: impl Into<String>) -> ApiError {
+    ApiError::bad_gateway(message)
+}
+
+fn upstream_error(e: UpstreamError) -> ApiError {
+    match e {
+        UpstreamError::Timeout(m) => ApiError::gateway_timeout(format!("VastDB timed out: {m}")),
+        UpstreamError::Connection(m) => gateway(format!("VastDB connection failed: {m}")),
+    }
+}
+
+/// A signed-request client of one VastDB endpoint.
+pub struct VastClient {
+    endpoint: Endpoint,
+    credentials: Credentials,
+    upstream: Arc<dyn Upstream>,
+    clock: Arc<dyn Clock>,
+    max_retries: u32,
+}
+
+impl VastClient {
+    /// A client of `endpoint`; `max_retries` bounds SlowDown retries and re-sent cut replies.
+    pub fn new(
+        endpoint: Endpoint,
+        credentials: Credentials,
+        upstream: Arc<dyn Upstream>,
+        clock: Arc<dyn Clock>,
+        max_retries: u32,
+    ) -> Self {
+        Self {
+            endpoint,
+            credentials,
+            upstream,
+            clock,
+            max_retries,
+        }
+    }
+
+    /// The host's clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Signs and sends one request, retrying `503 SlowDown` with backoff; any other non-200
+    /// answer is a 502 carrying VastDB's code and message.
+    pub async fn send(
+        &self,
+        request: &Request,
+        timing: &mut Timing,
+    ) -> Result<UpstreamResponse, ApiError> {
+        let url = self.endpoint.url(request);
+        let mut attempt = 0;
+        loop {
+            let mut signed = request.clone();
+            sign(
+                &mut signed,
+                &self.endpoint,
+                &self.credentials,
+                self.clock.unix_seconds(),
+            )
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+            timing.requests += 1;
+            let t0 = self.clock.now_ms();
+            let response = self
+                .upstream
+                .send(signed.method.as_str(), &url, &signed.headers, signed.body)
+                .await
+                .map_err(upstream_error)?;
+            timing.fetch += self.clock.now_ms() - t0;
+            if response.status == 200 {
+                return Ok(response);
+            }
+            let status = response.status;
+            let body = read_prefix(response.body, ERROR_BODY_BYTES).await;
+            let (code, message) = parse_error(&body);
+            let code = code.unwrap_or_default();
+            if status == 503 && code == "SlowDown" && attempt < self.max_retries {
+                self.upstream.sleep(100 << attempt.min(6)).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(gateway(format!(
+                "VastDB answered {status} {code}: {} ({} {}?{})",
+                message.unwrap_or_default(),
+                request.method,
+                request.path,
+                request.query
+            )));
+        }
+    }
+
+    /// Sends a small request and reads its whole reply: the body and any `tabular-txid`.
+    pub async fn call(
+        &self,
+        request: Request,
+        timing: &mut Timing,
+    ) -> Result<(Bytes, Option<u64>), ApiError> {
+        let response = self.send(&request, timing).await?;
+        let txid = response
+            .header("tabular-txid")
+            .and_then(|t| t.parse().ok());
+        let body = read_prefix(response.body, METADATA_BODY_BYTES).await;
+        Ok((body, txid))
+    }
+
+    /// Begins a transaction.
+    pub async fn begin(&self, timing: &mut Timing) -> Result<u64, ApiError> {
+        match self.call(request::begin_transaction(), timing).await? {
+            (_, Some(txid)) => Ok(txid),
+            _ => Err(gateway("VastDB began a transaction without a tabular-txid")),
+        }
+    }
+
+    /// Commits transaction `txid`.
+    pub async fn commit(&self, txid: u64, timing: &mut Timing) -> Result<(), ApiError> {
+        self.call(request::commit_transaction(txid), timing).await.map(drop)
+    }
+
+    /// Rolls transaction `txid` back.
+    pub async fn rollback(&self, txid: u64, timing: &mut Timing) -> Result<(), ApiError> {
+        self.call(request::rollback_transaction(txid), timing).await.map(drop)
+    }
+
+    /// The columns of `table` (in transaction `txid`).
+    pub async fn columns(
+        &self,
+        txid: u64,
+        table: &TablePath,
+        timing: &mut Timing,
+    ) -> Result<Schema, ApiError> {
+        let page = Page {
+            max_keys: 10_000,
+            next_key: 0,
+        };
+        let (body, _) = self
+            .call(request::list_columns(txid, table, page), timing)
+            .await?;
+        parse_columns(&body).map_err(|e| gateway(e.to_string()))
+    }
+
+    /// Whether `schema` exists in `bucket` (a nested schema's parent must exist).
+    pub async fn schema_exists(
+        &self,
+        txid: u64,
+        bucket: &str,
+        schema: &str,
+        timing: &mut Timing,
+    ) -> Result<bool, ApiError> {
+        let (parent, name) = match schema.rsplit_once('/') {
+            Some((parent, name)) => (Some(parent), name),
+            None => (None, schema),
+        };
+        let filter = NameFilter::Exact(name.to_owned());
+        let page = Page {
+            max_keys: 1,
+            next_key: 0,
+        };
+        let request = request::list_schemas(txid, bucket, parent, &filter, page)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let (body, _) = self.call(request, timing).await?;
+        let entries = parse_schemas(&body).map_err(|e| gateway(e.to_string()))?;
+        Ok(entries.iter().any(|e| e.name == name))
+    }
+
+    /// Whether `table` exists.
+    pub async fn table_exists(
+        &self,
+        txid: u64,
+        table: &TablePath,
+        timing: &mut Timing,
+    ) -> Result<bool, ApiError> {
+        let filter = NameFilter::Exact(table.table().to_owned());
+        let page = Page {
+            max_keys: 1000,
+            next_key: 0,
+        };
+        let request =
+            request::list_tables(txid, table.bucket(), table.schema(), &filter, page, false)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let (body, _) = self.call(request, timing).await?;
+        let entries = parse_tables(&body).map_err(|e| gateway(e.to_string()))?;
+        Ok(entries.iter().any(|e| e.name == table.table()))
+    }
+
+    /// Inserts `batch` and returns the new rows' ids.
+    pub async fn insert(
+        &self,
+        txid: u64,
+        table: &TablePath,
+        batch: &RecordBatch,
+        timing: &mut Timing,
+    ) -> Result<Vec<u64>, ApiError> {
+        let request = request::insert_rows(txid, table, batch)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let (body, _) = self.call(request, timing).await?;
+        parse_row_ids(&body).map_err(|e| gateway(e.to_string()))
+    }
+
+    /// Starts `SELECT columns FROM table WHERE filter` in transaction `txid` (the caller
+    /// commits); its batches come from [`QueryRun::next`].
+    pub fn query(
+        self: &Arc<Self>,
+        txid: u64,
+        table: &TablePath,
+        table_schema: &Schema,
+        columns: &[&str],
+        filter: &Filter,
+        settings: QuerySettings,
+    ) -> Result<QueryRun, ApiError> {
+        let encoded = query::encode(table_schema, columns, filter)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok(QueryRun {
+            client: Arc::clone(self),
+            txid,
+            schema: encoded.response_schema.clone(),
+            cursor: QueryCursor::new(table.clone(), encoded.body, settings),
+            decoder: None,
+            body: None,
+            ready: VecDeque::new(),
+            cuts: 0,
+            done: false,
+            commit_at_end: false,
+        })
+    }
+}
+
+async fn read_prefix(mut body: ByteStream, limit: usize) -> Bytes {
+    let mut out = Vec::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        let room = limit - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Bytes::from(out)
+}
+
+/// One query being read: requests re-sent until every sub-split is done, replies de-framed
+/// as they arrive, a reply cut mid-way re-sent from the last complete round (bounded).
+pub struct QueryRun {
+    client: Arc<VastClient>,
+    txid: u64,
+    schema: SchemaRef,
+    cursor: QueryCursor,
+    decoder: Option<ReplyDecoder>,
+    body: Option<ByteStream>,
+    ready: VecDeque<RecordBatch>,
+    cuts: u32,
+    done: bool,
+    commit_at_end: bool,
+}
+
+impl QueryRun {
+    /// Commits the query's transaction once every row has been read.
+    pub fn committing(mut self) -> Self {
+        self.commit_at_end = true;
+        self
+    }
+
+    /// The next batch of rows, or `None` when every sub-split is done.
+    pub async fn next(&mut self, timing: &mut Timing) -> Result<Option<RecordBatch>, ApiError> {
+        loop {
+            if let Some(batch) = self.ready.pop_front() {
+                return Ok(Some(batch));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let Some(body) = self.body.as_mut() else {
+                match self.cursor.next_request(self.txid) {
+                    None => {
+                        self.done = true;
+                        if self.commit_at_end {
+                            self.client.commit(self.txid, timing).await?;
+                        }
+                    }
+                    Some(request) => {
+                        self.body = Some(self.client.send(&request, timing).await?.body);
+                        self.decoder = Some(
+                            ReplyDecoder::new(
+                                self.schema.clone(),
+                                self.cursor.settings().num_sub_splits,
+                                ReplyLimits::default(),
+                            )
+                            .map_err(|e| ApiError::internal(e.to_string()))?,
+                        );
+                    }
+                }
+                continue;
+            };
+            let decoder = self.decoder.as_mut().expect("a decoder goes with a body");
+            let clock = self.client.clock.clone();
+            let t0 = clock.now_ms();
+            let next = body.next().await;
+            timing.fetch += clock.now_ms() - t0;
+            match next {
+                Some(Ok(bytes)) => {
+                    timing.bytes_fetched += bytes.len() as u64;
+                    let t1 = clock.now_ms();
+                    let mut events = Vec::new();
+                    decoder
+                        .push(&bytes, &mut events)
+                        .map_err(|e| gateway(e.to_string()))?;
+                    for event in events {
+                        self.cursor
+                            .observe(&event)
+                            .map_err(|e| gateway(e.to_string()))?;
+                        if let Event::Batch { batch, .. } = event {
+                            self.ready.push_back(batch);
+                        }
+                    }
+                    timing.decode += clock.now_ms() - t1;
+                }
+                Some(Err(UpstreamError::Timeout(m))) => {
+                    return Err(ApiError::gateway_timeout(format!(
+                        "VastDB reply stalled: {m}"
+                    )))
+                }
+                Some(Err(UpstreamError::Connection(m))) => self.cut(&m)?,
+                None => match decoder.finish() {
+                    Ok(_) => {
+                        self.body = None;
+                        self.cursor
+                            .end_reply()
+                            .map_err(|e| gateway(e.to_string()))?;
+                    }
+                    Err(e) => self.cut(&e.to_string())?,
+                },
+            }
+        }
+    }
+
+    /// A reply broke off: re-send from the last complete round, a bounded number of times.
+    fn cut(&mut self, why: &str) -> Result<(), ApiError> {
+        self.body = None;
+        self.cuts += 1;
+        if self.cuts > self.client.max_retries {
+            return Err(gateway(format!(
+                "VastDB replies kept breaking off ({} times; last: {why})",
+                self.cuts
+            )));
+        }
+        Ok(())
+    }
+}

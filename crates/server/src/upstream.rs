@@ -1,0 +1,73 @@
+//! The VastDB upstream over reqwest: requests as the SDK sends them (a `GET` may carry a
+//! body, no compression asked), with connect and idle-read time limits.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use pocaduck_edge_proxy::upstream::{Upstream, UpstreamError, UpstreamResponse};
+
+/// reqwest as the proxy's upstream.
+pub struct HttpUpstream {
+    client: reqwest::Client,
+}
+
+impl HttpUpstream {
+    /// A client that gives up connecting after `connect` and waiting for bytes after `read`.
+    pub fn new(connect: Duration, read: Duration) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect)
+            .read_timeout(read)
+            .build()?;
+        Ok(Self { client })
+    }
+}
+
+fn classify(e: reqwest::Error) -> UpstreamError {
+    // The message never holds credentials: they travel only in the Authorization header.
+    let message = e.to_string();
+    if e.is_timeout() {
+        UpstreamError::Timeout(message)
+    } else {
+        UpstreamError::Connection(message)
+    }
+}
+
+#[async_trait]
+impl Upstream for HttpUpstream {
+    async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| UpstreamError::Connection(e.to_string()))?;
+        let mut request = self.client.request(method, url);
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if !body.is_empty() {
+            request = request.body(body);
+        }
+        let response = request.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let body = Box::pin(response.bytes_stream().map_err(classify));
+        Ok(UpstreamResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    async fn sleep(&self, ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
