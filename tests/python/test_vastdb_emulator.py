@@ -234,7 +234,7 @@ def test_cut_replies_are_resent_by_the_sdk(emulator, table_name, kind):
     assert emulator.stats() == {"queries": before + 2, "pending_faults": 0}
 
 
-def test_rows_are_seen_by_their_transaction_and_kept_only_on_commit(emulator):
+def test_rows_are_seen_by_their_transaction_and_kept_only_on_commit(emulator, table_name):
     schema = pa.schema([("label", pa.uint64())])
     with connect(emulator).transaction() as tx:
         tx.bucket("pocaduck").schema("sdk").create_table("txn", schema)
