@@ -7,8 +7,13 @@ cd "$ROOT"
 ensure_wasm_toolchain
 cargo fmt --all --check
 cargo build --locked --target wasm32-unknown-unknown -p pocaduck-edge-core -p pocaduck-edge-proxy -p pocaduck-edge-vastdb
-cargo test --locked --workspace
+# The HTTP tests start both binaries.
 cargo build --locked -p pocaduck-edge -p vastdb-emulator
+cargo test --locked --workspace
+# The API conformance suite again, through the VastDB backend over the emulator, in each layout.
+for layout in columnar pocaduck; do
+  POCADUCK_EDGE_VASTDB_LAYOUT=$layout cargo test --locked -p pocaduck-edge --test api
+done
 tests/python/setup_venv.sh
 POCADUCK_EDGE_BIN="$CARGO_TARGET_DIR/debug/pocaduck-edge" \
 VASTDB_EMULATOR_BIN="$CARGO_TARGET_DIR/debug/vastdb-emulator" \

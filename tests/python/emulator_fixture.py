@@ -7,7 +7,8 @@ import urllib.request
 
 
 class Emulator:
-    """A running emulator process: `url`, `stop()`, `fault(kind, count)`, `stats()`."""
+    """A running emulator process: `url`, `stop()`, `fault(kind, count)`,
+    `arm_insert_fault(after)`, `stats()`."""
 
     def __init__(self, binary, data_dir, access="AKIAEXAMPLE", secret="SECRETEXAMPLE", buckets=("pocaduck",)):
         args = [binary, "--listen", "127.0.0.1:0", "--data", str(data_dir),
@@ -25,6 +26,13 @@ class Emulator:
     def fault(self, kind, count=1, code=None):
         query = f"kind={kind}&count={count}" + (f"&code={code}" if code is not None else "")
         request = urllib.request.Request(f"{self.url}/_emulator/fault?{query}", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+
+    def arm_insert_fault(self, after):
+        """The insert after the next `after` ones fails with 500 InternalError."""
+        request = urllib.request.Request(
+            f"{self.url}/_emulator/fault?kind=insert&after={after}", method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
 

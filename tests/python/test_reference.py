@@ -17,17 +17,11 @@ import pyarrow as pa
 import pyarrow.ipc
 import pytest
 import requests
-from pocaduck import Query, StorageConfig
 
-from pocaduck_fixture import LABELS, make_datasets
+from pocaduck_fixture import LABELS
 
 BIN = os.environ.get("POCADUCK_EDGE_BIN")
 pytestmark = pytest.mark.skipif(not BIN, reason="set POCADUCK_EDGE_BIN to the pocaduck-edge binary")
-
-
-@pytest.fixture(scope="session")
-def sources(tmp_path_factory):
-    return make_datasets(str(tmp_path_factory.mktemp("pocaduck")))
 
 
 @pytest.fixture(scope="session")
@@ -53,14 +47,6 @@ def server(sources, tmp_path_factory):
     finally:
         proc.kill()
         proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="session")
-def queries(sources):
-    raw, opt = (Query(StorageConfig(base_path=s)) for s in sources)
-    yield {"raw": raw, "optimized": opt, "raw-passes": raw}
-    raw.close()
-    opt.close()
 
 
 DATASETS = ["raw", "optimized", "raw-passes"]

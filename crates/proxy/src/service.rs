@@ -611,8 +611,14 @@ impl Service {
             ["labels"] if get => {
                 let options = labels_options(query)?;
                 let labels = v.labels().await?;
-                let start = options.after.map_or(0, |a| labels.partition_point(|&l| l <= a));
-                let page: Vec<u64> = labels[start..].iter().take(options.limit).copied().collect();
+                let start = options
+                    .after
+                    .map_or(0, |a| labels.partition_point(|&l| l <= a));
+                let page: Vec<u64> = labels[start..]
+                    .iter()
+                    .take(options.limit)
+                    .copied()
+                    .collect();
                 let next = (page.len() == options.limit && start + page.len() < labels.len())
                     .then(|| page.last().map(u64::to_string))
                     .flatten();

@@ -136,7 +136,10 @@ impl VastSource {
         }
         let mut timing = Timing::default();
         let txid = self.client.begin(&mut timing).await?;
-        let columns = self.client.columns(txid, &self.config.table, &mut timing).await;
+        let columns = self
+            .client
+            .columns(txid, &self.config.table, &mut timing)
+            .await;
         self.client.commit(txid, &mut timing).await?;
         let schema = Arc::new(columns?);
         check_layout(&schema, self.config.layout, self.config.dims).map_err(|reason| {
@@ -186,7 +189,8 @@ impl VastSource {
             labels.dedup();
         }
         let labels = Arc::new(labels);
-        *self.labels.lock().expect("labels lock") = Some((labels.clone(), self.client.clock().now_ms()));
+        *self.labels.lock().expect("labels lock") =
+            Some((labels.clone(), self.client.clock().now_ms()));
         Ok(labels)
     }
 
@@ -215,7 +219,11 @@ impl VastSource {
 
     /// `label`'s points in stored order, piece by piece (one piece, de-duplicated and sorted,
     /// for the PoCADuck layout).
-    pub async fn points(self: &Arc<Self>, label: u64, timing: &mut Timing) -> Result<LabelPoints, ApiError> {
+    pub async fn points(
+        self: &Arc<Self>,
+        label: u64,
+        timing: &mut Timing,
+    ) -> Result<LabelPoints, ApiError> {
         let columns: Vec<String> = match self.config.layout {
             Layout::Columnar => self.dim_names().await?,
             Layout::Pocaduck => vec!["points".to_owned()],
@@ -232,18 +240,25 @@ impl VastSource {
     }
 
     /// PoCADuck block ids of `label` with their point counts (none in the columnar layout).
-    pub async fn blocks(self: &Arc<Self>, label: u64, timing: &mut Timing) -> Result<Vec<(String, u64)>, ApiError> {
+    pub async fn blocks(
+        self: &Arc<Self>,
+        label: u64,
+        timing: &mut Timing,
+    ) -> Result<Vec<(String, u64)>, ApiError> {
         if self.config.layout == Layout::Columnar {
             return Ok(Vec::new());
         }
-        let mut run = self.select(&["block_id", "points"], &label_filter(label), timing).await?;
+        let mut run = self
+            .select(&["block_id", "points"], &label_filter(label), timing)
+            .await?;
         let mut blocks: BTreeMap<String, u64> = BTreeMap::new();
         while let Some(batch) = run.next(timing).await? {
             let ids = batch.column(0).as_string::<i32>();
             let lists = batch.column(1).as_list::<i32>();
             for i in 0..batch.num_rows() {
                 let values = lists.value_length(i) as u64;
-                *blocks.entry(ids.value(i).to_owned()).or_default() += values / self.config.dims as u64;
+                *blocks.entry(ids.value(i).to_owned()).or_default() +=
+                    values / self.config.dims as u64;
             }
         }
         Ok(blocks.into_iter().collect())
@@ -268,18 +283,28 @@ fn is_integer(data_type: &DataType) -> bool {
 }
 
 /// Checks the table's columns against the layout and the dims.
-fn check_layout(schema: &SchemaRef, layout: Layout, dims: usize) -> Result<(), String> {
+pub fn check_layout(schema: &SchemaRef, layout: Layout, dims: usize) -> Result<(), String> {
     let label = schema
         .field_with_name("label")
         .map_err(|_| "has no label column".to_owned())?;
     if !matches!(label.data_type(), DataType::UInt64 | DataType::Int64) {
-        return Err(format!("has label of type {}, not uint64", label.data_type()));
+        return Err(format!(
+            "has label of type {}, not uint64",
+            label.data_type()
+        ));
     }
     match layout {
         Layout::Columnar => {
-            let coords: Vec<_> = schema.fields().iter().filter(|f| f.name() != "label").collect();
+            let coords: Vec<_> = schema
+                .fields()
+                .iter()
+                .filter(|f| f.name() != "label")
+                .collect();
             if coords.len() != dims {
-                return Err(format!("has {} coordinate columns, not {dims}", coords.len()));
+                return Err(format!(
+                    "has {} coordinate columns, not {dims}",
+                    coords.len()
+                ));
             }
             if let Some(f) = coords.iter().find(|f| !is_integer(f.data_type())) {
                 return Err(format!("has column {} of type {}", f.name(), f.data_type()));
@@ -291,7 +316,10 @@ fn check_layout(schema: &SchemaRef, layout: Layout, dims: usize) -> Result<(), S
                 .map_err(|_| "has no points column (pocaduck layout)".to_owned())?;
             let ok = matches!(points.data_type(), DataType::List(item) if item.data_type() == &DataType::Int64);
             if !ok {
-                return Err(format!("has points of type {}, not list<int64>", points.data_type()));
+                return Err(format!(
+                    "has points of type {}, not list<int64>",
+                    points.data_type()
+                ));
             }
             schema
                 .field_with_name("block_id")
@@ -357,7 +385,8 @@ impl LabelPoints {
                     }
                 }
                 self.done = true;
-                let mut cloud = PointCloud::new(self.dims, values).map_err(|e| gateway(e.to_string()))?;
+                let mut cloud =
+                    PointCloud::new(self.dims, values).map_err(|e| gateway(e.to_string()))?;
                 cloud.sort_unique();
                 Ok(Some(cloud))
             }
@@ -375,7 +404,12 @@ fn columnar_cloud(batch: &RecordBatch, dims: usize) -> Result<PointCloud, ApiErr
         if column.null_count() > 0 {
             return Err(gateway(format!("coordinate column {d} has nulls")));
         }
-        for (i, v) in column.as_primitive::<Int64Type>().values().iter().enumerate() {
+        for (i, v) in column
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .enumerate()
+        {
             values[i * dims + d] = *v;
         }
     }

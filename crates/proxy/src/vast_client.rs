@@ -12,7 +12,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use pocaduck_edge_vastdb::deframe::Limits as ReplyLimits;
 use pocaduck_edge_vastdb::query::{self, Filter};
-use pocaduck_edge_vastdb::reply::{parse_columns, parse_error, parse_row_ids, parse_schemas, parse_tables};
+use pocaduck_edge_vastdb::reply::{
+    parse_columns, parse_error, parse_row_ids, parse_schemas, parse_tables,
+};
 use pocaduck_edge_vastdb::request::{self, NameFilter, Page};
 use pocaduck_edge_vastdb::{
     sign, Credentials, Endpoint, Event, QueryCursor, QuerySettings, ReplyDecoder, Request,
@@ -127,9 +129,7 @@ impl VastClient {
         timing: &mut Timing,
     ) -> Result<(Bytes, Option<u64>), ApiError> {
         let response = self.send(&request, timing).await?;
-        let txid = response
-            .header("tabular-txid")
-            .and_then(|t| t.parse().ok());
+        let txid = response.header("tabular-txid").and_then(|t| t.parse().ok());
         let body = read_prefix(response.body, METADATA_BODY_BYTES).await;
         Ok((body, txid))
     }
@@ -144,12 +144,16 @@ impl VastClient {
 
     /// Commits transaction `txid`.
     pub async fn commit(&self, txid: u64, timing: &mut Timing) -> Result<(), ApiError> {
-        self.call(request::commit_transaction(txid), timing).await.map(drop)
+        self.call(request::commit_transaction(txid), timing)
+            .await
+            .map(drop)
     }
 
     /// Rolls transaction `txid` back.
     pub async fn rollback(&self, txid: u64, timing: &mut Timing) -> Result<(), ApiError> {
-        self.call(request::rollback_transaction(txid), timing).await.map(drop)
+        self.call(request::rollback_transaction(txid), timing)
+            .await
+            .map(drop)
     }
 
     /// The columns of `table` (in transaction `txid`).

@@ -9,6 +9,7 @@ mod sample_dataset;
 mod serve;
 mod store;
 mod upstream;
+mod vastdb_load;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,6 +66,11 @@ enum Command {
         #[arg(long, default_value_t = sample::DEFAULT_VOXEL_NM)]
         voxel_nm: f64,
     },
+    /// VastDB: load datasets into tables.
+    Vastdb {
+        #[command(subcommand)]
+        command: VastdbCommand,
+    },
     /// Fetch labels from a running server as Arrow, decode them to int64, print JSON timings.
     BenchClient {
         /// The server, e.g. http://127.0.0.1:8080.
@@ -81,6 +87,45 @@ enum Command {
         repeat: usize,
         /// Labels to fetch.
         labels: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum VastdbCommand {
+    /// Copy an edge-layout dataset or a PoCADuck directory into a VastDB table (created when
+    /// missing); a rerun completes an interrupted load without duplicates.
+    Load {
+        /// An edge-layout dataset directory, or a PoCADuck one (imported first into a
+        /// temporary edge-layout dataset).
+        source: PathBuf,
+        /// VastDB endpoint, e.g. http://vast.example:80.
+        #[arg(long)]
+        endpoint: String,
+        /// Access key (or the environment variable, to keep it out of shell history).
+        #[arg(long, env = "VASTDB_ACCESS_KEY", hide_env_values = true)]
+        access_key: String,
+        /// Secret key (or the environment variable, to keep it out of shell history).
+        #[arg(long, env = "VASTDB_SECRET_KEY", hide_env_values = true)]
+        secret_key: String,
+        /// The bucket (it must exist).
+        #[arg(long)]
+        bucket: String,
+        /// The schema (created when missing; `parent/child` for a nested one).
+        #[arg(long)]
+        schema: String,
+        /// The table (created when missing).
+        #[arg(long, default_value = "point_clouds")]
+        table: String,
+        /// The table layout to write.
+        #[arg(long, default_value = "columnar")]
+        layout: pocaduck_edge_proxy::vast::Layout,
+        /// Megabytes inserted in one transaction before it is committed at a label boundary
+        /// (0: after every label).
+        #[arg(long, default_value_t = 64)]
+        commit_mb: usize,
+        /// Memory for grouping points by label when importing a PoCADuck directory.
+        #[arg(long, default_value_t = 512)]
+        memory_mb: u64,
     },
 }
 
@@ -135,6 +180,57 @@ fn main() -> anyhow::Result<()> {
             eprintln!(
                 "imported {} labels, {} distinct points ({} rows from {} files, {:?} layout, {} passes) in {:.2} s",
                 report.labels, report.points, report.rows_read, report.files_read, report.layout, report.passes, report.seconds
+            );
+            Ok(())
+        }
+        Command::Vastdb {
+            command:
+                VastdbCommand::Load {
+                    source,
+                    endpoint,
+                    access_key,
+                    secret_key,
+                    bucket,
+                    schema,
+                    table,
+                    layout,
+                    commit_mb,
+                    memory_mb,
+                },
+        } => {
+            let options = vastdb_load::LoadOptions {
+                endpoint,
+                credentials: pocaduck_edge_vastdb::Credentials::new(access_key, secret_key),
+                table: pocaduck_edge_vastdb::TablePath::new(&bucket, &schema, &table)?,
+                layout,
+                transaction_bytes: commit_mb << 20,
+                progress: true,
+            };
+            let report = if source.join("manifest.json").is_file() {
+                vastdb_load::load(&source, &options)?
+            } else {
+                let scratch = tempfile::tempdir()?;
+                let edge = scratch.path().join("dataset");
+                let import = import::ImportOptions {
+                    memory_budget_bytes: memory_mb << 20,
+                    progress: true,
+                    ..Default::default()
+                };
+                let imported = import::import(&source, &edge, &import)?;
+                eprintln!(
+                    "imported {} labels, {} distinct points from {}",
+                    imported.labels,
+                    imported.points,
+                    source.display()
+                );
+                vastdb_load::load(&edge, &options)?
+            };
+            eprintln!(
+                "loaded {} labels ({} points, {} rows); {} labels were already there",
+                report.labels_loaded,
+                report.points_loaded,
+                report.rows_inserted,
+                report.labels_skipped
             );
             Ok(())
         }

@@ -37,10 +37,18 @@ pub struct VastOptions {
     #[arg(long = "vastdb-endpoint", requires_all = ["access_key", "secret_key", "bucket", "schema"])]
     pub endpoint: Option<String>,
     /// Access key (or the environment variable, to keep it out of shell history).
-    #[arg(long = "vastdb-access-key", env = "VASTDB_ACCESS_KEY", hide_env_values = true)]
+    #[arg(
+        long = "vastdb-access-key",
+        env = "VASTDB_ACCESS_KEY",
+        hide_env_values = true
+    )]
     pub access_key: Option<String>,
     /// Secret key (or the environment variable, to keep it out of shell history).
-    #[arg(long = "vastdb-secret-key", env = "VASTDB_SECRET_KEY", hide_env_values = true)]
+    #[arg(
+        long = "vastdb-secret-key",
+        env = "VASTDB_SECRET_KEY",
+        hide_env_values = true
+    )]
     pub secret_key: Option<String>,
     /// The bucket holding the schema.
     #[arg(long = "vastdb-bucket")]
@@ -60,6 +68,13 @@ pub struct VastOptions {
     /// The dataset's name in URLs (the table's name by default).
     #[arg(long = "vastdb-name")]
     pub name: Option<String>,
+    /// Seconds to wait for VastDB's next bytes before answering 504.
+    #[arg(long = "vastdb-read-timeout", default_value_t = 30)]
+    pub read_timeout_secs: u64,
+    /// Rows per sub-split in one VastDB reply (the SDK's `limit_rows_per_sub_split`): the
+    /// proxy holds about one reply's rows at a time.
+    #[arg(long = "vastdb-limit-rows", default_value_t = 131_072)]
+    pub limit_rows: u64,
 }
 
 impl VastOptions {
@@ -70,26 +85,50 @@ impl VastOptions {
         };
         let missing = |what: &str| anyhow::anyhow!("--vastdb-endpoint needs {what}");
         let table = TablePath::new(
-            self.bucket.as_deref().ok_or_else(|| missing("--vastdb-bucket"))?,
-            self.schema.as_deref().ok_or_else(|| missing("--vastdb-schema"))?,
+            self.bucket
+                .as_deref()
+                .ok_or_else(|| missing("--vastdb-bucket"))?,
+            self.schema
+                .as_deref()
+                .ok_or_else(|| missing("--vastdb-schema"))?,
             &self.table,
         )?;
         anyhow::ensure!(self.dims > 0, "--dims must be at least 1");
+        anyhow::ensure!(
+            self.limit_rows > 0,
+            "--vastdb-limit-rows must be at least 1"
+        );
+        anyhow::ensure!(
+            self.read_timeout_secs > 0,
+            "--vastdb-read-timeout must be at least 1 second"
+        );
         let config = VastConfig {
             endpoint: Endpoint::parse(endpoint)?,
             credentials: Credentials::new(
-                self.access_key.clone().ok_or_else(|| missing("an access key"))?,
-                self.secret_key.clone().ok_or_else(|| missing("a secret key"))?,
+                self.access_key
+                    .clone()
+                    .ok_or_else(|| missing("an access key"))?,
+                self.secret_key
+                    .clone()
+                    .ok_or_else(|| missing("a secret key"))?,
             ),
             table,
             layout: self.layout,
             dims: self.dims,
             max_retries: 5,
-            limit_rows: 131_072,
+            limit_rows: self.limit_rows,
         };
-        let upstream = HttpUpstream::new(Duration::from_secs(10), Duration::from_secs(30))?;
+        let upstream = HttpUpstream::new(
+            Duration::from_secs(10),
+            Duration::from_secs(self.read_timeout_secs),
+        )?;
         let name = self.name.clone().unwrap_or_else(|| self.table.clone());
-        Ok(Some(VastSource::new(name, config, Arc::new(upstream), clock)))
+        Ok(Some(VastSource::new(
+            name,
+            config,
+            Arc::new(upstream),
+            clock,
+        )))
     }
 }
 

@@ -48,6 +48,8 @@ pub struct Emulator {
     credentials: Credentials,
     next_txid: AtomicU64,
     faults: Mutex<VecDeque<Fault>>,
+    /// Inserts to accept before one fails with 500 `InternalError`, when armed.
+    failing_insert: Mutex<Option<u64>>,
     queries: AtomicU64,
 }
 
@@ -59,6 +61,7 @@ impl Emulator {
             credentials,
             next_txid: AtomicU64::new(4096),
             faults: Mutex::new(VecDeque::new()),
+            failing_insert: Mutex::new(None),
             queries: AtomicU64::new(0),
         }
     }
@@ -66,7 +69,11 @@ impl Emulator {
 
 /// The router: everything goes to [`handle`].
 pub fn router(emulator: Arc<Emulator>) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(emulator)
+    // VastDB takes request bodies of up to 5 MiB (inserts); leave room above that.
+    axum::Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(16 << 20))
+        .with_state(emulator)
 }
 
 /// The request's `tabular-txid` (0 when absent).
@@ -191,7 +198,11 @@ async fn answer(
                 }
             }
             ("transaction", &Method::DELETE) => {
-                emulator.store.write().expect("store lock").rollback(txid_of(headers));
+                emulator
+                    .store
+                    .write()
+                    .expect("store lock")
+                    .rollback(txid_of(headers));
                 ok(Body::empty())
             }
             ("transaction", _) => ok(Body::empty()),
@@ -321,6 +332,11 @@ async fn answer(
                 Err(r) => refusal(r),
             }
         }
+        ("rows", Method::POST) if insert_fails(emulator) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "fault: the insert failed",
+        ),
         ("rows", Method::POST) => insert(
             emulator,
             txid_of(headers),
@@ -581,9 +597,26 @@ fn stream_reply(
     let _ = tx.blocking_send(Ok(frame::completed()));
 }
 
+/// Whether an armed insert fault fires on this insert (it fires once).
+fn insert_fails(emulator: &Emulator) -> bool {
+    let mut armed = emulator.failing_insert.lock().expect("fault lock");
+    match *armed {
+        Some(0) => {
+            *armed = None;
+            true
+        }
+        Some(n) => {
+            *armed = Some(n - 1);
+            false
+        }
+        None => false,
+    }
+}
+
 /// `GET /_emulator/stats` answers `{"queries": N, "pending_faults": M}`.
 /// `POST /_emulator/fault?kind=slowdown|failed|truncate|stall|reset[&count=N][&code=C]`:
 /// the next N `?data` requests get the fault.
+/// `POST /_emulator/fault?kind=insert&after=N`: the insert after the next N fails with 500.
 fn inject(emulator: &Emulator, query: &str) -> Response {
     let param = |key: &str| {
         query
@@ -593,6 +626,11 @@ fn inject(emulator: &Emulator, query: &str) -> Response {
             .map(|(_, v)| v)
     };
     let count: usize = param("count").and_then(|c| c.parse().ok()).unwrap_or(1);
+    if param("kind") == Some("insert") {
+        let after = param("after").and_then(|c| c.parse().ok()).unwrap_or(0);
+        *emulator.failing_insert.lock().expect("fault lock") = Some(after);
+        return ok(Body::empty());
+    }
     let fault = match param("kind") {
         Some("slowdown") => Fault::SlowDown,
         Some("failed") => Fault::Failed(param("code").and_then(|c| c.parse().ok()).unwrap_or(1)),

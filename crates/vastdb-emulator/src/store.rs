@@ -310,8 +310,12 @@ impl Store {
                 continue; // dropped meanwhile
             };
             let dir = self.table_dir(table.id);
-            write_ipc(&dir.join(format!("{first:020}.arrow")), &table.schema, Some(&rows))
-                .map_err(internal)?;
+            write_ipc(
+                &dir.join(format!("{first:020}.arrow")),
+                &table.schema,
+                Some(&rows),
+            )
+            .map_err(internal)?;
             let table = self.tables.get_mut(&name).expect("looked up above");
             let at = table.batches.partition_point(|(f, _)| *f < first);
             table.batches.insert(at, (first, rows));
@@ -345,7 +349,10 @@ impl Store {
         *next += rows.num_rows() as u64;
         let ids = first..*next;
         if rows.num_rows() > 0 {
-            self.pending.entry(txid).or_default().push((name, first, rows));
+            self.pending
+                .entry(txid)
+                .or_default()
+                .push((name, first, rows));
         }
         Ok(ids)
     }
@@ -436,7 +443,10 @@ fn load_table(dir: &Path, id: u64) -> anyhow::Result<Table> {
             .and_then(|s| s.parse().ok())
             .with_context(|| format!("unexpected file {}", file.display()))?;
         if first < next {
-            bail!("{}: rows from {first} overlap rows up to {next}", file.display());
+            bail!(
+                "{}: rows from {first} overlap rows up to {next}",
+                file.display()
+            );
         }
         next = first;
         for batch in open(&file)? {

@@ -1,0 +1,203 @@
+//! Processes the HTTP tests start: the `pocaduck-edge` binary, `vastdb-emulator`, and a
+//! server over a VastDB table loaded from a freshly built sample. Every process binds to
+//! 127.0.0.1 and ends with the test process, even when its guard lives in a static that is
+//! never dropped.
+
+#![allow(dead_code)] // each test binary uses part of this module
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A process from [`command`]: ended and reaped when dropped.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        // Closing the watcher's stdin makes it stop the program and remove its directory.
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+/// A command running `program` under a `sh` watcher that stops it once the watcher's stdin
+/// (a pipe this process holds) closes, which happens when the guard drops or when the test
+/// process exits. With `remove_on_exit`, the watcher then deletes that directory too.
+pub fn command(program: impl AsRef<OsStr>, remove_on_exit: Option<&Path>) -> Command {
+    let mut watcher = Command::new("sh");
+    watcher
+        .arg("-c")
+        .arg(
+            r#""$@" & child=$!; cat >/dev/null; kill "$child" 2>/dev/null; wait "$child" 2>/dev/null; if [ -n "$REMOVE_ON_EXIT" ]; then rm -rf "$REMOVE_ON_EXIT"; fi"#,
+        )
+        .arg("sh")
+        .arg(program)
+        .env("REMOVE_ON_EXIT", remove_on_exit.map(Path::as_os_str).unwrap_or_default())
+        .stdin(Stdio::piped());
+    watcher
+}
+
+/// The `pocaduck-edge` binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pocaduck-edge")
+}
+
+/// The `vastdb-emulator` binary: `$VASTDB_EMULATOR_BIN`, else the one built next to
+/// `pocaduck-edge` (`cargo build -p vastdb-emulator`).
+pub fn emulator_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("VASTDB_EMULATOR_BIN") {
+        return PathBuf::from(path);
+    }
+    let sibling = Path::new(bin()).with_file_name("vastdb-emulator");
+    assert!(
+        sibling.exists(),
+        "{} is missing: run `cargo build -p vastdb-emulator` first (the test command does)",
+        sibling.display()
+    );
+    sibling
+}
+
+/// Runs `pocaduck-edge args…` to completion and checks it succeeded.
+pub fn run(args: &[&str]) {
+    let status = Command::new(bin())
+        .args(args)
+        .env("VASTDB_ACCESS_KEY", ACCESS_KEY)
+        .env("VASTDB_SECRET_KEY", SECRET_KEY)
+        .status()
+        .expect("runs the binary");
+    assert!(status.success(), "pocaduck-edge {args:?} failed");
+}
+
+/// Starts a [`command`] whose program prints `listening on URL` first; returns its guard and
+/// the URL.
+pub fn spawn_listening(mut command: Command) -> (ChildGuard, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starts the process");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("reads the first line");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (ChildGuard(child), url)
+}
+
+/// The emulator's keys in tests.
+pub const ACCESS_KEY: &str = "AKIAEXAMPLE";
+/// The emulator's secret in tests.
+pub const SECRET_KEY: &str = "SECRETEXAMPLE-never-shown";
+
+/// An emulator with the sample loaded in `layout`, and a server over that table.
+pub struct VastStack {
+    /// The emulator's base URL.
+    pub emulator: String,
+    /// The server's base URL.
+    pub base: String,
+    /// The dataset name the server gives the table.
+    pub dataset: String,
+    /// Where the server's log goes.
+    pub server_log: PathBuf,
+    _server: ChildGuard,
+    _emulator: ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+/// Builds the sample at 256 nm, loads it into a fresh emulator in `layout` (`columnar` or
+/// `pocaduck`) and serves the table with `extra` server arguments.
+pub fn vast_stack(layout: &str, extra: &[&str]) -> VastStack {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample");
+    run(&["sample", sample.to_str().unwrap(), "--voxel-nm", "256"]);
+    let mut emulator = command(emulator_bin(), None);
+    emulator.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        dir.path().join("emulator").to_str().unwrap(),
+        "--access-key",
+        ACCESS_KEY,
+        "--secret-key",
+        SECRET_KEY,
+        "--bucket",
+        "pocaduck",
+    ]);
+    let (emulator_guard, emulator_url) = spawn_listening(emulator);
+    run(&[
+        "vastdb",
+        "load",
+        sample.to_str().unwrap(),
+        "--endpoint",
+        &emulator_url,
+        "--bucket",
+        "pocaduck",
+        "--schema",
+        "tests",
+        "--table",
+        layout,
+        "--layout",
+        layout,
+    ]);
+    let server_log = dir.path().join("server.log");
+    let mut server = command(bin(), Some(dir.path()));
+    server
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--vastdb-endpoint",
+            &emulator_url,
+            "--vastdb-bucket",
+            "pocaduck",
+            "--vastdb-schema",
+            "tests",
+            "--vastdb-table",
+            layout,
+            "--vastdb-layout",
+            layout,
+        ])
+        .args(extra)
+        .env("VASTDB_ACCESS_KEY", ACCESS_KEY)
+        .env("VASTDB_SECRET_KEY", SECRET_KEY)
+        .env("RUST_LOG", "debug")
+        .stderr(std::fs::File::create(&server_log).unwrap());
+    let (server_guard, base) = spawn_listening(server);
+    VastStack {
+        emulator: emulator_url,
+        base,
+        dataset: layout.to_string(),
+        server_log,
+        _server: server_guard,
+        _emulator: emulator_guard,
+        _dir: dir,
+    }
+}
+
+/// The pid of the program a [`command`] watcher runs.
+pub fn program_pid(guard: &ChildGuard) -> u32 {
+    let watcher = guard.0.id();
+    let children = std::fs::read_to_string(format!("/proc/{watcher}/task/{watcher}/children"))
+        .expect("reads the watcher's children");
+    children
+        .split_whitespace()
+        .next()
+        .and_then(|pid| pid.parse().ok())
+        .expect("the watcher runs one program")
+}
+
+/// The peak resident set size of a process so far (`VmHWM`), in bytes.
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reads status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("status has VmHWM");
+    kib * 1024
+}

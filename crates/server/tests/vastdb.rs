@@ -1,0 +1,410 @@
+//! The VastDB backend under faults: the sample loaded into a real `vastdb-emulator`, served by
+//! the real `pocaduck-edge serve`, with faults injected into the emulator's replies. Each fault
+//! must end in the right answer or a clear error, within bounded time, and the credentials
+//! must never show in a response or in the server's log.
+
+mod common;
+
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use arrow_array::{Array, FixedSizeListArray, Int64Array, RecordBatch, UInt64Array};
+use reqwest::blocking::{Client, Response};
+use serde_json::Value;
+
+use common::{VastStack, ACCESS_KEY, SECRET_KEY};
+
+/// Seconds the shared server waits for VastDB's next bytes (the stall test's bound).
+const READ_TIMEOUT_SECS: u64 = 3;
+
+fn stack() -> &'static VastStack {
+    static STACK: OnceLock<VastStack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        // Small replies, so the biggest label takes several queries.
+        common::vast_stack(
+            "columnar",
+            &[
+                "--vastdb-read-timeout",
+                &READ_TIMEOUT_SECS.to_string(),
+                "--vastdb-limit-rows",
+                "16384",
+            ],
+        )
+    })
+}
+
+/// Faults go to the next queries of the shared emulator: one test at a time injects them.
+fn exclusive() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+fn api(path: &str) -> String {
+    let s = stack();
+    format!("{}/v1/datasets/{}{path}", s.base, s.dataset)
+}
+
+fn labels() -> Vec<u64> {
+    let body: Value = client().get(api("/labels")).send().unwrap().json().unwrap();
+    body["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// The label with the most points (several replies' worth at the emulator's page size).
+fn big_label() -> u64 {
+    let mut best = (0, 0);
+    for label in labels() {
+        let info: Value = client()
+            .get(api(&format!("/labels/{label}")))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let count = info["point_count"].as_u64().unwrap();
+        if count > best.1 {
+            best = (label, count);
+        }
+    }
+    best.0
+}
+
+fn inject(kind: &str, count: u32) {
+    let r = client()
+        .post(format!(
+            "{}/_emulator/fault?kind={kind}&count={count}",
+            stack().emulator
+        ))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "fault {kind} refused");
+}
+
+fn emulator_stats() -> Value {
+    client()
+        .get(format!("{}/_emulator/stats", stack().emulator))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn queries() -> u64 {
+    emulator_stats()["queries"].as_u64().unwrap()
+}
+
+fn points(label: u64, format: &str) -> Response {
+    client()
+        .get(api(&format!("/labels/{label}/points?format={format}")))
+        .send()
+        .unwrap()
+}
+
+/// The rows of an Arrow IPC stream as (label, point).
+fn arrow_rows(bytes: &[u8]) -> Vec<(u64, Vec<i64>)> {
+    let reader = arrow_ipc::reader::StreamReader::try_new(bytes, None).unwrap();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch: RecordBatch = batch.unwrap();
+        let labels = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .unwrap();
+        let points = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<FixedSizeListArray>()
+            .unwrap();
+        let d = points.value_length() as usize;
+        let values = points
+            .values()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        for i in 0..batch.num_rows() {
+            let point = (0..d).map(|j| values.value(i * d + j)).collect();
+            rows.push((labels.value(i), point));
+        }
+    }
+    rows
+}
+
+/// The label's points with no fault, and how many queries that took.
+fn baseline(label: u64) -> (Vec<(u64, Vec<i64>)>, u64) {
+    let before = queries();
+    let r = points(label, "arrow");
+    assert_eq!(r.status(), 200);
+    let rows = arrow_rows(&r.bytes().unwrap());
+    assert!(!rows.is_empty());
+    (rows, queries() - before)
+}
+
+/// The error code and message of a JSON error response with `status`.
+fn error_of(r: Response, status: u16) -> (String, String) {
+    assert_eq!(r.status().as_u16(), status);
+    let body: Value = r.json().unwrap();
+    (
+        body["error"]["code"].as_str().unwrap().to_string(),
+        body["error"]["message"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn slowdown_is_retried_with_backoff_then_answers() {
+    let _one = exclusive();
+    let label = big_label();
+    let (expected, per_label) = baseline(label);
+    inject("slowdown", 2);
+    let before = queries();
+    let r = points(label, "arrow");
+    assert_eq!(r.status(), 200);
+    assert_eq!(arrow_rows(&r.bytes().unwrap()), expected);
+    assert_eq!(
+        queries() - before,
+        per_label + 2,
+        "two refusals, then the reads"
+    );
+}
+
+#[test]
+fn slowdown_past_the_retries_is_502_with_the_upstream_code() {
+    let _one = exclusive();
+    let label = big_label();
+    baseline(label);
+    inject("slowdown", 20);
+    let (code, message) = error_of(points(label, "npy"), 502);
+    assert_eq!(code, "upstream_error");
+    assert!(message.contains("SlowDown"), "{message}");
+    // The refusals the retries left over must not reach the next test.
+    drain_faults();
+}
+
+/// Sends queries until the emulator has no pending fault left (bounded).
+fn drain_faults() {
+    let label = labels()[0];
+    for _ in 0..30 {
+        if emulator_stats()["pending_faults"] == 0 {
+            return;
+        }
+        let _ = points(label, "npy");
+    }
+    panic!("faults still pending after 30 requests");
+}
+
+#[test]
+fn a_failed_stream_is_502_carrying_the_upstream_code() {
+    let _one = exclusive();
+    let label = big_label();
+    baseline(label);
+    inject("failed", 1);
+    let (code, message) = error_of(points(label, "npy"), 502);
+    assert_eq!(code, "upstream_error");
+    assert!(message.to_lowercase().contains("fail"), "{message}");
+    // The fault is spent: the next request answers.
+    assert_eq!(points(label, "npy").status(), 200);
+}
+
+#[test]
+fn a_failed_stream_after_the_first_batch_aborts_the_arrow_body() {
+    let _one = exclusive();
+    let label = big_label();
+    let (expected, per_label) = baseline(label);
+    assert!(per_label >= 2, "the big label needs several replies");
+    inject("failed", 1);
+    let r = points(label, "arrow");
+    match r.status().as_u16() {
+        // The failure came before the first batch: a clear error.
+        502 => {}
+        // It came later: the body must not pass for a complete stream.
+        200 => {
+            if let Ok(bytes) = r.bytes() {
+                let complete = arrow_ipc::reader::StreamReader::try_new(&bytes[..], None)
+                    .map(|reader| reader.collect::<Result<Vec<_>, _>>().is_ok())
+                    .unwrap_or(false);
+                assert!(
+                    !complete || arrow_rows(&bytes) != expected,
+                    "a failed reply was passed off as the whole label"
+                );
+            }
+        }
+        other => panic!("unexpected status {other}"),
+    }
+}
+
+#[test]
+fn truncated_and_reset_replies_are_resent() {
+    let _one = exclusive();
+    let label = big_label();
+    let (expected, per_label) = baseline(label);
+    for kind in ["truncate", "reset"] {
+        inject(kind, 1);
+        let before = queries();
+        let r = points(label, "arrow");
+        assert_eq!(r.status(), 200, "{kind}");
+        assert_eq!(arrow_rows(&r.bytes().unwrap()), expected, "{kind}");
+        assert_eq!(
+            queries() - before,
+            per_label + 1,
+            "{kind}: one re-sent query"
+        );
+    }
+}
+
+#[test]
+fn a_stalled_reply_is_504_within_the_read_timeout() {
+    let _one = exclusive();
+    let label = big_label();
+    baseline(label);
+    inject("stall", 1);
+    let started = Instant::now();
+    let (code, message) = error_of(points(label, "npy"), 504);
+    let waited = started.elapsed();
+    assert_eq!(code, "upstream_timeout");
+    assert!(message.contains("VastDB"), "{message}");
+    assert!(
+        waited >= Duration::from_secs(READ_TIMEOUT_SECS - 1)
+            && waited < Duration::from_secs(READ_TIMEOUT_SECS + 10),
+        "answered after {waited:?}"
+    );
+    assert_eq!(points(label, "npy").status(), 200);
+}
+
+#[test]
+fn wrong_credentials_are_502_naming_the_upstream_error_and_never_shown() {
+    let s = stack();
+    let mut serve = common::command(common::bin(), None);
+    serve
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--vastdb-endpoint",
+            &s.emulator,
+            "--vastdb-bucket",
+            "pocaduck",
+            "--vastdb-schema",
+            "tests",
+            "--vastdb-table",
+            &s.dataset,
+            "--vastdb-layout",
+            "columnar",
+        ])
+        .env("VASTDB_ACCESS_KEY", ACCESS_KEY)
+        .env("VASTDB_SECRET_KEY", "not-the-secret-key")
+        .stderr(std::process::Stdio::null());
+    let (_server, base) = common::spawn_listening(serve);
+    let r = client()
+        .get(format!("{base}/v1/datasets/{}/labels", s.dataset))
+        .send()
+        .unwrap();
+    let (code, message) = error_of(r, 502);
+    assert_eq!(code, "upstream_error");
+    assert!(message.contains("SignatureDoesNotMatch"), "{message}");
+    assert!(!message.contains("not-the-secret-key"), "{message}");
+    // The dataset list reports the table as unavailable, with the reason.
+    let list: Value = client()
+        .get(format!("{base}/v1/datasets"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let text = list.to_string();
+    assert!(text.contains("unavailable"), "{text}");
+    assert!(!text.contains("not-the-secret-key"), "{text}");
+}
+
+#[test]
+fn a_large_label_streams_with_bounded_memory() {
+    let _one = exclusive();
+    // A server that holds at most 4096 rows of a reply: a label of N points must not cost
+    // N points of memory.
+    let s = stack();
+    let mut serve = common::command(common::bin(), None);
+    serve
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--vastdb-endpoint",
+            &s.emulator,
+            "--vastdb-bucket",
+            "pocaduck",
+            "--vastdb-schema",
+            "tests",
+            "--vastdb-table",
+            &s.dataset,
+            "--vastdb-layout",
+            "columnar",
+            "--vastdb-limit-rows",
+            "4096",
+        ])
+        .env("VASTDB_ACCESS_KEY", ACCESS_KEY)
+        .env("VASTDB_SECRET_KEY", SECRET_KEY)
+        .stderr(std::process::Stdio::null());
+    let (server, base) = common::spawn_listening(serve);
+    let pid = common::program_pid(&server);
+    let label = big_label();
+    let url = format!("{base}/v1/datasets/{}/labels/{label}/points", s.dataset);
+    // Warm up: caches, allocator arenas, the first connection.
+    let small = format!(
+        "{base}/v1/datasets/{}/labels/{}/points",
+        s.dataset,
+        labels()[0]
+    );
+    assert_eq!(client().get(&small).send().unwrap().status(), 200);
+    let before = common::peak_rss_bytes(pid);
+    let r = client().get(&url).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let rows = arrow_rows(&r.bytes().unwrap());
+    let grown = common::peak_rss_bytes(pid).saturating_sub(before);
+    let label_bytes = rows.len() as u64 * 8 * (1 + rows[0].1.len() as u64);
+    eprintln!(
+        "peak RSS grew by {grown} bytes serving {} points ({label_bytes} bytes)",
+        rows.len()
+    );
+    assert!(
+        grown < label_bytes / 2,
+        "serving {} points ({label_bytes} bytes) raised the peak RSS by {grown} bytes",
+        rows.len()
+    );
+}
+
+#[test]
+fn credentials_never_appear_in_the_log_or_in_answers() {
+    let s = stack();
+    let label = labels()[0];
+    let mut seen = String::new();
+    for path in [
+        String::new(),
+        "/labels".to_string(),
+        format!("/labels/{label}"),
+        format!("/labels/{label}/points?format=json"),
+        "/labels/99/points".to_string(),
+    ] {
+        let r = client().get(api(&path)).send().unwrap();
+        for (_, value) in r.headers() {
+            seen.push_str(value.to_str().unwrap_or(""));
+        }
+        seen.push_str(&r.text().unwrap());
+    }
+    assert!(!seen.contains(SECRET_KEY) && !seen.contains(ACCESS_KEY));
+    let log = std::fs::read_to_string(&s.server_log).unwrap();
+    assert!(
+        log.contains("DEBUG"),
+        "the server logs at debug level in this test"
+    );
+    assert!(!log.contains(SECRET_KEY), "the secret is in the log");
+    assert!(!log.contains(ACCESS_KEY), "the access key is in the log");
+    assert!(!log.contains("Signature="), "a signature is in the log");
+}

@@ -1,0 +1,22 @@
+"""Fixtures shared by the test files: PoCADuck datasets written by the real package, and
+PoCADuck's own `Query` over them."""
+
+import pytest
+from pocaduck import Query, StorageConfig
+
+from pocaduck_fixture import make_datasets
+
+
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory):
+    """(raw, optimized): the same points in PoCADuck's two layouts."""
+    return make_datasets(str(tmp_path_factory.mktemp("pocaduck")))
+
+
+@pytest.fixture(scope="session")
+def queries(sources):
+    """PoCADuck's `Query` per dataset name."""
+    raw, opt = (Query(StorageConfig(base_path=s)) for s in sources)
+    yield {"raw": raw, "optimized": opt, "raw-passes": raw}
+    raw.close()
+    opt.close()
