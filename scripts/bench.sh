@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs the benchmark against the real PoCADuck (bench/run.py); prints the README's tables.
+# Runs the benchmarks side by side with their peers: against the real PoCADuck (bench/run.py)
+# and against the official VastDB SDK on the emulator (bench/vastdb_bench.py); prints the README's
+# tables.
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 tests/python/setup_venv.sh
-exec "$ROOT/.venv/bin/python" bench/run.py "$@"
+"$ROOT/.venv/bin/python" bench/run.py "$@"
+exec "$ROOT/.venv/bin/python" bench/vastdb_bench.py

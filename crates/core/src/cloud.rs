@@ -120,6 +120,9 @@ impl PointCloud {
     /// Sorts rows lexicographically and removes duplicates: PoCADuck's
     /// `np.unique(points, axis=0)`, which is also its order.
     pub fn sort_unique(&mut self) {
+        if self.is_sorted_unique() {
+            return;
+        }
         self.sort_xyz();
         let d = self.dims;
         let mut write = 0usize;
@@ -135,6 +138,15 @@ impl PointCloud {
             write += 1;
         }
         self.data.truncate(write * d);
+    }
+
+    /// Whether rows are strictly ascending: sorted lexicographically with no duplicate.
+    pub fn is_sorted_unique(&self) -> bool {
+        let d = self.dims;
+        self.data
+            .windows(2 * d)
+            .step_by(d)
+            .all(|pair| pair[..d] < pair[d..])
     }
 
     /// Sorts rows lexicographically (PoCADuck's order, `order=xyz`).
@@ -242,6 +254,20 @@ mod tests {
     fn refuses_ragged_data() {
         assert!(PointCloud::new(3, vec![1, 2]).is_err());
         assert!(PointCloud::new(0, vec![]).is_err());
+    }
+
+    #[test]
+    fn sortedness_is_strict_and_lexicographic() {
+        let cloud = |v: Vec<i64>| PointCloud::new(3, v).unwrap();
+        assert!(cloud(vec![]).is_sorted_unique());
+        assert!(cloud(vec![5, 5, 5]).is_sorted_unique());
+        assert!(cloud(vec![0, 9, 9, 1, 0, 0, 1, 0, 1]).is_sorted_unique());
+        assert!(!cloud(vec![1, 0, 0, 1, 0, 0]).is_sorted_unique());
+        assert!(!cloud(vec![1, 0, 1, 1, 0, 0]).is_sorted_unique());
+        let mut one_dim = PointCloud::new(1, vec![1, 2, 2]).unwrap();
+        assert!(!one_dim.is_sorted_unique());
+        one_dim.sort_unique();
+        assert!(one_dim.is_sorted_unique());
     }
 
     #[test]

@@ -173,10 +173,10 @@ impl Service {
         for d in &self.datasets {
             items.push(match d.loaded(self.clock.as_ref()).await {
                 Ok(l) => {
-                    json!({"name": d.name, "status": "ok", "label_count": l.manifest.label_count,
+                    json!({"name": d.name, "status": "ok", "backend": "edge", "label_count": l.manifest.label_count,
                     "point_count": l.manifest.point_count, "dims": l.manifest.dims})
                 }
-                Err(e) => json!({"name": d.name, "status": "unavailable", "error": e.message}),
+                Err(e) => json!({"name": d.name, "status": "unavailable", "backend": "edge", "error": e.message}),
             });
         }
         for v in &self.vast {

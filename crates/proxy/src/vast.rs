@@ -256,6 +256,10 @@ impl VastSource {
             let ids = batch.column(0).as_string::<i32>();
             let lists = batch.column(1).as_list::<i32>();
             for i in 0..batch.num_rows() {
+                // A row without a block id (e.g. loaded from an edge dataset) is in no block.
+                if ids.is_null(i) {
+                    continue;
+                }
                 let values = lists.value_length(i) as u64;
                 *blocks.entry(ids.value(i).to_owned()).or_default() +=
                     values / self.config.dims as u64;

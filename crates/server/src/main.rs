@@ -2,17 +2,17 @@
 //! edge layout, and build the bundled hemibrain sample.
 
 mod bench;
+mod bench_vastdb;
+mod emulated;
 mod import;
 mod output_dir;
 mod sample;
 mod sample_dataset;
 mod serve;
-mod store;
-mod upstream;
 mod vastdb_load;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use pocaduck_edge_proxy::Limits;
@@ -47,6 +47,10 @@ enum Command {
         /// A VastDB table to serve as a dataset.
         #[command(flatten)]
         vastdb: serve::VastOptions,
+        /// The demo's VastDB side: start a local vastdb-emulator, load the first dataset
+        /// into it and serve that table too, as `<name>-vastdb`.
+        #[arg(long, conflicts_with = "endpoint")]
+        vastdb_emulator: bool,
     },
     /// Import a PoCADuck dataset (raw `worker_*` or `optimized/` layout) into the edge layout.
     Import {
@@ -70,6 +74,39 @@ enum Command {
     Vastdb {
         #[command(subcommand)]
         command: VastdbCommand,
+    },
+    /// Time reading labels from a VastDB table: the raw reply bytes of one query, and
+    /// `Query::get_points`; print JSON lines (the benchmark runs it).
+    BenchVastdb {
+        /// VastDB endpoint.
+        #[arg(long)]
+        endpoint: String,
+        /// Access key.
+        #[arg(long, env = "VASTDB_ACCESS_KEY", hide_env_values = true)]
+        access_key: String,
+        /// Secret key.
+        #[arg(long, env = "VASTDB_SECRET_KEY", hide_env_values = true)]
+        secret_key: String,
+        /// The bucket.
+        #[arg(long)]
+        bucket: String,
+        /// The schema.
+        #[arg(long)]
+        schema: String,
+        /// The table.
+        #[arg(long, default_value = "point_clouds")]
+        table: String,
+        /// The table layout.
+        #[arg(long, default_value = "pocaduck")]
+        layout: pocaduck_edge_proxy::vast::Layout,
+        /// Values per point.
+        #[arg(long, default_value_t = 3)]
+        dims: usize,
+        /// Timed runs per label (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Labels to read.
+        labels: Vec<u64>,
     },
     /// Fetch labels from a running server as Arrow, decode them to int64, print JSON timings.
     BenchClient {
@@ -143,7 +180,8 @@ fn main() -> anyhow::Result<()> {
             cors_origins,
             max_labels,
             max_points,
-            vastdb,
+            mut vastdb,
+            vastdb_emulator,
         } => {
             if data.is_empty() && vastdb.endpoint.is_none() {
                 data.push(
@@ -152,6 +190,17 @@ fn main() -> anyhow::Result<()> {
                         .into_owned(),
                 );
             }
+            // Lives as long as the server.
+            let _emulator = if vastdb_emulator {
+                let first = Path::new(&data[0]);
+                anyhow::ensure!(
+                    first.join("manifest.json").is_file(),
+                    "--vastdb-emulator loads the first --data, which must be a local edge-layout dataset"
+                );
+                Some(emulated::start(first, &mut vastdb)?)
+            } else {
+                None
+            };
             let limits = Limits {
                 max_labels,
                 max_points,
@@ -232,6 +281,31 @@ fn main() -> anyhow::Result<()> {
                 report.rows_inserted,
                 report.labels_skipped
             );
+            Ok(())
+        }
+        Command::BenchVastdb {
+            endpoint,
+            access_key,
+            secret_key,
+            bucket,
+            schema,
+            table,
+            layout,
+            dims,
+            repeat,
+            labels,
+        } => {
+            let target = bench_vastdb::Target {
+                endpoint,
+                access_key,
+                secret_key,
+                table: pocaduck_edge_vastdb::TablePath::new(&bucket, &schema, &table)?,
+                layout,
+                dims,
+            };
+            for m in bench_vastdb::run(&target, &labels, repeat.max(1))? {
+                println!("{}", serde_json::to_string(&m)?);
+            }
             Ok(())
         }
         Command::BenchClient {

@@ -13,8 +13,8 @@ use pocaduck_edge_proxy::vast::{VastConfig, VastSource};
 use pocaduck_edge_proxy::{ApiError, Body, Limits, RangeStore, Service, ServiceConfig};
 use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
 
-use crate::store::{ObjectRanges, SystemClock};
-use crate::upstream::HttpUpstream;
+use pocaduck_edge_query::store::{ObjectRanges, SystemClock};
+use pocaduck_edge_query::upstream::HttpUpstream;
 
 /// What to serve and where.
 pub struct ServeOptions {
@@ -182,11 +182,25 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         )
         .with_state(service);
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM: the server then stops and the demo's emulator
+/// with it.
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installs a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Translates between axum and the service: the body is read whole (up to the limit).

@@ -1,7 +1,7 @@
 //! `pocaduck-edge vastdb load`: copies an edge-layout dataset into a VastDB table, in the
 //! columnar layout (`label, x, y, z`: one row per point, in the dataset's order) or in
 //! PoCADuck's (`label, block_id, points list<int64>`: a row per run of at most 65,536
-//! points). The schema and table are created when missing. Each label goes in whole inside
+//! points, with a null block id). The schema and table are created when missing. Each label goes in whole inside
 //! one transaction, so a failure leaves only complete labels, and a rerun skips the labels
 //! already there: it completes the load without duplicates.
 
@@ -23,12 +23,11 @@ use pocaduck_edge_proxy::timing::Timing;
 use pocaduck_edge_proxy::vast::{check_layout, Layout};
 use pocaduck_edge_proxy::vast_client::VastClient;
 use pocaduck_edge_proxy::ApiError;
+use pocaduck_edge_query::store::SystemClock;
+use pocaduck_edge_query::upstream::HttpUpstream;
 use pocaduck_edge_vastdb::query::Filter;
 use pocaduck_edge_vastdb::request;
 use pocaduck_edge_vastdb::{Credentials, Endpoint, QuerySettings, TablePath};
-
-use crate::store::SystemClock;
-use crate::upstream::HttpUpstream;
 
 /// Points in one row of PoCADuck's layout.
 const POCADUCK_ROW_POINTS: usize = 65_536;
@@ -446,8 +445,8 @@ fn pocaduck_batch(
         true,
     )));
     for row in &rows {
-        // An edge dataset does not know which PoCADuck block a point came from.
-        blocks.append_value("");
+        // An edge dataset does not know which PoCADuck block a point came from: no block.
+        blocks.append_null();
         lists.values().append_slice(row);
         lists.append(true);
     }

@@ -408,3 +408,92 @@ fn credentials_never_appear_in_the_log_or_in_answers() {
     assert!(!log.contains(ACCESS_KEY), "the access key is in the log");
     assert!(!log.contains("Signature="), "a signature is in the log");
 }
+
+#[test]
+fn the_demo_serves_the_sample_from_both_backends_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample");
+    common::run(&["sample", sample.to_str().unwrap(), "--voxel-nm", "256"]);
+    let mut serve = common::command(common::bin(), None);
+    serve
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--vastdb-emulator",
+            "--data",
+        ])
+        .arg(&sample)
+        .env("VASTDB_EMULATOR_BIN", common::emulator_bin())
+        .stderr(std::process::Stdio::null());
+    let (server, base) = common::spawn_listening(serve);
+    let list: Value = client()
+        .get(format!("{base}/v1/datasets"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let backends: Vec<(String, String)> = list["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["status"], "ok", "{d}");
+            (
+                d["name"].as_str().unwrap().to_string(),
+                d["backend"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        backends,
+        [
+            ("sample".to_string(), "edge".to_string()),
+            ("sample-vastdb".to_string(), "vastdb".to_string())
+        ]
+    );
+    let get = |path: String| client().get(format!("{base}{path}")).send().unwrap();
+    let labels: Value = get("/v1/datasets/sample/labels".into()).json().unwrap();
+    let vast_labels: Value = get("/v1/datasets/sample-vastdb/labels".into())
+        .json()
+        .unwrap();
+    assert_eq!(labels["labels"], vast_labels["labels"]);
+    for label in labels["labels"].as_array().unwrap() {
+        let label = label.as_str().unwrap();
+        let info: Value = get(format!("/v1/datasets/sample/labels/{label}"))
+            .json()
+            .unwrap();
+        let vast_info: Value = get(format!("/v1/datasets/sample-vastdb/labels/{label}"))
+            .json()
+            .unwrap();
+        assert_eq!(info, vast_info, "label {label}");
+        let npy = get(format!(
+            "/v1/datasets/sample/labels/{label}/points?format=npy"
+        ));
+        let vast_npy = get(format!(
+            "/v1/datasets/sample-vastdb/labels/{label}/points?format=npy"
+        ));
+        assert_eq!(
+            npy.bytes().unwrap(),
+            vast_npy.bytes().unwrap(),
+            "label {label}"
+        );
+    }
+    // Stopping the server stops its emulator.
+    let server_pid = common::program_pid(&server);
+    let emulator_pid =
+        std::fs::read_to_string(format!("/proc/{server_pid}/task/{server_pid}/children"))
+            .unwrap()
+            .trim()
+            .to_string();
+    assert!(!emulator_pid.is_empty(), "the server runs an emulator");
+    drop(server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{emulator_pid}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the emulator outlived the server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -13,6 +13,7 @@ use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, RecordBatchOptions,
     Scalar, StringArray, UInt64Array,
 };
+use arrow_buffer::BooleanBuffer;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use arrow_select::filter::filter;
 use pocaduck_edge_vastdb::query::{Condition, DecodedQuery, Op, Value, ROW_ID};
@@ -189,6 +190,9 @@ pub fn round(
             }
             let mask = evaluate(plan, first, &rows)?;
             let matches = mask.true_count() as u64;
+            if matches == 0 {
+                continue;
+            }
             let (mask, rows, done) = if matches > remaining {
                 let cut = mask
                     .values()
@@ -248,6 +252,9 @@ fn project(
                 Output::Column(i) => rows.column(*i).clone(),
                 Output::RowId => row_ids(first, rows.num_rows()),
             };
+            if mask.len() == rows.num_rows() && mask.true_count() == mask.len() {
+                return Ok(column);
+            }
             filter(&column, mask).map_err(|e| e.to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -258,19 +265,29 @@ fn project(
 
 /// The rows matching every group, as a mask without nulls.
 fn evaluate(plan: &Plan, first: u64, rows: &RecordBatch) -> Result<BooleanArray, String> {
-    let mut mask = BooleanArray::from(vec![true; rows.num_rows()]);
+    let n = rows.num_rows();
+    let mut mask: Option<BooleanArray> = None;
     for (column, conditions) in &plan.groups {
         let values = match column {
             Some(i) => rows.column(*i).clone(),
-            None => row_ids(first, rows.num_rows()),
+            None => row_ids(first, n),
         };
-        let mut any = BooleanArray::from(vec![false; rows.num_rows()]);
+        let mut any: Option<BooleanArray> = None;
         for condition in conditions {
             let hit = test(&values, condition)?;
-            any = or_kleene(&any, &hit).map_err(|e| e.to_string())?;
+            any = Some(match any {
+                None => hit,
+                Some(a) => or_kleene(&a, &hit).map_err(|e| e.to_string())?,
+            });
         }
-        mask = and_kleene(&mask, &any).map_err(|e| e.to_string())?;
+        // A group with no condition matches nothing.
+        let any = any.unwrap_or_else(|| BooleanArray::new(BooleanBuffer::new_unset(n), None));
+        mask = Some(match mask {
+            None => any,
+            Some(m) => and_kleene(&m, &any).map_err(|e| e.to_string())?,
+        });
     }
+    let mask = mask.unwrap_or_else(|| BooleanArray::new(BooleanBuffer::new_set(n), None));
     // Null (unknown) counts as not matching.
     let values = match mask.nulls() {
         Some(nulls) => mask.values() & nulls.inner(),

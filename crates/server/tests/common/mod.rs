@@ -21,15 +21,15 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A command running `program` under a `sh` watcher that stops it once the watcher's stdin
-/// (a pipe this process holds) closes, which happens when the guard drops or when the test
+/// A command running `program` under a `sh` watcher that stops it (SIGTERM, then SIGKILL
+/// after 5 s) once the watcher's stdin (a pipe this process holds) closes, which happens when the guard drops or when the test
 /// process exits. With `remove_on_exit`, the watcher then deletes that directory too.
 pub fn command(program: impl AsRef<OsStr>, remove_on_exit: Option<&Path>) -> Command {
     let mut watcher = Command::new("sh");
     watcher
         .arg("-c")
         .arg(
-            r#""$@" & child=$!; cat >/dev/null; kill "$child" 2>/dev/null; wait "$child" 2>/dev/null; if [ -n "$REMOVE_ON_EXIT" ]; then rm -rf "$REMOVE_ON_EXIT"; fi"#,
+            r#""$@" & child=$!; cat >/dev/null; kill "$child" 2>/dev/null; (sleep 5; kill -9 "$child") >/dev/null 2>&1 & wait "$child" 2>/dev/null; if [ -n "$REMOVE_ON_EXIT" ]; then rm -rf "$REMOVE_ON_EXIT"; fi"#,
         )
         .arg("sh")
         .arg(program)

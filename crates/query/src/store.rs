@@ -5,12 +5,13 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use bytes::Bytes;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::ObjectStore;
 use pocaduck_edge_proxy::{Clock, RangeStore, StoreError};
+
+use crate::error::{Error, Result};
 
 /// A dataset's files in an object store, below `prefix`.
 pub struct ObjectRanges {
@@ -22,37 +23,59 @@ impl ObjectRanges {
     /// Opens `location`: a local directory, or a URL (`file://`, `s3://`, `gs://`, `az://`,
     /// `https://`) whose credentials come from the usual environment variables. Returns the
     /// dataset name (the last path segment) and the store.
-    pub fn open(location: &str) -> anyhow::Result<(String, Self)> {
+    pub fn open(location: &str) -> Result<(String, Self)> {
+        let open_error = |message: String| Error::Open {
+            location: location.to_string(),
+            message,
+        };
         let (store, prefix): (Arc<dyn ObjectStore>, StorePath) = if location.contains("://") {
             let url =
-                url::Url::parse(location).with_context(|| format!("{location} is not a URL"))?;
+                url::Url::parse(location).map_err(|e| open_error(format!("not a URL: {e}")))?;
+            // Only the stores' own variables: object_store also takes short aliases
+            // (`token`, `endpoint`, `region`…) that unrelated variables must not set.
             let options: Vec<(String, String)> = std::env::vars()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .filter(|(k, _)| {
+                    ["aws_", "google_", "azure_"]
+                        .iter()
+                        .any(|prefix| k.starts_with(prefix))
+                })
                 .collect();
             let (store, prefix) = object_store::parse_url_opts(&url, options)
-                .with_context(|| format!("opening {location}"))?;
+                .map_err(|e| open_error(e.to_string()))?;
             (Arc::from(store), prefix)
         } else {
-            let dir = std::fs::canonicalize(location)
-                .with_context(|| format!("dataset directory {location}"))?;
-            (
-                Arc::new(LocalFileSystem::new_with_prefix(&dir)?),
-                StorePath::default(),
-            )
+            let store = local_store(location).map_err(open_error)?;
+            (Arc::new(store), StorePath::default())
         };
-        let name = location
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or(location)
-            .to_string();
-        Ok((name, Self { store, prefix }))
+        Ok((dataset_name(location), Self { store, prefix }))
+    }
+
+    /// The files of `store` below `prefix`.
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: StorePath) -> Self {
+        Self { store, prefix }
     }
 
     fn path(&self, path: &str) -> StorePath {
         path.split('/')
             .fold(self.prefix.clone(), |p, part| p.child(part))
     }
+}
+
+/// The local directory `dir` as a store (the directory must exist).
+pub(crate) fn local_store(dir: &str) -> Result<LocalFileSystem, String> {
+    let dir = std::fs::canonicalize(dir).map_err(|e| format!("dataset directory: {e}"))?;
+    LocalFileSystem::new_with_prefix(&dir).map_err(|e| e.to_string())
+}
+
+/// A dataset's name: the last segment of its location.
+pub(crate) fn dataset_name(location: &str) -> String {
+    location
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(location)
+        .to_string()
 }
 
 fn store_error(path: &str, e: object_store::Error) -> StoreError {
@@ -84,13 +107,20 @@ impl RangeStore for ObjectRanges {
     }
 }
 
-/// Milliseconds since the server started.
+/// Milliseconds since the clock was made (the server's start, a query's opening), and the
+/// system's wall-clock time.
 pub struct SystemClock(Instant);
 
 impl SystemClock {
     /// A clock starting now.
     pub fn new() -> Self {
         Self(Instant::now())
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -8,6 +8,8 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use pocaduck_edge_proxy::upstream::{Upstream, UpstreamError, UpstreamResponse};
 
+use crate::error::{Error, Result};
+
 /// reqwest as the proxy's upstream.
 pub struct HttpUpstream {
     client: reqwest::Client,
@@ -15,11 +17,12 @@ pub struct HttpUpstream {
 
 impl HttpUpstream {
     /// A client that gives up connecting after `connect` and waiting for bytes after `read`.
-    pub fn new(connect: Duration, read: Duration) -> anyhow::Result<Self> {
+    pub fn new(connect: Duration, read: Duration) -> Result<Self> {
         let client = reqwest::Client::builder()
             .connect_timeout(connect)
             .read_timeout(read)
-            .build()?;
+            .build()
+            .map_err(|e| Error::Runtime(format!("building the HTTP client: {e}")))?;
         Ok(Self { client })
     }
 }

@@ -1,0 +1,144 @@
+"""Benchmark: reading a 1.3M-point label from VastDB, side by side in one run.
+
+Builds the 64 nm sample (15M points; its neuron 722817260 has ~1.33M points), loads it with
+`pocaduck-edge vastdb load` into a `vastdb-emulator` in both table layouts, and times, on the
+same emulator and label:
+
+- the official `vastdb` SDK 2.1.0: `table.select(...)` to an `N × 3` int64 numpy array
+  (PoCADuck layout: the rows' lists joined and `np.unique(axis=0)`, as PoCADuck does);
+- our `Query::get_points` (the library, in `pocaduck-edge bench-vastdb`);
+- the proxy: `pocaduck-edge serve` over the table, the label fetched over loopback HTTP as
+  Arrow and decoded to int64 (`pocaduck-edge bench-client`), and the server's peak RSS;
+- the floor: the raw reply bytes of one signed query for the label, drained undecoded, which
+  is also the emulator's own speed.
+
+Medians of several runs after a warm-up; the machine is shared, so compare the ratios.
+Run: npm run bench   (or: .venv/bin/python bench/vastdb_bench.py)
+"""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import ibis
+import numpy as np
+import vastdb
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/pocaduck-edge/target"))
+BIN = os.path.join(TARGET, "release", "pocaduck-edge")
+EMULATOR = os.path.join(TARGET, "release", "vastdb-emulator")
+NEURON = 722817260
+REPEAT = 5
+ACCESS, SECRET = "AKIABENCH", "bench-secret"
+KEYS = {**os.environ, "VASTDB_ACCESS_KEY": ACCESS, "VASTDB_SECRET_KEY": SECRET}
+LAYOUTS = ["columnar", "pocaduck"]
+
+
+def started(args, env=None):
+    """Starts a process that prints `listening on URL` first; returns (process, URL)."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    line = proc.stdout.readline().strip()
+    assert line.startswith("listening on "), line
+    return proc, line.removeprefix("listening on ")
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def sdk_points(session, layout, label):
+    """The label as an `N × 3` int64 array through the official SDK."""
+    with session.transaction() as tx:
+        table = tx.bucket("pocaduck").schema("bench").table(layout)
+        predicate = table["label"] == ibis.literal(label, type="uint64")
+        if layout == "columnar":
+            result = table.select(columns=["x", "y", "z"], predicate=predicate).read_all()
+            return np.stack([result[d].to_numpy() for d in "xyz"], axis=1)
+        result = table.select(columns=["points"], predicate=predicate).read_all()
+        flat = result["points"].combine_chunks().flatten().to_numpy()
+        return np.unique(flat.reshape(-1, 3), axis=0)
+
+
+def median_time(fn, repeat=REPEAT):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def main():
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "pocaduck-edge", "-p", "vastdb-emulator"], cwd=ROOT, check=True)
+    work = tempfile.mkdtemp(prefix="pocaduck-edge-bench-vastdb-")
+    sample = os.path.join(work, "sample-64")
+    subprocess.run([BIN, "sample", sample, "--voxel-nm", "64"], check=True, stderr=subprocess.DEVNULL)
+    emulator, endpoint = started([EMULATOR, "--listen", "127.0.0.1:0", "--data", os.path.join(work, "emulator"),
+                                  "--access-key", ACCESS, "--secret-key", SECRET])
+    servers = []
+    try:
+        loads = {}
+        for layout in LAYOUTS:
+            t = time.perf_counter()
+            subprocess.run([BIN, "vastdb", "load", sample, "--endpoint", endpoint, "--bucket", "pocaduck",
+                            "--schema", "bench", "--table", layout, "--layout", layout],
+                           check=True, env=KEYS, stderr=subprocess.DEVNULL)
+            loads[layout] = time.perf_counter() - t
+        total = json.load(open(os.path.join(sample, "manifest.json")))["point_count"]
+        session = vastdb.connect(endpoint=endpoint, access=ACCESS, secret=SECRET)
+        rows = []
+        for layout in LAYOUTS:
+            sdk_s, sdk = median_time(lambda: sdk_points(session, layout, NEURON))
+            ours = subprocess.run(
+                [BIN, "bench-vastdb", "--endpoint", endpoint, "--bucket", "pocaduck", "--schema", "bench",
+                 "--table", layout, "--layout", layout, "--repeat", str(REPEAT), str(NEURON)],
+                check=True, capture_output=True, text=True, env=KEYS)
+            lib = json.loads(ours.stdout.splitlines()[0])
+            server, base = started([BIN, "serve", "--addr", "127.0.0.1:0", "--vastdb-endpoint", endpoint,
+                                    "--vastdb-bucket", "pocaduck", "--vastdb-schema", "bench",
+                                    "--vastdb-table", layout, "--vastdb-layout", layout], env=KEYS)
+            servers.append(server)
+            before = peak_rss_mb(server.pid)
+            client = subprocess.run(
+                [BIN, "bench-client", "--url", base, "--dataset", layout, "--repeat", str(REPEAT), str(NEURON)],
+                check=True, capture_output=True, text=True)
+            proxy = json.loads(client.stdout.splitlines()[0])
+            rss = peak_rss_mb(server.pid)
+            assert lib["points"] == proxy["points"] == len(sdk), (lib, proxy, len(sdk))
+            rows.append((layout, len(sdk), sdk_s, lib, proxy, before, rss))
+    finally:
+        for p in servers + [emulator]:
+            p.kill()
+            p.wait()
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
+          f"python {platform.python_version()}, vastdb {vastdb.__version__ if hasattr(vastdb, '__version__') else '2.1.0'}")
+    print(f"table: the 64 nm sample, {total:,} points; label {NEURON}; medians of {REPEAT} runs\n")
+    print("| layout | points | official SDK `select` → numpy | `Query::get_points` | speed-up | proxy HTTP → int64 | speed-up | raw reply (floor) | proxy over raw | emulator | proxy peak RSS |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for layout, n, sdk_s, lib, proxy, before, rss in rows:
+        raw = lib["raw_seconds"]
+        print(f"| {layout} | {n:,} | {sdk_s * 1e3:.0f} ms | {lib['query_seconds'] * 1e3:.0f} ms | **{sdk_s / lib['query_seconds']:.1f}×** "
+              f"| {proxy['seconds'] * 1e3:.0f} ms | **{sdk_s / proxy['seconds']:.1f}×** | {raw * 1e3:.0f} ms ({lib['raw_bytes'] / 1e6:.0f} MB) "
+              f"| {100 * (proxy['seconds'] / raw - 1):+.0f}% | {n / raw / 1e6:.0f} M points/s | {rss:.0f} MB (idle {before:.0f} MB) |")
+    print()
+    for layout, seconds in loads.items():
+        print(f"- `vastdb load`, {layout} layout: {total:,} points in {seconds:.1f} s ({total / seconds / 1e6:.1f} M points/s)")
+    best = min(min(r[3]["query_seconds"], r[4]["seconds"]) for r in rows)
+    n = rows[0][1]
+    print(f"- PoCADuck's seed claim (< 1 s, > 100K points/s): {n:,} points in {best * 1e3:.0f} ms = {n / best / 1e6:.1f} M points/s")
+
+
+if __name__ == "__main__":
+    main()

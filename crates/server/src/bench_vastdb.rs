@@ -1,0 +1,141 @@
+//! `pocaduck-edge bench-vastdb`: the VastDB side of the benchmark. For each label it times
+//! reading the raw reply bytes of one signed query for the label's points (the floor: no
+//! de-framing, no Arrow), and the library's `Query::get_points` (de-framed, re-assembled,
+//! checked, an `N × D` int64 array), and reports medians as JSON lines.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use pocaduck_edge_proxy::timing::Timing;
+use pocaduck_edge_proxy::vast::{default_dim_names, Layout};
+use pocaduck_edge_proxy::vast_client::VastClient;
+use pocaduck_edge_query::{HttpUpstream, Query, StorageConfig, SystemClock};
+use pocaduck_edge_vastdb::query::{self, Condition, Filter};
+use pocaduck_edge_vastdb::{Credentials, Endpoint, QueryCursor, QuerySettings, TablePath};
+
+/// Where the table is.
+pub struct Target {
+    /// The VastDB endpoint.
+    pub endpoint: String,
+    /// The access key.
+    pub access_key: String,
+    /// The secret key.
+    pub secret_key: String,
+    /// Bucket, schema and table.
+    pub table: TablePath,
+    /// The table layout.
+    pub layout: Layout,
+    /// Values per point.
+    pub dims: usize,
+}
+
+/// One label's measurement.
+#[derive(Debug, serde::Serialize)]
+pub struct Measurement {
+    /// The label.
+    pub label: String,
+    /// Points `get_points` returned.
+    pub points: usize,
+    /// Bytes of the raw reply.
+    pub raw_bytes: u64,
+    /// Median seconds to read the raw reply.
+    pub raw_seconds: f64,
+    /// Median seconds of `Query::get_points`.
+    pub query_seconds: f64,
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Times `repeat` runs of each (after one warm-up) per label.
+pub fn run(target: &Target, labels: &[u64], repeat: usize) -> anyhow::Result<Vec<Measurement>> {
+    let mut config = StorageConfig::vastdb(
+        &target.endpoint,
+        &target.access_key,
+        &target.secret_key,
+        target.table.bucket(),
+        target.table.schema(),
+    );
+    config.vastdb_table = target.table.table().to_owned();
+    config.vastdb_layout = target.layout;
+    config.dims = target.dims;
+    // No cache: every call reads the label from VastDB.
+    let query = Query::with_cache_size(config, 0)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = Arc::new(VastClient::new(
+        Endpoint::parse(&target.endpoint)?,
+        Credentials::new(target.access_key.clone(), target.secret_key.clone()),
+        Arc::new(HttpUpstream::new(
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+        )?),
+        Arc::new(SystemClock::new()),
+        5,
+    ));
+    let mut out = Vec::new();
+    for &label in labels {
+        let (mut raw_times, mut query_times) = (Vec::new(), Vec::new());
+        let (mut raw_bytes, mut points) = (0, 0);
+        for i in 0..=repeat {
+            let started = Instant::now();
+            raw_bytes = runtime.block_on(raw_reply(&client, target, label))?;
+            let raw = started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            points = query.get_points(label)?.len();
+            let got = started.elapsed().as_secs_f64();
+            if i > 0 {
+                raw_times.push(raw);
+                query_times.push(got);
+            }
+        }
+        out.push(Measurement {
+            label: label.to_string(),
+            points,
+            raw_bytes,
+            raw_seconds: median(raw_times),
+            query_seconds: median(query_times),
+        });
+    }
+    query.close();
+    Ok(out)
+}
+
+/// Sends the query for `label`'s points with the whole label in one reply and counts the
+/// reply's bytes without decoding them.
+async fn raw_reply(client: &Arc<VastClient>, target: &Target, label: u64) -> anyhow::Result<u64> {
+    let api = |e: pocaduck_edge_proxy::ApiError| anyhow::anyhow!("{}", e.message);
+    let mut timing = Timing::default();
+    let txid = client.begin(&mut timing).await.map_err(api)?;
+    let schema = client
+        .columns(txid, &target.table, &mut timing)
+        .await
+        .map_err(api)?;
+    let dims = default_dim_names(target.dims);
+    let columns: Vec<&str> = match target.layout {
+        Layout::Columnar => dims.iter().map(String::as_str).collect(),
+        Layout::Pocaduck => vec!["points"],
+    };
+    let filter = Filter::all().and("label", Condition::eq(label));
+    let encoded = query::encode(&schema, &columns, &filter)?;
+    let settings = QuerySettings {
+        num_sub_splits: 1,
+        limit_rows: 1 << 40,
+        ..QuerySettings::default()
+    };
+    let mut cursor = QueryCursor::new(target.table.clone(), encoded.body, settings);
+    let request = cursor
+        .next_request(txid)
+        .expect("a new cursor has a request");
+    let mut body = client.send(&request, &mut timing).await.map_err(api)?.body;
+    let mut bytes = 0u64;
+    while let Some(chunk) = body.next().await {
+        bytes += chunk.map_err(|e| anyhow::anyhow!("{e:?}"))?.len() as u64;
+    }
+    client.commit(txid, &mut timing).await.map_err(api)?;
+    Ok(bytes)
+}
