@@ -401,20 +401,28 @@ impl LabelPoints {
 /// Interleaves the coordinate columns of a batch into `N × D` points.
 fn columnar_cloud(batch: &RecordBatch, dims: usize) -> Result<PointCloud, ApiError> {
     let n = batch.num_rows();
-    let mut values = vec![0i64; n * dims];
-    for d in 0..dims {
-        let column = arrow_cast::cast(batch.column(d), &DataType::Int64)
-            .map_err(|e| gateway(format!("coordinate column {d}: {e}")))?;
-        if column.null_count() > 0 {
-            return Err(gateway(format!("coordinate column {d} has nulls")));
+    let columns = (0..dims)
+        .map(|d| {
+            let column = arrow_cast::cast(batch.column(d), &DataType::Int64)
+                .map_err(|e| gateway(format!("coordinate column {d}: {e}")))?;
+            if column.null_count() > 0 {
+                return Err(gateway(format!("coordinate column {d} has nulls")));
+            }
+            Ok(column)
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let columns: Vec<&[i64]> = columns
+        .iter()
+        .map(|c| c.as_primitive::<Int64Type>().values().as_ref())
+        .collect();
+    let mut values = Vec::with_capacity(n * dims);
+    if let [x, y, z] = columns[..] {
+        for ((x, y), z) in x.iter().zip(y).zip(z) {
+            values.extend_from_slice(&[*x, *y, *z]);
         }
-        for (i, v) in column
-            .as_primitive::<Int64Type>()
-            .values()
-            .iter()
-            .enumerate()
-        {
-            values[i * dims + d] = *v;
+    } else {
+        for i in 0..n {
+            values.extend(columns.iter().map(|c| c[i]));
         }
     }
     PointCloud::new(dims, values).map_err(|e| gateway(e.to_string()))

@@ -4,6 +4,11 @@
 //! checks every SigV4 signature, keeps its tables in a directory, and injects faults on
 //! request (`POST /_emulator/fault?kind=…`).
 
+/// mimalloc keeps freed memory for reuse: replies of tens of megabytes would otherwise pay
+/// for fresh pages (page faults) on every query.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod auth;
 mod scan;
 mod service;

@@ -184,9 +184,12 @@ pub fn round(
         if block_end <= start {
             continue;
         }
-        for (first, rows) in table.rows(block_start.max(start), block_end) {
+        for (first, rows, bounds) in table.rows(block_start.max(start), block_end) {
             if remaining == 0 {
                 return Ok((concat(plan, pieces, counted)?, first));
+            }
+            if !could_match(plan, bounds) {
+                continue;
             }
             let mask = evaluate(plan, first, &rows)?;
             let matches = mask.true_count() as u64;
@@ -261,6 +264,33 @@ fn project(
     let options = RecordBatchOptions::new().with_row_count(Some(mask.true_count()));
     RecordBatch::try_new_with_options(plan.schema.clone(), columns, &options)
         .map_err(|e| e.to_string())
+}
+
+/// Whether rows within `bounds` could match every group (`false` only when the column
+/// ranges rule a group out, so the chunk is skipped unread).
+fn could_match(plan: &Plan, bounds: &[Option<(i128, i128)>]) -> bool {
+    plan.groups.iter().all(|(column, conditions)| {
+        let Some(Some((low, high))) = column.map(|i| bounds[i]) else {
+            return true;
+        };
+        conditions.iter().any(|c| in_range(c, low, high))
+    })
+}
+
+/// Whether `condition` could hold for a value in `low..=high`.
+fn in_range(condition: &Condition, low: i128, high: i128) -> bool {
+    match condition {
+        Condition::Compare(op, Value::Int(v)) => match op {
+            Op::Eq => low <= *v && *v <= high,
+            Op::Ne => !(low == high && low == *v),
+            Op::Lt => low < *v,
+            Op::Le => low <= *v,
+            Op::Gt => high > *v,
+            Op::Ge => high >= *v,
+        },
+        Condition::Between(Value::Int(a), Value::Int(b)) => *a <= high && *b >= low,
+        _ => true,
+    }
 }
 
 /// The rows matching every group, as a mask without nulls.
@@ -344,6 +374,7 @@ fn literal(value: &Value, data_type: &DataType) -> Result<ArrayRef, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Chunk;
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int64Type;
     use pocaduck_edge_vastdb::query::{self, Filter};
@@ -360,7 +391,7 @@ mod tests {
             let xs = Int64Array::from_iter_values((first..first + len).map(|r| r as i64));
             let batch =
                 RecordBatch::try_new(schema.clone(), vec![Arc::new(labels), Arc::new(xs)]).unwrap();
-            batches.push((first, batch));
+            batches.push(Chunk::new(first, batch));
             first += len;
         }
         Table {
@@ -426,6 +457,40 @@ mod tests {
                 "{splits} {sub_splits} {limit:?}"
             );
         }
+    }
+
+    #[test]
+    fn chunks_skipped_by_their_bounds_lose_no_match() {
+        // `x` is the row id, so most chunks lie wholly outside each range and are skipped.
+        let table = table();
+        let cases: [(Condition, fn(i64) -> bool); 7] = [
+            (Condition::eq(150_003i64), |x| x == 150_003),
+            (Condition::Compare(Op::Ne, Value::Int(5)), |x| x != 5),
+            (Condition::Compare(Op::Lt, Value::Int(100_001)), |x| {
+                x < 100_001
+            }),
+            (Condition::Compare(Op::Le, Value::Int(0)), |x| x <= 0),
+            (Condition::Compare(Op::Gt, Value::Int(240_000)), |x| {
+                x > 240_000
+            }),
+            (Condition::Compare(Op::Ge, Value::Int(150_000)), |x| {
+                x >= 150_000
+            }),
+            (Condition::between(149_990i64, 150_010i64), |x| {
+                (149_990..=150_010).contains(&x)
+            }),
+        ];
+        for (condition, keep) in cases {
+            let filter = Filter::all().and("x", condition.clone());
+            let expected: Vec<i64> = (0..240_007).filter(|&x| keep(x)).collect();
+            assert_eq!(
+                run(&table, &filter, 1, 2, Some(5_000)),
+                expected,
+                "{condition:?}"
+            );
+        }
+        let none = Filter::all().and("x", Condition::eq(-1i64));
+        assert!(run(&table, &none, 1, 1, None).is_empty());
     }
 
     #[test]

@@ -319,7 +319,7 @@ async fn answer(
                     let size: usize = t
                         .batches
                         .iter()
-                        .map(|(_, b)| b.get_array_memory_size())
+                        .map(|c| c.batch.get_array_memory_size())
                         .sum();
                     let stats = tabular::GetTableStatsResponse {
                         num_rows: rows as i64,

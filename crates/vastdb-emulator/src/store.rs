@@ -15,10 +15,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use arrow_array::{new_null_array, ArrayRef, RecordBatch};
+use arrow_arith::aggregate::{max, min};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow_array::{new_null_array, ArrayRef, ArrowPrimitiveType, RecordBatch};
 use arrow_ipc::reader::FileReader;
 use arrow_ipc::writer::FileWriter;
-use arrow_schema::{Schema, SchemaRef};
+use arrow_schema::{DataType, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
 /// A table: its schema and its rows, in batches with contiguous row ids.
@@ -28,33 +33,85 @@ pub struct Table {
     pub id: u64,
     /// The columns, in creation order.
     pub schema: SchemaRef,
-    /// Inserted batches with the id of their first row.
-    pub batches: Vec<(u64, RecordBatch)>,
+    /// Inserted batches, in row id order.
+    pub batches: Vec<Chunk>,
+}
+
+/// Inserted rows: a batch, the id of its first row, and the range of each integer column
+/// (as a VAST cluster keeps per-chunk statistics, so a scan can skip chunks).
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    /// The id of the first row.
+    pub first: u64,
+    /// The rows.
+    pub batch: RecordBatch,
+    /// Per column: the least and greatest non-null value of an integer column.
+    pub bounds: Arc<[Option<(i128, i128)>]>,
+}
+
+impl Chunk {
+    /// A chunk of `batch`, its first row having id `first`.
+    pub fn new(first: u64, batch: RecordBatch) -> Self {
+        let bounds = batch.columns().iter().map(integer_range).collect();
+        Self {
+            first,
+            batch,
+            bounds,
+        }
+    }
+}
+
+/// The least and greatest non-null value of an integer column.
+fn integer_range(column: &ArrayRef) -> Option<(i128, i128)> {
+    fn range<T>(column: &ArrayRef) -> Option<(i128, i128)>
+    where
+        T: ArrowPrimitiveType,
+        T::Native: Into<i128>,
+    {
+        let values = column.as_primitive::<T>();
+        Some((min(values)?.into(), max(values)?.into()))
+    }
+    match column.data_type() {
+        DataType::Int8 => range::<Int8Type>(column),
+        DataType::Int16 => range::<Int16Type>(column),
+        DataType::Int32 => range::<Int32Type>(column),
+        DataType::Int64 => range::<Int64Type>(column),
+        DataType::UInt8 => range::<UInt8Type>(column),
+        DataType::UInt16 => range::<UInt16Type>(column),
+        DataType::UInt32 => range::<UInt32Type>(column),
+        DataType::UInt64 => range::<UInt64Type>(column),
+        _ => None,
+    }
 }
 
 impl Table {
     /// The number of rows.
     pub fn num_rows(&self) -> u64 {
-        self.batches.iter().map(|(_, b)| b.num_rows() as u64).sum()
+        self.batches.iter().map(|c| c.batch.num_rows() as u64).sum()
     }
 
     /// One past the highest row id.
     pub fn end_row_id(&self) -> u64 {
         self.batches
             .last()
-            .map_or(0, |(first, b)| first + b.num_rows() as u64)
+            .map_or(0, |c| c.first + c.batch.num_rows() as u64)
     }
 
-    /// The rows with ids in `start..end`, as zero-copy slices with their first row id.
-    pub fn rows(&self, start: u64, end: u64) -> Vec<(u64, RecordBatch)> {
+    /// The rows with ids in `start..end`, as zero-copy slices with their first row id and
+    /// the bounds of the chunk they come from.
+    pub fn rows(&self, start: u64, end: u64) -> Vec<(u64, RecordBatch, &[Option<(i128, i128)>])> {
         let mut out = Vec::new();
-        for (first, batch) in &self.batches {
-            let last = first + batch.num_rows() as u64;
-            let (from, to) = (start.max(*first), end.min(last));
+        for chunk in &self.batches {
+            let first = chunk.first;
+            let last = first + chunk.batch.num_rows() as u64;
+            let (from, to) = (start.max(first), end.min(last));
             if from < to {
                 out.push((
                     from,
-                    batch.slice((from - first) as usize, (to - from) as usize),
+                    chunk
+                        .batch
+                        .slice((from - first) as usize, (to - from) as usize),
+                    &chunk.bounds[..],
                 ));
             }
         }
@@ -292,10 +349,10 @@ impl Store {
         let mut batches = committed.batches.clone();
         for (k, first, rows) in self.pending.get(&txid).into_iter().flatten() {
             if *k == name {
-                batches.push((*first, rows.clone()));
+                batches.push(Chunk::new(*first, rows.clone()));
             }
         }
-        batches.sort_by_key(|(first, _)| *first);
+        batches.sort_by_key(|c| c.first);
         Ok(Table {
             id: committed.id,
             schema: committed.schema.clone(),
@@ -317,8 +374,8 @@ impl Store {
             )
             .map_err(internal)?;
             let table = self.tables.get_mut(&name).expect("looked up above");
-            let at = table.batches.partition_point(|(f, _)| *f < first);
-            table.batches.insert(at, (first, rows));
+            let at = table.batches.partition_point(|c| c.first < first);
+            table.batches.insert(at, Chunk::new(first, rows));
         }
         Ok(())
     }
@@ -453,7 +510,7 @@ fn load_table(dir: &Path, id: u64) -> anyhow::Result<Table> {
             let batch = batch?;
             let start = next;
             next += batch.num_rows() as u64;
-            batches.push((start, batch));
+            batches.push(Chunk::new(start, batch));
         }
     }
     Ok(Table {
