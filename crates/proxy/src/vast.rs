@@ -52,6 +52,11 @@ impl std::str::FromStr for Layout {
     }
 }
 
+/// Retries of a request answered `503 SlowDown` or cut mid-reply, unless configured.
+pub const DEFAULT_MAX_RETRIES: u32 = 5;
+/// Rows per sub-split per reply, unless configured (the SDK's default page).
+pub use pocaduck_edge_vastdb::paging::DEFAULT_LIMIT_ROWS;
+
 /// Where the table is and how to read it.
 #[derive(Debug, Clone)]
 pub struct VastConfig {

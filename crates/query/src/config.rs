@@ -11,7 +11,7 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::path::Path as StorePath;
 use object_store::{ClientConfigKey, ObjectStore};
-use pocaduck_edge_proxy::vast::{Layout, VastConfig};
+use pocaduck_edge_proxy::vast::{Layout, VastConfig, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES};
 use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
 
 use crate::error::{Error, Result};
@@ -21,10 +21,6 @@ use crate::store::{dataset_name, local_store, ObjectRanges};
 pub const DEFAULT_VASTDB_TABLE: &str = "point_clouds";
 /// Values per point when `dims` is not changed.
 pub const DEFAULT_DIMS: usize = 3;
-/// VastDB retries of a request answered `503 SlowDown` or cut mid-reply.
-const VASTDB_MAX_RETRIES: u32 = 5;
-/// Rows per sub-split in one VastDB reply (as `pocaduck-edge serve`).
-const VASTDB_LIMIT_ROWS: u64 = 131_072;
 
 /// The kind of storage a [`StorageConfig`] names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -301,8 +297,8 @@ impl StorageConfig {
             table,
             layout: self.vastdb_layout,
             dims: self.dims,
-            max_retries: VASTDB_MAX_RETRIES,
-            limit_rows: VASTDB_LIMIT_ROWS,
+            max_retries: DEFAULT_MAX_RETRIES,
+            limit_rows: DEFAULT_LIMIT_ROWS,
         })
     }
 

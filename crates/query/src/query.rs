@@ -22,8 +22,6 @@ use crate::upstream::HttpUpstream;
 /// Labels whose points [`Query::new`] keeps in memory (PoCADuck's `cache_size`; its
 /// default is 10, smaller here because one label can hold tens of millions of points).
 pub const DEFAULT_CACHE_SIZE: usize = 4;
-/// Seconds to wait for a connection to VastDB.
-const VASTDB_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Seconds to wait for VastDB's next bytes.
 const VASTDB_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -245,7 +243,7 @@ impl AsyncQuery {
             let vast = config.vast_config()?;
             let location = vast.table.to_string();
             let dims = vast.dims;
-            let upstream = HttpUpstream::new(VASTDB_CONNECT_TIMEOUT, VASTDB_READ_TIMEOUT)?;
+            let upstream = HttpUpstream::new(VASTDB_READ_TIMEOUT)?;
             let source = Arc::new(VastSource::new(
                 config.vastdb_table.clone(),
                 vast,

@@ -15,11 +15,14 @@ pub struct HttpUpstream {
     client: reqwest::Client,
 }
 
+/// The longest wait for a connection to VastDB.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl HttpUpstream {
-    /// A client that gives up connecting after `connect` and waiting for bytes after `read`.
-    pub fn new(connect: Duration, read: Duration) -> Result<Self> {
+    /// A client that gives up connecting after 10 s and waiting for bytes after `read`.
+    pub fn new(read: Duration) -> Result<Self> {
         let client = reqwest::Client::builder()
-            .connect_timeout(connect)
+            .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(read)
             .build()
             .map_err(|e| Error::Runtime(format!("building the HTTP client: {e}")))?;

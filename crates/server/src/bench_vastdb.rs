@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use pocaduck_edge_proxy::timing::Timing;
-use pocaduck_edge_proxy::vast::{default_dim_names, Layout};
+use pocaduck_edge_proxy::vast::{default_dim_names, Layout, DEFAULT_MAX_RETRIES};
 use pocaduck_edge_proxy::vast_client::VastClient;
 use pocaduck_edge_query::{HttpUpstream, Query, StorageConfig, SystemClock};
 use pocaduck_edge_vastdb::query::{self, Condition, Filter};
@@ -70,12 +70,9 @@ pub fn run(target: &Target, labels: &[u64], repeat: usize) -> anyhow::Result<Vec
     let client = Arc::new(VastClient::new(
         Endpoint::parse(&target.endpoint)?,
         Credentials::new(target.access_key.clone(), target.secret_key.clone()),
-        Arc::new(HttpUpstream::new(
-            Duration::from_secs(10),
-            Duration::from_secs(60),
-        )?),
+        Arc::new(HttpUpstream::new(Duration::from_secs(60))?),
         Arc::new(SystemClock::new()),
-        5,
+        DEFAULT_MAX_RETRIES,
     ));
     let mut out = Vec::new();
     for &label in labels {

@@ -78,24 +78,8 @@ enum Command {
     /// Time reading labels from a VastDB table: the raw reply bytes of one query, and
     /// `Query::get_points`; print JSON lines (the benchmark runs it).
     BenchVastdb {
-        /// VastDB endpoint.
-        #[arg(long)]
-        endpoint: String,
-        /// Access key.
-        #[arg(long, env = "VASTDB_ACCESS_KEY", hide_env_values = true)]
-        access_key: String,
-        /// Secret key.
-        #[arg(long, env = "VASTDB_SECRET_KEY", hide_env_values = true)]
-        secret_key: String,
-        /// The bucket.
-        #[arg(long)]
-        bucket: String,
-        /// The schema.
-        #[arg(long)]
-        schema: String,
-        /// The table.
-        #[arg(long, default_value = "point_clouds")]
-        table: String,
+        #[command(flatten)]
+        table: VastTableArgs,
         /// The table layout.
         #[arg(long, default_value = "pocaduck")]
         layout: pocaduck_edge_proxy::vast::Layout,
@@ -135,24 +119,8 @@ enum VastdbCommand {
         /// An edge-layout dataset directory, or a PoCADuck one (imported first into a
         /// temporary edge-layout dataset).
         source: PathBuf,
-        /// VastDB endpoint, e.g. http://vast.example:80.
-        #[arg(long)]
-        endpoint: String,
-        /// Access key (or the environment variable, to keep it out of shell history).
-        #[arg(long, env = "VASTDB_ACCESS_KEY", hide_env_values = true)]
-        access_key: String,
-        /// Secret key (or the environment variable, to keep it out of shell history).
-        #[arg(long, env = "VASTDB_SECRET_KEY", hide_env_values = true)]
-        secret_key: String,
-        /// The bucket (it must exist).
-        #[arg(long)]
-        bucket: String,
-        /// The schema (created when missing; `parent/child` for a nested one).
-        #[arg(long)]
-        schema: String,
-        /// The table (created when missing).
-        #[arg(long, default_value = "point_clouds")]
-        table: String,
+        #[command(flatten)]
+        table: VastTableArgs,
         /// The table layout to write.
         #[arg(long, default_value = "columnar")]
         layout: pocaduck_edge_proxy::vast::Layout,
@@ -164,6 +132,39 @@ enum VastdbCommand {
         #[arg(long, default_value_t = 512)]
         memory_mb: u64,
     },
+}
+
+/// A VastDB table and the keys to reach it.
+#[derive(clap::Args)]
+struct VastTableArgs {
+    /// VastDB endpoint, e.g. http://vast.example:80.
+    #[arg(long)]
+    endpoint: String,
+    /// Access key (or the environment variable, to keep it out of shell history).
+    #[arg(long, env = "VASTDB_ACCESS_KEY", hide_env_values = true)]
+    access_key: String,
+    /// Secret key (or the environment variable, to keep it out of shell history).
+    #[arg(long, env = "VASTDB_SECRET_KEY", hide_env_values = true)]
+    secret_key: String,
+    /// The bucket (it must exist).
+    #[arg(long)]
+    bucket: String,
+    /// The schema (`parent/child` for a nested one; `vastdb load` creates it when missing).
+    #[arg(long)]
+    schema: String,
+    /// The table (`vastdb load` creates it when missing).
+    #[arg(long, default_value = "point_clouds")]
+    table: String,
+}
+
+impl VastTableArgs {
+    fn path(&self) -> anyhow::Result<pocaduck_edge_vastdb::TablePath> {
+        Ok(pocaduck_edge_vastdb::TablePath::new(
+            &self.bucket,
+            &self.schema,
+            &self.table,
+        )?)
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -236,11 +237,6 @@ fn main() -> anyhow::Result<()> {
             command:
                 VastdbCommand::Load {
                     source,
-                    endpoint,
-                    access_key,
-                    secret_key,
-                    bucket,
-                    schema,
                     table,
                     layout,
                     commit_mb,
@@ -248,9 +244,12 @@ fn main() -> anyhow::Result<()> {
                 },
         } => {
             let options = vastdb_load::LoadOptions {
-                endpoint,
-                credentials: pocaduck_edge_vastdb::Credentials::new(access_key, secret_key),
-                table: pocaduck_edge_vastdb::TablePath::new(&bucket, &schema, &table)?,
+                table: table.path()?,
+                endpoint: table.endpoint,
+                credentials: pocaduck_edge_vastdb::Credentials::new(
+                    table.access_key,
+                    table.secret_key,
+                ),
                 layout,
                 transaction_bytes: commit_mb << 20,
                 progress: true,
@@ -284,11 +283,6 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::BenchVastdb {
-            endpoint,
-            access_key,
-            secret_key,
-            bucket,
-            schema,
             table,
             layout,
             dims,
@@ -296,10 +290,10 @@ fn main() -> anyhow::Result<()> {
             labels,
         } => {
             let target = bench_vastdb::Target {
-                endpoint,
-                access_key,
-                secret_key,
-                table: pocaduck_edge_vastdb::TablePath::new(&bucket, &schema, &table)?,
+                table: table.path()?,
+                endpoint: table.endpoint,
+                access_key: table.access_key,
+                secret_key: table.secret_key,
                 layout,
                 dims,
             };

@@ -9,7 +9,7 @@ use axum::body::Body as AxumBody;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use pocaduck_edge_proxy::cors::CorsPolicy;
-use pocaduck_edge_proxy::vast::{VastConfig, VastSource};
+use pocaduck_edge_proxy::vast::{VastConfig, VastSource, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES};
 use pocaduck_edge_proxy::{ApiError, Body, Limits, RangeStore, Service, ServiceConfig};
 use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
 
@@ -73,7 +73,7 @@ pub struct VastOptions {
     pub read_timeout_secs: u64,
     /// Rows per sub-split in one VastDB reply (the SDK's `limit_rows_per_sub_split`): the
     /// proxy holds about one reply's rows at a time.
-    #[arg(long = "vastdb-limit-rows", default_value_t = 131_072)]
+    #[arg(long = "vastdb-limit-rows", default_value_t = DEFAULT_LIMIT_ROWS)]
     pub limit_rows: u64,
 }
 
@@ -115,13 +115,10 @@ impl VastOptions {
             table,
             layout: self.layout,
             dims: self.dims,
-            max_retries: 5,
+            max_retries: DEFAULT_MAX_RETRIES,
             limit_rows: self.limit_rows,
         };
-        let upstream = HttpUpstream::new(
-            Duration::from_secs(10),
-            Duration::from_secs(self.read_timeout_secs),
-        )?;
+        let upstream = HttpUpstream::new(Duration::from_secs(self.read_timeout_secs))?;
         let name = self.name.clone().unwrap_or_else(|| self.table.clone());
         Ok(Some(VastSource::new(
             name,

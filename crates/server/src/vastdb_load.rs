@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use pocaduck_edge_core::Manifest;
 use pocaduck_edge_proxy::timing::Timing;
-use pocaduck_edge_proxy::vast::{check_layout, Layout};
+use pocaduck_edge_proxy::vast::{check_layout, Layout, DEFAULT_MAX_RETRIES};
 use pocaduck_edge_proxy::vast_client::VastClient;
 use pocaduck_edge_proxy::ApiError;
 use pocaduck_edge_query::store::SystemClock;
@@ -101,16 +101,13 @@ async fn load_async(
     manifest: &Manifest,
     options: &LoadOptions,
 ) -> anyhow::Result<LoadReport> {
-    let upstream = HttpUpstream::new(
-        std::time::Duration::from_secs(10),
-        std::time::Duration::from_secs(60),
-    )?;
+    let upstream = HttpUpstream::new(std::time::Duration::from_secs(60))?;
     let client = Arc::new(VastClient::new(
         Endpoint::parse(&options.endpoint)?,
         options.credentials.clone(),
         Arc::new(upstream),
         Arc::new(SystemClock::new()),
-        5,
+        DEFAULT_MAX_RETRIES,
     ));
     let table = &options.table;
     let mut timing = Timing::default();

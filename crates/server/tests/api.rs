@@ -18,8 +18,7 @@ use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use arrow_array::{Array, FixedSizeListArray, Int64Array, UInt64Array};
-use reqwest::blocking::Client;
+use arrow_array::{Array, Int64Array};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -35,7 +34,7 @@ struct LocalServer {
     _dir: tempfile::TempDir,
 }
 
-use common::{bin, run, ChildGuard};
+use common::{arrow_rows, bin, client, run, ChildGuard};
 
 fn copy_dir(from: &Path, to: &Path) {
     for entry in walk(from) {
@@ -136,13 +135,6 @@ fn server() -> &'static Server {
     })
 }
 
-fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
 fn url(path: &str) -> String {
     format!("{}/v1/datasets/{}{}", server().base, server().dataset, path)
 }
@@ -182,41 +174,6 @@ fn npy_rows(bytes: &[u8]) -> Vec<Vec<i64>> {
         .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
         .collect();
     values.chunks(dims).map(|r| r.to_vec()).collect()
-}
-
-/// Decodes an Arrow IPC points stream into (label, row) pairs.
-fn arrow_rows(bytes: &[u8]) -> Vec<(u64, Vec<i64>)> {
-    let reader =
-        arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes.to_vec()), None)
-            .unwrap();
-    assert_eq!(reader.schema().field(0).name(), "label");
-    let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch.unwrap();
-        let labels = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<UInt64Array>()
-            .unwrap();
-        let points = batch
-            .column(1)
-            .as_any()
-            .downcast_ref::<FixedSizeListArray>()
-            .unwrap();
-        let d = points.value_length() as usize;
-        let values = points
-            .values()
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap();
-        for i in 0..batch.num_rows() {
-            out.push((
-                labels.value(i),
-                values.values()[i * d..(i + 1) * d].to_vec(),
-            ));
-        }
-    }
-    out
 }
 
 fn points(label: u64, query: &str) -> reqwest::blocking::Response {

@@ -8,13 +8,11 @@ mod common;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use pocaduck_edge_query::{Error, Layout, Points, Query, StorageConfig, StorageType};
-use reqwest::blocking::Client;
 use serde_json::Value;
 
-use common::{bin, ChildGuard, ACCESS_KEY, SECRET_KEY};
+use common::{bin, client, ChildGuard, ACCESS_KEY, SECRET_KEY};
 
 /// The sample at 256 nm and a server over it (dataset `sample`).
 struct Sample {
@@ -52,13 +50,6 @@ fn sample() -> &'static Sample {
 
 fn local_query() -> Query {
     Query::new(StorageConfig::new(sample().path.to_str().unwrap())).unwrap()
-}
-
-fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
 }
 
 fn api(path: &str) -> String {

@@ -8,11 +8,10 @@ mod common;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use arrow_array::{Array, FixedSizeListArray, Int64Array, RecordBatch, UInt64Array};
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::Response;
 use serde_json::Value;
 
-use common::{VastStack, ACCESS_KEY, SECRET_KEY};
+use common::{arrow_rows, client, VastStack, ACCESS_KEY, SECRET_KEY};
 
 /// Seconds the shared server waits for VastDB's next bytes (the stall test's bound).
 const READ_TIMEOUT_SECS: u64 = 3;
@@ -39,13 +38,6 @@ fn exclusive() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
 fn api(path: &str) -> String {
     let s = stack();
     format!("{}/v1/datasets/{}{path}", s.base, s.dataset)
@@ -61,8 +53,14 @@ fn labels() -> Vec<u64> {
         .collect()
 }
 
-/// The label with the most points (several replies' worth at the emulator's page size).
+/// The label with the most points (several replies' worth at the emulator's page size),
+/// found once.
 fn big_label() -> u64 {
+    static BIG: OnceLock<u64> = OnceLock::new();
+    *BIG.get_or_init(find_big_label)
+}
+
+fn find_big_label() -> u64 {
     let mut best = (0, 0);
     for label in labels() {
         let info: Value = client()
@@ -108,36 +106,6 @@ fn points(label: u64, format: &str) -> Response {
         .get(api(&format!("/labels/{label}/points?format={format}")))
         .send()
         .unwrap()
-}
-
-/// The rows of an Arrow IPC stream as (label, point).
-fn arrow_rows(bytes: &[u8]) -> Vec<(u64, Vec<i64>)> {
-    let reader = arrow_ipc::reader::StreamReader::try_new(bytes, None).unwrap();
-    let mut rows = Vec::new();
-    for batch in reader {
-        let batch: RecordBatch = batch.unwrap();
-        let labels = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<UInt64Array>()
-            .unwrap();
-        let points = batch
-            .column(1)
-            .as_any()
-            .downcast_ref::<FixedSizeListArray>()
-            .unwrap();
-        let d = points.value_length() as usize;
-        let values = points
-            .values()
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap();
-        for i in 0..batch.num_rows() {
-            let point = (0..d).map(|j| values.value(i * d + j)).collect();
-            rows.push((labels.value(i), point));
-        }
-    }
-    rows
 }
 
 /// The label's points with no fault, and how many queries that took.
@@ -283,26 +251,8 @@ fn a_stalled_reply_is_504_within_the_read_timeout() {
 #[test]
 fn wrong_credentials_are_502_naming_the_upstream_error_and_never_shown() {
     let s = stack();
-    let mut serve = common::command(common::bin(), None);
-    serve
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--vastdb-endpoint",
-            &s.emulator,
-            "--vastdb-bucket",
-            "pocaduck",
-            "--vastdb-schema",
-            "tests",
-            "--vastdb-table",
-            &s.dataset,
-            "--vastdb-layout",
-            "columnar",
-        ])
-        .env("VASTDB_ACCESS_KEY", ACCESS_KEY)
-        .env("VASTDB_SECRET_KEY", "not-the-secret-key")
-        .stderr(std::process::Stdio::null());
+    let mut serve = common::serve_table(&s.emulator, &s.dataset, "not-the-secret-key", &[], None);
+    serve.stderr(std::process::Stdio::null());
     let (_server, base) = common::spawn_listening(serve);
     let r = client()
         .get(format!("{base}/v1/datasets/{}/labels", s.dataset))
@@ -330,28 +280,14 @@ fn a_large_label_streams_with_bounded_memory() {
     // A server that holds at most 4096 rows of a reply: a label of N points must not cost
     // N points of memory.
     let s = stack();
-    let mut serve = common::command(common::bin(), None);
-    serve
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--vastdb-endpoint",
-            &s.emulator,
-            "--vastdb-bucket",
-            "pocaduck",
-            "--vastdb-schema",
-            "tests",
-            "--vastdb-table",
-            &s.dataset,
-            "--vastdb-layout",
-            "columnar",
-            "--vastdb-limit-rows",
-            "4096",
-        ])
-        .env("VASTDB_ACCESS_KEY", ACCESS_KEY)
-        .env("VASTDB_SECRET_KEY", SECRET_KEY)
-        .stderr(std::process::Stdio::null());
+    let mut serve = common::serve_table(
+        &s.emulator,
+        &s.dataset,
+        SECRET_KEY,
+        &["--vastdb-limit-rows", "4096"],
+        None,
+    );
+    serve.stderr(std::process::Stdio::null());
     let (server, base) = common::spawn_listening(serve);
     let pid = common::program_pid(&server);
     let label = big_label();

@@ -20,7 +20,7 @@ use pocaduck_edge_vastdb::query::{Condition, DecodedQuery, Op, Value, ROW_ID};
 use pocaduck_edge_vastdb::schema::{children, column_of_node};
 use pocaduck_edge_vastdb::INVALID_ROW_ID;
 
-use crate::store::Table;
+use crate::store::{Bounds, Table};
 
 /// Rows per row group, as the protocol's block arithmetic counts them.
 const ROW_GROUP: u64 = 65_536;
@@ -268,7 +268,7 @@ fn project(
 
 /// Whether rows within `bounds` could match every group (`false` only when the column
 /// ranges rule a group out, so the chunk is skipped unread).
-fn could_match(plan: &Plan, bounds: &[Option<(i128, i128)>]) -> bool {
+fn could_match(plan: &Plan, bounds: &Bounds) -> bool {
     plan.groups.iter().all(|(column, conditions)| {
         let Some(Some((low, high))) = column.map(|i| bounds[i]) else {
             return true;
@@ -463,7 +463,8 @@ mod tests {
     fn chunks_skipped_by_their_bounds_lose_no_match() {
         // `x` is the row id, so most chunks lie wholly outside each range and are skipped.
         let table = table();
-        let cases: [(Condition, fn(i64) -> bool); 7] = [
+        type Case = (Condition, fn(i64) -> bool);
+        let cases: [Case; 7] = [
             (Condition::eq(150_003i64), |x| x == 150_003),
             (Condition::Compare(Op::Ne, Value::Int(5)), |x| x != 5),
             (Condition::Compare(Op::Lt, Value::Int(100_001)), |x| {

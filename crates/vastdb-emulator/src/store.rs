@@ -37,6 +37,9 @@ pub struct Table {
     pub batches: Vec<Chunk>,
 }
 
+/// Per column of a chunk: the least and greatest non-null value of an integer column.
+pub type Bounds = [Option<(i128, i128)>];
+
 /// Inserted rows: a batch, the id of its first row, and the range of each integer column
 /// (as a VAST cluster keeps per-chunk statistics, so a scan can skip chunks).
 #[derive(Debug, Clone)]
@@ -45,8 +48,8 @@ pub struct Chunk {
     pub first: u64,
     /// The rows.
     pub batch: RecordBatch,
-    /// Per column: the least and greatest non-null value of an integer column.
-    pub bounds: Arc<[Option<(i128, i128)>]>,
+    /// The columns' value ranges.
+    pub bounds: Arc<Bounds>,
 }
 
 impl Chunk {
@@ -99,7 +102,7 @@ impl Table {
 
     /// The rows with ids in `start..end`, as zero-copy slices with their first row id and
     /// the bounds of the chunk they come from.
-    pub fn rows(&self, start: u64, end: u64) -> Vec<(u64, RecordBatch, &[Option<(i128, i128)>])> {
+    pub fn rows(&self, start: u64, end: u64) -> Vec<(u64, RecordBatch, &Bounds)> {
         let mut out = Vec::new();
         for chunk in &self.batches {
             let first = chunk.first;

@@ -9,6 +9,9 @@ use crate::deframe::{Event, INVALID_ROW_ID};
 use crate::error::{Error, Result};
 use crate::request::{python_bool, Request, TablePath, API_VERSION, CLIENT_NAME};
 
+/// Rows per sub-split per request unless set (the SDK's `limit_rows_per_sub_split`).
+pub const DEFAULT_LIMIT_ROWS: u64 = 131_072;
+
 /// How a query is split and paged (the SDK's `QueryConfig`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QuerySettings {
@@ -35,7 +38,7 @@ impl Default for QuerySettings {
             num_splits: 1,
             row_groups_per_sub_split: 8,
             num_sub_splits: 4,
-            limit_rows: 131_072,
+            limit_rows: DEFAULT_LIMIT_ROWS,
             sorted_projections: true,
             max_stalled_replies: 3,
         }

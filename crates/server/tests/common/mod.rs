@@ -94,6 +94,38 @@ pub const ACCESS_KEY: &str = "AKIAEXAMPLE";
 /// The emulator's secret in tests.
 pub const SECRET_KEY: &str = "SECRETEXAMPLE-never-shown";
 
+/// A `pocaduck-edge serve` [`command`] over the table `layout` (loaded by [`vast_stack`] in
+/// that layout) of the emulator at `emulator`, signing with `secret`, with `extra` arguments.
+pub fn serve_table(
+    emulator: &str,
+    layout: &str,
+    secret: &str,
+    extra: &[&str],
+    remove_on_exit: Option<&Path>,
+) -> Command {
+    let mut server = command(bin(), remove_on_exit);
+    server
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--vastdb-endpoint",
+            emulator,
+            "--vastdb-bucket",
+            "pocaduck",
+            "--vastdb-schema",
+            "tests",
+            "--vastdb-table",
+            layout,
+            "--vastdb-layout",
+            layout,
+        ])
+        .args(extra)
+        .env("VASTDB_ACCESS_KEY", ACCESS_KEY)
+        .env("VASTDB_SECRET_KEY", secret);
+    server
+}
+
 /// An emulator with the sample loaded in `layout`, and a server over that table.
 pub struct VastStack {
     /// The emulator's base URL.
@@ -145,26 +177,8 @@ pub fn vast_stack(layout: &str, extra: &[&str]) -> VastStack {
         layout,
     ]);
     let server_log = dir.path().join("server.log");
-    let mut server = command(bin(), Some(dir.path()));
+    let mut server = serve_table(&emulator_url, layout, SECRET_KEY, extra, Some(dir.path()));
     server
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--vastdb-endpoint",
-            &emulator_url,
-            "--vastdb-bucket",
-            "pocaduck",
-            "--vastdb-schema",
-            "tests",
-            "--vastdb-table",
-            layout,
-            "--vastdb-layout",
-            layout,
-        ])
-        .args(extra)
-        .env("VASTDB_ACCESS_KEY", ACCESS_KEY)
-        .env("VASTDB_SECRET_KEY", SECRET_KEY)
         .env("RUST_LOG", "debug")
         .stderr(std::fs::File::create(&server_log).unwrap());
     let (server_guard, base) = spawn_listening(server);
@@ -200,4 +214,46 @@ pub fn peak_rss_bytes(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("status has VmHWM");
     kib * 1024
+}
+
+/// A blocking HTTP client with a bounded wait.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// Decodes an Arrow IPC points stream (`label`, `points`) into (label, row) pairs.
+pub fn arrow_rows(bytes: &[u8]) -> Vec<(u64, Vec<i64>)> {
+    use arrow_array::{Array, FixedSizeListArray, Int64Array, UInt64Array};
+    let reader = arrow_ipc::reader::StreamReader::try_new(bytes, None).unwrap();
+    assert_eq!(reader.schema().field(0).name(), "label");
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let labels = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .unwrap();
+        let points = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<FixedSizeListArray>()
+            .unwrap();
+        let d = points.value_length() as usize;
+        let values = points
+            .values()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        for i in 0..batch.num_rows() {
+            out.push((
+                labels.value(i),
+                values.values()[i * d..(i + 1) * d].to_vec(),
+            ));
+        }
+    }
+    out
 }
