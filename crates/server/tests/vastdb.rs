@@ -433,3 +433,61 @@ fn the_demo_serves_the_sample_from_both_backends_alike() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn bad_vastdb_options_stop_the_server_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--vastdb-limit-rows", "0"],
+            "--vastdb-limit-rows must be at least 1",
+        ),
+        (
+            &["--vastdb-read-timeout", "0"],
+            "--vastdb-read-timeout must be at least 1 second",
+        ),
+        (&["--dims", "0"], "--dims must be at least 1"),
+        (&["--vastdb-table", "bad/name"], "bad/name"),
+    ];
+    for (extra, expected) in cases {
+        let output = std::process::Command::new(common::bin())
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--vastdb-endpoint",
+                "http://127.0.0.1:9",
+                "--vastdb-bucket",
+                "pocaduck",
+                "--vastdb-schema",
+                "tests",
+            ])
+            .args(extra)
+            .env("VASTDB_ACCESS_KEY", ACCESS_KEY)
+            .env("VASTDB_SECRET_KEY", SECRET_KEY)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{extra:?} was accepted");
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{extra:?} started listening");
+    }
+    // The demo loads a local edge dataset, and nothing else.
+    let output = std::process::Command::new(common::bin())
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--vastdb-emulator",
+            "--data",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("must be a local edge-layout dataset"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
