@@ -6,4 +6,5 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 tests/python/setup_venv.sh
 "$ROOT/.venv/bin/python" bench/run.py "$@"
+ensure_node_modules && node bench/js/decode.mjs  # the npm package's decoders vs parquet-wasm, hyparquet, apache-arrow
 exec "$ROOT/.venv/bin/python" bench/vastdb_bench.py

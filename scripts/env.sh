@@ -19,3 +19,36 @@ ensure_wasm_toolchain() {
     fi
   fi
 }
+
+# The wasm-bindgen CLI must match the `wasm-bindgen` crate exactly (crates/wasm pins it).
+WASM_BINDGEN_VERSION=0.2.130
+ensure_wasm_bindgen() {
+  if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $WASM_BINDGEN_VERSION"; then
+    # Without --locked: a dependency version locked by the CLI is missing from the index.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+}
+
+# The npm dev dependencies (binaryen's wasm-opt, typescript, the browser test's driver, the
+# benchmark's peers), installed from package-lock.json when node_modules is missing or stale.
+ensure_node_modules() {
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund
+  fi
+}
+
+# wasm-opt of $1 into $2, from a cache keyed by the input's hash and the flags (the optimiser
+# takes minutes; the cargo build before it is incremental).
+wasm_opt_cached() {
+  local flags=(-O1 --strip-debug --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue)
+  local key
+  key="$( (sha256sum < "$1"; echo "${flags[*]}") | sha256sum | cut -c1-32)"
+  local cached="$CARGO_TARGET_DIR/wasm-opt-cache/$key.wasm"
+  if [ ! -f "$cached" ]; then
+    mkdir -p "$(dirname "$cached")"
+    "$ROOT/node_modules/.bin/wasm-opt" "${flags[@]}" "$1" -o "$cached.tmp"
+    mv "$cached.tmp" "$cached"
+  fi
+  cp "$cached" "$2"
+}

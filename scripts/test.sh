@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit and HTTP tests, the wasm32 build of core, proxy and vastdb, the
-# reference test against the real PoCADuck package, and the official VastDB SDK against the
-# emulator.
+# npm package (its types, and the client against the real server in Node), the viewer in
+# headless Chromium, the reference test against the real PoCADuck package, and the official
+# VastDB SDK against the emulator.
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 ensure_wasm_toolchain
@@ -14,6 +15,12 @@ cargo test --locked --workspace
 for layout in columnar pocaduck; do
   POCADUCK_EDGE_VASTDB_LAYOUT=$layout cargo test --locked -p pocaduck-edge --test api
 done
+# The npm package: build it, check its declarations, run it against the real server.
+bash scripts/build-wasm.sh
+node_modules/.bin/tsc -p tests/js/tsconfig.json
+node --test tests/js/
+# The viewer in Chromium (the site is built from the package above).
+bash scripts/test-browser.sh
 tests/python/setup_venv.sh
 POCADUCK_EDGE_BIN="$CARGO_TARGET_DIR/debug/pocaduck-edge" \
 VASTDB_EMULATOR_BIN="$CARGO_TARGET_DIR/debug/vastdb-emulator" \

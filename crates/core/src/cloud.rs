@@ -206,43 +206,104 @@ impl PointCloud {
 
     /// Bounds of the points, or `None` when empty.
     pub fn bbox(&self) -> Option<BBox> {
-        let mut rows = self.rows();
-        let first = rows.next()?;
-        let mut bbox = BBox {
-            min: first.to_vec(),
-            max: first.to_vec(),
-        };
-        for row in rows {
-            for (i, v) in row.iter().enumerate() {
-                bbox.min[i] = bbox.min[i].min(*v);
-                bbox.max[i] = bbox.max[i].max(*v);
-            }
-        }
-        Some(bbox)
+        bbox_of(&self.data, self.dims)
     }
 
-    /// Positions for rendering: the first three dims (missing dims are 0) minus `origin`,
-    /// as f32, with `origin` the centre of the bounding box rounded to an integer, so that
-    /// `position + origin` is the exact value for any cloud narrower than 2^24 voxels.
-    pub fn recentred(&self) -> (Vec<f32>, [f64; 3]) {
-        let origin = match self.bbox() {
-            Some(b) => {
-                let mut o = [0f64; 3];
-                for (i, slot) in o.iter_mut().enumerate().take(self.dims.min(3)) {
-                    *slot = ((b.min[i] as i128 + b.max[i] as i128) / 2) as f64;
-                }
-                o
-            }
-            None => [0.0; 3],
-        };
-        let mut out = Vec::with_capacity(self.len() * 3);
-        for row in self.rows() {
-            for (i, o) in origin.iter().enumerate() {
-                let v = row.get(i).copied().unwrap_or(0);
-                out.push((v as f64 - o) as f32);
+    /// Positions for rendering, as [`recentre`] gives them.
+    pub fn recentred(&self) -> Recentred {
+        recentre(&self.data, self.dims)
+    }
+}
+
+/// Points ready to render: positions relative to an integer origin, and exact bounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recentred {
+    /// `N × 3` float32: the first three dims (missing dims are 0) minus `origin`.
+    pub positions: Vec<f32>,
+    /// The centre of the bounds, rounded to an integer, per axis.
+    pub origin: [f64; 3],
+    /// Bounds of the points, `None` when there are none.
+    pub bbox: Option<BBox>,
+}
+
+/// Bounds of `N × dims` row-major values, `None` when empty.
+pub fn bbox_of(values: &[i64], dims: usize) -> Option<BBox> {
+    if dims == 3 {
+        // The common case, with fixed-size rows the compiler keeps in registers.
+        let (first, rest) = values.split_first_chunk::<3>()?;
+        let (mut min, mut max) = (*first, *first);
+        for row in rest.chunks_exact(3) {
+            for ((lo, hi), v) in min.iter_mut().zip(max.iter_mut()).zip(row) {
+                *lo = (*lo).min(*v);
+                *hi = (*hi).max(*v);
             }
         }
-        (out, origin)
+        return Some(BBox {
+            min: min.to_vec(),
+            max: max.to_vec(),
+        });
+    }
+    let mut rows = values.chunks_exact(dims);
+    let first = rows.next()?;
+    let mut bbox = BBox {
+        min: first.to_vec(),
+        max: first.to_vec(),
+    };
+    for row in rows {
+        for (i, v) in row.iter().enumerate() {
+            bbox.min[i] = bbox.min[i].min(*v);
+            bbox.max[i] = bbox.max[i].max(*v);
+        }
+    }
+    Some(bbox)
+}
+
+/// Re-centres `N × dims` row-major values for rendering: `position + origin` is the exact
+/// value whenever the points span less than 2^24 per axis (float32's exact integers).
+pub fn recentre(values: &[i64], dims: usize) -> Recentred {
+    let n = values.len() / dims;
+    let bbox = bbox_of(values, dims);
+    // The origin is the centre rounded to an integer that float64 holds exactly, so that
+    // `position + origin` is exact in float64 arithmetic too.
+    let mut origin_i = [0i64; 3];
+    if let Some(b) = &bbox {
+        for (i, slot) in origin_i.iter_mut().enumerate().take(dims.min(3)) {
+            let centre = ((b.min[i] as i128 + b.max[i] as i128) / 2) as i64;
+            *slot = (centre as f64) as i64;
+        }
+    }
+    // With the origin inside the bounds, `v - origin` overflows only when the bounds span
+    // more than i64: then go through f64.
+    let narrow = bbox.as_ref().is_none_or(|b| {
+        b.min
+            .iter()
+            .zip(&b.max)
+            .all(|(lo, hi)| hi.checked_sub(*lo).is_some())
+    });
+    let mut positions = vec![0f32; n * 3];
+    let axes = dims.min(3);
+    if dims == 3 && narrow {
+        let [ox, oy, oz] = origin_i;
+        for (out, row) in positions.chunks_exact_mut(3).zip(values.chunks_exact(3)) {
+            out[0] = (row[0] - ox) as f32;
+            out[1] = (row[1] - oy) as f32;
+            out[2] = (row[2] - oz) as f32;
+        }
+    } else {
+        for (out, row) in positions.chunks_exact_mut(3).zip(values.chunks_exact(dims)) {
+            for k in 0..axes {
+                out[k] = if narrow {
+                    (row[k] - origin_i[k]) as f32
+                } else {
+                    (row[k] as f64 - origin_i[k] as f64) as f32
+                };
+            }
+        }
+    }
+    Recentred {
+        positions,
+        origin: origin_i.map(|o| o as f64),
+        bbox,
     }
 }
 
@@ -284,12 +345,30 @@ mod tests {
     fn recentred_positions_add_back_to_exact_values() {
         let big = 1i64 << 40;
         let c = PointCloud::new(3, vec![big, -7, 3, big + 1000, 9, 3]).unwrap();
-        let (pos, origin) = c.recentred();
+        let r = c.recentred();
         for (i, row) in c.rows().enumerate() {
-            for k in 0..3 {
-                assert_eq!(pos[i * 3 + k] as f64 + origin[k], row[k] as f64);
+            for (k, v) in row.iter().enumerate() {
+                assert_eq!(r.positions[i * 3 + k] as f64 + r.origin[k], *v as f64);
             }
         }
+        assert_eq!(r.bbox.unwrap().max, vec![big + 1000, 9, 3]);
+        let beyond = (1i64 << 60) + 3;
+        let r = recentre(&[beyond, 0, 0, beyond + 2, 0, 0], 3);
+        assert_eq!(r.origin[0], (1u64 << 60) as f64);
+        assert_eq!(r.positions[..4], [3.0, 0.0, 0.0, 5.0]);
+    }
+
+    #[test]
+    fn recentre_handles_other_dims_and_extreme_spans() {
+        let two = recentre(&[10, -10, 20, 30], 2);
+        assert_eq!(two.positions, vec![-5.0, -20.0, 0.0, 5.0, 20.0, 0.0]);
+        assert_eq!(two.origin, [15.0, 10.0, 0.0]);
+        let wide = recentre(&[i64::MIN, 0, 0, 1, i64::MAX, 0, 0, 1], 4);
+        assert_eq!(wide.origin, [0.0, 0.0, 0.0]);
+        assert_eq!(wide.positions[0], i64::MIN as f32);
+        assert_eq!(wide.positions[3], i64::MAX as f32);
+        let empty = recentre(&[], 3);
+        assert!(empty.positions.is_empty() && empty.bbox.is_none());
     }
 
     #[test]

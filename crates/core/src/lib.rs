@@ -6,6 +6,7 @@
 //! Hosts (the native server, the Worker, the wasm client) drive it. It builds for
 //! `wasm32-unknown-unknown`.
 
+pub mod answer;
 pub mod cloud;
 pub mod error;
 pub mod index;

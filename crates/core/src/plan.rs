@@ -90,6 +90,51 @@ pub fn plan_label(
     Ok(chunks)
 }
 
+/// Plans the read of a label's rows in the blocks file: the bytes of the row groups that
+/// hold rows `entry.blocks_row ..+ entry.blocks_count`, and those rows within them. `None`
+/// when the label has no blocks.
+pub fn plan_blocks(
+    entry: &IndexEntry,
+    meta: &ParquetMetaData,
+) -> Result<Option<(ByteRange, RowSpan)>> {
+    if entry.blocks_count == 0 {
+        return Ok(None);
+    }
+    let (start, end) = (
+        entry.blocks_row,
+        entry.blocks_row + entry.blocks_count as u64,
+    );
+    let mut first_row = 0u64;
+    let mut groups = Vec::new();
+    for g in 0..meta.num_row_groups() {
+        let rows = meta.row_group(g).num_rows() as u64;
+        if first_row < end && start < first_row + rows {
+            groups.push((g, first_row));
+        }
+        first_row += rows;
+    }
+    let (Some(&(g0, row0)), Some(&(g1, _))) = (groups.first(), groups.last()) else {
+        return Err(Error::Index(format!(
+            "label {}: blocks rows {start}..{end} are past the blocks file",
+            entry.label
+        )));
+    };
+    let (r0, r1) = (
+        group_range(meta.row_group(g0)),
+        group_range(meta.row_group(g1)),
+    );
+    let bytes = ByteRange {
+        offset: r0.offset,
+        length: r1.end() - r0.offset,
+    };
+    let rows = RowSpan {
+        row_groups: g0..g1 + 1,
+        skip: start - row0,
+        take: end - start,
+    };
+    Ok(Some((bytes, rows)))
+}
+
 /// Bytes of a row group: from its first column chunk's start to its last one's end.
 pub fn group_range(group: &RowGroupMetaData) -> ByteRange {
     let (mut start, mut end) = (u64::MAX, 0u64);

@@ -9,8 +9,8 @@ use futures::future::try_join_all;
 use futures::StreamExt;
 use parquet::file::metadata::ParquetMetaData;
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
-use pocaduck_edge_core::plan::{merge_ranges, Chunk, COALESCE_GAP};
-use pocaduck_edge_core::read::{decode_points, parse_footer, RowSpan, SparseFile};
+use pocaduck_edge_core::plan::{merge_ranges, plan_blocks, Chunk, COALESCE_GAP};
+use pocaduck_edge_core::read::{decode_points, parse_footer, SparseFile};
 use pocaduck_edge_core::{Manifest, PointCloud};
 
 use crate::body::Body;
@@ -352,41 +352,17 @@ impl Dataset {
         let (Some(file), Some(meta)) = (&loaded.manifest.blocks, &loaded.blocks_footer) else {
             return Ok(Vec::new());
         };
-        if entry.blocks_count == 0 {
+        let Some((range, rows)) =
+            plan_blocks(entry, meta).map_err(|e| unavailable(&self.name, e))?
+        else {
             return Ok(Vec::new());
-        }
-        let (start, end) = (
-            entry.blocks_row,
-            entry.blocks_row + entry.blocks_count as u64,
-        );
+        };
         let mut sparse = SparseFile::new(file.size);
-        let mut first_row = 0u64;
-        let mut groups = Vec::new();
-        for g in 0..meta.num_row_groups() {
-            let rows = meta.row_group(g).num_rows() as u64;
-            if first_row < end && start < first_row + rows {
-                groups.push((g, first_row));
-            }
-            first_row += rows;
-        }
-        let (Some(&(g0, row0)), Some(&(g1, _))) = (groups.first(), groups.last()) else {
-            return Err(unavailable(
-                &self.name,
-                format!("blocks rows {start}..{end} are past the blocks file"),
-            ));
-        };
-        let r0 = pocaduck_edge_core::plan::group_range(meta.row_group(g0));
-        let r1 = pocaduck_edge_core::plan::group_range(meta.row_group(g1));
-        sparse.insert(
-            r0.offset,
-            self.fetch(&file.path, r0.offset..r1.end(), timing).await?,
-        );
-        let span = RowSpan {
-            row_groups: g0..g1 + 1,
-            skip: start - row0,
-            take: end - start,
-        };
-        pocaduck_edge_core::read::decode_blocks(&file.path, meta, sparse, &span)
+        let bytes = self
+            .fetch(&file.path, range.offset..range.end(), timing)
+            .await?;
+        sparse.insert(range.offset, bytes);
+        pocaduck_edge_core::read::decode_blocks(&file.path, meta, sparse, &rows)
             .map_err(|e| unavailable(&self.name, e))
     }
 }

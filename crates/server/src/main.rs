@@ -51,6 +51,9 @@ enum Command {
         /// into it and serve that table too, as `<name>-vastdb`.
         #[arg(long, conflicts_with = "endpoint")]
         vastdb_emulator: bool,
+        /// A static site (the viewer) to serve at `/`; `/v1/...` stays the read API.
+        #[arg(long, value_name = "DIR")]
+        www: Option<PathBuf>,
     },
     /// Import a PoCADuck dataset (raw `worker_*` or `optimized/` layout) into the edge layout.
     Import {
@@ -183,7 +186,15 @@ fn main() -> anyhow::Result<()> {
             max_points,
             mut vastdb,
             vastdb_emulator,
+            www,
         } => {
+            if let Some(dir) = &www {
+                anyhow::ensure!(
+                    dir.join("index.html").is_file(),
+                    "--www {}: no index.html there (build the site with scripts/build-www.sh)",
+                    dir.display()
+                );
+            }
             if data.is_empty() && vastdb.endpoint.is_none() {
                 data.push(
                     sample_dataset::bundled_sample()?
@@ -214,6 +225,7 @@ fn main() -> anyhow::Result<()> {
                 cors_origins,
                 limits,
                 vastdb: Some(vastdb),
+                www,
             }))
         }
         Command::Import {

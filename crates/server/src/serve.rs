@@ -1,6 +1,7 @@
 //! `pocaduck-edge serve`: the proxy service on axum, over local or object-store datasets.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use anyhow::Context;
 use axum::body::Body as AxumBody;
 use axum::extract::{Request, State};
 use axum::response::Response;
+use axum::routing::any;
 use pocaduck_edge_proxy::cors::CorsPolicy;
 use pocaduck_edge_proxy::vast::{VastConfig, VastSource, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES};
 use pocaduck_edge_proxy::{ApiError, Body, Limits, RangeStore, Service, ServiceConfig};
@@ -28,6 +30,8 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// A VastDB table to serve too.
     pub vastdb: Option<VastOptions>,
+    /// A static site (the viewer) served at `/`, beside the API under `/v1`.
+    pub www: Option<PathBuf>,
 }
 
 /// A VastDB table to serve (the seed's `StorageConfig` names, on the command line).
@@ -169,19 +173,39 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", options.addr))?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
+    if options.www.is_some() {
+        // Best effort: a caller that only wanted the first line may have closed the pipe.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
+            "the viewer: open http://{addr}/ in a browser"
+        );
+    }
     tracing::info!(%addr, datasets = options.data.len(), "serving");
     let max_body = options.limits.max_body_bytes;
-    let app = axum::Router::new()
-        .fallback(
-            move |State(service): State<Arc<Service>>, request: Request| {
-                handle(service, request, max_body)
-            },
-        )
-        .with_state(service);
+    let api = move |State(service): State<Arc<Service>>, request: Request| {
+        handle(service, request, max_body)
+    };
+    let app = match &options.www {
+        // `/v1` and below go to the API; everything else is a file of the site.
+        Some(dir) => axum::Router::new()
+            .route("/v1", any(api))
+            .route("/v1/", any(api))
+            .route("/v1/{*rest}", any(api))
+            .fallback_service(static_site(dir)),
+        None => axum::Router::new().fallback(api),
+    }
+    .with_state(service);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())
+}
+
+/// The site's files: `index.html` for a directory, `.wasm` as `application/wasm` (by
+/// extension), Range and conditional requests honoured.
+fn static_site(dir: &std::path::Path) -> tower_http::services::ServeDir {
+    tower_http::services::ServeDir::new(dir).append_index_html_on_directories(true)
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM: the server then stops and the demo's emulator

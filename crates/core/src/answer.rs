@@ -1,0 +1,349 @@
+//! Whole answers of the read API, decoded: an Arrow IPC stream (`label: uint64,
+//! points: fixed_size_list<int64>[D]`, or `label` and one integer column per dim) or a
+//! Parquet file (`label` and one int32/int64 column per dim, as the API's `format=parquet`
+//! and the edge layout's points files), into one `N × D` cloud with its label runs.
+
+use std::ops::Range;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::StreamDecoder;
+use arrow_schema::DataType;
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::cloud::PointCloud;
+use crate::error::{Error, Result};
+
+/// Rows of one label in a [`Labelled`] cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelRun {
+    /// The label.
+    pub label: u64,
+    /// Its rows in the cloud.
+    pub rows: Range<usize>,
+}
+
+/// Points of several labels: one cloud, and the runs of rows that belong to each label in
+/// the order the answer gave them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labelled {
+    /// Every point, row-major.
+    pub cloud: PointCloud,
+    /// Consecutive rows with one label.
+    pub runs: Vec<LabelRun>,
+}
+
+/// Builds a [`Labelled`] cloud batch by batch.
+struct Builder {
+    dims: Option<usize>,
+    values: Vec<i64>,
+    runs: Vec<LabelRun>,
+}
+
+impl Builder {
+    fn new() -> Self {
+        Self {
+            dims: None,
+            values: Vec::new(),
+            runs: Vec::new(),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.dims.map_or(0, |d| self.values.len() / d)
+    }
+
+    fn set_dims(&mut self, dims: usize) -> Result<()> {
+        match self.dims {
+            None if dims > 0 => {
+                self.dims = Some(dims);
+                Ok(())
+            }
+            Some(d) if d == dims => Ok(()),
+            _ => Err(Error::Points(format!(
+                "batches disagree on dims: {dims} after {:?}",
+                self.dims
+            ))),
+        }
+    }
+
+    /// Appends one batch: its label column and its points as `columns`, either one
+    /// fixed-size list of int64 or one int32/int64 column per dim.
+    fn push(&mut self, labels: &ArrayRef, columns: &[ArrayRef]) -> Result<()> {
+        if labels.null_count() > 0 {
+            return Err(Error::Points("the label column has nulls".into()));
+        }
+        let first_row = self.rows();
+        match columns {
+            [list] if matches!(list.data_type(), DataType::FixedSizeList(..)) => {
+                let list = list.as_fixed_size_list();
+                let values = list.values();
+                if list.null_count() > 0 || values.null_count() > 0 {
+                    return Err(Error::Points("the points column has nulls".into()));
+                }
+                let Some(values) = values.as_primitive_opt::<Int64Type>() else {
+                    return Err(Error::Points(format!(
+                        "points are {}, expected fixed_size_list<int64>",
+                        list.data_type()
+                    )));
+                };
+                let d = list.value_length() as usize;
+                self.set_dims(d)?;
+                let start = list.offset() * d;
+                self.values
+                    .extend_from_slice(&values.values()[start..start + list.len() * d]);
+            }
+            dims => {
+                self.set_dims(dims.len())?;
+                let d = dims.len();
+                let start = self.values.len();
+                self.values.resize(start + labels.len() * d, 0);
+                let rows = &mut self.values[start..];
+                for (i, column) in dims.iter().enumerate() {
+                    if column.null_count() > 0 {
+                        return Err(Error::Points(format!("dim column {i} has nulls")));
+                    }
+                    let slots = rows.iter_mut().skip(i).step_by(d);
+                    match column.data_type() {
+                        DataType::Int32 => {
+                            let a = column.as_primitive::<Int32Type>();
+                            slots.zip(a.values()).for_each(|(s, v)| *s = *v as i64);
+                        }
+                        DataType::Int64 => {
+                            let a = column.as_primitive::<Int64Type>();
+                            slots.zip(a.values()).for_each(|(s, v)| *s = *v);
+                        }
+                        other => {
+                            return Err(Error::Points(format!(
+                                "dim column {i} is {other}, expected int32 or int64"
+                            )))
+                        }
+                    }
+                }
+            }
+        }
+        let rows = self.rows() - first_row;
+        if rows != labels.len() {
+            return Err(Error::Points(format!(
+                "{} labels for {rows} points",
+                labels.len()
+            )));
+        }
+        let labels: Vec<u64> = match labels.data_type() {
+            DataType::UInt64 => labels.as_primitive::<UInt64Type>().values().to_vec(),
+            DataType::Int64 => labels
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .map(|l| {
+                    u64::try_from(*l).map_err(|_| Error::Points(format!("negative label {l}")))
+                })
+                .collect::<Result<_>>()?,
+            other => {
+                return Err(Error::Points(format!(
+                    "the label column is {other}, expected uint64"
+                )))
+            }
+        };
+        for (i, label) in labels.iter().enumerate() {
+            let row = first_row + i;
+            match self.runs.last_mut() {
+                Some(run) if run.label == *label && run.rows.end == row => run.rows.end += 1,
+                _ => self.runs.push(LabelRun {
+                    label: *label,
+                    rows: row..row + 1,
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    fn push_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        let schema = batch.schema();
+        let Some(label) = schema.index_of("label").ok() else {
+            return Err(Error::Points("the answer has no label column".into()));
+        };
+        let columns: Vec<ArrayRef> = (0..batch.num_columns())
+            .filter(|i| *i != label)
+            .map(|i| batch.column(i).clone())
+            .collect();
+        if columns.is_empty() {
+            return Err(Error::Points("the answer has no point columns".into()));
+        }
+        self.push(batch.column(label), &columns)
+    }
+
+    fn finish(self, dims_hint: Option<usize>) -> Result<Labelled> {
+        let dims = self.dims.or(dims_hint).unwrap_or(3);
+        Ok(Labelled {
+            cloud: PointCloud::new(dims, self.values)?,
+            runs: self.runs,
+        })
+    }
+}
+
+/// The end-of-stream marker of the Arrow IPC stream format.
+const ARROW_EOS: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+
+/// Decodes a whole Arrow IPC stream of labelled points. A stream without its end marker is
+/// refused, so a cut answer is never taken for a whole one.
+pub fn decode_arrow(bytes: Bytes) -> Result<Labelled> {
+    if !bytes.ends_with(&ARROW_EOS) {
+        return Err(Error::Points(
+            "the Arrow stream does not end with its end-of-stream marker: it was cut short".into(),
+        ));
+    }
+    let mut decoder = StreamDecoder::new();
+    let mut buffer = Buffer::from(bytes);
+    let mut out = Builder::new();
+    let mut dims_hint = None;
+    while !buffer.is_empty() {
+        if let Some(batch) = decoder.decode(&mut buffer)? {
+            out.push_batch(&batch)?;
+        }
+    }
+    decoder.finish()?;
+    if let Some(schema) = decoder.schema() {
+        dims_hint = match schema.field_with_name("points").map(|f| f.data_type()) {
+            Ok(DataType::FixedSizeList(_, d)) => Some(*d as usize),
+            _ => Some(schema.fields().len().saturating_sub(1)),
+        };
+    }
+    out.finish(dims_hint)
+}
+
+/// Decodes a whole Parquet file of labelled points.
+pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
+    let parquet = |source| Error::Parquet {
+        path: "answer".into(),
+        source,
+    };
+    let size = bytes.len();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(parquet)?
+        .with_batch_size(64 * 1024);
+    let dims_hint = builder.schema().fields().len().saturating_sub(1);
+    let mut out = Builder::new();
+    // Reserve what the footer promises, within what the bytes could plausibly hold.
+    let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    out.values
+        .reserve(rows.saturating_mul(dims_hint).min(size.saturating_mul(32)));
+    for batch in builder.build().map_err(parquet)? {
+        out.push_batch(&batch?)?;
+    }
+    out.finish(Some(dims_hint))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{FixedSizeListArray, Int32Array, Int64Array, UInt64Array};
+    use arrow_ipc::writer::StreamWriter;
+    use arrow_schema::{Field, Schema};
+    use parquet::arrow::ArrowWriter;
+
+    use super::*;
+
+    fn list_batch(labels: Vec<u64>, values: Vec<i64>) -> RecordBatch {
+        let item = Arc::new(Field::new("item", DataType::Int64, false));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("label", DataType::UInt64, false),
+            Field::new("points", DataType::FixedSizeList(item.clone(), 3), false),
+        ]));
+        let points =
+            FixedSizeListArray::try_new(item, 3, Arc::new(Int64Array::from(values)), None).unwrap();
+        RecordBatch::try_new(
+            schema,
+            vec![Arc::new(UInt64Array::from(labels)), Arc::new(points)],
+        )
+        .unwrap()
+    }
+
+    fn ipc(batches: &[RecordBatch]) -> Bytes {
+        let mut w = StreamWriter::try_new(Vec::new(), &batches[0].schema()).unwrap();
+        for b in batches {
+            w.write(b).unwrap();
+        }
+        w.finish().unwrap();
+        Bytes::from(w.into_inner().unwrap())
+    }
+
+    #[test]
+    fn arrow_runs_follow_labels_across_batches() {
+        let big = (1u64 << 53) + 1;
+        let a = list_batch(vec![big, big], vec![1, 2, 3, -4, 5, 1 << 60]);
+        let b = list_batch(vec![big, 7], vec![0, 0, 0, 9, 9, 9]);
+        let out = decode_arrow(ipc(&[a, b])).unwrap();
+        assert_eq!(out.cloud.dims(), 3);
+        assert_eq!(
+            out.cloud.values(),
+            &[1, 2, 3, -4, 5, 1 << 60, 0, 0, 0, 9, 9, 9]
+        );
+        assert_eq!(
+            out.runs,
+            vec![
+                LabelRun {
+                    label: big,
+                    rows: 0..3
+                },
+                LabelRun {
+                    label: 7,
+                    rows: 3..4
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn parquet_with_int32_and_int64_dims() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("label", DataType::UInt64, false),
+            Field::new("x", DataType::Int32, false),
+            Field::new("y", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(UInt64Array::from(vec![u64::MAX, u64::MAX, 5])),
+                Arc::new(Int32Array::from(vec![1, -2, 3])),
+                Arc::new(Int64Array::from(vec![i64::MIN, 0, i64::MAX])),
+            ],
+        )
+        .unwrap();
+        let mut w = ArrowWriter::try_new(Vec::new(), schema, None).unwrap();
+        w.write(&batch).unwrap();
+        let out = decode_parquet(Bytes::from(w.into_inner().unwrap())).unwrap();
+        assert_eq!(out.cloud.dims(), 2);
+        assert_eq!(out.cloud.values(), &[1, i64::MIN, -2, 0, 3, i64::MAX]);
+        assert_eq!(out.runs.len(), 2);
+        assert_eq!(out.runs[0].label, u64::MAX);
+        assert_eq!(out.runs[1].rows, 2..3);
+    }
+
+    #[test]
+    fn empty_stream_keeps_its_dims() {
+        let batch = list_batch(vec![], vec![]);
+        let out = decode_arrow(ipc(&[batch])).unwrap();
+        assert_eq!(
+            (out.cloud.dims(), out.cloud.len(), out.runs.len()),
+            (3, 0, 0)
+        );
+    }
+
+    #[test]
+    fn garbage_and_truncation_are_errors() {
+        assert!(decode_arrow(Bytes::from_static(b"not arrow at all")).is_err());
+        assert!(decode_parquet(Bytes::from_static(b"PAR1 not parquet PAR1")).is_err());
+        let whole = ipc(&[list_batch(vec![1], vec![1, 2, 3])]);
+        for cut in [1, whole.len() / 2, whole.len() - 8, whole.len() - 1] {
+            assert!(
+                decode_arrow(whole.slice(..cut)).is_err(),
+                "a stream cut at {cut} decoded"
+            );
+        }
+    }
+}

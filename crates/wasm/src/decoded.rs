@@ -1,0 +1,79 @@
+//! Decoded points handed to JS: per label run, exact int64 rows and re-centred positions.
+
+use js_sys::{BigInt64Array, BigUint64Array, Float32Array, Float64Array};
+use pocaduck_edge_core::answer::Labelled;
+use pocaduck_edge_core::cloud::{bbox_of, recentre, BBox};
+use wasm_bindgen::prelude::*;
+
+/// Points of one or more labels, decoded in wasm memory; each accessor copies out a typed
+/// array that JS owns (and may transfer). Call `free()` when done.
+#[wasm_bindgen]
+pub struct Decoded {
+    labelled: Labelled,
+}
+
+impl Decoded {
+    /// Wraps a decoded answer.
+    pub fn new(labelled: Labelled) -> Self {
+        Self { labelled }
+    }
+
+    fn rows(&self, run: usize) -> Result<&[i64], JsError> {
+        let r = self
+            .labelled
+            .runs
+            .get(run)
+            .ok_or_else(|| JsError::new(&format!("no run {run}")))?;
+        let d = self.labelled.cloud.dims();
+        Ok(&self.labelled.cloud.values()[r.rows.start * d..r.rows.end * d])
+    }
+}
+
+#[wasm_bindgen]
+impl Decoded {
+    /// Values per point.
+    #[wasm_bindgen(getter)]
+    pub fn dims(&self) -> usize {
+        self.labelled.cloud.dims()
+    }
+
+    /// The label of each run, in order (a label may have no run when no point was returned).
+    pub fn labels(&self) -> BigUint64Array {
+        let labels: Vec<u64> = self.labelled.runs.iter().map(|r| r.label).collect();
+        BigUint64Array::from(&labels[..])
+    }
+
+    /// Points in run `run`.
+    pub fn count(&self, run: usize) -> Result<usize, JsError> {
+        Ok(self.rows(run)?.len() / self.dims())
+    }
+
+    /// Run `run`'s points, `N × D` row-major, exact.
+    pub fn int64(&self, run: usize) -> Result<BigInt64Array, JsError> {
+        Ok(BigInt64Array::from(self.rows(run)?))
+    }
+
+    /// Bounds of run `run`: min then max, D int64 each; empty when there are no points.
+    pub fn bbox(&self, run: usize) -> Result<BigInt64Array, JsError> {
+        Ok(BigInt64Array::from(
+            &flat_bbox(bbox_of(self.rows(run)?, self.dims()))[..],
+        ))
+    }
+
+    /// Run `run` ready to render: `[positions (N × 3 float32), origin (3 float64), bbox
+    /// (min then max, D int64 each; empty when there are no points)]`.
+    pub fn render(&self, run: usize) -> Result<js_sys::Array, JsError> {
+        let r = recentre(self.rows(run)?, self.dims());
+        Ok(js_sys::Array::of3(
+            &Float32Array::from(&r.positions[..]),
+            &Float64Array::from(&r.origin[..]),
+            &BigInt64Array::from(&flat_bbox(r.bbox)[..]),
+        ))
+    }
+}
+
+/// A box as min then max; empty for none.
+fn flat_bbox(bbox: Option<BBox>) -> Vec<i64> {
+    bbox.map(|b| b.min.into_iter().chain(b.max).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,577 @@
+// pocaduck-edge: neuron point clouds for browsers, Web Workers and Node ≥ 18.
+// The JS half does the IO (fetch, bounded ranges, concurrency, cancellation, progress,
+// ETag checks); the wasm half (pkg/, from crates/wasm) plans reads and decodes.
+// Types: index.d.ts.
+
+import initWasm, {
+  EdgeReader,
+  decodeArrow as wasmDecodeArrow,
+  decodeParquet as wasmDecodeParquet,
+} from "../pkg/pocaduck_edge_wasm.js";
+
+const U64_MAX = (1n << 64n) - 1n;
+/** Requests in flight per client, as browsers allow per origin over HTTP/1.1. */
+const MAX_CONCURRENCY = 6;
+
+/** Why a call failed: an HTTP status and the server's error code, or a local check. */
+export class PocaduckError extends Error {
+  constructor(message, code, status) {
+    super(message);
+    this.name = "PocaduckError";
+    this.code = code;
+    if (status !== undefined) this.status = status;
+  }
+}
+
+let ready;
+/** Loads the WebAssembly module once; every other call awaits it. */
+export function init(wasm) {
+  ready ??= (async () => {
+    let input = wasm;
+    if (input === undefined) {
+      const url = new URL("../pkg/pocaduck_edge_wasm_bg.wasm", import.meta.url);
+      if (url.protocol === "file:") {
+        // Node: fetch() does not read files. Hidden from bundlers, which never take this path.
+        const fs = "node:fs/promises";
+        const { readFile } = await import(/* @vite-ignore */ /* webpackIgnore: true */ fs);
+        input = await readFile(url);
+      } else {
+        input = url;
+      }
+    }
+    await initWasm({ module_or_path: input });
+  })();
+  return ready;
+}
+
+/** A label in canonical form (decimal string); a `TypeError` for anything not a u64. */
+export function labelString(label) {
+  let value;
+  if (typeof label === "bigint") {
+    value = label;
+  } else if (typeof label === "string") {
+    if (!/^[0-9]{1,20}$/.test(label)) {
+      throw new TypeError(`label ${JSON.stringify(label)} is not a decimal unsigned 64-bit integer`);
+    }
+    value = BigInt(label);
+  } else if (typeof label === "number") {
+    if (!Number.isSafeInteger(label)) {
+      throw new TypeError(
+        `label ${label} is not a safe integer: pass labels above 2^53 as a bigint or a decimal string`,
+      );
+    }
+    value = BigInt(label);
+  } else {
+    throw new TypeError(`a label must be a bigint, a decimal string or a safe integer, not ${typeof label}`);
+  }
+  if (value < 0n || value > U64_MAX) {
+    throw new TypeError(`label ${value} is outside the unsigned 64-bit range`);
+  }
+  return value.toString();
+}
+
+/** Runs at most `max` tasks at once. */
+class Limiter {
+  constructor(max) {
+    this.free = max;
+    this.waiting = [];
+  }
+  async run(task) {
+    if (this.free === 0) await new Promise((go) => this.waiting.push(go));
+    else this.free -= 1;
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free += 1;
+    }
+  }
+}
+
+function clientSettings(options = {}) {
+  if (typeof (options.fetch ?? globalThis.fetch) !== "function") throw new TypeError("no fetch: pass options.fetch");
+  // Called unbound: browsers refuse a fetch whose `this` is not the global object.
+  const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const headers = { ...(options.headers ?? {}) };
+  if (options.token) headers.Authorization = `Bearer ${options.token}`;
+  const concurrency = Math.min(MAX_CONCURRENCY, Math.max(1, options.concurrency ?? MAX_CONCURRENCY));
+  return { fetch: fetchImpl, headers, limiter: new Limiter(concurrency) };
+}
+
+/** The server's `{error: {code, message}}`, or the status text. */
+async function httpError(response, what) {
+  let code = "http";
+  let message = `${what}: HTTP ${response.status} ${response.statusText}`.trim();
+  try {
+    const body = await response.json();
+    if (body?.error?.message) {
+      code = body.error.code ?? code;
+      message = `${what}: ${body.error.message}`;
+    }
+  } catch {
+    // Not JSON: keep the status line.
+  }
+  return new PocaduckError(message, code, response.status);
+}
+
+/** Reads a body, reporting each chunk's size. */
+async function readBody(response, onBytes) {
+  if (!response.body || !onBytes) return new Uint8Array(await response.arrayBuffer());
+  const reader = response.body.getReader();
+  const chunks = [];
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    length += value.length;
+    onBytes(value.length);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** Counts a call's requests, bytes and time. */
+class Meter {
+  constructor(onProgress, bytesTotal) {
+    this.started = performance.now();
+    this.requests = 0;
+    this.bytesFetched = 0;
+    this.fetchMs = 0;
+    this.decodeMs = 0;
+    this.onProgress = onProgress;
+    this.bytesTotal = bytesTotal;
+  }
+  bytes(n) {
+    this.bytesFetched += n;
+    this.onProgress?.({ bytesLoaded: this.bytesFetched, bytesTotal: this.bytesTotal });
+  }
+  timing() {
+    return {
+      requests: this.requests,
+      bytesFetched: this.bytesFetched,
+      fetchMs: this.fetchMs,
+      decodeMs: this.decodeMs,
+      totalMs: performance.now() - this.started,
+    };
+  }
+}
+
+function joinUrl(base, path) {
+  return base.replace(/\/*$/, "/") + path.replace(/^\/+/, "");
+}
+
+function bboxParam(bbox) {
+  if (!bbox) return undefined;
+  const [min, max] = bbox;
+  if (!min || !max || min.length !== max.length || min.length === 0) {
+    throw new TypeError("bbox must be [min[], max[]] of equal, non-zero length");
+  }
+  return BigInt64Array.from([...min, ...max], (v) => BigInt(v));
+}
+
+function limitParam(limit) {
+  if (limit === undefined) return undefined;
+  if (!Number.isSafeInteger(limit) || limit < 0) {
+    throw new TypeError(`limit ${limit} is not a non-negative integer`);
+  }
+  return BigInt(limit);
+}
+
+/** Turns run `i` of a wasm `Decoded` into a `Points`; `want` may skip either output. */
+function pointsOf(decoded, i, label, timing, want = {}) {
+  const dims = decoded.dims;
+  const [positions, origin, flatBox] =
+    want.positions === false ? [new Float32Array(0), new Float64Array(3), decoded.bbox(i)] : decoded.render(i);
+  const int64 = want.int64 === false ? new BigInt64Array(0) : decoded.int64(i);
+  return {
+    label,
+    count: decoded.count(i),
+    dims,
+    int64,
+    positions,
+    origin,
+    bbox: flatBox.length ? { min: flatBox.slice(0, dims), max: flatBox.slice(dims) } : null,
+    timing,
+  };
+}
+
+function emptyPoints(label, dims, timing) {
+  return {
+    label,
+    count: 0,
+    dims,
+    int64: new BigInt64Array(0),
+    positions: new Float32Array(0),
+    origin: new Float64Array(3),
+    bbox: null,
+    timing,
+  };
+}
+
+/** Every run of a decoded answer, freeing the wasm memory. */
+function allPoints(decoded, timing, want) {
+  try {
+    const labels = decoded.labels();
+    return Array.from(labels, (label, i) => pointsOf(decoded, i, label.toString(), timing, want));
+  } finally {
+    decoded.free();
+  }
+}
+
+/** The points of `labels`, in that order, from a decoded answer (a label without a run has none). */
+function pointsFor(decoded, labels, meter, want) {
+  try {
+    const runs = new Map();
+    decoded.labels().forEach((l, i) => runs.set(l.toString(), i));
+    const t0 = performance.now();
+    const timing = () => meter.timing();
+    const out = labels.map((label) => {
+      const i = runs.get(label);
+      return i === undefined ? emptyPoints(label, decoded.dims, null) : pointsOf(decoded, i, label, null, want);
+    });
+    meter.decodeMs += performance.now() - t0;
+    const shared = timing();
+    for (const p of out) p.timing = shared;
+    return out;
+  } finally {
+    decoded.free();
+  }
+}
+
+function asBytes(bytes) {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+  if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  throw new TypeError("expected a Uint8Array or an ArrayBuffer");
+}
+
+function decodeError(e) {
+  return e instanceof PocaduckError ? e : new PocaduckError(String(e?.message ?? e), "decode");
+}
+
+/** Decodes an Arrow IPC stream of points into one `Points` per label run. */
+export async function decodeArrow(bytes, want = {}) {
+  await init();
+  const t0 = performance.now();
+  const input = asBytes(bytes);
+  let decoded;
+  try {
+    decoded = wasmDecodeArrow(input);
+  } catch (e) {
+    throw decodeError(e);
+  }
+  const timing = { requests: 0, bytesFetched: 0, fetchMs: 0, decodeMs: 0, totalMs: 0 };
+  const points = allPoints(decoded, timing, want);
+  timing.decodeMs = timing.totalMs = performance.now() - t0;
+  return points;
+}
+
+/** Decodes a Parquet file of points into one `Points` per label run. */
+export async function decodeParquet(bytes, want = {}) {
+  await init();
+  const t0 = performance.now();
+  const input = asBytes(bytes);
+  let decoded;
+  try {
+    decoded = wasmDecodeParquet(input);
+  } catch (e) {
+    throw decodeError(e);
+  }
+  const timing = { requests: 0, bytesFetched: 0, fetchMs: 0, decodeMs: 0, totalMs: 0 };
+  const points = allPoints(decoded, timing, want);
+  timing.decodeMs = timing.totalMs = performance.now() - t0;
+  return points;
+}
+
+/** A client of a pocaduck-edge server. */
+export function connect(baseUrl, options = {}) {
+  const base = String(baseUrl).replace(/\/*$/, "/");
+  const settings = clientSettings(options);
+  const api = (path) => joinUrl(base, `v1/${path}`);
+
+  async function request(url, what, { signal, method = "GET", body, meter } = {}) {
+    return settings.limiter.run(async () => {
+      const t0 = performance.now();
+      const headers = { ...settings.headers };
+      // text/plain keeps a POST a simple request: no CORS preflight.
+      if (body !== undefined) headers["Content-Type"] = "text/plain;charset=UTF-8";
+      const response = await settings.fetch(url, { method, headers, body, signal });
+      if (!response.ok) throw await httpError(response, what);
+      const bytes = await readBody(response, meter && ((n) => meter.bytes(n)));
+      if (meter) {
+        meter.requests += 1;
+        meter.fetchMs += performance.now() - t0;
+      }
+      return bytes;
+    });
+  }
+
+  async function json(url, what, signal) {
+    const bytes = await request(url, what, { signal });
+    return JSON.parse(new TextDecoder().decode(bytes));
+  }
+
+  function dataset(name) {
+    const ds = `datasets/${encodeURIComponent(name)}`;
+    const pointsQuery = (options) => {
+      const q = new URLSearchParams({ format: "parquet" });
+      if (options.order !== undefined) q.set("order", options.order);
+      const box = bboxParam(options.bbox);
+      if (box) q.set("bbox", Array.from(box).join(","));
+      const limit = limitParam(options.limit);
+      if (limit !== undefined) q.set("limit", limit.toString());
+      return q.toString();
+    };
+    async function load(labels, url, requestOptions, options) {
+      await init();
+      const meter = new Meter(options.onProgress);
+      const bytes = await request(url, `points of ${labels.length === 1 ? `label ${labels[0]}` : `${labels.length} labels`}`, {
+        ...requestOptions,
+        signal: options.signal,
+        meter,
+      });
+      options.signal?.throwIfAborted();
+      const t0 = performance.now();
+      let decoded;
+      try {
+        decoded = wasmDecodeParquet(bytes);
+      } catch (e) {
+        throw decodeError(e);
+      }
+      meter.decodeMs += performance.now() - t0;
+      return pointsFor(decoded, labels, meter, options);
+    }
+    return {
+      name,
+      mode: "proxy",
+      async info() {
+        const s = await json(api(ds), `dataset ${name}`);
+        return { name: s.name, dims: s.dims, labelCount: s.label_count, pointCount: s.point_count, attribution: s.attribution };
+      },
+      async getLabels({ after, limit, signal } = {}) {
+        const q = new URLSearchParams();
+        if (after != null) q.set("after", labelString(after));
+        if (limit !== undefined) q.set("limit", String(limit));
+        const page = await json(api(`${ds}/labels?${q}`), `labels of ${name}`, signal);
+        return { labels: page.labels, values: BigUint64Array.from(page.labels, BigInt), nextAfter: page.next_after ?? null };
+      },
+      async getPointCount(label, { signal } = {}) {
+        const l = labelString(label);
+        return (await json(api(`${ds}/labels/${l}`), `label ${l}`, signal)).point_count;
+      },
+      async getBlocksForLabel(label, { signal } = {}) {
+        const l = labelString(label);
+        const info = await json(api(`${ds}/labels/${l}`), `label ${l}`, signal);
+        return info.blocks.map((b) => ({ blockId: b.block_id, pointCount: b.point_count }));
+      },
+      async getPoints(label, options = {}) {
+        const l = labelString(label);
+        const url = api(`${ds}/labels/${l}/points?${pointsQuery(options)}`);
+        return (await load([l], url, {}, options))[0];
+      },
+      async getPointsMany(labels, options = {}) {
+        const ls = labels.map(labelString);
+        if (ls.length === 0) return [];
+        const url = api(`${ds}/points?${pointsQuery(options)}`);
+        return load(ls, url, { method: "POST", body: JSON.stringify({ labels: ls }) }, options);
+      },
+    };
+  }
+
+  return {
+    baseUrl: base,
+    async datasets({ signal } = {}) {
+      const list = await json(api("datasets"), "datasets", signal);
+      return list.datasets.map((d) => ({
+        name: d.name,
+        status: d.status,
+        backend: d.backend,
+        dims: d.dims,
+        labelCount: d.label_count,
+        pointCount: d.point_count,
+        error: d.error,
+      }));
+    },
+    dataset,
+  };
+}
+
+/** An edge-layout dataset read straight from its folder: manifest and footers once, then
+ * an index page and one coalesced data range per load. */
+export async function openDataset(url, options = {}) {
+  await init();
+  const base = String(url).replace(/\/*$/, "/");
+  const settings = clientSettings(options);
+  const etags = new Map();
+  // The dataset's name: given, or the folder's (a server's …/datasets/{name}/files/ too).
+  const name = options.name ?? decodeURIComponent(base.replace(/\/files\/$/, "/").split("/").filter(Boolean).pop() ?? base);
+
+  /** Bytes `start..end` of `path` (a bounded range: no suffix ranges, no preflight). */
+  async function range(path, start, end, { signal, meter } = {}) {
+    return settings.limiter.run(async () => {
+      const t0 = performance.now();
+      const headers = { ...settings.headers, Range: `bytes=${start}-${end - 1}` };
+      const response = await settings.fetch(joinUrl(base, path), { headers, signal });
+      if (!response.ok) throw await httpError(response, `${path} bytes ${start}-${end - 1}`);
+      checkEtag(path, response);
+      let bytes = await readBody(response, meter && ((n) => meter.bytes(n)));
+      if (response.status === 200 && bytes.length > end - start) bytes = bytes.subarray(start, end);
+      if (bytes.length !== end - start) {
+        throw new PocaduckError(`${path}: asked ${end - start} bytes at ${start}, got ${bytes.length}`, "short_read");
+      }
+      if (meter) {
+        meter.requests += 1;
+        meter.fetchMs += performance.now() - t0;
+      }
+      return bytes;
+    });
+  }
+
+  function checkEtag(path, response) {
+    const etag = response.headers.get("ETag");
+    if (!etag) return;
+    const known = etags.get(path);
+    if (known === undefined) etags.set(path, etag);
+    else if (known !== etag) {
+      throw new PocaduckError(
+        `${path} changed while the dataset was open (ETag ${known} became ${etag}): open it again`,
+        "etag_changed",
+      );
+    }
+  }
+
+  const manifestResponse = await settings.fetch(joinUrl(base, "manifest.json"), { headers: settings.headers, signal: options.signal });
+  if (!manifestResponse.ok) throw await httpError(manifestResponse, `${base}manifest.json`);
+  checkEtag("manifest.json", manifestResponse);
+  let reader;
+  try {
+    reader = new EdgeReader(new Uint8Array(await manifestResponse.arrayBuffer()));
+  } catch (e) {
+    throw new PocaduckError(`${base}manifest.json: ${e.message ?? e}`, "bad_manifest");
+  }
+  const manifest = JSON.parse(reader.manifest());
+  await Promise.all(
+    reader.footerRequests().map(async (r) => {
+      const bytes = await range(r.path, r.start, r.end, { signal: options.signal });
+      try {
+        reader.setFooter(r.file, bytes);
+      } catch (e) {
+        throw new PocaduckError(`${r.path}: ${e.message ?? e}`, "bad_file");
+      }
+    }),
+  );
+
+  async function loadPage(request, ctx) {
+    const bytes = await range(request.path, request.start, request.end, ctx);
+    try {
+      reader.setPage(request.page, bytes);
+    } catch (e) {
+      throw new PocaduckError(`${request.path}: ${e.message ?? e}`, "bad_file");
+    }
+  }
+
+  /** Loads the index pages of `labels`; a label no page can hold, or its page lacks, is a 404-like error. */
+  async function entries(labels, ctx) {
+    const wanted = new Map();
+    for (const l of labels) {
+      const page = reader.pageFor(l);
+      if (page === undefined) throw notFound(l);
+      if (page !== null) wanted.set(page.page, page);
+    }
+    await Promise.all([...wanted.values()].map((p) => loadPage(p, ctx)));
+    return labels.map((l) => {
+      const info = reader.entryInfo(l);
+      if (info === undefined) throw notFound(l);
+      return info;
+    });
+  }
+
+  function notFound(label) {
+    return new PocaduckError(`label ${label} is not in dataset ${name}`, "not_found", 404);
+  }
+
+
+  async function load(labels, options) {
+    const box = bboxParam(options.bbox);
+    const limit = limitParam(options.limit);
+    if (options.order !== undefined && options.order !== "xyz") {
+      throw new TypeError(`order ${JSON.stringify(options.order)} is not xyz (the only order)`);
+    }
+    const meter = new Meter(options.onProgress);
+    const ctx = { signal: options.signal, meter };
+    await entries(labels, ctx);
+    const plan = reader.planPoints(labels);
+    meter.bytesTotal = meter.bytesFetched + plan.bytes;
+    const parts = await Promise.all(plan.requests.map((r) => range(r.path, r.start, r.end, ctx)));
+    options.signal?.throwIfAborted();
+    const t0 = performance.now();
+    let decoded;
+    try {
+      decoded = reader.decodePoints(
+        labels,
+        Uint32Array.from(plan.requests, (r) => r.file),
+        BigUint64Array.from(plan.requests, (r) => BigInt(r.start)),
+        parts,
+        limit,
+        box,
+      );
+    } catch (e) {
+      throw decodeError(e);
+    }
+    meter.decodeMs += performance.now() - t0;
+    return pointsFor(decoded, labels, meter, options);
+  }
+
+  return {
+    name,
+    mode: "serverless",
+    async info() {
+      return {
+        name,
+        dims: manifest.dims,
+        labelCount: manifest.label_count,
+        pointCount: manifest.point_count,
+        attribution: manifest.attribution,
+      };
+    },
+    async getLabels({ after, limit = 1000, signal } = {}) {
+      if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`limit ${limit} is not a positive integer`);
+      const a = after == null ? undefined : labelString(after);
+      for (;;) {
+        const step = reader.labelsAfter(a, limit);
+        if (step.needPage) {
+          await loadPage(step.needPage, { signal });
+          continue;
+        }
+        const { labels, nextAfter } = step.labels;
+        return { labels, values: BigUint64Array.from(labels, BigInt), nextAfter: nextAfter ?? null };
+      }
+    },
+    async getPointCount(label, { signal } = {}) {
+      const [info] = await entries([labelString(label)], { signal });
+      return info.pointCount;
+    },
+    async getBlocksForLabel(label, { signal } = {}) {
+      const l = labelString(label);
+      await entries([l], { signal });
+      const r = reader.planBlocks(l);
+      if (!r) return [];
+      return reader.decodeBlocks(l, await range(r.path, r.start, r.end, { signal }));
+    },
+    async getPoints(label, options = {}) {
+      return (await load([labelString(label)], options))[0];
+    },
+    async getPointsMany(labels, options = {}) {
+      const ls = labels.map(labelString);
+      return ls.length === 0 ? [] : load(ls, options);
+    },
+  };
+}

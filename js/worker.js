@@ -1,0 +1,74 @@
+// Loads and decodes point clouds in a module Web Worker, so the main thread only receives
+// finished typed arrays (moved, not copied). Types: worker.d.ts.
+
+import { PocaduckError, labelString } from "./index.js";
+
+/** A Web Worker that loads and decodes points. */
+export class PointsWorker {
+  constructor(url = new URL("./worker-main.js", import.meta.url)) {
+    this.worker = new Worker(url, { type: "module" });
+    this.next = 0;
+    this.pending = new Map();
+    this.worker.onmessage = ({ data }) => {
+      const call = this.pending.get(data.id);
+      if (!call) return;
+      if (data.progress) {
+        call.onProgress?.(data.progress);
+        return;
+      }
+      this.pending.delete(data.id);
+      if (data.error) {
+        const { name, message, code, status } = data.error;
+        const error = name === "TypeError" ? new TypeError(message)
+          : name === "AbortError" ? new DOMException(message, "AbortError")
+          : new PocaduckError(message, code ?? "worker", status);
+        call.reject(error);
+      } else call.resolve(data.points);
+    };
+    this.worker.onerror = (event) => {
+      for (const call of this.pending.values()) call.reject(new PocaduckError(`worker failed: ${event.message}`, "worker"));
+      this.pending.clear();
+    };
+  }
+
+  call(message, transfer = [], { signal, onProgress } = {}) {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason ?? new DOMException("aborted", "AbortError"));
+        return;
+      }
+      signal?.addEventListener("abort", () => this.worker.postMessage({ id, op: "abort" }), { once: true });
+      this.pending.set(id, { resolve, reject, onProgress });
+      this.worker.postMessage({ id, ...message }, transfer);
+    });
+  }
+
+  /** Points of labels of a dataset: `{baseUrl, dataset}` (proxy) or `{url}` (serverless). */
+  getPointsMany(source, labels, options = {}) {
+    const { signal, onProgress, ...rest } = options;
+    return this.call({ op: "getPoints", source, labels: labels.map(labelString), options: rest }, [], { signal, onProgress });
+  }
+
+  /** One label's points. */
+  async getPoints(source, label, options = {}) {
+    return (await this.getPointsMany(source, [label], options))[0];
+  }
+
+  /** Decodes an Arrow IPC stream in the worker; `bytes`' buffer is moved there. */
+  decodeArrow(bytes) {
+    return this.call({ op: "decodeArrow", bytes }, [bytes.buffer]);
+  }
+
+  /** Decodes a Parquet file in the worker; `bytes`' buffer is moved there. */
+  decodeParquet(bytes) {
+    return this.call({ op: "decodeParquet", bytes }, [bytes.buffer]);
+  }
+
+  /** Stops the worker; calls in flight reject. */
+  terminate() {
+    this.worker.terminate();
+    for (const call of this.pending.values()) call.reject(new PocaduckError("worker terminated", "worker"));
+    this.pending.clear();
+  }
+}

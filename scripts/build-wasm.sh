@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds the npm package's WebAssembly half into pkg/: cargo (profile `wasm`), the
+# wasm-bindgen CLI of the exact version the crate pins, then binaryen's wasm-opt from npm
+# (-O1 and no names section: most of -O3's gain at a fraction of its minutes).
+# Every tool comes from crates.io or npm and is installed only when missing.
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+ensure_wasm_toolchain
+ensure_wasm_bindgen
+ensure_node_modules
+cargo build --locked --profile wasm --target wasm32-unknown-unknown -p pocaduck-edge-wasm
+rm -rf pkg
+wasm-bindgen --target web --out-dir pkg --out-name pocaduck_edge_wasm \
+  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm/pocaduck_edge_wasm.wasm"
+wasm_opt_cached pkg/pocaduck_edge_wasm_bg.wasm pkg/pocaduck_edge_wasm_bg.wasm
+rm -f pkg/.gitignore pkg/package.json

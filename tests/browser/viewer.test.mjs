@@ -1,0 +1,431 @@
+// The viewer in a real browser: Debian's Chromium (software WebGL) driven by playwright-core,
+// against the real `pocaduck-edge serve --www dist/www` over a freshly built sample, served
+// both as an edge-layout dataset and as a table on a loopback vastdb-emulator.
+//
+// Needs: the debug binaries (`cargo build -p pocaduck-edge -p vastdb-emulator`), the site
+// (`scripts/build-www.sh`) and Chromium (`scripts/ensure-chromium.sh`);
+// `scripts/test-browser.sh` does all three and runs this file. Overrides: POCADUCK_EDGE_BIN,
+// VASTDB_EMULATOR_BIN, POCADUCK_EDGE_WWW, CHROMIUM_BIN.
+// Screenshots go to artifacts/viewer-<mode>.png.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+import { PNG } from "pngjs";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const TARGET = process.env.CARGO_TARGET_DIR || join(homedir(), ".cache", "pocaduck-edge", "target");
+const BIN = process.env.POCADUCK_EDGE_BIN || join(TARGET, "debug", "pocaduck-edge");
+const WWW = process.env.POCADUCK_EDGE_WWW || join(ROOT, "dist", "www");
+const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
+const ARTIFACTS = join(ROOT, "artifacts");
+const DATASET = "hemibrain-da1";
+/** The same sample as a VastDB table (`serve --vastdb-emulator`). */
+const VAST_DATASET = `${DATASET}-vastdb`;
+/** The viewer's clear colour (viewer.js BACKGROUND). */
+const BACKGROUND = [0x10, 0x13, 0x17];
+const TWO_53 = 2n ** 53n;
+
+/** Chromium without a GPU, network side-channels or a sandbox (we run as root in CI). */
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  // WebGL on SwiftShader (software); Chromium asks for this since it stopped falling back silently.
+  "--enable-unsafe-swiftshader",
+];
+
+let scratch; // temp dir: the sample and the browser profile
+let server; // { child, base }
+let context; // the browser (a persistent context over a fresh profile)
+/** API facts: { label: point_count } and the labels chosen for the tests. */
+const facts = { counts: new Map(), small: null, second: null, huge: null, justAbove53: null, manifest: null };
+
+// ---------------------------------------------------------------------------------------
+// Server and browser
+
+/** Resolves with the first line `listening on URL` of the server's stdout (bounded wait). */
+function waitListening(child, ms) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "listening on" line within ${ms} ms`)), ms);
+    const lines = createInterface({ input: child.stdout });
+    lines.on("line", (line) => {
+      const m = /^listening on (http:\/\/\S+)$/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited (${code ?? signal}) before listening`));
+    });
+  });
+}
+
+/** Stops the server (and with it the emulator it started): SIGTERM, then SIGKILL after 10 s. */
+async function stopServer() {
+  if (!server || server.child.exitCode !== null || server.child.signalCode !== null) return;
+  const { child } = server;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** GET `path` of the server's API as JSON (bounded wait). */
+async function api(path) {
+  const r = await fetch(server.base + path, { signal: AbortSignal.timeout(30_000) });
+  assert.equal(r.status, 200, `GET ${path}`);
+  return r.json();
+}
+
+before(async () => {
+  for (const [what, path, fix] of [
+    ["the pocaduck-edge binary", BIN, "cargo build -p pocaduck-edge"],
+    ["the VastDB emulator", process.env.VASTDB_EMULATOR_BIN || join(dirname(BIN), "vastdb-emulator"), "cargo build -p vastdb-emulator"],
+    ["the viewer site", join(WWW, "index.html"), "bash scripts/build-www.sh"],
+    ["the wasm package", join(WWW, "pocaduck-edge", "pkg", "pocaduck_edge_wasm_bg.wasm"), "bash scripts/build-www.sh"],
+    ["Chromium", CHROMIUM, "bash scripts/ensure-chromium.sh"],
+  ]) {
+    assert.ok(existsSync(path), `${what} is missing at ${path}: run \`${fix}\` (scripts/test-browser.sh does)`);
+  }
+  scratch = mkdtempSync(join(tmpdir(), "pocaduck-edge-browser-"));
+  const data = join(scratch, DATASET);
+  const built = spawnSync(BIN, ["sample", data, "--voxel-nm", "256"], { stdio: ["ignore", "ignore", "inherit"], timeout: 300_000 });
+  assert.equal(built.status, 0, "pocaduck-edge sample failed");
+
+  // With the VastDB demo beside it: the sample also as a table on a loopback vastdb-emulator.
+  const child = spawn(BIN, ["serve", "--addr", "127.0.0.1:0", "--data", data, "--vastdb-emulator", "--www", WWW], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, RUST_LOG: "warn" },
+  });
+  process.once("exit", () => child.kill("SIGKILL")); // never outlive the test process
+  server = { child, base: null };
+  server.base = await waitListening(child, 180_000);
+  child.stdout.resume(); // keep draining
+
+  // The labels to look at, from the API: two small ones ≤ 2^53, and ids above 2^53.
+  const labels = [];
+  let after = "";
+  for (;;) {
+    const page = await api(`/v1/datasets/${DATASET}/labels?limit=1000${after ? `&after=${after}` : ""}`);
+    labels.push(...page.labels);
+    if (page.next_after === null) break;
+    after = page.next_after;
+  }
+  for (const label of labels) {
+    const info = await api(`/v1/datasets/${DATASET}/labels/${label}`);
+    assert.equal(info.label, label);
+    facts.counts.set(label, info.point_count);
+  }
+  const bySize = [...labels].sort((a, b) => facts.counts.get(a) - facts.counts.get(b));
+  const low = bySize.filter((l) => BigInt(l) <= TWO_53);
+  [facts.small, facts.second] = low;
+  // Labels a JS number cannot hold: 2^53 + 1 itself, and the smallest label above it.
+  facts.huge = bySize.find((l) => BigInt(l) > TWO_53 + 1n);
+  facts.justAbove53 = labels.find((l) => BigInt(l) === TWO_53 + 1n) ?? labels.find((l) => BigInt(l) > TWO_53);
+  assert.ok(facts.small && facts.second && facts.huge && facts.justAbove53, `labels ${labels}`);
+  assert.notEqual(String(Number(facts.huge)), facts.huge, "the big label must not survive a JS number");
+
+  facts.manifest = await api(`/v1/datasets/${DATASET}/files/manifest.json`);
+
+  mkdirSync(ARTIFACTS, { recursive: true });
+  context = await chromium.launchPersistentContext(join(scratch, "profile"), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1200, height: 800 },
+    timeout: 60_000,
+  });
+  context.setDefaultTimeout(60_000);
+});
+
+after(async () => {
+  if (context) await context.close().catch(() => {});
+  await stopServer();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------
+// Page helpers
+
+/** A new page whose console errors and page errors are kept for failure messages. */
+async function newPage() {
+  const page = await context.newPage();
+  page.problems = [];
+  page.on("pageerror", (e) => page.problems.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") page.problems.push(`console: ${m.text()}`);
+  });
+  return page;
+}
+
+function viewerUrl(params) {
+  return `${server.base}/?${params}`;
+}
+
+/** Waits until the viewer settles (ready or error) and returns the state. */
+async function settled(page, timeout = 120_000) {
+  await page.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.state), null, { timeout });
+  return page.evaluate(() => document.body.dataset.state);
+}
+
+/** Waits for `ready`; fails with the page's error box and console on anything else. */
+async function ready(page) {
+  const state = await settled(page);
+  if (state !== "ready") {
+    const shown = await page.locator("#error").textContent();
+    assert.fail(`viewer state ${state}: ${shown}\n${page.problems.join("\n")}`);
+  }
+}
+
+/** The HUD's exact values. */
+async function hud(page) {
+  return page.evaluate(() => {
+    const value = (id) => document.querySelector(`[data-testid="${id}"]`).dataset.value;
+    return {
+      labels: Number(value("hud-labels")),
+      points: Number(value("hud-points")),
+      bytes: Number(value("hud-bytes")),
+      requests: Number(value("hud-requests")),
+      fetchMs: Number(value("hud-fetch-ms")),
+      decodeMs: Number(value("hud-decode-ms")),
+    };
+  });
+}
+
+/** Pixels of the WebGL canvas (HUD and overlays hidden) that differ from the background. */
+async function litPixels(page) {
+  const png = PNG.sync.read(
+    await page.locator("#view").screenshot({
+      style: "#hud, #error, #progress-box { visibility: hidden !important; }",
+      animations: "disabled",
+    }),
+  );
+  let lit = 0;
+  for (let i = 0; i < png.data.length; i += 4) {
+    const d = Math.max(
+      Math.abs(png.data[i] - BACKGROUND[0]),
+      Math.abs(png.data[i + 1] - BACKGROUND[1]),
+      Math.abs(png.data[i + 2] - BACKGROUND[2]),
+    );
+    if (d > 40) lit++;
+  }
+  return { lit, total: png.width * png.height };
+}
+
+function selectedLabels(page) {
+  return page.evaluate(() => [...document.querySelectorAll("#selected li")].map((li) => li.querySelector(".id").textContent));
+}
+
+function urlLabels(page) {
+  return new URL(page.url()).searchParams.get("labels").split(",").filter(Boolean);
+}
+
+function filesUrl() {
+  return `${server.base}/v1/datasets/${DATASET}/files/`;
+}
+
+function describeRequest(r) {
+  return `${r.method()} ${r.url()} ${r.headers().range ?? ""}`;
+}
+
+/**
+ * What a serverless request reads, from the manifest: "manifest", "footer" (a file's footer
+ * range exactly), "index" (an index page's range exactly) or "data" (a bounded range of a
+ * points file before its footer). Anything else fails the test.
+ */
+function classify(r) {
+  assert.equal(r.method(), "GET", describeRequest(r));
+  const path = r.url().slice(filesUrl().length);
+  if (path === "manifest.json") return "manifest";
+  const m = /^bytes=(\d+)-(\d+)$/.exec(r.headers().range ?? "");
+  assert.ok(m, `a bounded range: ${describeRequest(r)}`);
+  const [from, to] = [Number(m[1]), Number(m[2])];
+  const index = facts.manifest.label_index;
+  if (path === index.file.path) {
+    assert.ok(index.pages.some((p) => p.range.offset === from && p.range.offset + p.range.length - 1 === to), describeRequest(r));
+    return "index";
+  }
+  const file = facts.manifest.files.find((f) => f.path === path);
+  assert.ok(file, `a file of the manifest: ${describeRequest(r)}`);
+  if (from === file.footer.offset && to === file.footer.offset + file.footer.length - 1) return "footer";
+  assert.ok(from <= to && to < file.footer.offset, `row groups before the footer: ${describeRequest(r)}`);
+  return "data";
+}
+
+/** Adds a label through the text box, as a person would. */
+async function addLabel(page, label) {
+  await page.locator('[data-testid="label-input"]').fill(label);
+  await page.locator('[data-testid="label-add"]').click();
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+for (const mode of ["proxy", "serverless"]) {
+  describe(`${mode} mode`, () => {
+    test("renders a label, with the API's point count in the HUD", { timeout: 180_000 }, async () => {
+      const page = await newPage();
+      try {
+        await page.goto(viewerUrl(`dataset=${DATASET}&mode=${mode}&labels=${facts.small}`));
+        await ready(page);
+        const h = await hud(page);
+        assert.equal(h.labels, 1);
+        assert.equal(h.points, facts.counts.get(facts.small));
+        assert.ok(h.bytes > 0 && h.requests >= 1, JSON.stringify(h));
+        assert.equal(await page.locator("#hud-mode").textContent(), mode === "proxy" ? "proxy (server)" : "serverless (files)");
+        assert.deepEqual(await selectedLabels(page), [facts.small]);
+        assert.equal(await page.locator("#progress-box").isHidden(), true, "no progress bar once loaded");
+        const { lit, total } = await litPixels(page);
+        assert.ok(lit > 200, `only ${lit} lit pixels of ${total}`);
+        assert.ok(lit < total * 0.8, `${lit} of ${total} pixels lit: not framed`);
+        await page.screenshot({ path: join(ARTIFACTS, `viewer-${mode}.png`) });
+      } finally {
+        await page.close();
+      }
+    });
+
+    test("round trips per label; the URL keeps the labels and a reload restores them", { timeout: 180_000 }, async () => {
+      const page = await newPage();
+      try {
+        const requests = [];
+        page.on("request", (r) => requests.push(r));
+        await page.goto(viewerUrl(`dataset=${DATASET}&mode=${mode}&labels=${facts.small}`));
+        await ready(page);
+        const first = await hud(page);
+        const api = requests.filter((r) => new URL(r.url()).pathname.startsWith("/v1/"));
+        const apiMade = api.map(describeRequest).join("\n");
+        if (mode === "serverless") {
+          // Straight from the files: the manifest and each file's footer once, then the label
+          // costs its index page and one coalesced range of row groups.
+          const files = api.filter((r) => r.url().startsWith(filesUrl()));
+          assert.deepEqual(api.filter((r) => !files.includes(r)).map((r) => new URL(r.url()).pathname), ["/v1/datasets"], apiMade);
+          const kinds = files.map(classify);
+          assert.deepEqual(kinds.filter((k) => k === "manifest" || k === "footer").length, 1 + facts.manifest.files.length, apiMade);
+          assert.deepEqual(kinds.filter((k) => k !== "manifest" && k !== "footer").sort(), ["data", "index"], apiMade);
+        } else {
+          // Through the server: one round trip for the label's points.
+          assert.equal(api.filter((r) => /\/labels\/\d+\/points/.test(r.url())).length, 1, apiMade);
+        }
+
+        // A second label in the same page: only its own data (the index page is cached).
+        requests.length = 0;
+        await addLabel(page, facts.second);
+        await ready(page);
+        const both = await hud(page);
+        assert.equal(both.labels, 2);
+        assert.equal(both.points, facts.counts.get(facts.small) + facts.counts.get(facts.second));
+        assert.deepEqual(urlLabels(page), [facts.small, facts.second]);
+        const made = requests.map(describeRequest).join("\n");
+        assert.equal(requests.length, 1, made);
+        if (mode === "serverless") {
+          assert.equal(classify(requests[0]), "data", made);
+        } else {
+          assert.ok(requests[0].url().startsWith(`${server.base}/v1/datasets/${DATASET}/labels/${facts.second}/points`), made);
+        }
+        assert.equal(both.requests - first.requests, requests.length, "the HUD counts the round trips made");
+
+        await page.reload();
+        await ready(page);
+        assert.deepEqual(await selectedLabels(page), [facts.small, facts.second]);
+        assert.equal((await hud(page)).points, both.points);
+        assert.equal(new URL(page.url()).searchParams.get("mode"), mode);
+      } finally {
+        await page.close();
+      }
+    });
+
+    test("labels above 2^53 keep their exact ids", { timeout: 180_000 }, async () => {
+      const page = await newPage();
+      try {
+        await page.goto(viewerUrl(`dataset=${DATASET}&mode=${mode}&labels=`));
+        await ready(page);
+        assert.equal((await hud(page)).points, 0);
+        assert.equal((await litPixels(page)).lit, 0, "nothing drawn for no labels");
+        // Typed into the text box; 2^53 + 1 would silently become 2^53 as a JS number.
+        for (const label of [facts.huge, facts.justAbove53]) {
+          await addLabel(page, label);
+          await ready(page);
+        }
+        assert.deepEqual(urlLabels(page), [facts.huge, facts.justAbove53]);
+        assert.deepEqual(await selectedLabels(page), [facts.huge, facts.justAbove53]);
+        assert.equal(await page.evaluate(() => document.body.dataset.labels), `${facts.huge},${facts.justAbove53}`);
+        const h = await hud(page);
+        assert.equal(h.points, facts.counts.get(facts.huge) + facts.counts.get(facts.justAbove53));
+        assert.ok((await litPixels(page)).lit > 0);
+      } finally {
+        await page.close();
+      }
+    });
+  });
+}
+
+test("a VastDB table is read through the server, never serverless", { timeout: 120_000 }, async () => {
+  const listed = (await api("/v1/datasets")).datasets.find((d) => d.name === VAST_DATASET);
+  assert.equal(listed?.backend, "vastdb");
+  const info = await api(`/v1/datasets/${VAST_DATASET}/labels/${facts.huge}`);
+  assert.equal(info.point_count, facts.counts.get(facts.huge));
+  const page = await newPage();
+  try {
+    const requests = [];
+    page.on("request", (r) => requests.push(r));
+    // A shared link asking for serverless reads of a table: the viewer reads it through the server.
+    await page.goto(viewerUrl(`dataset=${VAST_DATASET}&mode=serverless&labels=${facts.huge}`));
+    await ready(page);
+    assert.equal(new URL(page.url()).searchParams.get("mode"), "proxy");
+    assert.equal(await page.locator("#mode-serverless").isDisabled(), true);
+    assert.equal(await page.locator("#mode-proxy").isChecked(), true);
+    assert.equal((await hud(page)).points, info.point_count);
+    assert.deepEqual(await selectedLabels(page), [facts.huge]);
+    assert.ok((await litPixels(page)).lit > 0);
+    assert.ok(!requests.some((r) => r.url().includes("/files/")), requests.map(describeRequest).join("\n"));
+
+    // Back to the edge dataset: serverless is offered again.
+    await page.locator('[data-testid="dataset"]').selectOption(DATASET);
+    await ready(page);
+    assert.equal(await page.locator("#mode-serverless").isDisabled(), false);
+    assert.equal(new URL(page.url()).searchParams.get("dataset"), DATASET);
+  } finally {
+    await page.close();
+  }
+});
+
+test("errors show in the page", { timeout: 120_000 }, async () => {
+  const page = await newPage();
+  try {
+    // A label the dataset lacks: 2^53 itself (what 2^53 + 1 becomes as a JS number).
+    const missing = TWO_53.toString();
+    assert.ok(!facts.counts.has(missing));
+    await page.goto(viewerUrl(`dataset=${DATASET}&mode=proxy&labels=${facts.small},${missing}`));
+    assert.equal(await settled(page), "error");
+    assert.match(await page.locator("#error").textContent(), new RegExp(missing));
+    assert.equal((await hud(page)).points, facts.counts.get(facts.small), "the other label still shows");
+
+    await page.goto(viewerUrl(`dataset=no-such-dataset&mode=proxy&labels=1`));
+    assert.equal(await settled(page), "error");
+    assert.match(await page.locator("#error").textContent(), /no-such-dataset/);
+
+    // A site without the package: the page says the viewer did not start.
+    await page.route("**/pocaduck-edge/js/index.js", (route) => route.fulfill({ status: 404, body: "" }));
+    await page.goto(viewerUrl(`dataset=${DATASET}&mode=proxy&labels=${facts.small}`));
+    assert.equal(await settled(page), "error");
+    assert.match(await page.locator("#error").textContent(), /did not start: could not load .*viewer\.js/);
+  } finally {
+    await page.close();
+  }
+});

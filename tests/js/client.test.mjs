@@ -1,0 +1,345 @@
+// The npm package against the real server, in both modes: exact int64, re-centred float32,
+// options, round trips, bounded ranges, and every bad input.
+
+import assert from "node:assert/strict";
+import { mkdtemp, mkdir, rm, writeFile, cp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import { Field, Int64, List, Utf8, makeTable, tableToIPC, vectorFromArray } from "apache-arrow";
+import * as parquetWasm from "parquet-wasm";
+
+import { PocaduckError, connect, decodeArrow, decodeParquet, labelString, openDataset } from "../../js/index.js";
+import { run, serve } from "./server.mjs";
+
+const SAMPLE = "hemibrain-da1";
+/** Labels and coordinates of the hand-made dataset: above 2^53, negative, and in int64 only. */
+const BIG = 2n ** 53n;
+const EXTREME = new Map([
+  [
+    (1n << 62n) + 3n,
+    [
+      [BIG + 1000n, -(BIG + 7n), -5n],
+      [BIG + 1001n, -(BIG + 7n), -5n],
+      [BIG + 1003n, -(BIG + 9n), 4n],
+    ],
+  ],
+  [
+    BIG + 1n,
+    [
+      [-3n, -2n, -1n],
+      [-3n, -2n, 0n],
+    ],
+  ],
+]);
+const BLOCKS = { [(1n << 62n) + 3n]: ["0_0_0", "1_0_0"], [BIG + 1n]: ["0_0_0"] };
+
+/** The bundled sample (built once into the user's cache), and the hand-made datasets. */
+let sample;
+let server;
+let work;
+const urlOf = (dataset) => (dataset === SAMPLE ? sample.url : server.url);
+const sampleFiles = () => `${sample.url}/v1/datasets/${SAMPLE}/files/`;
+
+/** The PoCADuck raw layout of EXTREME, written with apache-arrow and parquet-wasm. */
+async function writePocaduck(dir) {
+  const labels = [];
+  const blocks = [];
+  const points = [];
+  for (const [label, rows] of EXTREME) {
+    rows.forEach((row, i) => {
+      labels.push(label);
+      blocks.push(BLOCKS[label][i % BLOCKS[label].length]);
+      points.push(BigInt64Array.from(row));
+    });
+    // PoCADuck keeps duplicates until it reads: the import must drop this one.
+    labels.push(label);
+    blocks.push(BLOCKS[label][0]);
+    points.push(BigInt64Array.from(rows[0]));
+  }
+  const table = makeTable({
+    label: vectorFromArray(BigInt64Array.from(labels), new Int64()),
+  });
+  const full = table.assign(
+    makeTable({
+      block_id: vectorFromArray(blocks, new Utf8()),
+      data: vectorFromArray(points, new List(new Field("item", new Int64(), true))),
+    }),
+  );
+  const wasmTable = parquetWasm.Table.fromIPCStream(tableToIPC(full, "stream"));
+  const bytes = parquetWasm.writeParquet(wasmTable);
+  await mkdir(join(dir, "worker_0/data"), { recursive: true });
+  await writeFile(join(dir, "worker_0/data/part-0.parquet"), bytes);
+}
+
+async function npy(dataset, label) {
+  const r = await fetch(`${urlOf(dataset)}/v1/datasets/${dataset}/labels/${label}/points?format=npy`);
+  assert.equal(r.status, 200);
+  const bytes = new Uint8Array(await r.arrayBuffer());
+  const headerLength = bytes[8] | (bytes[9] << 8);
+  return new BigInt64Array(bytes.slice(10 + headerLength).buffer);
+}
+
+async function labelInfo(dataset, label) {
+  const r = await fetch(`${urlOf(dataset)}/v1/datasets/${dataset}/labels/${label}`);
+  return r.json();
+}
+
+/** Positions must be the int64 values minus the origin, exactly (small spans). */
+function assertRecentred(points) {
+  assert.equal(points.positions.length, points.count * 3);
+  for (let i = 0; i < points.count; i++) {
+    for (let k = 0; k < 3; k++) {
+      const exact = points.int64[i * points.dims + k] - BigInt(points.origin[k]);
+      assert.equal(points.positions[i * 3 + k], Number(exact), `point ${i} axis ${k}`);
+    }
+  }
+}
+
+/** A fetch that records requests and the most in flight at once. */
+function recordingFetch(delayMs = 0) {
+  const log = { requests: [], inFlight: 0, maxInFlight: 0 };
+  const f = async (url, init = {}) => {
+    log.requests.push({ url: String(url), range: init.headers?.Range, method: init.method ?? "GET" });
+    log.inFlight += 1;
+    log.maxInFlight = Math.max(log.maxInFlight, log.inFlight);
+    try {
+      if (delayMs) await new Promise((go) => setTimeout(go, delayMs));
+      return await fetch(url, init);
+    } finally {
+      log.inFlight -= 1;
+    }
+  };
+  return { fetch: f, log };
+}
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "pocaduck-edge-js-"));
+  await writePocaduck(join(work, "pocaduck"));
+  await run(["import", join(work, "pocaduck"), join(work, "extreme")]);
+  await cp(join(work, "extreme"), join(work, "broken"), { recursive: true });
+  await writeFile(join(work, "broken/manifest.json"), "{ not json");
+  sample = await serve();
+  server = await serve(["--data", join(work, "extreme"), "--data", join(work, "broken")]);
+});
+
+after(async () => {
+  sample?.stop();
+  server?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe("labelString", () => {
+  test("takes bigints, decimal strings and safe integers", () => {
+    assert.equal(labelString(2n ** 64n - 1n), "18446744073709551615");
+    assert.equal(labelString("9007199254740993"), "9007199254740993");
+    assert.equal(labelString(42), "42");
+    assert.equal(labelString("007"), "7");
+  });
+  test("refuses anything that is not a u64, with a TypeError", () => {
+    for (const bad of [-1, 1.5, 2 ** 60, Number.NaN, "-1", "1e3", " 1", "", "0x10", "18446744073709551616", 2n ** 64n, -1n, null, undefined, {}]) {
+      assert.throws(() => labelString(bad), TypeError, `accepted ${String(bad)}`);
+    }
+  });
+});
+
+for (const mode of ["proxy", "serverless"]) {
+  describe(`${mode} mode`, () => {
+    const open = async (dataset, options) =>
+      mode === "proxy"
+        ? connect(urlOf(dataset), options).dataset(dataset)
+        : openDataset(`${urlOf(dataset)}/v1/datasets/${dataset}/files/`, options);
+
+    test("extreme values come back exact, re-centred and with their blocks", async () => {
+      const d = await open("extreme");
+      for (const [label, rows] of EXTREME) {
+        const p = await d.getPoints(label);
+        assert.equal(p.label, label.toString());
+        assert.equal(p.dims, 3);
+        assert.equal(p.count, rows.length);
+        // PoCADuck's order: rows sorted lexicographically, duplicates dropped.
+        const expected = [...rows].sort((a, b) => (a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] !== b[1] ? (a[1] < b[1] ? -1 : 1) : a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : 0));
+        assert.deepEqual(Array.from(p.int64), expected.flat());
+        assertRecentred(p);
+        assert.deepEqual(Array.from(p.bbox.min), [0, 1, 2].map((k) => expected.map((r) => r[k]).reduce((a, b) => (a < b ? a : b))));
+        assert.equal(await d.getPointCount(label), rows.length);
+        const blocks = await d.getBlocksForLabel(label);
+        assert.deepEqual(blocks.map((b) => b.blockId).sort(), [...new Set(BLOCKS[label])].sort());
+        const golden = (await labelInfo("extreme", label)).blocks;
+        assert.deepEqual(blocks, golden.map((b) => ({ blockId: b.block_id, pointCount: b.point_count })));
+      }
+    });
+
+    test("sample labels equal the server's npy answer", async () => {
+      const d = await open(SAMPLE);
+      const page = await d.getLabels({ limit: 100 });
+      assert.ok(page.labels.includes("18446744073709551615"));
+      assert.deepEqual(Array.from(page.values, String), page.labels);
+      for (const label of ["722817260", "9007199254740993", "18446744073709551615"]) {
+        const p = await d.getPoints(label);
+        const golden = await npy(SAMPLE, label);
+        assert.equal(p.count, (await labelInfo(SAMPLE, label)).point_count);
+        assert.deepEqual(p.int64, golden);
+        assertRecentred(p);
+      }
+    });
+
+    test("labels page with after and limit", async () => {
+      const d = await open(SAMPLE);
+      const first = await d.getLabels({ limit: 4 });
+      assert.equal(first.labels.length, 4);
+      assert.equal(first.nextAfter, first.labels[3]);
+      const next = await d.getLabels({ after: first.nextAfter, limit: 100 });
+      const all = await d.getLabels({ limit: 1000 });
+      assert.deepEqual([...first.labels, ...next.labels], all.labels);
+      assert.equal(all.nextAfter, null);
+    });
+
+    test("limit and bbox select the server's points", async () => {
+      const d = await open(SAMPLE);
+      const whole = await d.getPoints("722817260", { limit: 1000 });
+      assert.equal(whole.count, 1000);
+      // The lower half in x of the label's bounds.
+      const { bbox } = await labelInfo(SAMPLE, "722817260");
+      const box = [bbox.min, [Math.floor((bbox.min[0] + bbox.max[0]) / 2), bbox.max[1], bbox.max[2]]];
+      const url = `${sample.url}/v1/datasets/${SAMPLE}/labels/722817260/points?format=arrow&limit=1000&bbox=${box.flat()}`;
+      const [golden] = await decodeArrow(new Uint8Array(await (await fetch(url)).arrayBuffer()));
+      const boxed = await d.getPoints(722817260, { limit: 1000, bbox: box });
+      assert.ok(boxed.count > 0 && boxed.count < 1000, `${boxed.count} points in the box`);
+      assert.deepEqual(boxed.int64, golden.int64);
+    });
+
+    test("many labels come back in the order asked, an empty selection included", async () => {
+      const d = await open(SAMPLE);
+      const labels = ["18446744073709551615", "722817260", "9007199254740993"];
+      const many = await d.getPointsMany(labels, { limit: 50 });
+      assert.deepEqual(many.map((p) => p.label), labels);
+      assert.ok(many.every((p) => p.count === 50));
+      const none = await d.getPointsMany(labels.slice(0, 1), { bbox: [[-5], [-1]] });
+      assert.equal(none[0].count, 0);
+      assert.equal(none[0].bbox, null);
+    });
+
+    test("one round trip per label through the proxy, two serverless, bounded ranges only", async () => {
+      const { fetch, log } = recordingFetch();
+      const d = await open(SAMPLE, { fetch });
+      const before = log.requests.length;
+      const p = await d.getPoints("722817260");
+      assert.equal(p.timing.requests, mode === "proxy" ? 1 : 2);
+      assert.equal(log.requests.length - before, p.timing.requests);
+      assert.ok(p.timing.bytesFetched > 0 && p.timing.totalMs >= p.timing.decodeMs);
+      for (const r of log.requests.filter((r) => r.range)) assert.match(r.range, /^bytes=\d+-\d+$/);
+    });
+
+    test("progress reports the bytes as they arrive", async () => {
+      const d = await open(SAMPLE);
+      const seen = [];
+      const p = await d.getPoints("722817260", { onProgress: (e) => seen.push(e) });
+      assert.ok(seen.length > 0);
+      assert.equal(seen.at(-1).bytesLoaded, p.timing.bytesFetched);
+      if (mode === "serverless") assert.equal(seen.at(-1).bytesTotal, p.timing.bytesFetched);
+      assert.ok(seen.every((e, i) => i === 0 || e.bytesLoaded >= seen[i - 1].bytesLoaded));
+    });
+
+    test("at most six requests in flight", async () => {
+      const { fetch, log } = recordingFetch(20);
+      const d = await open(SAMPLE, { fetch });
+      const labels = (await d.getLabels()).labels;
+      await Promise.all(labels.map((l) => d.getPointCount(l)));
+      assert.ok(log.maxInFlight <= 6, `${log.maxInFlight} in flight`);
+    });
+
+    test("a malformed label is a TypeError before any request", async () => {
+      const { fetch, log } = recordingFetch();
+      const d = await open(SAMPLE, { fetch });
+      const before = log.requests.length;
+      for (const bad of ["12x", -4, 2 ** 60, "18446744073709551616"]) {
+        await assert.rejects(d.getPoints(bad), TypeError);
+        await assert.rejects(d.getPointCount(bad), TypeError);
+      }
+      await assert.rejects(d.getPoints(1, { bbox: [[0], [1, 2]] }), TypeError);
+      await assert.rejects(d.getPoints(1, { limit: -1 }), TypeError);
+      assert.equal(log.requests.length, before);
+    });
+
+    test("an unknown label rejects with a typed not_found error", async () => {
+      const d = await open(SAMPLE);
+      for (const call of [() => d.getPoints("123"), () => d.getPointCount(123n), () => d.getPointsMany(["722817260", "5"])]) {
+        await assert.rejects(call(), (e) => e instanceof PocaduckError && e.code === "not_found" && e.status === 404);
+      }
+    });
+
+    test("an aborted load rejects and leaves nothing half done", async () => {
+      const d = await open(SAMPLE);
+      const controller = new AbortController();
+      controller.abort();
+      await assert.rejects(d.getPoints("722817260", { signal: controller.signal }), { name: "AbortError" });
+      const midway = new AbortController();
+      await assert.rejects(
+        d.getPoints("754534424", { signal: midway.signal, onProgress: () => midway.abort() }),
+        { name: "AbortError" },
+      );
+      const p = await d.getPoints("754534424");
+      assert.deepEqual(p.int64, await npy(SAMPLE, "754534424"));
+    });
+  });
+}
+
+describe("server errors", () => {
+  test("carry the server's message and status", async () => {
+    const c = connect(server.url);
+    await assert.rejects(c.dataset("nope").getPoints(1), (e) => e.status === 404 && /nope/.test(e.message));
+    await assert.rejects(c.dataset("broken").info(), (e) => e.status === 503 && e.code === "dataset_unavailable" && /manifest/.test(e.message));
+    const list = await c.datasets();
+    assert.equal(list.find((d) => d.name === "broken").status, "unavailable");
+    assert.equal(list.find((d) => d.name === "extreme").status, "ok");
+  });
+
+  test("a serverless dataset with a broken manifest or a missing folder fails to open", async () => {
+    await assert.rejects(openDataset(`${server.url}/v1/datasets/broken/files/`), (e) => e instanceof PocaduckError);
+    await assert.rejects(openDataset(`${server.url}/v1/datasets/nope/files/`), (e) => e.status === 404);
+  });
+
+  test("a file whose ETag changes mid-read is an error, not mixed data", async () => {
+    let n = 0;
+    const changing = async (url, init) => {
+      const r = await fetch(url, init);
+      n += 1;
+      const headers = new Headers(r.headers);
+      if (n > 3 && headers.has("ETag")) headers.set("ETag", '"changed"');
+      return new Response(r.body, { status: r.status, headers });
+    };
+    const d = await openDataset(sampleFiles(), { fetch: changing });
+    await assert.rejects(d.getPoints("722817260"), (e) => e.code === "etag_changed");
+  });
+});
+
+describe("decoders", () => {
+  test("decodeArrow and decodeParquet read the server's answers exactly", async () => {
+    const base = `${server.url}/v1/datasets/extreme/points`;
+    const body = JSON.stringify({ labels: [...EXTREME.keys()].map(String) });
+    for (const [format, decode] of [["arrow", decodeArrow], ["parquet", decodeParquet]]) {
+      const r = await fetch(`${base}?format=${format}`, { method: "POST", body });
+      const decoded = await decode(await r.arrayBuffer());
+      assert.deepEqual(decoded.map((p) => p.label), [...EXTREME.keys()].map(String));
+      for (const p of decoded) {
+        assert.deepEqual(p.int64, await npy("extreme", p.label));
+        assertRecentred(p);
+      }
+      const [positionsOnly] = await decode(await (await fetch(`${base}?format=${format}`, { method: "POST", body })).arrayBuffer(), { int64: false });
+      assert.equal(positionsOnly.int64.length, 0);
+      assert.deepEqual(positionsOnly.positions, decoded[0].positions);
+    }
+  });
+
+  test("garbage and cut answers are errors", async () => {
+    await assert.rejects(decodeArrow(new TextEncoder().encode("not arrow")), PocaduckError);
+    await assert.rejects(decodeParquet(new TextEncoder().encode("PAR1 nope PAR1")), PocaduckError);
+    const r = await fetch(`${sample.url}/v1/datasets/${SAMPLE}/labels/9007199254740993/points?format=arrow`);
+    const whole = new Uint8Array(await r.arrayBuffer());
+    await assert.rejects(decodeArrow(whole.subarray(0, whole.length - 8)), /cut short/);
+    await assert.rejects(decodeArrow(whole.subarray(0, whole.length >> 1)), PocaduckError);
+    await assert.rejects(decodeArrow(42), TypeError);
+  });
+});
