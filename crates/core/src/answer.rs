@@ -12,10 +12,11 @@ use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
 use arrow_schema::DataType;
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::ParquetMetaDataReader;
 
-use crate::cloud::PointCloud;
+use crate::cloud::{bbox_of, interleave, recentre, recentre_columns, BBox, Column, Recentred};
 use crate::error::{Error, Result};
+use crate::read::{decode_columns, RowSpan, SparseFile};
 
 /// Rows of one label in a [`Labelled`] cloud.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,14 +27,79 @@ pub struct LabelRun {
     pub rows: Range<usize>,
 }
 
-/// Points of several labels: one cloud, and the runs of rows that belong to each label in
-/// the order the answer gave them.
+/// How a [`Labelled`] answer holds its points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// `N × D` row-major int64 (Arrow answers).
+    Rows(Vec<i64>),
+    /// One column per dim (Parquet answers and files), as stored.
+    Columns(Vec<Column>),
+}
+
+/// Points of several labels: their values, and the runs of rows that belong to each label
+/// in the order the answer gave them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Labelled {
-    /// Every point, row-major.
-    pub cloud: PointCloud,
+    /// Values per point.
+    pub dims: usize,
+    /// Every point.
+    pub points: Storage,
     /// Consecutive rows with one label.
     pub runs: Vec<LabelRun>,
+}
+
+impl Labelled {
+    /// Rows `rows` as `N × D` row-major int64.
+    pub fn int64(&self, rows: Range<usize>) -> Vec<i64> {
+        match &self.points {
+            Storage::Rows(v) => v[rows.start * self.dims..rows.end * self.dims].to_vec(),
+            Storage::Columns(c) => interleave(c, rows),
+        }
+    }
+
+    /// Rows `rows` ready to render.
+    pub fn recentre(&self, rows: Range<usize>) -> Recentred {
+        match &self.points {
+            Storage::Rows(v) => {
+                recentre(&v[rows.start * self.dims..rows.end * self.dims], self.dims)
+            }
+            Storage::Columns(c) => recentre_columns(c, rows),
+        }
+    }
+
+    /// Bounds of rows `rows`, `None` when empty.
+    pub fn bbox(&self, rows: Range<usize>) -> Option<BBox> {
+        match &self.points {
+            Storage::Rows(v) => {
+                bbox_of(&v[rows.start * self.dims..rows.end * self.dims], self.dims)
+            }
+            Storage::Columns(c) => {
+                let (min, max) = c
+                    .iter()
+                    .map(|c| c.min_max(rows.clone()))
+                    .collect::<Option<(Vec<_>, Vec<_>)>>()?;
+                Some(BBox { min, max })
+            }
+        }
+    }
+}
+
+/// Runs of equal consecutive labels, appended after `first_row` (a run continuing the last
+/// one extends it).
+fn push_runs(runs: &mut Vec<LabelRun>, first_row: usize, labels: &[u64]) {
+    let mut start = 0;
+    while start < labels.len() {
+        let label = labels[start];
+        let len = labels[start..].iter().take_while(|l| **l == label).count();
+        let rows = first_row + start..first_row + start + len;
+        match runs.last_mut() {
+            Some(run) if run.label == label && run.rows.end == rows.start => {
+                run.rows.end = rows.end
+            }
+            _ => runs.push(LabelRun { label, rows }),
+        }
+        start += len;
+    }
 }
 
 /// Builds a [`Labelled`] cloud batch by batch.
@@ -148,16 +214,7 @@ impl Builder {
                 )))
             }
         };
-        for (i, label) in labels.iter().enumerate() {
-            let row = first_row + i;
-            match self.runs.last_mut() {
-                Some(run) if run.label == *label && run.rows.end == row => run.rows.end += 1,
-                _ => self.runs.push(LabelRun {
-                    label: *label,
-                    rows: row..row + 1,
-                }),
-            }
-        }
+        push_runs(&mut self.runs, first_row, &labels);
         Ok(())
     }
 
@@ -177,9 +234,15 @@ impl Builder {
     }
 
     fn finish(self, dims_hint: Option<usize>) -> Result<Labelled> {
-        let dims = self.dims.or(dims_hint).unwrap_or(3);
+        let dims = self.dims.or(dims_hint).filter(|d| *d > 0).unwrap_or(3);
+        if self.values.len() % dims != 0 {
+            return Err(Error::Points(
+                "the answer is not a whole number of points".into(),
+            ));
+        }
         Ok(Labelled {
-            cloud: PointCloud::new(dims, self.values)?,
+            dims,
+            points: Storage::Rows(self.values),
             runs: self.runs,
         })
     }
@@ -215,26 +278,62 @@ pub fn decode_arrow(bytes: Bytes) -> Result<Labelled> {
     out.finish(dims_hint)
 }
 
-/// Decodes a whole Parquet file of labelled points.
+/// Decodes a whole Parquet file of labelled points: a `label` column (uint64, or int64 with
+/// no negative value) and one INT32/INT64 column per dim, kept as columns.
 pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
-    let parquet = |source| Error::Parquet {
-        path: "answer".into(),
-        source,
-    };
-    let size = bytes.len();
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .map_err(parquet)?
-        .with_batch_size(64 * 1024);
-    let dims_hint = builder.schema().fields().len().saturating_sub(1);
-    let mut out = Builder::new();
-    // Reserve what the footer promises, within what the bytes could plausibly hold.
-    let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-    out.values
-        .reserve(rows.saturating_mul(dims_hint).min(size.saturating_mul(32)));
-    for batch in builder.build().map_err(parquet)? {
-        out.push_batch(&batch?)?;
+    const PATH: &str = "answer";
+    let meta = ParquetMetaDataReader::new()
+        .parse_and_finish(&bytes)
+        .map_err(|source| Error::Parquet {
+            path: PATH.into(),
+            source,
+        })?;
+    let schema = meta.file_metadata().schema_descr();
+    let columns = schema.num_columns();
+    let label = (0..columns)
+        .find(|c| schema.column(*c).name() == "label")
+        .ok_or_else(|| Error::Points("the answer has no label column".into()))?;
+    if columns < 2 {
+        return Err(Error::Points("the answer has no point columns".into()));
     }
-    out.finish(Some(dims_hint))
+    let rows = meta.file_metadata().num_rows() as u64;
+    let mut file = SparseFile::new(bytes.len() as u64);
+    file.insert(0, bytes);
+    let span = RowSpan {
+        row_groups: 0..meta.num_row_groups(),
+        skip: 0,
+        take: rows,
+    };
+    let mut all = decode_columns(PATH, &meta, file, &span, 0..columns)?;
+    let labels = all.remove(label);
+    let signed = !schema
+        .column(label)
+        .self_type()
+        .get_basic_info()
+        .logical_type_ref()
+        .is_some_and(|t| {
+            matches!(
+                t,
+                parquet::basic::LogicalType::Integer {
+                    is_signed: false,
+                    ..
+                }
+            )
+        });
+    let Column::I64(labels) = labels else {
+        return Err(Error::Points("the label column is not 64-bit".into()));
+    };
+    if signed && labels.iter().any(|l| *l < 0) {
+        return Err(Error::Points("the answer has a negative label".into()));
+    }
+    let labels: Vec<u64> = labels.into_iter().map(|l| l as u64).collect();
+    let mut runs = Vec::new();
+    push_runs(&mut runs, 0, &labels);
+    Ok(Labelled {
+        dims: all.len(),
+        points: Storage::Columns(all),
+        runs,
+    })
 }
 
 #[cfg(test)]
@@ -278,10 +377,10 @@ mod tests {
         let a = list_batch(vec![big, big], vec![1, 2, 3, -4, 5, 1 << 60]);
         let b = list_batch(vec![big, 7], vec![0, 0, 0, 9, 9, 9]);
         let out = decode_arrow(ipc(&[a, b])).unwrap();
-        assert_eq!(out.cloud.dims(), 3);
+        assert_eq!(out.dims, 3);
         assert_eq!(
-            out.cloud.values(),
-            &[1, 2, 3, -4, 5, 1 << 60, 0, 0, 0, 9, 9, 9]
+            out.int64(0..4),
+            vec![1, 2, 3, -4, 5, 1 << 60, 0, 0, 0, 9, 9, 9]
         );
         assert_eq!(
             out.runs,
@@ -317,8 +416,11 @@ mod tests {
         let mut w = ArrowWriter::try_new(Vec::new(), schema, None).unwrap();
         w.write(&batch).unwrap();
         let out = decode_parquet(Bytes::from(w.into_inner().unwrap())).unwrap();
-        assert_eq!(out.cloud.dims(), 2);
-        assert_eq!(out.cloud.values(), &[1, i64::MIN, -2, 0, 3, i64::MAX]);
+        assert_eq!(out.dims, 2);
+        assert_eq!(out.int64(0..3), vec![1, i64::MIN, -2, 0, 3, i64::MAX]);
+        assert_eq!(out.bbox(0..2).unwrap().max, vec![1, 0]);
+        let r = out.recentre(2..3);
+        assert_eq!(r.positions, vec![0.0, 0.0, 0.0]);
         assert_eq!(out.runs.len(), 2);
         assert_eq!(out.runs[0].label, u64::MAX);
         assert_eq!(out.runs[1].rows, 2..3);
@@ -328,10 +430,8 @@ mod tests {
     fn empty_stream_keeps_its_dims() {
         let batch = list_batch(vec![], vec![]);
         let out = decode_arrow(ipc(&[batch])).unwrap();
-        assert_eq!(
-            (out.cloud.dims(), out.cloud.len(), out.runs.len()),
-            (3, 0, 0)
-        );
+        assert_eq!((out.dims, out.runs.len()), (3, 0));
+        assert_eq!(out.points, Storage::Rows(Vec::new()));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The data model: a point cloud is `N × D` int64 values, row-major, with `D` explicit.
 
+use std::ops::Range;
+
 use crate::error::{Error, Result};
 
 /// `N × D` int64 points in row-major order. `D` (the number of dims) is explicit and never
@@ -226,6 +228,171 @@ pub struct Recentred {
     pub bbox: Option<BBox>,
 }
 
+/// One dim's values as stored: the edge layout keeps a dim as int32 when every value
+/// fits, else int64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Column {
+    /// An INT32 column.
+    I32(Vec<i32>),
+    /// An INT64 column (also `uint64`, bit for bit).
+    I64(Vec<i64>),
+}
+
+impl Column {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Column::I32(v) => v.len(),
+            Column::I64(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Smallest and largest of `rows`, `None` when empty.
+    pub fn min_max(&self, rows: Range<usize>) -> Option<(i64, i64)> {
+        // Two separate folds: each one vectorises.
+        fn fold<T: Copy + Ord + Into<i64>>(v: &[T]) -> Option<(i64, i64)> {
+            let first = *v.first()?;
+            let lo = v.iter().fold(first, |lo, x| lo.min(*x));
+            let hi = v.iter().fold(first, |hi, x| hi.max(*x));
+            Some((lo.into(), hi.into()))
+        }
+        match self {
+            Column::I32(v) => fold(&v[rows]),
+            Column::I64(v) => fold(&v[rows]),
+        }
+    }
+
+    /// Appends `other`, widening to int64 when the two differ.
+    pub fn append(&mut self, other: Column) {
+        match (&mut *self, other) {
+            (Column::I32(a), Column::I32(b)) => a.extend_from_slice(&b),
+            (Column::I64(a), Column::I64(b)) => a.extend_from_slice(&b),
+            (Column::I64(a), Column::I32(b)) => a.extend(b.iter().map(|x| *x as i64)),
+            (Column::I32(a), Column::I64(b)) => {
+                let mut wide: Vec<i64> = a.iter().map(|x| *x as i64).collect();
+                wide.extend_from_slice(&b);
+                *self = Column::I64(wide);
+            }
+        }
+    }
+}
+
+/// Interleaves `rows` of dim columns into `N × D` row-major int64 values.
+pub fn interleave(columns: &[Column], rows: Range<usize>) -> Vec<i64> {
+    let dims = columns.len();
+    let mut out = vec![0i64; rows.len() * dims];
+    if let [Column::I32(x), Column::I32(y), Column::I32(z)] = columns {
+        // The common case in one pass, rows written whole.
+        let xyz = x[rows.clone()]
+            .iter()
+            .zip(&y[rows.clone()])
+            .zip(&z[rows.clone()]);
+        for (row, ((x, y), z)) in out.chunks_exact_mut(3).zip(xyz) {
+            row[0] = *x as i64;
+            row[1] = *y as i64;
+            row[2] = *z as i64;
+        }
+        return out;
+    }
+    for (d, column) in columns.iter().enumerate() {
+        let slots = out.iter_mut().skip(d).step_by(dims);
+        match column {
+            Column::I32(v) => slots
+                .zip(&v[rows.clone()])
+                .for_each(|(s, x)| *s = *x as i64),
+            Column::I64(v) => slots.zip(&v[rows.clone()]).for_each(|(s, x)| *s = *x),
+        }
+    }
+    out
+}
+
+/// [`recentre`] over `rows` of dim columns, without interleaving them first.
+pub fn recentre_columns(columns: &[Column], rows: Range<usize>) -> Recentred {
+    let n = rows.len();
+    let mut bbox = BBox {
+        min: Vec::with_capacity(columns.len()),
+        max: Vec::with_capacity(columns.len()),
+    };
+    for c in columns {
+        let Some((lo, hi)) = c.min_max(rows.clone()) else {
+            return Recentred {
+                positions: Vec::new(),
+                origin: [0.0; 3],
+                bbox: None,
+            };
+        };
+        bbox.min.push(lo);
+        bbox.max.push(hi);
+    }
+    let (origin_i, narrow) = origin_of(&bbox, columns.len());
+    let mut positions = vec![0f32; n * 3];
+    let spans_fit_i32 = bbox
+        .min
+        .iter()
+        .zip(&bbox.max)
+        .all(|(lo, hi)| hi - lo <= i32::MAX as i64);
+    if let ([Column::I32(x), Column::I32(y), Column::I32(z), ..], true) = (columns, spans_fit_i32) {
+        // The common case in one pass, rows written whole, in int32: the origin lies within
+        // each column's bounds, so no difference overflows.
+        let [ox, oy, oz] = origin_i.map(|o| o as i32);
+        let xyz = x[rows.clone()]
+            .iter()
+            .zip(&y[rows.clone()])
+            .zip(&z[rows.clone()]);
+        for (out, ((x, y), z)) in positions.chunks_exact_mut(3).zip(xyz) {
+            out[0] = (*x - ox) as f32;
+            out[1] = (*y - oy) as f32;
+            out[2] = (*z - oz) as f32;
+        }
+        return Recentred {
+            positions,
+            origin: origin_i.map(|o| o as f64),
+            bbox: Some(bbox),
+        };
+    }
+    for (k, column) in columns.iter().enumerate().take(3) {
+        let o = origin_i[k];
+        let slots = positions.iter_mut().skip(k).step_by(3);
+        match column {
+            Column::I32(v) => slots
+                .zip(&v[rows.clone()])
+                .for_each(|(s, x)| *s = (*x as i64 - o) as f32),
+            Column::I64(v) if narrow => slots
+                .zip(&v[rows.clone()])
+                .for_each(|(s, x)| *s = (*x - o) as f32),
+            Column::I64(v) => slots
+                .zip(&v[rows.clone()])
+                .for_each(|(s, x)| *s = (*x as f64 - o as f64) as f32),
+        }
+    }
+    Recentred {
+        positions,
+        origin: origin_i.map(|o| o as f64),
+        bbox: Some(bbox),
+    }
+}
+
+/// The rendering origin of a box (its centre, rounded to an integer float64 holds exactly)
+/// and whether every `value - origin` fits in an i64.
+fn origin_of(b: &BBox, dims: usize) -> ([i64; 3], bool) {
+    let mut origin = [0i64; 3];
+    for (i, slot) in origin.iter_mut().enumerate().take(dims.min(3)) {
+        let centre = ((b.min[i] as i128 + b.max[i] as i128) / 2) as i64;
+        *slot = (centre as f64) as i64;
+    }
+    let narrow = b
+        .min
+        .iter()
+        .zip(&b.max)
+        .all(|(lo, hi)| hi.checked_sub(*lo).is_some());
+    (origin, narrow)
+}
+
 /// Bounds of `N × dims` row-major values, `None` when empty.
 pub fn bbox_of(values: &[i64], dims: usize) -> Option<BBox> {
     if dims == 3 {
@@ -263,23 +430,7 @@ pub fn bbox_of(values: &[i64], dims: usize) -> Option<BBox> {
 pub fn recentre(values: &[i64], dims: usize) -> Recentred {
     let n = values.len() / dims;
     let bbox = bbox_of(values, dims);
-    // The origin is the centre rounded to an integer that float64 holds exactly, so that
-    // `position + origin` is exact in float64 arithmetic too.
-    let mut origin_i = [0i64; 3];
-    if let Some(b) = &bbox {
-        for (i, slot) in origin_i.iter_mut().enumerate().take(dims.min(3)) {
-            let centre = ((b.min[i] as i128 + b.max[i] as i128) / 2) as i64;
-            *slot = (centre as f64) as i64;
-        }
-    }
-    // With the origin inside the bounds, `v - origin` overflows only when the bounds span
-    // more than i64: then go through f64.
-    let narrow = bbox.as_ref().is_none_or(|b| {
-        b.min
-            .iter()
-            .zip(&b.max)
-            .all(|(lo, hi)| hi.checked_sub(*lo).is_some())
-    });
+    let (origin_i, narrow) = bbox.as_ref().map_or(([0; 3], true), |b| origin_of(b, dims));
     let mut positions = vec![0f32; n * 3];
     let axes = dims.min(3);
     if dims == 3 && narrow {

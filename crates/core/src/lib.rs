@@ -14,6 +14,7 @@ pub mod label;
 pub mod manifest;
 pub mod plan;
 pub mod read;
+#[cfg(feature = "write")]
 pub mod write;
 
 pub use cloud::PointCloud;

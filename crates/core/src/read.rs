@@ -1,21 +1,19 @@
 //! Decoding: Parquet footers and fetched byte ranges of a points file into `N × D` int64
-//! points, without the rest of the file.
+//! points, without the rest of the file, with Parquet's column readers (no Arrow needed).
 
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow_array::{Array, Int32Array, Int64Array, RecordBatch, StringArray, UInt64Array};
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
-    ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
-};
-use parquet::arrow::ProjectionMask;
+use parquet::column::reader::ColumnReader;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
-use parquet::file::reader::{ChunkReader, Length};
+use parquet::file::properties::ReaderProperties;
+use parquet::file::reader::{ChunkReader, Length, RowGroupReader};
+use parquet::file::serialized_reader::SerializedRowGroupReader;
 
-use crate::cloud::PointCloud;
+pub use crate::cloud::Column;
+use crate::cloud::{interleave, PointCloud};
 use crate::error::{Error, Result};
 
 /// Decodes a Parquet footer: the bytes of the manifest's `footer` range (metadata, its
@@ -121,38 +119,129 @@ pub struct RowSpan {
     pub take: u64,
 }
 
-/// A batch reader over `span` of a file, projected to the root columns `columns`.
-fn span_reader(
-    path: &str,
-    meta: &Arc<ParquetMetaData>,
-    file: SparseFile,
-    span: &RowSpan,
-    columns: Range<usize>,
-) -> Result<ParquetRecordBatchReader> {
-    let parquet = |source| Error::Parquet {
+fn parquet_error(path: &str) -> impl Fn(ParquetError) -> Error + '_ {
+    move |source| Error::Parquet {
         path: path.into(),
         source,
-    };
+    }
+}
+
+/// Reads `take` records after skipping `skip` from a column reader, appending to `out`.
+fn read_records<T: parquet::data_type::DataType>(
+    path: &str,
+    reader: &mut parquet::column::reader::ColumnReaderImpl<T>,
+    skip: usize,
+    take: usize,
+    out: &mut Vec<T::T>,
+) -> Result<()> {
+    let err = parquet_error(path);
+    if reader.skip_records(skip).map_err(&err)? != skip {
+        return Err(Error::Points(format!("{path}: a row group ended early")));
+    }
+    let mut left = take;
+    while left > 0 {
+        let (records, values, _) = reader.read_records(left, None, None, out).map_err(&err)?;
+        if records == 0 {
+            return Err(Error::Points(format!("{path}: a row group ended early")));
+        }
+        if values != records {
+            return Err(Error::Points(format!("{path}: a column has nulls")));
+        }
+        left -= records;
+    }
+    Ok(())
+}
+
+/// The row groups of `span` with the rows to skip and take in each.
+fn span_groups(
+    path: &str,
+    meta: &ParquetMetaData,
+    span: &RowSpan,
+) -> Result<Vec<(usize, usize, usize)>> {
     if span.row_groups.end > meta.num_row_groups() {
         return Err(Error::Points(format!(
             "{path} has no row group {}",
             span.row_groups.end - 1
         )));
     }
-    let reader_meta =
-        ArrowReaderMetadata::try_new(meta.clone(), ArrowReaderOptions::new()).map_err(parquet)?;
-    let mask = ProjectionMask::roots(meta.file_metadata().schema_descr(), columns);
-    let selection = RowSelection::from(vec![
-        RowSelector::skip(span.skip as usize),
-        RowSelector::select(span.take as usize),
-    ]);
-    ParquetRecordBatchReaderBuilder::new_with_metadata(file, reader_meta)
-        .with_row_groups(span.row_groups.clone().collect())
-        .with_row_selection(selection)
-        .with_projection(mask)
-        .with_batch_size(64 * 1024)
-        .build()
-        .map_err(parquet)
+    let mut out = Vec::new();
+    let (mut skip, mut left) = (span.skip as usize, span.take as usize);
+    for g in span.row_groups.clone() {
+        let rows = meta.row_group(g).num_rows() as usize;
+        if skip >= rows {
+            return Err(Error::Points(format!(
+                "{path}: row group {g} has no row {skip}"
+            )));
+        }
+        let take = (rows - skip).min(left);
+        out.push((g, skip, take));
+        left -= take;
+        skip = 0;
+    }
+    if left != 0 {
+        return Err(Error::Points(format!(
+            "{path}: row groups {:?} hold fewer than {} rows",
+            span.row_groups, span.take
+        )));
+    }
+    Ok(out)
+}
+
+/// Decodes `span` of the root columns `columns` (INT32 or INT64, no nulls) of a file,
+/// reading only bytes in `file`, with Parquet's column readers (no Arrow in between).
+pub fn decode_columns(
+    path: &str,
+    meta: &ParquetMetaData,
+    file: SparseFile,
+    span: &RowSpan,
+    columns: Range<usize>,
+) -> Result<Vec<Column>> {
+    let err = parquet_error(path);
+    let total = meta.file_metadata().schema_descr().num_columns();
+    if columns.end > total {
+        return Err(Error::Points(format!(
+            "{path} has {total} columns, not {}",
+            columns.end
+        )));
+    }
+    let groups = span_groups(path, meta, span)?;
+    let file = Arc::new(file);
+    let props = Arc::new(ReaderProperties::builder().build());
+    let mut out: Vec<Option<Column>> = vec![None; columns.len()];
+    for (g, skip, take) in groups {
+        let group =
+            SerializedRowGroupReader::new(file.clone(), meta.row_group(g), None, props.clone())
+                .map_err(&err)?;
+        for (slot, c) in out.iter_mut().zip(columns.clone()) {
+            match group.get_column_reader(c).map_err(&err)? {
+                ColumnReader::Int32ColumnReader(mut r) => {
+                    let column = slot
+                        .get_or_insert_with(|| Column::I32(Vec::with_capacity(span.take as usize)));
+                    let Column::I32(values) = column else {
+                        return Err(Error::Points(format!("{path}: column {c} changes type")));
+                    };
+                    read_records(path, &mut r, skip, take, values)?;
+                }
+                ColumnReader::Int64ColumnReader(mut r) => {
+                    let column = slot
+                        .get_or_insert_with(|| Column::I64(Vec::with_capacity(span.take as usize)));
+                    let Column::I64(values) = column else {
+                        return Err(Error::Points(format!("{path}: column {c} changes type")));
+                    };
+                    read_records(path, &mut r, skip, take, values)?;
+                }
+                _ => {
+                    return Err(Error::Points(format!(
+                        "{path}: column {c} is not INT32 or INT64"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|c| c.unwrap_or(Column::I64(Vec::new())))
+        .collect())
 }
 
 /// Decodes `span` of a points file into `N × dims` int64 points, reading only bytes in `file`.
@@ -169,19 +258,9 @@ pub fn decode_points(
             "{path} has {columns} columns, expected label and {dims} dims"
         )));
     }
-    let mut values = Vec::with_capacity(span.take as usize * dims);
-    for batch in span_reader(path, meta, file, span, 1..dims + 1)? {
-        append_rows(path, &batch?, &mut values)?;
-    }
-    let cloud = PointCloud::new(dims, values)?;
-    if cloud.len() as u64 != span.take {
-        return Err(Error::Points(format!(
-            "{path}: decoded {} rows, expected {}",
-            cloud.len(),
-            span.take
-        )));
-    }
-    Ok(cloud)
+    let columns = decode_columns(path, meta, file, span, 1..dims + 1)?;
+    let n = columns.first().map_or(0, Column::len);
+    PointCloud::new(dims, interleave(&columns, 0..n))
 }
 
 /// Decodes `span` of the blocks file into `(block_id, point_count)` pairs.
@@ -191,56 +270,39 @@ pub fn decode_blocks(
     file: SparseFile,
     span: &RowSpan,
 ) -> Result<Vec<(String, u64)>> {
-    let mut out = Vec::with_capacity(span.take as usize);
-    for batch in span_reader(path, meta, file, span, 1..3)? {
-        let batch = batch?;
-        let ids = batch.column(0).as_any().downcast_ref::<StringArray>();
-        let counts = batch.column(1).as_any().downcast_ref::<UInt64Array>();
-        let (Some(ids), Some(counts)) = (ids, counts) else {
-            return Err(Error::Points(format!(
-                "{path}: expected block_id string and point_count uint64 columns"
-            )));
-        };
-        out.extend(
-            ids.iter()
-                .zip(counts.values())
-                .map(|(id, n)| (id.unwrap_or_default().to_string(), *n)),
-        );
-    }
-    if out.len() as u64 != span.take {
-        return Err(Error::Points(format!(
-            "{path}: decoded {} block rows, expected {}",
-            out.len(),
-            span.take
-        )));
-    }
-    Ok(out)
-}
-
-/// Interleaves the dim columns of `batch` (Int32 or Int64) into row-major int64 values.
-fn append_rows(path: &str, batch: &RecordBatch, out: &mut Vec<i64>) -> Result<()> {
-    let dims = batch.num_columns();
-    let start = out.len();
-    out.resize(start + batch.num_rows() * dims, 0);
-    let rows = &mut out[start..];
-    for (d, column) in batch.columns().iter().enumerate() {
-        if column.null_count() > 0 {
-            return Err(Error::Points(format!("{path}: column {d} has nulls")));
-        }
-        if let Some(a) = column.as_any().downcast_ref::<Int32Array>() {
-            for (slot, v) in rows.iter_mut().skip(d).step_by(dims).zip(a.values()) {
-                *slot = *v as i64;
+    let err = parquet_error(path);
+    let groups = span_groups(path, meta, span)?;
+    let file = Arc::new(file);
+    let props = Arc::new(ReaderProperties::builder().build());
+    let (mut ids, mut counts) = (Vec::new(), Vec::new());
+    for (g, skip, take) in groups {
+        let group =
+            SerializedRowGroupReader::new(file.clone(), meta.row_group(g), None, props.clone())
+                .map_err(&err)?;
+        match (
+            group.get_column_reader(1).map_err(&err)?,
+            group.get_column_reader(2).map_err(&err)?,
+        ) {
+            (
+                ColumnReader::ByteArrayColumnReader(mut i),
+                ColumnReader::Int64ColumnReader(mut c),
+            ) => {
+                read_records(path, &mut i, skip, take, &mut ids)?;
+                read_records(path, &mut c, skip, take, &mut counts)?;
             }
-        } else if let Some(a) = column.as_any().downcast_ref::<Int64Array>() {
-            for (slot, v) in rows.iter_mut().skip(d).step_by(dims).zip(a.values()) {
-                *slot = *v;
+            _ => {
+                return Err(Error::Points(format!(
+                    "{path}: expected block_id string and point_count uint64 columns"
+                )))
             }
-        } else {
-            return Err(Error::Points(format!(
-                "{path}: column {d} is {}, expected Int32 or Int64",
-                column.data_type()
-            )));
         }
     }
-    Ok(())
+    ids.into_iter()
+        .zip(counts)
+        .map(|(id, n)| {
+            let id = std::str::from_utf8(id.data())
+                .map_err(|_| Error::Points(format!("{path}: a block id is not UTF-8")))?;
+            Ok((id.to_string(), n as u64))
+        })
+        .collect()
 }

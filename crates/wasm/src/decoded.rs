@@ -2,7 +2,9 @@
 
 use js_sys::{BigInt64Array, BigUint64Array, Float32Array, Float64Array};
 use pocaduck_edge_core::answer::Labelled;
-use pocaduck_edge_core::cloud::{bbox_of, recentre, BBox};
+use std::ops::Range;
+
+use pocaduck_edge_core::cloud::BBox;
 use wasm_bindgen::prelude::*;
 
 /// Points of one or more labels, decoded in wasm memory; each accessor copies out a typed
@@ -18,14 +20,12 @@ impl Decoded {
         Self { labelled }
     }
 
-    fn rows(&self, run: usize) -> Result<&[i64], JsError> {
-        let r = self
-            .labelled
+    fn rows(&self, run: usize) -> Result<Range<usize>, JsError> {
+        self.labelled
             .runs
             .get(run)
-            .ok_or_else(|| JsError::new(&format!("no run {run}")))?;
-        let d = self.labelled.cloud.dims();
-        Ok(&self.labelled.cloud.values()[r.rows.start * d..r.rows.end * d])
+            .map(|r| r.rows.clone())
+            .ok_or_else(|| JsError::new(&format!("no run {run}")))
     }
 }
 
@@ -34,7 +34,7 @@ impl Decoded {
     /// Values per point.
     #[wasm_bindgen(getter)]
     pub fn dims(&self) -> usize {
-        self.labelled.cloud.dims()
+        self.labelled.dims
     }
 
     /// The label of each run, in order (a label may have no run when no point was returned).
@@ -45,25 +45,27 @@ impl Decoded {
 
     /// Points in run `run`.
     pub fn count(&self, run: usize) -> Result<usize, JsError> {
-        Ok(self.rows(run)?.len() / self.dims())
+        Ok(self.rows(run)?.len())
     }
 
     /// Run `run`'s points, `N × D` row-major, exact.
     pub fn int64(&self, run: usize) -> Result<BigInt64Array, JsError> {
-        Ok(BigInt64Array::from(self.rows(run)?))
+        Ok(BigInt64Array::from(
+            &self.labelled.int64(self.rows(run)?)[..],
+        ))
     }
 
     /// Bounds of run `run`: min then max, D int64 each; empty when there are no points.
     pub fn bbox(&self, run: usize) -> Result<BigInt64Array, JsError> {
         Ok(BigInt64Array::from(
-            &flat_bbox(bbox_of(self.rows(run)?, self.dims()))[..],
+            &flat_bbox(self.labelled.bbox(self.rows(run)?))[..],
         ))
     }
 
     /// Run `run` ready to render: `[positions (N × 3 float32), origin (3 float64), bbox
     /// (min then max, D int64 each; empty when there are no points)]`.
     pub fn render(&self, run: usize) -> Result<js_sys::Array, JsError> {
-        let r = recentre(self.rows(run)?, self.dims());
+        let r = self.labelled.recentre(self.rows(run)?);
         Ok(js_sys::Array::of3(
             &Float32Array::from(&r.positions[..]),
             &Float64Array::from(&r.origin[..]),

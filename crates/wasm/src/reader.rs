@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parquet::file::metadata::ParquetMetaData;
-use pocaduck_edge_core::answer::{LabelRun, Labelled};
-use pocaduck_edge_core::cloud::BBox;
+use pocaduck_edge_core::answer::{LabelRun, Labelled, Storage};
+use pocaduck_edge_core::cloud::{interleave, BBox, Column};
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
 use pocaduck_edge_core::plan::{merge_ranges, plan_blocks, plan_label, Chunk, COALESCE_GAP};
-use pocaduck_edge_core::read::{decode_blocks, decode_points, parse_footer, SparseFile};
+use pocaduck_edge_core::read::{decode_blocks, decode_columns, parse_footer, SparseFile};
 use pocaduck_edge_core::{parse_label, Manifest, PointCloud};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -362,36 +362,51 @@ impl EdgeReader {
                 .insert(*start, Bytes::from(part.to_vec()));
         }
         let dims = self.manifest.dims();
+        // Whole labels stay in columns, as stored; a selection goes through rows.
+        let select = limit.is_some() || bbox.is_some();
+        let mut columns: Option<Vec<Column>> = None;
         let mut values = Vec::new();
+        let mut rows = 0usize;
         let mut runs = Vec::with_capacity(labels.len());
         for text in &labels {
             let entry = self.entry(text)?;
             let meta = self.footer(entry.file)?;
             let path = &self.manifest.files[entry.file as usize].path;
             let file = sparse.get(&entry.file).cloned().unwrap_or_default();
-            let first_row = values.len() / dims;
+            let first_row = rows;
             let mut rank = 0;
-            for Chunk { rows, .. } in plan_label(entry, meta, u64::MAX)? {
-                let taken = rows.take;
-                let mut cloud = decode_points(path, meta, file.clone(), &rows, dims)?;
-                if let Some(limit) = limit {
-                    cloud = cloud.spread_sample(rank, entry.point_count, limit);
+            for Chunk { rows: span, .. } in plan_label(entry, meta, u64::MAX)? {
+                let taken = span.take;
+                let piece = decode_columns(path, meta, file.clone(), &span, 1..dims + 1)?;
+                if select {
+                    let mut cloud = PointCloud::new(dims, interleave(&piece, 0..taken as usize))?;
+                    if let Some(limit) = limit {
+                        cloud = cloud.spread_sample(rank, entry.point_count, limit);
+                    }
+                    if let Some(b) = &bbox {
+                        cloud.retain(|p| b.contains(p));
+                    }
+                    rows += cloud.len();
+                    values.extend_from_slice(cloud.values());
+                } else {
+                    rows += taken as usize;
+                    match &mut columns {
+                        None => columns = Some(piece),
+                        Some(all) => all.iter_mut().zip(piece).for_each(|(a, p)| a.append(p)),
+                    }
                 }
-                if let Some(b) = &bbox {
-                    cloud.retain(|p| b.contains(p));
-                }
-                values.extend_from_slice(cloud.values());
                 rank += taken;
             }
             runs.push(LabelRun {
                 label: entry.label,
-                rows: first_row..values.len() / dims,
+                rows: first_row..rows,
             });
         }
-        Ok(Decoded::new(Labelled {
-            cloud: PointCloud::new(dims, values)?,
-            runs,
-        }))
+        let points = match columns {
+            Some(c) if !select => Storage::Columns(c),
+            _ => Storage::Rows(values),
+        };
+        Ok(Decoded::new(Labelled { dims, points, runs }))
     }
 
     /// The blocks range of a label whose page is loaded: `{path, start, end}`, or
