@@ -429,3 +429,56 @@ test("errors show in the page", { timeout: 120_000 }, async () => {
     await page.close();
   }
 });
+
+test("the Web Worker helper loads and decodes off the main thread, in both modes", { timeout: 120_000 }, async () => {
+  const label = facts.huge;
+  const golden = await (await fetch(`${server.base}/v1/datasets/${DATASET}/labels/${label}/points?format=npy`)).arrayBuffer();
+  const page = await newPage();
+  try {
+    await page.goto(`${server.base}/`);
+    const results = await page.evaluate(
+      async ({ dataset, label }) => {
+        const { PointsWorker } = await import("/pocaduck-edge/js/worker.js");
+        const worker = new PointsWorker();
+        const sum = (a) => a.reduce((s, v) => s + v, 0n);
+        const out = {};
+        const sources = {
+          proxy: { baseUrl: location.origin, dataset },
+          serverless: { url: `${location.origin}/v1/datasets/${dataset}/files/` },
+        };
+        for (const [mode, source] of Object.entries(sources)) {
+          let progress = 0;
+          const p = await worker.getPoints(source, label, { onProgress: () => (progress += 1) });
+          out[mode] = { count: p.count, label: p.label, sum: String(sum(p.int64)), positions: p.positions.length, progress };
+        }
+        // Bytes handed to the worker are moved there (the caller's buffer is detached).
+        const bytes = new Uint8Array(await (await fetch(`/v1/datasets/${dataset}/labels/${label}/points?format=parquet`)).arrayBuffer());
+        const [decoded] = await worker.decodeParquet(bytes);
+        out.decoded = { count: decoded.count, detached: bytes.byteLength === 0 };
+        // A bad label is refused before anything reaches the worker.
+        out.bad = await worker.getPoints(sources.proxy, "12x").then(() => "resolved", (e) => e.name);
+        out.unknown = await worker.getPoints(sources.proxy, "5").then(() => "resolved", (e) => `${e.name} ${e.code} ${e.status}`);
+        worker.terminate();
+        return out;
+      },
+      { dataset: DATASET, label },
+    );
+    const header = new Uint8Array(golden);
+    const headerLength = header[8] | (header[9] << 8);
+    const exact = new BigInt64Array(golden.slice(10 + headerLength));
+    const expectedSum = String(exact.reduce((s, v) => s + v, 0n));
+    for (const mode of ["proxy", "serverless"]) {
+      assert.equal(results[mode].label, label);
+      assert.equal(results[mode].count, facts.counts.get(label));
+      assert.equal(results[mode].sum, expectedSum, `${mode}: int64 differs from the npy answer`);
+      assert.equal(results[mode].positions, facts.counts.get(label) * 3);
+      assert.ok(results[mode].progress > 0, `${mode}: no progress reported`);
+    }
+    assert.deepEqual(results.decoded, { count: facts.counts.get(label), detached: true });
+    assert.equal(results.bad, "TypeError");
+    assert.equal(results.unknown, "PocaduckError not_found 404");
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.close();
+  }
+});
