@@ -257,14 +257,14 @@ function decodeError(e) {
   return e instanceof PocaduckError ? e : new PocaduckError(String(e?.message ?? e), "decode");
 }
 
-/** Decodes an Arrow IPC stream of points into one `Points` per label run. */
-export async function decodeArrow(bytes, want = {}) {
+/** Runs a wasm decoder over bytes the caller fetched: one `Points` per label run. */
+async function decodeWhole(decoder, bytes, want) {
   await init();
   const t0 = performance.now();
   const input = asBytes(bytes);
   let decoded;
   try {
-    decoded = wasmDecodeArrow(input);
+    decoded = decoder(input);
   } catch (e) {
     throw decodeError(e);
   }
@@ -274,21 +274,14 @@ export async function decodeArrow(bytes, want = {}) {
   return points;
 }
 
+/** Decodes an Arrow IPC stream of points into one `Points` per label run. */
+export function decodeArrow(bytes, want = {}) {
+  return decodeWhole(wasmDecodeArrow, bytes, want);
+}
+
 /** Decodes a Parquet file of points into one `Points` per label run. */
-export async function decodeParquet(bytes, want = {}) {
-  await init();
-  const t0 = performance.now();
-  const input = asBytes(bytes);
-  let decoded;
-  try {
-    decoded = wasmDecodeParquet(input);
-  } catch (e) {
-    throw decodeError(e);
-  }
-  const timing = { requests: 0, bytesFetched: 0, fetchMs: 0, decodeMs: 0, totalMs: 0 };
-  const points = allPoints(decoded, timing, want);
-  timing.decodeMs = timing.totalMs = performance.now() - t0;
-  return points;
+export function decodeParquet(bytes, want = {}) {
+  return decodeWhole(wasmDecodeParquet, bytes, want);
 }
 
 /** A client of a pocaduck-edge server. */
