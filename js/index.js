@@ -232,13 +232,12 @@ function pointsFor(decoded, labels, meter, want) {
     const runs = new Map();
     decoded.labels().forEach((l, i) => runs.set(l.toString(), i));
     const t0 = performance.now();
-    const timing = () => meter.timing();
     const out = labels.map((label) => {
       const i = runs.get(label);
       return i === undefined ? emptyPoints(label, decoded.dims, null) : pointsOf(decoded, i, label, null, want);
     });
     meter.decodeMs += performance.now() - t0;
-    const shared = timing();
+    const shared = meter.timing();
     for (const p of out) p.timing = shared;
     return out;
   } finally {
@@ -253,8 +252,16 @@ function asBytes(bytes) {
   throw new TypeError("expected a Uint8Array or an ArrayBuffer");
 }
 
-function decodeError(e) {
-  return e instanceof PocaduckError ? e : new PocaduckError(String(e?.message ?? e), "decode");
+/** Runs a wasm decode, adding its time to `meter.decodeMs`; a failure is a `decode` error. */
+function timedDecode(meter, decode) {
+  const t0 = performance.now();
+  try {
+    return decode();
+  } catch (e) {
+    throw e instanceof PocaduckError ? e : new PocaduckError(String(e?.message ?? e), "decode");
+  } finally {
+    meter.decodeMs += performance.now() - t0;
+  }
 }
 
 /** Runs a wasm decoder over bytes the caller fetched: one `Points` per label run. */
@@ -262,13 +269,8 @@ async function decodeWhole(decoder, bytes, want) {
   await init();
   const t0 = performance.now();
   const input = asBytes(bytes);
-  let decoded;
-  try {
-    decoded = decoder(input);
-  } catch (e) {
-    throw decodeError(e);
-  }
   const timing = { requests: 0, bytesFetched: 0, fetchMs: 0, decodeMs: 0, totalMs: 0 };
+  const decoded = timedDecode(timing, () => decoder(input));
   const points = allPoints(decoded, timing, want);
   timing.decodeMs = timing.totalMs = performance.now() - t0;
   return points;
@@ -332,14 +334,7 @@ export function connect(baseUrl, options = {}) {
         meter,
       });
       options.signal?.throwIfAborted();
-      const t0 = performance.now();
-      let decoded;
-      try {
-        decoded = wasmDecodeParquet(bytes);
-      } catch (e) {
-        throw decodeError(e);
-      }
-      meter.decodeMs += performance.now() - t0;
+      const decoded = timedDecode(meter, () => wasmDecodeParquet(bytes));
       return pointsFor(decoded, labels, meter, options);
     }
     return {
@@ -505,21 +500,16 @@ export async function openDataset(url, options = {}) {
     meter.bytesTotal = meter.bytesFetched + plan.bytes;
     const parts = await Promise.all(plan.requests.map((r) => range(r.path, r.start, r.end, ctx)));
     options.signal?.throwIfAborted();
-    const t0 = performance.now();
-    let decoded;
-    try {
-      decoded = reader.decodePoints(
+    const decoded = timedDecode(meter, () =>
+      reader.decodePoints(
         labels,
         Uint32Array.from(plan.requests, (r) => r.file),
         BigUint64Array.from(plan.requests, (r) => BigInt(r.start)),
         parts,
         limit,
         box,
-      );
-    } catch (e) {
-      throw decodeError(e);
-    }
-    meter.decodeMs += performance.now() - t0;
+      ),
+    );
     return pointsFor(decoded, labels, meter, options);
   }
 

@@ -18,33 +18,23 @@
 // --no-chromium, --out FILE (bench/js/RESULTS.md). Environment: CARGO_TARGET_DIR,
 // POCADUCK_EDGE_BIN, CHROMIUM_BIN.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createServer } from "node:http";
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import { availableParallelism, homedir, tmpdir } from "node:os";
 import { dirname, extname, join, normalize, relative, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { brotliCompressSync, constants as zc, gzipSync } from "node:zlib";
 import { parseArgs } from "node:util";
 
+import { CHROMIUM, CHROMIUM_ARGS } from "../../tests/support/chromium.mjs";
+import { binary, serve } from "../../tests/support/server.mjs";
 import { checksum, runSuite } from "./contestants.mjs";
 import { profileCalls } from "./profile-decode.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TARGET = process.env.CARGO_TARGET_DIR || join(homedir(), ".cache", "pocaduck-edge", "target");
-const BIN = process.env.POCADUCK_EDGE_BIN || join(TARGET, "release", "pocaduck-edge");
-const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+const BIN = binary("release");
 
 const { values: opts } = parseArgs({
   options: {
@@ -117,22 +107,9 @@ function ensureSample() {
 
 /** `pocaduck-edge serve` on a free loopback port; resolves with its base URL. */
 async function startServer(dataDir) {
-  const child = spawn(BIN, ["serve", "--data", dataDir, "--addr", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
-  cleanups.push(() => child.exitCode === null && child.kill("SIGTERM"));
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
-  const lines = createInterface({ input: child.stdout });
-  const base = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`the server did not start in 60 s: ${stderr}`)), 60_000);
-    child.once("exit", (code) => fail(new Error(`the server exited (${code}): ${stderr}`)));
-    lines.once("line", (line) => {
-      clearTimeout(timer);
-      const m = /^listening on (http:\/\/\S+)/.exec(line);
-      m ? ok(m[1]) : fail(new Error(`unexpected first line: ${line}`));
-    });
-  });
-  lines.on("line", () => {});
-  return base;
+  const { url, stop } = await serve(["--data", dataDir], { bin: BIN, timeoutMs: 60_000 });
+  cleanups.push(stop);
+  return url;
 }
 
 async function getJson(url) {

@@ -10,21 +10,21 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 import { PNG } from "pngjs";
 
+import { CHROMIUM, CHROMIUM_ARGS } from "../support/chromium.mjs";
+import { binary, serve } from "../support/server.mjs";
+
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const TARGET = process.env.CARGO_TARGET_DIR || join(homedir(), ".cache", "pocaduck-edge", "target");
-const BIN = process.env.POCADUCK_EDGE_BIN || join(TARGET, "debug", "pocaduck-edge");
+const BIN = binary();
 const WWW = process.env.POCADUCK_EDGE_WWW || join(ROOT, "dist", "www");
-const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
 const ARTIFACTS = join(ROOT, "artifacts");
 const DATASET = "hemibrain-da1";
 /** The same sample as a VastDB table (`serve --vastdb-emulator`). */
@@ -33,58 +33,18 @@ const VAST_DATASET = `${DATASET}-vastdb`;
 const BACKGROUND = [0x10, 0x13, 0x17];
 const TWO_53 = 2n ** 53n;
 
-/** Chromium without a GPU, network side-channels or a sandbox (we run as root in CI). */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  // WebGL on SwiftShader (software); Chromium asks for this since it stopped falling back silently.
-  "--enable-unsafe-swiftshader",
-];
+/** Chromium as the suite launches it, with WebGL on SwiftShader (software): Chromium asks for
+ * this flag since it stopped falling back to it silently. */
+const BROWSER_ARGS = [...CHROMIUM_ARGS, "--enable-unsafe-swiftshader"];
 
 let scratch; // temp dir: the sample and the browser profile
-let server; // { child, base }
+let server; // { base, stop }
 let context; // the browser (a persistent context over a fresh profile)
 /** API facts: { label: point_count } and the labels chosen for the tests. */
 const facts = { counts: new Map(), small: null, second: null, huge: null, justAbove53: null, manifest: null };
 
 // ---------------------------------------------------------------------------------------
 // Server and browser
-
-/** Resolves with the first line `listening on URL` of the server's stdout (bounded wait). */
-function waitListening(child, ms) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "listening on" line within ${ms} ms`)), ms);
-    const lines = createInterface({ input: child.stdout });
-    lines.on("line", (line) => {
-      const m = /^listening on (http:\/\/\S+)$/.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (${code ?? signal}) before listening`));
-    });
-  });
-}
-
-/** Stops the server (and with it the emulator it started): SIGTERM, then SIGKILL after 10 s. */
-async function stopServer() {
-  if (!server || server.child.exitCode !== null || server.child.signalCode !== null) return;
-  const { child } = server;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /** GET `path` of the server's API as JSON (bounded wait). */
 async function api(path) {
@@ -109,14 +69,11 @@ before(async () => {
   assert.equal(built.status, 0, "pocaduck-edge sample failed");
 
   // With the VastDB demo beside it: the sample also as a table on a loopback vastdb-emulator.
-  const child = spawn(BIN, ["serve", "--addr", "127.0.0.1:0", "--data", data, "--vastdb-emulator", "--www", WWW], {
-    stdio: ["ignore", "pipe", "inherit"],
+  const started = await serve(["--data", data, "--vastdb-emulator", "--www", WWW], {
+    bin: BIN,
     env: { ...process.env, RUST_LOG: "warn" },
   });
-  process.once("exit", () => child.kill("SIGKILL")); // never outlive the test process
-  server = { child, base: null };
-  server.base = await waitListening(child, 180_000);
-  child.stdout.resume(); // keep draining
+  server = { base: started.url, stop: started.stop };
 
   // The labels to look at, from the API: two small ones ≤ 2^53, and ids above 2^53.
   const labels = [];
@@ -147,7 +104,7 @@ before(async () => {
   context = await chromium.launchPersistentContext(join(scratch, "profile"), {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: BROWSER_ARGS,
     viewport: { width: 1200, height: 800 },
     timeout: 60_000,
   });
@@ -156,7 +113,7 @@ before(async () => {
 
 after(async () => {
   if (context) await context.close().catch(() => {});
-  await stopServer();
+  await server?.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 

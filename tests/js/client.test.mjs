@@ -11,7 +11,7 @@ import { Field, Int64, List, Utf8, makeTable, tableToIPC, vectorFromArray } from
 import * as parquetWasm from "parquet-wasm";
 
 import { PocaduckError, connect, decodeArrow, decodeParquet, labelString, openDataset } from "../../js/index.js";
-import { run, serve } from "./server.mjs";
+import { run, serve } from "../support/server.mjs";
 
 const SAMPLE = "hemibrain-da1";
 /** Labels and coordinates of the hand-made dataset: above 2^53, negative, and in int64 only. */
@@ -125,8 +125,8 @@ before(async () => {
 });
 
 after(async () => {
-  sample?.stop();
-  server?.stop();
+  await sample?.stop();
+  await server?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
 

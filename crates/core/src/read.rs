@@ -187,6 +187,26 @@ fn span_groups(
     Ok(out)
 }
 
+/// A reader of each row group of `span` over `file`, with the rows to skip and take in it.
+fn span_readers<'a>(
+    path: &str,
+    meta: &'a ParquetMetaData,
+    file: SparseFile,
+    span: &RowSpan,
+) -> Result<Vec<(SerializedRowGroupReader<'a, SparseFile>, usize, usize)>> {
+    let file = Arc::new(file);
+    let props = Arc::new(ReaderProperties::builder().build());
+    span_groups(path, meta, span)?
+        .into_iter()
+        .map(|(g, skip, take)| {
+            let group =
+                SerializedRowGroupReader::new(file.clone(), meta.row_group(g), None, props.clone())
+                    .map_err(parquet_error(path))?;
+            Ok((group, skip, take))
+        })
+        .collect()
+}
+
 /// Decodes `span` of the root columns `columns` (INT32 or INT64, no nulls) of a file,
 /// reading only bytes in `file`, with Parquet's column readers (no Arrow in between).
 pub fn decode_columns(
@@ -204,14 +224,8 @@ pub fn decode_columns(
             columns.end
         )));
     }
-    let groups = span_groups(path, meta, span)?;
-    let file = Arc::new(file);
-    let props = Arc::new(ReaderProperties::builder().build());
     let mut out: Vec<Option<Column>> = vec![None; columns.len()];
-    for (g, skip, take) in groups {
-        let group =
-            SerializedRowGroupReader::new(file.clone(), meta.row_group(g), None, props.clone())
-                .map_err(&err)?;
+    for (group, skip, take) in span_readers(path, meta, file, span)? {
         for (slot, c) in out.iter_mut().zip(columns.clone()) {
             match group.get_column_reader(c).map_err(&err)? {
                 ColumnReader::Int32ColumnReader(mut r) => {
@@ -271,14 +285,8 @@ pub fn decode_blocks(
     span: &RowSpan,
 ) -> Result<Vec<(String, u64)>> {
     let err = parquet_error(path);
-    let groups = span_groups(path, meta, span)?;
-    let file = Arc::new(file);
-    let props = Arc::new(ReaderProperties::builder().build());
     let (mut ids, mut counts) = (Vec::new(), Vec::new());
-    for (g, skip, take) in groups {
-        let group =
-            SerializedRowGroupReader::new(file.clone(), meta.row_group(g), None, props.clone())
-                .map_err(&err)?;
+    for (group, skip, take) in span_readers(path, meta, file, span)? {
         match (
             group.get_column_reader(1).map_err(&err)?,
             group.get_column_reader(2).map_err(&err)?,

@@ -402,9 +402,10 @@ impl EdgeReader {
                 rows: first_row..rows,
             });
         }
+        // Only whole labels fill `columns`; a selection filled `values`.
         let points = match columns {
-            Some(c) if !select => Storage::Columns(c),
-            _ => Storage::Rows(values),
+            Some(c) => Storage::Columns(c),
+            None => Storage::Rows(values),
         };
         Ok(Decoded::new(Labelled { dims, points, runs }))
     }
