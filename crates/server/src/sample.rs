@@ -125,75 +125,80 @@ pub fn surface_voxels(mesh: &Mesh, source_voxel_nm: f64, voxel_nm: f64) -> Vec<[
     out
 }
 
-/// One label of the sample.
-#[derive(Debug, Clone, PartialEq)]
+/// How a label of the sample is made from one neuron's surface voxels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derivation {
+    /// The neuron itself, under its hemibrain body id.
+    Neuron,
+    /// Rotated 90° about z (around its centre) and moved beside itself by its extent in x.
+    Rotated,
+    /// Moved so its centre is the origin: coordinates of both signs.
+    Centred,
+    /// The part within a third of its extent from its centre.
+    Arbor,
+}
+
+/// One label of the sample, before its points are made (at 8 nm a neuron has ~70M points,
+/// so the builder makes one label at a time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SampleLabel {
     /// Its id.
     pub label: u64,
-    /// Its points, sorted and distinct.
-    pub points: Vec<[i64; 3]>,
-    /// What it is.
-    pub description: String,
+    /// Which neuron (index into the meshes) it is made from.
+    pub neuron: usize,
+    /// How.
+    pub derivation: Derivation,
 }
 
-/// Every label of the sample, ascending: each neuron under its body id, and derived labels
-/// above 2^53: `2^53 + 1 + i` is neuron `i` rotated 90° about z (around its centre) and
-/// moved beside it, `u64::MAX - i` its sub-arbor within a third of its extent from its
-/// centre, and `2^53 + 100` neuron 0 centred on the origin (negative coordinates).
-pub fn sample_labels(
-    meshes: &[(u64, Mesh)],
-    source_voxel_nm: f64,
-    voxel_nm: f64,
-) -> Vec<SampleLabel> {
+/// The sample's labels for neurons with these body ids, ascending: each neuron, and derived
+/// labels above 2^53: `2^53 + 1 + i` is neuron `i` rotated, `u64::MAX - i` its sub-arbor,
+/// and `2^53 + 100` neuron 0 centred on the origin.
+pub fn sample_labels(ids: &[u64]) -> Vec<SampleLabel> {
     let mut labels = Vec::new();
-    for (i, (id, mesh)) in meshes.iter().enumerate() {
-        let points = surface_voxels(mesh, source_voxel_nm, voxel_nm);
-        let (min, max) = bounds(&points);
-        let centre: [i64; 3] = [0, 1, 2].map(|k| (min[k] + max[k]) / 2);
-        let extent = (0..3).map(|k| max[k] - min[k]).max().unwrap_or(0);
-
-        let rotated = transformed(&points, |p| {
-            let (dx, dy) = (p[0] - centre[0], p[1] - centre[1]);
-            [centre[0] - dy + extent, centre[1] + dx, p[2]]
-        });
-        labels.push(SampleLabel {
-            label: (1 << 53) + 1 + i as u64,
-            points: rotated,
-            description: format!(
-                "neuron {id} rotated 90° about z and moved by {extent} voxels in x"
-            ),
-        });
-
-        let radius = extent / 3;
-        let arbor: Vec<[i64; 3]> = points
-            .iter()
-            .copied()
-            .filter(|p| (0..3).map(|k| (p[k] - centre[k]).pow(2)).sum::<i64>() <= radius * radius)
-            .collect();
-        labels.push(SampleLabel {
-            label: u64::MAX - i as u64,
-            points: arbor,
-            description: format!("the part of neuron {id} within {radius} voxels of its centre"),
-        });
-
-        if i == 0 {
+    for (neuron, id) in ids.iter().enumerate() {
+        let mut add = |label, derivation| {
             labels.push(SampleLabel {
-                label: (1 << 53) + 100,
-                points: transformed(&points, |p| {
-                    [p[0] - centre[0], p[1] - centre[1], p[2] - centre[2]]
-                }),
-                description: format!("neuron {id} centred on the origin"),
-            });
+                label,
+                neuron,
+                derivation,
+            })
+        };
+        add(*id, Derivation::Neuron);
+        add((1 << 53) + 1 + neuron as u64, Derivation::Rotated);
+        add(u64::MAX - neuron as u64, Derivation::Arbor);
+        if neuron == 0 {
+            add((1 << 53) + 100, Derivation::Centred);
         }
-        labels.push(SampleLabel {
-            label: *id,
-            points,
-            description: format!("hemibrain body {id}"),
-        });
     }
-    labels.retain(|l| !l.points.is_empty());
     labels.sort_by_key(|l| l.label);
     labels
+}
+
+impl SampleLabel {
+    /// Its points, sorted and distinct, from its neuron's surface voxels (sorted, distinct).
+    pub fn points(&self, neuron: &[[i64; 3]]) -> Vec<[i64; 3]> {
+        let (min, max) = bounds(neuron);
+        let centre: [i64; 3] = [0, 1, 2].map(|k| (min[k] + max[k]) / 2);
+        let extent = (0..3).map(|k| max[k] - min[k]).max().unwrap_or(0);
+        match self.derivation {
+            Derivation::Neuron => neuron.to_vec(),
+            Derivation::Rotated => transformed(neuron, |p| {
+                let (dx, dy) = (p[0] - centre[0], p[1] - centre[1]);
+                [centre[0] - dy + extent, centre[1] + dx, p[2]]
+            }),
+            Derivation::Centred => transformed(neuron, |p| [0, 1, 2].map(|k| p[k] - centre[k])),
+            Derivation::Arbor => {
+                let radius = extent / 3;
+                neuron
+                    .iter()
+                    .copied()
+                    .filter(|p| {
+                        (0..3).map(|k| (p[k] - centre[k]).pow(2)).sum::<i64>() <= radius * radius
+                    })
+                    .collect()
+            }
+        }
+    }
 }
 
 fn bounds(points: &[[i64; 3]]) -> ([i64; 3], [i64; 3]) {
@@ -310,25 +315,51 @@ mod tests {
 
     #[test]
     fn derived_labels_are_big_distinct_and_sorted() {
-        let text = include_str!("../../../data/hemibrain-da1/obj/722817260.obj");
-        let meshes = vec![(722817260u64, parse_obj(text).unwrap())];
-        let labels = sample_labels(&meshes, 8.0, 256.0);
-        let ids: Vec<u64> = labels.iter().map(|l| l.label).collect();
+        let ids: Vec<u64> = sample_labels(&[722817260, 754534424])
+            .iter()
+            .map(|l| l.label)
+            .collect();
         assert_eq!(
             ids,
-            vec![722817260, (1 << 53) + 1, (1 << 53) + 100, u64::MAX]
+            vec![
+                722817260,
+                754534424,
+                (1 << 53) + 1,
+                (1 << 53) + 2,
+                (1 << 53) + 100,
+                u64::MAX - 1,
+                u64::MAX
+            ]
         );
-        let neuron = &labels[0].points;
+    }
+
+    #[test]
+    fn derived_points_are_sorted_distinct_and_shaped_as_described() {
+        let text = include_str!("../../../data/hemibrain-da1/obj/722817260.obj");
+        let neuron = surface_voxels(&parse_obj(text).unwrap(), 8.0, 256.0);
         assert!(neuron.len() > 1000, "{}", neuron.len());
+        let made = |derivation| {
+            SampleLabel {
+                label: 0,
+                neuron: 0,
+                derivation,
+            }
+            .points(&neuron)
+        };
+        assert_eq!(made(Derivation::Neuron), neuron);
+        let rotated = made(Derivation::Rotated);
         assert_eq!(
-            labels[1].points.len(),
+            rotated.len(),
             neuron.len(),
             "a rotation by 90° keeps every voxel"
         );
-        assert!(labels[2].points.iter().any(|p| p.iter().any(|c| *c < 0)));
-        assert!(labels[3].points.len() < neuron.len() && !labels[3].points.is_empty());
-        assert!(labels
+        assert!(made(Derivation::Centred)
             .iter()
-            .all(|l| l.points.windows(2).all(|w| w[0] < w[1])));
+            .any(|p| p.iter().any(|c| *c < 0)));
+        let arbor = made(Derivation::Arbor);
+        assert!(arbor.len() < neuron.len() && !arbor.is_empty());
+        for derivation in [Derivation::Rotated, Derivation::Centred, Derivation::Arbor] {
+            assert!(made(derivation).windows(2).all(|w| w[0] < w[1]));
+        }
     }
 }

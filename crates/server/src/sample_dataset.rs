@@ -1,17 +1,18 @@
 //! The bundled sample: five real hemibrain neurons (Scheffer et al. 2020, CC-BY 4.0),
 //! voxelised and written as an edge-layout dataset.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use pocaduck_edge_core::write::{DatasetWriter, WriterOptions};
+use pocaduck_edge_core::write::{DatasetWriter, WriterOptions, DEFAULT_ZSTD_LEVEL};
 use pocaduck_edge_core::{Manifest, PointCloud};
 
 use crate::import::DirSink;
 use crate::output_dir::write_aside;
-use crate::sample::{parse_obj, sample_labels, DEFAULT_VOXEL_NM};
+use crate::sample::{parse_obj, sample_labels, surface_voxels, Mesh, DEFAULT_VOXEL_NM};
 
 /// The meshes, compiled in so the binary needs no data files: (body id, OBJ text).
 const MESHES: [(u64, &str); 5] = [
@@ -46,7 +47,7 @@ their meshes, plus derived labels), CC-BY 4.0. Cite: Louis K. Scheffer et al., \
 Drosophila central brain\", eLife 2020;9:e57443, doi:10.7554/eLife.57443.";
 
 /// Writes the sample at `voxel_nm` into `out` (written aside, then renamed into place).
-pub fn build(out: &Path, voxel_nm: f64) -> anyhow::Result<Manifest> {
+pub fn build(out: &Path, voxel_nm: f64, zstd_level: i32) -> anyhow::Result<Manifest> {
     anyhow::ensure!(
         voxel_nm.is_finite() && voxel_nm > 0.0,
         "--voxel-nm must be a positive number"
@@ -55,32 +56,22 @@ pub fn build(out: &Path, voxel_nm: f64) -> anyhow::Result<Manifest> {
         .iter()
         .map(|(id, text)| Ok((*id, parse_obj(text).with_context(|| format!("mesh {id}"))?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let visible = std::io::stderr().is_terminal();
-    let spinner = if visible {
-        ProgressBar::new_spinner()
-    } else {
-        ProgressBar::hidden()
-    };
-    spinner.set_message(format!(
-        "voxelising {} meshes at {voxel_nm} nm",
-        meshes.len()
-    ));
-    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-    let labels = sample_labels(&meshes, SOURCE_VOXEL_NM, voxel_nm);
-    spinner.finish_and_clear();
-    let bar = if visible {
+    let labels = sample_labels(&meshes.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+    let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(labels.len() as u64)
     } else {
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template("writing labels [{bar:40}] {pos}/{len}")
+        ProgressStyle::with_template("voxelising at {msg} nm and writing [{bar:40}] {pos}/{len}")
             .expect("a valid template"),
     );
+    bar.set_message(voxel_nm.to_string());
     write_aside(out, |partial| {
         let options = WriterOptions {
             voxel_size_nm: Some(vec![voxel_nm; 3]),
             attribution: Some(ATTRIBUTION.into()),
+            zstd_level,
             ..WriterOptions::default()
         };
         let mut writer = DatasetWriter::new(
@@ -88,14 +79,48 @@ pub fn build(out: &Path, voxel_nm: f64) -> anyhow::Result<Manifest> {
             vec!["x".into(), "y".into(), "z".into()],
             options,
         )?;
+        let mut voxels = VoxelCache::default();
         for l in labels {
-            let values = l.points.into_iter().flatten().collect();
-            writer.push_label(l.label, PointCloud::new(3, values)?, &[])?;
+            let points = l.points(voxels.get(&meshes, l.neuron, voxel_nm));
+            if !points.is_empty() {
+                let values = points.into_iter().flatten().collect();
+                writer.push_label(l.label, PointCloud::new(3, values)?, &[])?;
+            }
             bar.inc(1);
         }
         bar.finish_and_clear();
         Ok(writer.finish()?)
     })
+}
+
+/// Neurons' surface voxels, kept while they are small: at fine voxel sizes one neuron at a
+/// time, so memory stays near one neuron's points and its largest derived label.
+#[derive(Default)]
+struct VoxelCache {
+    neurons: HashMap<usize, Vec<[i64; 3]>>,
+    points: usize,
+}
+
+impl VoxelCache {
+    /// Points kept across neurons (about 0.5 GB).
+    const BUDGET_POINTS: usize = 20_000_000;
+
+    fn get(&mut self, meshes: &[(u64, Mesh)], neuron: usize, voxel_nm: f64) -> &[[i64; 3]] {
+        if !self.neurons.contains_key(&neuron) {
+            if self.points >= Self::BUDGET_POINTS {
+                self.neurons.clear();
+                self.points = 0;
+            }
+            let voxels = surface_voxels(&meshes[neuron].1, SOURCE_VOXEL_NM, voxel_nm);
+            if self.points + voxels.len() > Self::BUDGET_POINTS {
+                self.neurons.clear();
+                self.points = 0;
+            }
+            self.points += voxels.len();
+            self.neurons.insert(neuron, voxels);
+        }
+        &self.neurons[&neuron]
+    }
 }
 
 /// The default sample, built on first use under the user's cache directory.
@@ -115,7 +140,7 @@ pub fn bundled_sample() -> anyhow::Result<PathBuf> {
     if !dir.join("manifest.json").exists() {
         std::fs::create_dir_all(dir.parent().expect("joined above"))?;
         eprintln!("building the sample dataset in {}", dir.display());
-        build(&dir, DEFAULT_VOXEL_NM)?;
+        build(&dir, DEFAULT_VOXEL_NM, DEFAULT_ZSTD_LEVEL)?;
     }
     Ok(dir)
 }
