@@ -74,8 +74,9 @@ impl VastClient {
         self.clock.as_ref()
     }
 
-    /// Signs and sends one request, retrying `503 SlowDown` with backoff; any other non-200
-    /// answer is a 502 carrying VastDB's code and message.
+    /// Signs and sends one request, retrying `503 SlowDown` (and a GET whose connection
+    /// failed) with backoff; any other non-200 answer is a 502 carrying VastDB's code and
+    /// message.
     pub async fn send(
         &self,
         request: &Request,
@@ -94,11 +95,24 @@ impl VastClient {
             .map_err(|e| ApiError::internal(e.to_string()))?;
             timing.requests += 1;
             let t0 = self.clock.now_ms();
-            let response = self
+            let method = signed.method.as_str();
+            let response = match self
                 .upstream
-                .send(signed.method.as_str(), &url, &signed.headers, signed.body)
+                .send(method, &url, &signed.headers, signed.body)
                 .await
-                .map_err(upstream_error)?;
+            {
+                Ok(response) => response,
+                // A GET (a query or a listing) is safe to send again: a pooled connection that
+                // the server closed meanwhile must not fail the request.
+                Err(UpstreamError::Connection(_))
+                    if method == "GET" && attempt < self.max_retries =>
+                {
+                    self.upstream.sleep(100 << attempt.min(6)).await;
+                    attempt += 1;
+                    continue;
+                }
+                Err(e) => return Err(upstream_error(e)),
+            };
             timing.fetch += self.clock.now_ms() - t0;
             if response.status == 200 {
                 return Ok(response);

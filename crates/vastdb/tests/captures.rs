@@ -22,12 +22,14 @@ use pocaduck_edge_vastdb::{
 };
 use serde_json::{json, Value as Json};
 
-const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/captures");
 /// `20261124T030426Z`, the time of the captured session.
 const CAPTURE_TIME: u64 = 1_795_489_466;
 
 fn capture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{CAPTURES}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+    // Cargo sets the crate's directory when it runs a test too: read it then, so a test
+    // binary built in another checkout of the same tree still finds the files.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    std::fs::read(format!("{dir}/tests/captures/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn capture_json(name: &str) -> Json {
