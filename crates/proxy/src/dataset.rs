@@ -10,7 +10,7 @@ use futures::StreamExt;
 use parquet::file::metadata::ParquetMetaData;
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
 use pocaduck_edge_core::plan::{merge_ranges, plan_blocks, Chunk, COALESCE_GAP};
-use pocaduck_edge_core::read::{decode_points, parse_footer, SparseFile};
+use pocaduck_edge_core::read::{decode_points, parse_footer, RowSpan, SparseFile};
 use pocaduck_edge_core::{Manifest, PointCloud};
 
 use crate::body::Body;
@@ -288,6 +288,39 @@ impl Dataset {
         timing: &mut Timing,
         clock: &dyn Clock,
     ) -> Result<Vec<PointCloud>, ApiError> {
+        let files = self.fetch_chunks(loaded, chunks, timing, clock).await?;
+        let t1 = clock.now_ms();
+        let mut out = Vec::with_capacity(chunks.len());
+        for c in chunks {
+            let sparse = files.get(&c.file).cloned().unwrap_or_default();
+            out.push(self.decode_chunk(loaded, c.file, sparse, &c.rows)?);
+        }
+        timing.decode += clock.now_ms() - t1;
+        Ok(out)
+    }
+
+    /// Decodes rows `span` of points file `file`, whose bytes are in `sparse`.
+    pub fn decode_chunk(
+        &self,
+        loaded: &Loaded,
+        file: u32,
+        sparse: SparseFile,
+        span: &RowSpan,
+    ) -> Result<PointCloud, ApiError> {
+        let meta = self.footer(loaded, file)?;
+        let path = &loaded.manifest.files[file as usize].path;
+        decode_points(path, meta, sparse, span, loaded.manifest.dims())
+            .map_err(|e| unavailable(&self.name, e))
+    }
+
+    /// Fetches the bytes of chunks (their byte ranges merged per file), by file.
+    pub async fn fetch_chunks(
+        &self,
+        loaded: &Loaded,
+        chunks: &[Chunk],
+        timing: &mut Timing,
+        clock: &dyn Clock,
+    ) -> Result<HashMap<u32, SparseFile>, ApiError> {
         let t0 = clock.now_ms();
         let mut files: HashMap<u32, SparseFile> = HashMap::new();
         let mut by_file: HashMap<u32, Vec<std::ops::Range<u64>>> = HashMap::new();
@@ -325,21 +358,8 @@ impl Dataset {
                 .or_insert_with(|| SparseFile::new(size))
                 .insert(r.start, bytes);
         }
-        let t1 = clock.now_ms();
-        timing.fetch += t1 - t0;
-        let dims = loaded.manifest.dims();
-        let mut out = Vec::with_capacity(chunks.len());
-        for c in chunks {
-            let meta = self.footer(loaded, c.file)?;
-            let path = &loaded.manifest.files[c.file as usize].path;
-            let sparse = files.get(&c.file).cloned().unwrap_or_default();
-            out.push(
-                decode_points(path, meta, sparse, &c.rows, dims)
-                    .map_err(|e| unavailable(&self.name, e))?,
-            );
-        }
-        timing.decode += clock.now_ms() - t1;
-        Ok(out)
+        timing.fetch += clock.now_ms() - t0;
+        Ok(files)
     }
 
     /// The PoCADuck blocks of a label (empty when the source had none).

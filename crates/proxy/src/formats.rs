@@ -10,10 +10,16 @@ use arrow_array::{ArrayRef, FixedSizeListArray, Int32Array, Int64Array, RecordBa
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::{ColumnPath, SchemaDescriptor};
+use pocaduck_edge_core::encoding::coordinate_encoding;
+use pocaduck_edge_core::read::SparseFile;
 use pocaduck_edge_core::PointCloud;
 
 use crate::error::ApiError;
@@ -123,49 +129,157 @@ pub fn json_many(dims: usize, labels: &[(u64, PointCloud)]) -> Bytes {
     )
 }
 
-/// Labels as one Parquet file: `label: uint64` and one column per dim (int32 when every
-/// value fits, else int64), zstd with byte-stream-split coordinates, no statistics.
-pub fn parquet(dims: &[String], labels: &[(u64, PointCloud)]) -> Result<Bytes, ApiError> {
-    let narrow = labels
-        .iter()
-        .all(|(_, c)| c.values().iter().all(|v| i32::try_from(*v).is_ok()));
-    let coord = if narrow {
-        DataType::Int32
-    } else {
-        DataType::Int64
-    };
-    let mut fields = vec![Field::new("label", DataType::UInt64, false)];
-    fields.extend(dims.iter().map(|d| Field::new(d, coord.clone(), false)));
-    let schema = Arc::new(Schema::new(fields));
-    let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(internal)?))
-        // A one-off answer: no statistics or page index to pay for on the wire.
-        .set_statistics_enabled(EnabledStatistics::None)
-        .set_column_encoding(ColumnPath::from("label"), Encoding::DELTA_BINARY_PACKED)
-        .set_column_dictionary_enabled(ColumnPath::from("label"), false);
-    for d in dims {
-        props = props
-            .set_column_dictionary_enabled(ColumnPath::from(d.as_str()), false)
-            .set_column_encoding(ColumnPath::from(d.as_str()), Encoding::BYTE_STREAM_SPLIT);
+/// Encodes a Parquet answer a row group at a time: `label: uint64` and one column per dim
+/// (int32, or int64 when `wide`), zstd with the layout's coordinate encodings, no statistics.
+/// Row groups of the layout's points files with the same columns are copied as they are
+/// stored, so a whole label costs no decoding and as many bytes as at rest.
+pub struct ParquetEncoder {
+    writer: SerializedFileWriter<Vec<u8>>,
+    columns: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    row_groups: usize,
+}
+
+impl ParquetEncoder {
+    /// Starts a file; its magic is in the first [`ParquetEncoder::take`].
+    pub fn new(dims: &[String], wide: bool) -> Result<Self, ApiError> {
+        let coord = if wide {
+            DataType::Int64
+        } else {
+            DataType::Int32
+        };
+        let mut fields = vec![Field::new("label", DataType::UInt64, false)];
+        fields.extend(dims.iter().map(|d| Field::new(d, coord.clone(), false)));
+        let schema = Arc::new(Schema::new(fields));
+        let mut props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(internal)?))
+            // A one-off answer: no statistics or page index to pay for on the wire (and
+            // copied row groups bring none).
+            .set_statistics_enabled(EnabledStatistics::None)
+            .set_offset_index_disabled(true)
+            .set_column_encoding(ColumnPath::from("label"), Encoding::DELTA_BINARY_PACKED)
+            .set_column_dictionary_enabled(ColumnPath::from("label"), false);
+        for (i, d) in dims.iter().enumerate() {
+            props = props
+                .set_column_dictionary_enabled(ColumnPath::from(d.as_str()), false)
+                .set_column_encoding(
+                    ColumnPath::from(d.as_str()),
+                    coordinate_encoding(i, dims.len()),
+                );
+        }
+        let mut props = props.build();
+        add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        let parquet_schema = ArrowSchemaConverter::new()
+            .convert(&schema)
+            .map_err(internal)?;
+        let writer =
+            SerializedFileWriter::new(Vec::new(), parquet_schema.root_schema_ptr(), props.into())
+                .map_err(internal)?;
+        let columns = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+        Ok(Self {
+            writer,
+            columns,
+            schema,
+            row_groups: 0,
+        })
     }
-    let mut writer =
-        ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props.build())).map_err(internal)?;
-    for (label, cloud) in labels {
-        let mut columns: Vec<ArrayRef> =
-            vec![Arc::new(UInt64Array::from(vec![*label; cloud.len()]))];
-        for d in 0..dims.len() {
+
+    /// Whether row groups of a points file with this schema can be copied into the answer.
+    pub fn can_copy(&self, stored: &SchemaDescriptor) -> bool {
+        let ours = self.writer.schema_descr();
+        stored.num_columns() == ours.num_columns()
+            && (0..ours.num_columns()).all(|i| stored.column(i) == ours.column(i))
+    }
+
+    /// Copies row group `group` of a points file (its bytes in `file`) as it is stored.
+    pub fn copy_row_group(
+        &mut self,
+        group: &RowGroupMetaData,
+        file: &SparseFile,
+    ) -> Result<(), ApiError> {
+        let mut row_group = self.writer.next_row_group().map_err(internal)?;
+        for column in group.columns() {
+            row_group
+                .append_column(
+                    file,
+                    ColumnCloseResult {
+                        bytes_written: column.compressed_size() as u64,
+                        rows_written: group.num_rows() as u64,
+                        metadata: column.clone(),
+                        bloom_filter: None,
+                        column_index: None,
+                        offset_index: None,
+                    },
+                )
+                .map_err(internal)?;
+        }
+        row_group.close().map_err(internal)?;
+        self.row_groups += 1;
+        Ok(())
+    }
+
+    /// Appends `label`'s points as a row group of their own (none when there are none).
+    pub fn push(&mut self, label: u64, cloud: &PointCloud) -> Result<(), ApiError> {
+        if cloud.is_empty() {
+            return Ok(());
+        }
+        let wide = self.schema.field(1).data_type() == &DataType::Int64;
+        let mut writers = self
+            .columns
+            .create_column_writers(self.row_groups)
+            .map_err(internal)?;
+        let mut arrays: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(vec![label; cloud.len()]))];
+        for d in 0..cloud.dims() {
             let values = cloud.rows().map(|r| r[d]);
-            columns.push(if narrow {
-                Arc::new(Int32Array::from_iter_values(values.map(|v| v as i32)))
-            } else {
+            arrays.push(if wide {
                 Arc::new(Int64Array::from_iter_values(values))
+            } else {
+                Arc::new(Int32Array::from_iter_values(values.map(|v| v as i32)))
             });
         }
-        writer
-            .write(&RecordBatch::try_new(schema.clone(), columns).map_err(internal)?)
-            .map_err(internal)?;
+        for ((writer, field), array) in writers.iter_mut().zip(self.schema.fields()).zip(&arrays) {
+            for leaf in compute_leaves(field, array).map_err(internal)? {
+                writer.write(&leaf).map_err(internal)?;
+            }
+        }
+        let mut row_group = self.writer.next_row_group().map_err(internal)?;
+        for writer in writers {
+            writer
+                .close()
+                .map_err(internal)?
+                .append_to_row_group(&mut row_group)
+                .map_err(internal)?;
+        }
+        row_group.close().map_err(internal)?;
+        self.row_groups += 1;
+        Ok(())
     }
-    Ok(Bytes::from(writer.into_inner().map_err(internal)?))
+
+    /// The bytes encoded since the last call.
+    pub fn take(&mut self) -> Bytes {
+        Bytes::from(std::mem::take(self.writer.inner_mut()))
+    }
+
+    /// Writes the footer and returns the remaining bytes.
+    pub fn finish(mut self) -> Result<Bytes, ApiError> {
+        self.writer.finish().map_err(internal)?;
+        Ok(self.take())
+    }
+}
+
+/// Whole labels as one Parquet file ([`ParquetEncoder`]); int32 coordinates when every value
+/// fits.
+pub fn parquet(dims: &[String], labels: &[(u64, PointCloud)]) -> Result<Bytes, ApiError> {
+    let wide = labels
+        .iter()
+        .any(|(_, c)| c.values().iter().any(|v| i32::try_from(*v).is_err()));
+    let mut encoder = ParquetEncoder::new(dims, wide)?;
+    let mut out = encoder.take().to_vec();
+    for (label, cloud) in labels {
+        encoder.push(*label, cloud)?;
+    }
+    out.extend_from_slice(&encoder.finish()?);
+    Ok(Bytes::from(out))
 }
 
 #[cfg(test)]
@@ -186,6 +300,66 @@ mod tests {
         assert_eq!(
             i64::from_le_bytes(data[40..48].try_into().unwrap()),
             1 << 60
+        );
+    }
+
+    /// The rows of a Parquet file: label, then the dims as i64.
+    fn parquet_rows(bytes: Bytes) -> Vec<Vec<i64>> {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut rows = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let columns: Vec<ArrayRef> = batch
+                .columns()
+                .iter()
+                .map(|c| arrow_cast::cast(c, &DataType::Int64).unwrap())
+                .collect();
+            for i in 0..batch.num_rows() {
+                rows.push(
+                    columns
+                        .iter()
+                        .map(|c| c.as_any().downcast_ref::<Int64Array>().unwrap().value(i))
+                        .collect(),
+                );
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn parquet_answers_mix_copied_and_encoded_row_groups() {
+        let dims = vec!["x".to_string(), "y".into(), "z".into()];
+        let a = PointCloud::new(3, vec![1, 2, 3, 1, 2, 4, 5, -6, 7]).unwrap();
+        let b = PointCloud::new(3, vec![-1, i32::MAX as i64, i32::MIN as i64]).unwrap();
+        // A stored file of two row groups, as the layout writes them.
+        let stored = parquet(&dims, &[(7, a.clone()), ((1 << 53) + 1, b.clone())]).unwrap();
+        let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&stored)
+            .unwrap();
+        let mut file = SparseFile::new(stored.len() as u64);
+        file.insert(0, stored.clone());
+
+        let mut encoder = ParquetEncoder::new(&dims, false).unwrap();
+        assert!(encoder.can_copy(meta.file_metadata().schema_descr()));
+        let mut out = encoder.take().to_vec();
+        encoder.copy_row_group(meta.row_group(1), &file).unwrap();
+        encoder.push(7, &a).unwrap();
+        encoder.copy_row_group(meta.row_group(0), &file).unwrap();
+        out.extend_from_slice(&encoder.finish().unwrap());
+
+        let row = |l: u64, p: &[i64]| [vec![l as i64], p.to_vec()].concat();
+        let mut expected: Vec<Vec<i64>> = b.rows().map(|p| row((1 << 53) + 1, p)).collect();
+        expected.extend(a.rows().map(|p| row(7, p)));
+        expected.extend(a.rows().map(|p| row(7, p)));
+        assert_eq!(parquet_rows(Bytes::from(out)), expected);
+
+        let wide = ParquetEncoder::new(&dims, true).unwrap();
+        assert!(
+            !wide.can_copy(meta.file_metadata().schema_descr()),
+            "int32 columns are not copied into an int64 answer"
         );
     }
 

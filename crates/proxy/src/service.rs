@@ -7,6 +7,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use pocaduck_edge_core::index::IndexEntry;
 use pocaduck_edge_core::plan::{plan_label, Chunk};
+use pocaduck_edge_core::read::RowSpan;
 use pocaduck_edge_core::{parse_label, PointCloud};
 use serde_json::json;
 
@@ -15,7 +16,7 @@ use crate::cors::CorsPolicy;
 use crate::dataset::{Dataset, Loaded};
 use crate::error::ApiError;
 use crate::files::{none_match, parse_range};
-use crate::formats::{self, ArrowEncoder};
+use crate::formats::{self, ArrowEncoder, ParquetEncoder};
 use crate::options::{labels_options, points_options, Format, PointsOptions};
 use crate::store::{Clock, RangeStore};
 use crate::timing::Timing;
@@ -77,6 +78,42 @@ struct Piece {
     chunk: Chunk,
     first_rank: u64,
     count: u64,
+}
+
+/// The encoder of a streamed answer.
+enum Encoder {
+    Arrow(ArrowEncoder),
+    Parquet(ParquetEncoder),
+}
+
+impl Encoder {
+    fn format(&self) -> Format {
+        match self {
+            Encoder::Arrow(_) => Format::Arrow,
+            Encoder::Parquet(_) => Format::Parquet,
+        }
+    }
+
+    fn push(&mut self, label: u64, cloud: PointCloud) -> Result<(), ApiError> {
+        match self {
+            Encoder::Arrow(e) => e.push(label, cloud),
+            Encoder::Parquet(e) => e.push(label, &cloud),
+        }
+    }
+
+    fn take(&mut self) -> Bytes {
+        match self {
+            Encoder::Arrow(e) => e.take(),
+            Encoder::Parquet(e) => e.take(),
+        }
+    }
+
+    fn finish(self) -> Result<Bytes, ApiError> {
+        match self {
+            Encoder::Arrow(e) => e.finish(),
+            Encoder::Parquet(e) => e.finish(),
+        }
+    }
 }
 
 /// The answer to one request, before CORS headers.
@@ -322,15 +359,33 @@ impl Service {
                 .map_or(entry.point_count, |n| n.min(entry.point_count));
         }
         timing.index += self.clock.now_ms() - t0;
-        if options.format == Format::Arrow {
-            return self
-                .clone()
-                .stream_arrow(name.to_string(), l, pieces, options, timing)
-                .await;
+        match options.format {
+            Format::Arrow => {
+                let encoder = Encoder::Arrow(ArrowEncoder::new(&l.manifest.dims)?);
+                return self
+                    .clone()
+                    .stream(name.to_string(), l, pieces, options, encoder, timing)
+                    .await;
+            }
+            Format::Parquet => {
+                // Stored int64 coordinates stay int64, so whole row groups can be copied.
+                let mut wide = false;
+                for p in &pieces {
+                    let schema = d.footer(&l, p.chunk.file)?.file_metadata().schema_descr();
+                    wide |= schema.columns().get(1).map(|c| c.physical_type())
+                        == Some(parquet::basic::Type::INT64);
+                }
+                let encoder = Encoder::Parquet(ParquetEncoder::new(&l.manifest.dims, wide)?);
+                return self
+                    .clone()
+                    .stream(name.to_string(), l, pieces, options, encoder, timing)
+                    .await;
+            }
+            Format::Npy | Format::Json => {}
         }
         if total > self.limits.max_points {
             return Err(ApiError::too_large(format!(
-                "{total} points asked; the limit is {} points per {:?} answer (format=arrow streams any size)",
+                "{total} points asked; the limit is {} points per {:?} answer (format=arrow or parquet streams any size)",
                 self.limits.max_points, options.format
             )));
         }
@@ -420,14 +475,16 @@ impl Service {
         Ok(r)
     }
 
-    /// Streams Arrow: the first step is read before answering (so its errors get a status),
-    /// the rest as the client reads, a step of at most [`STREAM_STEP_BYTES`] at a time.
-    async fn stream_arrow(
+    /// Streams an Arrow or Parquet answer: the first step is read before answering (so its
+    /// errors get a status), the rest as the client reads, a step of at most
+    /// [`STREAM_STEP_BYTES`] at a time.
+    async fn stream(
         self: Arc<Self>,
         name: String,
         l: Arc<Loaded>,
         pieces: Vec<Piece>,
         options: PointsOptions,
+        mut encoder: Encoder,
         mut timing: Timing,
     ) -> Answer {
         let mut steps: Vec<Vec<Piece>> = vec![Vec::new()];
@@ -442,7 +499,7 @@ impl Service {
             step_bytes += piece.chunk.bytes.length;
             steps.last_mut().expect("never empty").push(piece);
         }
-        let mut encoder = ArrowEncoder::new(&l.manifest.dims)?;
+        let content_type = encoder.format().content_type();
         let mut steps = steps.into_iter();
         let first = steps.next().unwrap_or_default();
         self.encode_step(&name, &l, &first, &options, &mut encoder, &mut timing)
@@ -472,10 +529,8 @@ impl Service {
             rest,
         ));
         let mut r = Response::new(Body::Stream(body));
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(Format::Arrow.content_type()),
-        );
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         set_timing(r.headers_mut(), &timing);
         Ok(r)
     }
@@ -486,14 +541,64 @@ impl Service {
         l: &Loaded,
         step: &[Piece],
         options: &PointsOptions,
-        encoder: &mut ArrowEncoder,
+        encoder: &mut Encoder,
         timing: &mut Timing,
     ) -> Result<(), ApiError> {
         let d = self.dataset(name)?;
+        let encoder = match encoder {
+            Encoder::Parquet(p) if options.limit.is_none() && options.bbox.is_none() => {
+                return self.copy_step(d, l, step, p, timing).await;
+            }
+            e => e,
+        };
         let clouds = self.read_pieces(d, l, step, options, timing).await?;
         let t0 = self.clock.now_ms();
         for (piece, cloud) in step.iter().zip(clouds) {
             encoder.push(piece.label, cloud)?;
+        }
+        timing.encode += self.clock.now_ms() - t0;
+        Ok(())
+    }
+
+    /// A Parquet step of whole labels: row groups that hold only the label are copied as
+    /// stored; the rows of shared row groups are decoded and encoded again.
+    async fn copy_step(
+        &self,
+        d: &Dataset,
+        l: &Loaded,
+        step: &[Piece],
+        encoder: &mut ParquetEncoder,
+        timing: &mut Timing,
+    ) -> Result<(), ApiError> {
+        let chunks: Vec<Chunk> = step.iter().map(|p| p.chunk.clone()).collect();
+        let files = d
+            .fetch_chunks(l, &chunks, timing, self.clock.as_ref())
+            .await?;
+        let t0 = self.clock.now_ms();
+        for piece in step {
+            let meta = d.footer(l, piece.chunk.file)?;
+            let file = files.get(&piece.chunk.file).cloned().unwrap_or_default();
+            let copyable = encoder.can_copy(meta.file_metadata().schema_descr());
+            let span = &piece.chunk.rows;
+            let (mut skip, mut left) = (span.skip, span.take);
+            for g in span.row_groups.clone() {
+                let group = meta.row_group(g);
+                let rows = group.num_rows() as u64;
+                let take = (rows - skip).min(left);
+                if copyable && skip == 0 && take == rows {
+                    encoder.copy_row_group(group, &file)?;
+                } else {
+                    let part = RowSpan {
+                        row_groups: g..g + 1,
+                        skip,
+                        take,
+                    };
+                    let cloud = d.decode_chunk(l, piece.chunk.file, file.clone(), &part)?;
+                    encoder.push(piece.label, &cloud)?;
+                }
+                left -= take;
+                skip = 0;
+            }
         }
         timing.encode += self.clock.now_ms() - t0;
         Ok(())

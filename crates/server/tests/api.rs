@@ -686,14 +686,7 @@ fn limits_answer_413_naming_the_limit() {
     );
     // The biggest label is above the 50000-point limit for whole answers, but streams as Arrow
     // (and a level of detail under the limit is fine in any format).
-    let big = all_labels()
-        .into_iter()
-        .max_by_key(|l| {
-            get_json(&url(&format!("/labels/{l}")))["point_count"]
-                .as_u64()
-                .unwrap()
-        })
-        .unwrap();
+    let (big, n) = biggest_label();
     let r = points(big, "format=npy");
     assert_eq!(r.status(), 413);
     let text = r.text().unwrap();
@@ -701,10 +694,117 @@ fn limits_answer_413_naming_the_limit() {
     assert_eq!(npy_points(big, "limit=50000").len(), 50000);
     let r = points(big, "");
     assert_eq!(r.status(), 200);
-    let n = get_json(&url(&format!("/labels/{big}")))["point_count"]
-        .as_u64()
-        .unwrap();
     assert_eq!(arrow_rows(&r.bytes().unwrap()).len() as u64, n);
+    let r = points(big, "format=parquet");
+    assert_eq!(r.status(), 200);
+    assert_eq!(parquet_rows(r.bytes().unwrap()).len() as u64, n);
+}
+
+/// The label with the most points, and its count.
+fn biggest_label() -> (u64, u64) {
+    all_labels()
+        .into_iter()
+        .map(|l| {
+            let n = get_json(&url(&format!("/labels/{l}")))["point_count"]
+                .as_u64()
+                .unwrap();
+            (l, n)
+        })
+        .max_by_key(|(_, n)| *n)
+        .unwrap()
+}
+
+/// The rows of a Parquet answer, in order: the label and the dims as i64.
+fn parquet_rows(bytes: bytes::Bytes) -> Vec<Vec<i64>> {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let labels = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::UInt64Array>()
+            .unwrap()
+            .clone();
+        let dims = arrow_cast_i64(batch);
+        for i in 0..labels.len() {
+            let mut row = vec![labels.value(i) as i64];
+            row.extend(dims.iter().map(|c| c[i]));
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+/// The column-chunk bytes of each row group of a Parquet file.
+fn row_group_bytes(
+    file: &bytes::Bytes,
+) -> Vec<(parquet::file::metadata::RowGroupMetaData, bytes::Bytes)> {
+    use parquet::file::reader::FileReader;
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(file.clone()).unwrap();
+    reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| {
+            let (start, end) = g.columns().iter().fold((u64::MAX, 0), |(s, e), c| {
+                let (o, l) = c.byte_range();
+                (s.min(o), e.max(o + l))
+            });
+            (g.clone(), file.slice(start as usize..end as usize))
+        })
+        .collect()
+}
+
+#[test]
+fn parquet_answers_copy_the_labels_own_row_groups_as_stored() {
+    let Some(_) = &server().local else { return };
+    let (big, n) = biggest_label();
+    let stored = client()
+        .get(url("/files/points/part-00000.parquet"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    // Row groups holding only this label, as their label statistics say: the stored ones have
+    // statistics, answers encoded afresh have none, copies keep the stored ones.
+    let only_big = |g: &parquet::file::metadata::RowGroupMetaData| match g.column(0).statistics() {
+        Some(parquet::file::statistics::Statistics::Int64(s)) => {
+            s.min_opt().map(|v| *v as u64) == Some(big)
+                && s.max_opt().map(|v| *v as u64) == Some(big)
+        }
+        _ => false,
+    };
+    let own: Vec<bytes::Bytes> = row_group_bytes(&stored)
+        .into_iter()
+        .filter(|(g, _)| only_big(g))
+        .map(|(_, b)| b)
+        .collect();
+    assert!(
+        !own.is_empty(),
+        "label {big} ({n} points) fills no row group of its own"
+    );
+    let answer = points(big, "format=parquet").bytes().unwrap();
+    let copied = row_group_bytes(&answer)
+        .into_iter()
+        .filter(|(g, b)| only_big(g) && own.contains(b))
+        .count();
+    assert_eq!(
+        copied,
+        own.len(),
+        "every row group of the label's own is copied as stored"
+    );
+    // And the answer holds exactly the label's points, in the stored order.
+    let rows = parquet_rows(answer);
+    let expected: Vec<Vec<i64>> = arrow_rows(&points(big, "").bytes().unwrap())
+        .into_iter()
+        .map(|(l, p)| [vec![l as i64], p].concat())
+        .collect();
+    assert_eq!(rows.len() as u64, n);
+    assert_eq!(rows, expected);
 }
 
 #[test]
