@@ -22,8 +22,15 @@ use crate::store::{Clock, RangeStore};
 use crate::timing::Timing;
 use crate::vast::{LabelPoints, Layout, VastSource};
 
-/// Bytes of Parquet fetched and decoded per step of a streamed answer.
-const STREAM_STEP_BYTES: u64 = 8 << 20;
+/// Stored bytes per piece of a label (a piece is whole row groups, or one bigger row group).
+const PIECE_BYTES: u64 = 256 << 10;
+/// Stored bytes fetched per step of a streamed answer whose rows are decoded: about 250K
+/// points, so a step's buffers (~8 MB of Arrow) stay under glibc's 32 MB mmap threshold and
+/// are reused from step to step instead of faulting in fresh zeroed pages (2.5× faster on a
+/// 97M-point label than 1 MB steps, and a fifth of the peak memory of 8 MB steps).
+const DECODE_STEP_BYTES: u64 = 256 << 10;
+/// Stored bytes fetched per step of a Parquet answer that copies row groups as they are.
+const COPY_STEP_BYTES: u64 = 8 << 20;
 
 /// Per-request limits; exceeding one answers 413 naming it.
 #[derive(Debug, Clone)]
@@ -92,6 +99,12 @@ impl Encoder {
             Encoder::Arrow(_) => Format::Arrow,
             Encoder::Parquet(_) => Format::Parquet,
         }
+    }
+
+    /// Whether whole labels pass row groups through as stored (Parquet without `limit` or
+    /// `bbox`) rather than decoding them.
+    fn copies(&self, options: &PointsOptions) -> bool {
+        matches!(self, Encoder::Parquet(_)) && options.limit.is_none() && options.bbox.is_none()
     }
 
     fn push(&mut self, label: u64, cloud: PointCloud) -> Result<(), ApiError> {
@@ -341,7 +354,7 @@ impl Service {
         for label in labels {
             let entry = find_entry(d, &l, label, &mut timing).await?;
             let meta = d.footer(&l, entry.file)?;
-            let chunks = plan_label(&entry, meta, STREAM_STEP_BYTES)
+            let chunks = plan_label(&entry, meta, PIECE_BYTES)
                 .map_err(|e| ApiError::unavailable(e.to_string()))?;
             let mut first_rank = 0;
             for chunk in chunks {
@@ -477,7 +490,7 @@ impl Service {
 
     /// Streams an Arrow or Parquet answer: the first step is read before answering (so its
     /// errors get a status), the rest as the client reads, a step of at most
-    /// [`STREAM_STEP_BYTES`] at a time.
+    /// [`DECODE_STEP_BYTES`] (or, copying, [`COPY_STEP_BYTES`]) at a time.
     async fn stream(
         self: Arc<Self>,
         name: String,
@@ -487,10 +500,15 @@ impl Service {
         mut encoder: Encoder,
         mut timing: Timing,
     ) -> Answer {
+        let step_limit = if encoder.copies(&options) {
+            COPY_STEP_BYTES
+        } else {
+            DECODE_STEP_BYTES
+        };
         let mut steps: Vec<Vec<Piece>> = vec![Vec::new()];
         let mut step_bytes = 0u64;
         for piece in pieces {
-            if step_bytes + piece.chunk.bytes.length > STREAM_STEP_BYTES
+            if step_bytes + piece.chunk.bytes.length > step_limit
                 && !steps.last().expect("never empty").is_empty()
             {
                 steps.push(Vec::new());
@@ -545,12 +563,11 @@ impl Service {
         timing: &mut Timing,
     ) -> Result<(), ApiError> {
         let d = self.dataset(name)?;
-        let encoder = match encoder {
-            Encoder::Parquet(p) if options.limit.is_none() && options.bbox.is_none() => {
+        if encoder.copies(options) {
+            if let Encoder::Parquet(p) = encoder {
                 return self.copy_step(d, l, step, p, timing).await;
             }
-            e => e,
-        };
+        }
         let clouds = self.read_pieces(d, l, step, options, timing).await?;
         let t0 = self.clock.now_ms();
         for (piece, cloud) in step.iter().zip(clouds) {
