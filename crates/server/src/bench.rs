@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use arrow_array::{Array, FixedSizeListArray, Int64Array};
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::StreamDecoder;
 
 /// One label's measurement.
 #[derive(Debug, serde::Serialize)]
@@ -49,12 +51,11 @@ pub fn run(
                     .error_for_status()
                     .with_context(|| url.clone())?;
                 let server_ms = server_time(response.headers());
-                let body = response.bytes().await?;
-                let values = decode_arrow(&body)?;
+                let (values, bytes) = decode_arrow(response).await?;
                 if i > 0 {
                     times.push(started.elapsed().as_secs_f64());
                 }
-                last = (values.len() / 3, body.len(), server_ms);
+                last = (values.len() / 3, bytes, server_ms);
             }
             times.sort_by(f64::total_cmp);
             out.push(Measurement {
@@ -82,26 +83,35 @@ fn server_time(headers: &reqwest::header::HeaderMap) -> f64 {
         .sum()
 }
 
-/// Decodes an Arrow points stream into row-major int64 values.
-fn decode_arrow(body: &[u8]) -> anyhow::Result<Vec<i64>> {
-    let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None)?;
+/// Decodes an Arrow points stream into row-major int64 values as its bytes arrive (each
+/// batch viewed in the received buffer where it lies whole in one); returns them and the
+/// bytes received.
+async fn decode_arrow(mut response: reqwest::Response) -> anyhow::Result<(Vec<i64>, usize)> {
+    let mut decoder = StreamDecoder::new();
     let mut values = Vec::new();
-    for batch in reader {
-        let batch = batch?;
-        let points = batch
-            .column(1)
-            .as_any()
-            .downcast_ref::<FixedSizeListArray>()
-            .context("points column")?;
-        let ints = points
-            .values()
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .context("int64 values")?;
-        let offset = points.offset() * points.value_length() as usize;
-        values.extend_from_slice(
-            &ints.values()[offset..offset + points.len() * points.value_length() as usize],
-        );
+    let mut received = 0;
+    while let Some(chunk) = response.chunk().await? {
+        received += chunk.len();
+        let mut buffer = Buffer::from(chunk);
+        while !buffer.is_empty() {
+            let Some(batch) = decoder.decode(&mut buffer)? else {
+                continue;
+            };
+            let points = batch
+                .column(1)
+                .as_any()
+                .downcast_ref::<FixedSizeListArray>()
+                .context("points column")?;
+            let ints = points
+                .values()
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .context("int64 values")?;
+            let d = points.value_length() as usize;
+            let offset = points.offset() * d;
+            values.extend_from_slice(&ints.values()[offset..offset + points.len() * d]);
+        }
     }
-    Ok(values)
+    decoder.finish()?;
+    Ok((values, received))
 }
