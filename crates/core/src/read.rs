@@ -152,8 +152,8 @@ fn read_records<T: parquet::data_type::DataType>(
     Ok(())
 }
 
-/// The row groups of `span` with the rows to skip and take in each.
-fn span_groups(
+/// The row groups of `span` with the rows to skip and take in each: `(group, skip, take)`.
+pub fn span_groups(
     path: &str,
     meta: &ParquetMetaData,
     span: &RowSpan,

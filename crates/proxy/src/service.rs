@@ -8,7 +8,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use pocaduck_edge_core::index::IndexEntry;
 use pocaduck_edge_core::plan::{plan_label, Chunk};
-use pocaduck_edge_core::read::{RowSpan, SparseFile};
+use pocaduck_edge_core::read::{span_groups, RowSpan, SparseFile};
 use pocaduck_edge_core::{parse_label, PointCloud};
 use serde_json::json;
 
@@ -618,25 +618,22 @@ impl Service {
     ) -> Result<(), ApiError> {
         let meta = d.footer(l, piece.chunk.file)?;
         let copyable = encoder.can_copy(meta.file_metadata().schema_descr());
-        let span = &piece.chunk.rows;
-        let (mut skip, mut left) = (span.skip, span.take);
-        for g in span.row_groups.clone() {
+        let path = &l.manifest.files[piece.chunk.file as usize].path;
+        let groups = span_groups(path, meta, &piece.chunk.rows)
+            .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        for (g, skip, take) in groups {
             let group = meta.row_group(g);
-            let rows = group.num_rows() as u64;
-            let take = (rows - skip).min(left);
-            if copyable && skip == 0 && take == rows {
+            if copyable && skip == 0 && take == group.num_rows() as usize {
                 encoder.copy_row_group(group, &file)?;
             } else {
                 let part = RowSpan {
                     row_groups: g..g + 1,
-                    skip,
-                    take,
+                    skip: skip as u64,
+                    take: take as u64,
                 };
                 let cloud = d.decode_chunk(l, piece.chunk.file, file.clone(), &part)?;
                 encoder.push(piece.label, &cloud)?;
             }
-            left -= take;
-            skip = 0;
         }
         Ok(())
     }
