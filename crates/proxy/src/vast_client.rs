@@ -107,8 +107,7 @@ impl VastClient {
                 Err(UpstreamError::Connection(_))
                     if method == "GET" && attempt < self.max_retries =>
                 {
-                    self.upstream.sleep(100 << attempt.min(6)).await;
-                    attempt += 1;
+                    self.back_off(&mut attempt).await;
                     continue;
                 }
                 Err(e) => return Err(upstream_error(e)),
@@ -122,8 +121,7 @@ impl VastClient {
             let (code, message) = parse_error(&body);
             let code = code.unwrap_or_default();
             if status == 503 && code == "SlowDown" && attempt < self.max_retries {
-                self.upstream.sleep(100 << attempt.min(6)).await;
-                attempt += 1;
+                self.back_off(&mut attempt).await;
                 continue;
             }
             return Err(gateway(format!(
@@ -134,6 +132,12 @@ impl VastClient {
                 request.query
             )));
         }
+    }
+
+    /// Waits before retry number `attempt` (100 ms, doubling up to 6.4 s) and counts it.
+    async fn back_off(&self, attempt: &mut u32) {
+        self.upstream.sleep(100 << (*attempt).min(6)).await;
+        *attempt += 1;
     }
 
     /// Sends a small request and reads its whole reply: the body and any `tabular-txid`.
