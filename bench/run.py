@@ -34,20 +34,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "pytho
 from pocaduck import Ingestor, Query, StorageConfig  # noqa: E402
 from pocaduck_fixture import make_optimized  # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/pocaduck-edge/target"))
-BIN = os.path.join(TARGET, "release", "pocaduck-edge")
+from measure import BIN, ROOT, run_measured  # noqa: E402
+
 NEURON = 722817260
 # Voxel size (nm) -> the label it becomes; sizes chosen for ~1.3M, 300K, 30K and 3K points.
 SIZES = {64: 1_300_001, 132: 300_001, 420: 30_001, 1320: 3_001}
 REPEAT = 5
-
-
-def run_measured(args):
-    """Runs a command in its own process; returns (seconds, peak RSS in MB)."""
-    started = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "%M", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
-    return time.perf_counter() - started, int(done.stderr.strip().splitlines()[-1]) / 1024
 
 
 def neuron_points(work, voxel_nm):

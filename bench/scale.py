@@ -22,7 +22,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -30,22 +29,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import requests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-BIN = os.environ.get("POCADUCK_EDGE_BIN", os.path.join(TARGET, "release", "pocaduck-edge"))
+from measure import BIN, peak_rss_mb, run_measured
+
 LOD_POINTS = 1_000_000
 
 
 def cache_dir():
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "pocaduck-edge", "sample-8nm")
-
-
-def run_measured(args):
-    """Runs a command in its own process; returns (seconds, peak RSS in MB)."""
-    started = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "%M", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
-    return time.perf_counter() - started, int(done.stderr.strip().splitlines()[-1]) / 1024
 
 
 def dataset_bytes(path):
@@ -88,14 +79,6 @@ def timed_get(url, repeat=3):
         timing = next((l.split(":", 1)[1].strip() for l in lines if l.lower().startswith("server-timing:")), "")
     times.sort()
     return times[len(times) // 2], size, timing
-
-
-def peak_rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main():

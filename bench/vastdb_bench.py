@@ -29,9 +29,8 @@ import ibis
 import numpy as np
 import vastdb
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/pocaduck-edge/target"))
-BIN = os.path.join(TARGET, "release", "pocaduck-edge")
+from measure import BIN, ROOT, TARGET, peak_rss_mb
+
 EMULATOR = os.path.join(TARGET, "release", "vastdb-emulator")
 NEURON = 722817260
 REPEAT = 5
@@ -46,14 +45,6 @@ def started(args, env=None):
     line = proc.stdout.readline().strip()
     assert line.startswith("listening on "), line
     return proc, line.removeprefix("listening on ")
-
-
-def peak_rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
 
 
 def sdk_points(session, layout, label):
