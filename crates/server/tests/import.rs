@@ -191,6 +191,29 @@ fn an_existing_dataset_is_never_overwritten() {
 }
 
 #[test]
+fn zstd_levels_outside_zstds_range_are_refused_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    valid_source(&dir.path().join("src"));
+    for level in ["0", "23", "x"] {
+        let out = dir.path().join("out");
+        let o = import(&dir.path().join("src"), &out, &["--zstd-level", level]);
+        assert!(!o.status.success(), "level {level}");
+        assert!(stderr(&o).contains("--zstd-level"), "{}", stderr(&o));
+        assert!(!out.exists(), "level {level} left {out:?}");
+    }
+    // A level in range gives the same dataset, compressed harder.
+    let o = import(
+        &dir.path().join("src"),
+        &dir.path().join("out"),
+        &["--zstd-level", "19"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest =
+        Manifest::from_json(&std::fs::read(dir.path().join("out/manifest.json")).unwrap()).unwrap();
+    assert_eq!((manifest.label_count, manifest.point_count), (3, 5));
+}
+
+#[test]
 fn a_directory_without_pocaduck_data_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("src/other")).unwrap();
