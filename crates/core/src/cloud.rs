@@ -428,6 +428,118 @@ pub fn bbox_of(values: &[i64], dims: usize) -> Option<BBox> {
 /// Re-centres `N × dims` row-major values for rendering: `position + origin` is the exact
 /// value whenever the points span less than 2^24 per axis (float32's exact integers).
 pub fn recentre(values: &[i64], dims: usize) -> Recentred {
+    recentre_pieces(&[values], dims)
+}
+
+/// [`recentre`] of values held in pieces of whole rows, as if they were one.
+pub fn recentre_pieces(pieces: &[&[i64]], dims: usize) -> Recentred {
+    if dims == 3 {
+        if let Some(r) = recentre_xyz_exact(pieces) {
+            return r;
+        }
+    }
+    match pieces {
+        [one] => recentre_any(one, dims),
+        _ => recentre_any(&pieces.concat(), dims),
+    }
+}
+
+/// Bounds of values held in pieces of whole rows, `None` when there are none.
+pub fn bbox_of_pieces(pieces: &[&[i64]], dims: usize) -> Option<BBox> {
+    pieces
+        .iter()
+        .filter_map(|p| bbox_of(p, dims))
+        .reduce(|a, b| a.union(&b))
+}
+
+/// Float32's largest run of exact integers: 2^24.
+const F32_EXACT: i64 = 1 << 24;
+/// Values handled per step of [`recentre_xyz_exact`]: 4 rows of 3.
+const LANES: usize = 12;
+
+/// [`recentre`] of rows of 3 in one pass over the int64 values, for the common case where
+/// every position is exact: positions are first taken relative to the first row (in int32,
+/// tracking the bounds), then shifted to the origin in float32. `None` when a value lies
+/// more than 2^24 from the first row, or the span of an axis exceeds 2^24: the general path
+/// then answers. Bit for bit equal to the general path when it answers.
+fn recentre_xyz_exact(pieces: &[&[i64]]) -> Option<Recentred> {
+    let first = *pieces.iter().find_map(|p| p.first_chunk::<3>())?;
+    // Far enough from the int64 ends that a wrapped difference can never look small.
+    if first.iter().any(|v| v.unsigned_abs() >= 1 << 62) {
+        return None;
+    }
+    let base: [i64; LANES] = std::array::from_fn(|k| first[k % 3]);
+    let mut positions = vec![0f32; pieces.iter().map(|p| p.len()).sum()];
+    let (mut lo, mut hi) = ([0i32; LANES], [0i32; LANES]);
+    // Bits a difference loses when narrowed to int32: none, or the fast path does not apply.
+    let mut lost = 0i64;
+    let mut step = |out: &mut [f32], values: &[i64], lo: &mut [i32], hi: &mut [i32]| {
+        for k in 0..out.len() {
+            let wide = values[k].wrapping_sub(base[k]);
+            let d = wide as i32;
+            lost |= wide ^ d as i64;
+            lo[k] = lo[k].min(d);
+            hi[k] = hi[k].max(d);
+            out[k] = d as f32;
+        }
+    };
+    let mut rest = &mut positions[..];
+    for piece in pieces {
+        let (out, after) = rest.split_at_mut(piece.len());
+        rest = after;
+        let mut outs = out.chunks_exact_mut(LANES);
+        let mut ins = piece.chunks_exact(LANES);
+        for (out, values) in (&mut outs).zip(&mut ins) {
+            step(out, values, &mut lo, &mut hi);
+        }
+        // Pieces hold whole rows, so the tail's lanes line up with the axes too.
+        let tail = ins.remainder().len();
+        step(
+            outs.into_remainder(),
+            ins.remainder(),
+            &mut lo[..tail],
+            &mut hi[..tail],
+        );
+    }
+    if lost != 0 {
+        return None;
+    }
+    let mut bbox = BBox {
+        min: first.to_vec(),
+        max: first.to_vec(),
+    };
+    for k in 0..LANES {
+        bbox.min[k % 3] = bbox.min[k % 3].min(first[k % 3] + lo[k] as i64);
+        bbox.max[k % 3] = bbox.max[k % 3].max(first[k % 3] + hi[k] as i64);
+    }
+    let fits = |k: usize| {
+        let (lo, hi) = (bbox.min[k] - first[k], bbox.max[k] - first[k]);
+        lo >= -F32_EXACT && hi <= F32_EXACT && hi - lo <= F32_EXACT
+    };
+    if !(0..3).all(fits) {
+        return None;
+    }
+    let (origin, _) = origin_of(&bbox, 3);
+    // Exact: |first - origin| and every |value - origin| are at most the span, ≤ 2^24.
+    let shift: [f32; 3] = std::array::from_fn(|k| (first[k] - origin[k]) as f32);
+    if shift != [0.0; 3] {
+        let shift: [f32; LANES] = std::array::from_fn(|k| shift[k % 3]);
+        let mut outs = positions.chunks_exact_mut(LANES);
+        for out in &mut outs {
+            out.iter_mut().zip(shift).for_each(|(p, s)| *p += s);
+        }
+        let tail = outs.into_remainder();
+        tail.iter_mut().zip(shift).for_each(|(p, s)| *p += s);
+    }
+    Some(Recentred {
+        positions,
+        origin: origin.map(|o| o as f64),
+        bbox: Some(bbox),
+    })
+}
+
+/// [`recentre`] of any values.
+fn recentre_any(values: &[i64], dims: usize) -> Recentred {
     let n = values.len() / dims;
     let bbox = bbox_of(values, dims);
     let (origin_i, narrow) = bbox.as_ref().map_or(([0; 3], true), |b| origin_of(b, dims));
@@ -460,6 +572,8 @@ pub fn recentre(values: &[i64], dims: usize) -> Recentred {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -507,6 +621,59 @@ mod tests {
         let r = recentre(&[beyond, 0, 0, beyond + 2, 0, 0], 3);
         assert_eq!(r.origin[0], (1u64 << 60) as f64);
         assert_eq!(r.positions[..4], [3.0, 0.0, 0.0, 5.0]);
+    }
+
+    /// Rows of 3 around `centre`, each value within `reach` of it.
+    fn rows_near(centre: i64, reach: i64) -> impl Strategy<Value = Vec<i64>> {
+        proptest::collection::vec(
+            (-reach..=reach).prop_map(move |d| centre.saturating_add(d)),
+            0..100,
+        )
+        .prop_map(|mut v| {
+            v.truncate(v.len() / 3 * 3);
+            v
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn one_pass_recentring_equals_the_general_path(
+            values in prop_oneof![
+                rows_near(0, 1000),
+                rows_near(-(1 << 40), 1 << 23),
+                rows_near(1 << 30, 1 << 24),
+                rows_near(0, 1 << 25),
+                rows_near(i64::MAX - 5, 10),
+                rows_near(i64::MIN + 5, 10),
+                rows_near(0, i64::MAX),
+            ]
+        ) {
+            let general = recentre_any(&values, 3);
+            // Whole, and cut into pieces of 5 rows: pieces that end inside a step.
+            let pieces: Vec<&[i64]> = values.chunks(15).collect();
+            for fast in [recentre(&values, 3), recentre_pieces(&pieces, 3)] {
+                prop_assert_eq!(&fast.origin, &general.origin);
+                prop_assert_eq!(&fast.bbox, &general.bbox);
+                let bits = |p: &[f32]| p.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                prop_assert_eq!(bits(&fast.positions), bits(&general.positions));
+            }
+            prop_assert_eq!(bbox_of_pieces(&pieces, 3), general.bbox);
+        }
+    }
+
+    #[test]
+    fn one_pass_recentring_declines_what_it_cannot_do_exactly() {
+        let span = |x: i64| [0, 5, 5, x, 5, 5];
+        assert!(recentre_xyz_exact(&[&span(F32_EXACT)]).is_some());
+        assert!(recentre_xyz_exact(&[&span(F32_EXACT + 1)]).is_none());
+        assert!(recentre_xyz_exact(&[&[i64::MAX, 0, 0, -1, 0, 0]]).is_none());
+        assert!(recentre_xyz_exact(&[&[], &[]]).is_none());
+        // Thirteen rows: three steps of four, and one row left over.
+        let values: Vec<i64> = (0..39).map(|i| (i * 7919) % 1000 - 500).collect();
+        let r = recentre_xyz_exact(&[&values]).unwrap();
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(r.positions[i] as f64 + r.origin[i % 3], *v as f64);
+        }
     }
 
     #[test]

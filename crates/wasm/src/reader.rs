@@ -405,7 +405,7 @@ impl EdgeReader {
         // Only whole labels fill `columns`; a selection filled `values`.
         let points = match columns {
             Some(c) => Storage::Columns(c),
-            None => Storage::Rows(values),
+            None => Storage::Rows(vec![values.into()]),
         };
         Ok(Decoded::new(Labelled { dims, points, runs }))
     }
