@@ -131,20 +131,21 @@ fn run_length(labels: &[u64]) -> usize {
     start + labels[start..].iter().take_while(|l| **l == label).count()
 }
 
-/// Runs of equal consecutive labels, appended after `first_row` (a run continuing the last
-/// one extends it).
+/// Appends a run of `label`, extending the last run when it continues it.
+fn push_run(runs: &mut Vec<LabelRun>, label: u64, rows: Range<usize>) {
+    match runs.last_mut() {
+        Some(run) if run.label == label && run.rows.end == rows.start => run.rows.end = rows.end,
+        _ => runs.push(LabelRun { label, rows }),
+    }
+}
+
+/// Runs of equal consecutive labels, appended after `first_row`.
 fn push_runs(runs: &mut Vec<LabelRun>, first_row: usize, labels: &[u64]) {
     let mut start = 0;
     while start < labels.len() {
-        let label = labels[start];
         let len = run_length(&labels[start..]);
         let rows = first_row + start..first_row + start + len;
-        match runs.last_mut() {
-            Some(run) if run.label == label && run.rows.end == rows.start => {
-                run.rows.end = rows.end
-            }
-            _ => runs.push(LabelRun { label, rows }),
-        }
+        push_run(runs, labels[start], rows);
         start += len;
     }
 }
@@ -354,8 +355,6 @@ pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
         skip: 0,
         take: rows,
     };
-    let mut all = decode_columns(PATH, &meta, file, &span, 0..columns)?;
-    let labels = all.remove(label);
     let signed = !schema
         .column(label)
         .self_type()
@@ -370,20 +369,67 @@ pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
                 }
             )
         });
-    let Column::I64(labels) = labels else {
-        return Err(Error::Points("the label column is not 64-bit".into()));
+    let check = |l: i64| {
+        if signed && l < 0 {
+            Err(Error::Points("the answer has a negative label".into()))
+        } else {
+            Ok(l as u64)
+        }
     };
-    if signed && labels.iter().any(|l| *l < 0) {
-        return Err(Error::Points("the answer has a negative label".into()));
-    }
-    let labels: Vec<u64> = labels.into_iter().map(|l| l as u64).collect();
+    // Labels row group by row group: one whose statistics give a single label (as every
+    // row group of a one-label answer does) is not decoded.
     let mut runs = Vec::new();
-    push_runs(&mut runs, 0, &labels);
+    let mut first_row = 0;
+    for (g, group) in meta.row_groups().iter().enumerate() {
+        let n = group.num_rows() as usize;
+        if let Some(l) = single_value(group.column(label)) {
+            push_run(&mut runs, check(l)?, first_row..first_row + n);
+        } else {
+            let one = RowSpan {
+                row_groups: g..g + 1,
+                skip: 0,
+                take: n as u64,
+            };
+            let decoded = decode_columns(PATH, &meta, file.clone(), &one, label..label + 1)?;
+            let Some(Column::I64(labels)) = decoded.into_iter().next() else {
+                return Err(Error::Points("the label column is not 64-bit".into()));
+            };
+            let labels = labels.into_iter().map(check).collect::<Result<Vec<_>>>()?;
+            push_runs(&mut runs, first_row, &labels);
+        }
+        first_row += n;
+    }
+    let points = if label == 0 {
+        decode_columns(PATH, &meta, file, &span, 1..columns)?
+    } else {
+        let mut all = decode_columns(PATH, &meta, file, &span, 0..columns)?;
+        all.remove(label);
+        all
+    };
+    if let Some(short) = points.iter().find(|c| c.len() != first_row) {
+        return Err(Error::Points(format!(
+            "the answer has {first_row} labels for {} points",
+            short.len()
+        )));
+    }
     Ok(Labelled {
-        dims: all.len(),
-        points: Storage::Columns(all),
+        dims: points.len(),
+        points: Storage::Columns(points),
         runs,
     })
+}
+
+/// The one value of an INT64 column chunk whose statistics say it holds no null and a
+/// single value.
+fn single_value(column: &parquet::file::metadata::ColumnChunkMetaData) -> Option<i64> {
+    let Some(parquet::file::statistics::Statistics::Int64(stats)) = column.statistics() else {
+        return None;
+    };
+    let no_nulls = column.column_descr().max_def_level() == 0 || stats.null_count_opt() == Some(0);
+    match (stats.min_opt(), stats.max_opt()) {
+        (Some(lo), Some(hi)) if lo == hi && no_nulls => Some(*lo),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -476,6 +522,41 @@ mod tests {
         assert_eq!(out.runs.len(), 2);
         assert_eq!(out.runs[0].label, u64::MAX);
         assert_eq!(out.runs[1].rows, 2..3);
+    }
+
+    #[test]
+    fn parquet_labels_come_from_statistics_or_from_the_column() {
+        // Label last, row groups of 2: [5 5] [5 7] [7 7] [9].
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("x", DataType::Int32, false),
+            Field::new("label", DataType::UInt64, false),
+        ]));
+        let labels = vec![5, 5, 5, 7, 7, 7, 9];
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int32Array::from((0..7).collect::<Vec<i32>>())),
+                Arc::new(UInt64Array::from(labels)),
+            ],
+        )
+        .unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_size(2)
+            .build();
+        let mut w = ArrowWriter::try_new(Vec::new(), schema, Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        let bytes = Bytes::from(w.into_inner().unwrap());
+        let meta = ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes)
+            .unwrap();
+        assert_eq!(meta.num_row_groups(), 4);
+        assert_eq!(single_value(meta.row_group(0).column(1)), Some(5));
+        assert_eq!(single_value(meta.row_group(1).column(1)), None);
+        let out = decode_parquet(bytes).unwrap();
+        let runs: Vec<(u64, Range<usize>)> =
+            out.runs.iter().map(|r| (r.label, r.rows.clone())).collect();
+        assert_eq!(runs, vec![(5, 0..3), (7, 3..6), (9, 6..7)]);
+        assert_eq!(out.int64(5..7), vec![5, 6]);
     }
 
     #[test]

@@ -254,11 +254,21 @@ impl Column {
 
     /// Smallest and largest of `rows`, `None` when empty.
     pub fn min_max(&self, rows: Range<usize>) -> Option<(i64, i64)> {
-        // Two separate folds: each one vectorises.
+        // One pass, 16 lanes at a step so that it vectorises.
         fn fold<T: Copy + Ord + Into<i64>>(v: &[T]) -> Option<(i64, i64)> {
+            const LANES: usize = 16;
             let first = *v.first()?;
-            let lo = v.iter().fold(first, |lo, x| lo.min(*x));
-            let hi = v.iter().fold(first, |hi, x| hi.max(*x));
+            let (mut lo, mut hi) = ([first; LANES], [first; LANES]);
+            let mut steps = v.chunks_exact(LANES);
+            for step in &mut steps {
+                for k in 0..LANES {
+                    lo[k] = lo[k].min(step[k]);
+                    hi[k] = hi[k].max(step[k]);
+                }
+            }
+            let tail = steps.remainder();
+            let lo = lo.into_iter().chain(tail.iter().copied()).min()?;
+            let hi = hi.into_iter().chain(tail.iter().copied()).max()?;
             Some((lo.into(), hi.into()))
         }
         match self {
