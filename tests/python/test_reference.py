@@ -10,7 +10,6 @@ Run: tests/python/setup_venv.sh && POCADUCK_EDGE_BIN=<path to pocaduck-edge> .ve
 import io
 import os
 import subprocess
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +17,7 @@ import pyarrow.ipc
 import pytest
 import requests
 
+from edge_server import serve
 from pocaduck_fixture import LABELS
 
 BIN = os.environ.get("POCADUCK_EDGE_BIN")
@@ -33,20 +33,11 @@ def server(sources, tmp_path_factory):
         subprocess.run([BIN, "import", source, str(target)], check=True, timeout=300)
     # A tiny memory budget forces several passes over the raw layout: same result expected.
     subprocess.run([BIN, "import", sources[0], str(out / "raw-passes"), "--memory-mb", "1"], check=True, timeout=300)
-    args = [BIN, "serve", "--addr", "127.0.0.1:0"]
+    args = []
     for name in ["raw", "optimized", "raw-passes"]:
         args += ["--data", str(out / name)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        line = ""
-        while time.monotonic() < deadline and not line.startswith("listening on "):
-            line = proc.stdout.readline()
-            assert line, "the server exited before listening"
-        yield line.strip().removeprefix("listening on ")
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
+    with serve(BIN, args) as url:
+        yield url
 
 
 DATASETS = ["raw", "optimized", "raw-passes"]

@@ -8,10 +8,10 @@ Run: tests/python/setup_venv.sh && POCADUCK_EDGE_BIN=... VASTDB_EMULATOR_BIN=...
      .venv/bin/python -m pytest tests/python/test_vastdb_load.py
 """
 
+import contextlib
 import io
 import os
 import subprocess
-import time
 
 import ibis
 import numpy as np
@@ -19,6 +19,7 @@ import pytest
 import requests
 import vastdb
 
+from edge_server import serve
 from emulator_fixture import Emulator
 from pocaduck_fixture import LABELS
 
@@ -86,27 +87,15 @@ def test_the_sdk_reads_back_every_label_pocaduck_has(loaded, queries, layout):
 
 @pytest.fixture(scope="module")
 def server(loaded):
-    """`pocaduck-edge serve` over both tables; yields the base URL."""
-    procs, urls = [], {}
-    try:
+    """`pocaduck-edge serve` over both tables; yields the base URL per layout."""
+    with contextlib.ExitStack() as stack:
+        urls = {}
         for layout in LAYOUTS:
-            args = [BIN, "serve", "--addr", "127.0.0.1:0", "--vastdb-endpoint", loaded.url,
-                    "--vastdb-bucket", "pocaduck", "--vastdb-schema", "pocaduck/loaded",
-                    "--vastdb-table", layout, "--vastdb-layout", layout]
-            proc = subprocess.Popen(args, env=keys(loaded), stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, text=True)
-            procs.append(proc)
-            deadline = time.monotonic() + 60
-            line = ""
-            while time.monotonic() < deadline and not line.startswith("listening on "):
-                line = proc.stdout.readline()
-                assert line, "the server exited before listening"
-            urls[layout] = line.strip().removeprefix("listening on ")
+            args = ["--vastdb-endpoint", loaded.url, "--vastdb-bucket", "pocaduck",
+                    "--vastdb-schema", "pocaduck/loaded", "--vastdb-table", layout,
+                    "--vastdb-layout", layout]
+            urls[layout] = stack.enter_context(serve(BIN, args, env=keys(loaded)))
         yield urls
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
