@@ -144,11 +144,17 @@ impl PointCloud {
 
     /// Whether rows are strictly ascending: sorted lexicographically with no duplicate.
     pub fn is_sorted_unique(&self) -> bool {
-        let d = self.dims;
-        self.data
-            .windows(2 * d)
-            .step_by(d)
-            .all(|pair| pair[..d] < pair[d..])
+        if self.dims == 3 {
+            // Every pair compared without branches or early exit: several times faster on
+            // sorted data, the case this check exists for.
+            let rows = || self.data.chunks_exact(3);
+            return rows().zip(rows().skip(1)).fold(true, |sorted, (a, b)| {
+                let below = (a[0] < b[0])
+                    | ((a[0] == b[0]) & ((a[1] < b[1]) | ((a[1] == b[1]) & (a[2] < b[2]))));
+                sorted & below
+            });
+        }
+        self.data.chunks_exact(self.dims).is_sorted_by(|a, b| a < b)
     }
 
     /// Sorts rows lexicographically (PoCADuck's order, `order=xyz`).
@@ -600,6 +606,10 @@ mod tests {
         assert!(cloud(vec![0, 9, 9, 1, 0, 0, 1, 0, 1]).is_sorted_unique());
         assert!(!cloud(vec![1, 0, 0, 1, 0, 0]).is_sorted_unique());
         assert!(!cloud(vec![1, 0, 1, 1, 0, 0]).is_sorted_unique());
+        assert!(cloud(vec![1, 2, 3, 1, 3, -9]).is_sorted_unique());
+        assert!(!cloud(vec![1, 2, 3, 1, 1, 9]).is_sorted_unique());
+        assert!(!cloud(vec![0, 0, 0, 1, 2, 3, 1, 2, 2]).is_sorted_unique());
+        assert!(!cloud(vec![0, 0, 0, 1, 2, 3, 1, 2, 3, 4, 0, 0]).is_sorted_unique());
         let mut one_dim = PointCloud::new(1, vec![1, 2, 2]).unwrap();
         assert!(!one_dim.is_sorted_unique());
         one_dim.sort_unique();

@@ -420,14 +420,15 @@ fn columnar_cloud(batch: &RecordBatch, dims: usize) -> Result<PointCloud, ApiErr
         .iter()
         .map(|c| c.as_primitive::<Int64Type>().values().as_ref())
         .collect();
-    let mut values = Vec::with_capacity(n * dims);
+    let mut values = vec![0i64; n * dims];
     if let [x, y, z] = columns[..] {
-        for ((x, y), z) in x.iter().zip(y).zip(z) {
-            values.extend_from_slice(&[*x, *y, *z]);
+        for (row, ((x, y), z)) in values.chunks_exact_mut(3).zip(x.iter().zip(y).zip(z)) {
+            row.copy_from_slice(&[*x, *y, *z]);
         }
     } else {
-        for i in 0..n {
-            values.extend(columns.iter().map(|c| c[i]));
+        for (d, column) in columns.iter().enumerate() {
+            let slots = values.iter_mut().skip(d).step_by(dims);
+            slots.zip(column.iter()).for_each(|(s, v)| *s = *v);
         }
     }
     PointCloud::new(dims, values).map_err(|e| gateway(e.to_string()))

@@ -22,6 +22,11 @@ pub const DEFAULT_VASTDB_TABLE: &str = "point_clouds";
 /// Values per point when `dims` is not changed.
 pub const DEFAULT_DIMS: usize = 3;
 
+/// Rows per sub-split per VastDB reply for `Query`: 16× the proxy's. The proxy streams and
+/// holds about one reply; `Query` returns whole labels, so fewer, larger replies cost it no
+/// memory and save a round trip (and a re-scan) per 128K rows.
+pub(crate) const QUERY_LIMIT_ROWS: u64 = 16 * DEFAULT_LIMIT_ROWS;
+
 /// The kind of storage a [`StorageConfig`] names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StorageType {
@@ -298,7 +303,7 @@ impl StorageConfig {
             layout: self.vastdb_layout,
             dims: self.dims,
             max_retries: DEFAULT_MAX_RETRIES,
-            limit_rows: DEFAULT_LIMIT_ROWS,
+            limit_rows: QUERY_LIMIT_ROWS,
         })
     }
 

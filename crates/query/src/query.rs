@@ -423,8 +423,11 @@ impl AsyncQuery {
         }
         timing.processing_time += fetched.elapsed().as_secs_f64();
         if use_cache {
-            let shared = Arc::new(points.clone());
-            self.cache.lock().expect("cache lock").put(label, shared);
+            let mut cache = self.cache.lock().expect("cache lock");
+            // The cached copy is made only when there is room for it.
+            if cache.capacity > 0 {
+                cache.put(label, Arc::new(points.clone()));
+            }
         }
         timing.total_time = t0.elapsed().as_secs_f64();
         Ok((points, timing))
