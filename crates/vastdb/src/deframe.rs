@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::{make_array, new_empty_array, Array, ArrayRef, RecordBatch, RecordBatchOptions};
-use arrow_buffer::Buffer;
+use arrow_buffer::{Buffer, MutableBuffer};
 use arrow_ipc::reader::StreamDecoder;
 use arrow_schema::SchemaRef;
 use bytes::{Buf, BytesMut};
@@ -91,6 +91,17 @@ struct SubSplit {
     round_bytes: usize,
 }
 
+/// A chunk whose header and IPC metadata have arrived, its message still arriving: the
+/// message is gathered straight into a buffer aligned for Arrow, so its columns are used
+/// where they lie (no second copy to align them).
+struct Incoming {
+    stream_id: u32,
+    next_row_id: u64,
+    message: MutableBuffer,
+    len: usize,
+    is_eos: bool,
+}
+
 struct OpenStream {
     decoder: StreamDecoder,
     /// The stream's own schema (its columns are leaves of the response schema).
@@ -105,7 +116,10 @@ pub struct ReplyDecoder {
     schema: SchemaRef,
     sub_split_count: u32,
     limits: Limits,
+    /// Bytes not yet parsed: chunk headers and IPC metadata (message bodies go to
+    /// `incoming`).
     buffer: BytesMut,
+    incoming: Option<Incoming>,
     sub_splits: BTreeMap<u32, SubSplit>,
     completed: bool,
 }
@@ -130,6 +144,7 @@ impl ReplyDecoder {
             sub_split_count,
             limits,
             buffer: BytesMut::new(),
+            incoming: None,
             sub_splits: BTreeMap::new(),
             completed: false,
         })
@@ -141,12 +156,21 @@ impl ReplyDecoder {
     }
 
     /// Feeds the next bytes of the reply; complete rounds are appended to `events`.
-    pub fn push(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<()> {
+    pub fn push(&mut self, mut data: &[u8], events: &mut Vec<Event>) -> Result<()> {
         if self.completed {
             return Ok(()); // whatever follows the completed marker is ignored
         }
+        if let Some(incoming) = &mut self.incoming {
+            let take = (incoming.len - incoming.message.len()).min(data.len());
+            incoming.message.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if incoming.message.len() < incoming.len {
+                return Ok(());
+            }
+            self.deliver(events)?;
+        }
         self.buffer.extend_from_slice(data);
-        while !self.completed && self.next_chunk(events)? {}
+        while !self.completed && self.incoming.is_none() && self.next_chunk(events)? {}
         if self.completed {
             self.buffer.clear();
         }
@@ -157,6 +181,13 @@ impl ReplyDecoder {
     pub fn finish(&self) -> Result<ReplyEnd> {
         if self.completed {
             return Ok(ReplyEnd::Completed);
+        }
+        if let Some(incoming) = &self.incoming {
+            return Err(Error::Truncated(format!(
+                "{} of the {} bytes of an IPC message",
+                incoming.message.len(),
+                incoming.len
+            )));
         }
         if !self.buffer.is_empty() {
             return Err(Error::Truncated(format!(
@@ -208,16 +239,37 @@ impl ReplyDecoder {
         let Some(next_row_id) = read_u64(&self.buffer, 4) else {
             return Ok(false);
         };
-        let Some(message) = self.message_extent(stream_id)? else {
+        let Some(extent) = self.message_extent(stream_id)? else {
             return Ok(false);
         };
         self.buffer.advance(CHUNK_HEADER);
-        let bytes = self.buffer.split_to(message.len).freeze();
-        self.on_message(stream_id, next_row_id, bytes, message.is_eos, events)?;
+        let have = extent.len.min(self.buffer.len());
+        let mut message = MutableBuffer::with_capacity(extent.len);
+        message.extend_from_slice(&self.buffer[..have]);
+        self.buffer.advance(have);
+        self.incoming = Some(Incoming {
+            stream_id,
+            next_row_id,
+            message,
+            len: extent.len,
+            is_eos: extent.is_eos,
+        });
+        if have < extent.len {
+            return Ok(false);
+        }
+        self.deliver(events)?;
         Ok(true)
     }
 
-    /// The length of the IPC message after the chunk header, once the buffer holds it all.
+    /// Decodes the message gathered in `incoming`.
+    fn deliver(&mut self, events: &mut Vec<Event>) -> Result<()> {
+        let done = self.incoming.take().expect("a message was gathered");
+        let bytes = Buffer::from(done.message);
+        self.on_message(done.stream_id, done.next_row_id, bytes, done.is_eos, events)
+    }
+
+    /// The length of the IPC message after the chunk header, once the buffer holds its
+    /// metadata (the body may still be arriving).
     fn message_extent(&self, stream_id: u32) -> Result<Option<Extent>> {
         let at = CHUNK_HEADER;
         let Some(first) = read_u32(&self.buffer, at) else {
@@ -254,8 +306,10 @@ impl ReplyDecoder {
             .ok()
             .filter(|len| meta_len + len <= self.limits.max_message_bytes)
             .ok_or_else(|| self.too_large(stream_id, body_len.max(0) as usize))?;
-        let len = prefix + meta_len + body_len;
-        Ok((self.buffer.len() >= at + len).then_some(Extent { len, is_eos: false }))
+        Ok(Some(Extent {
+            len: prefix + meta_len + body_len,
+            is_eos: false,
+        }))
     }
 
     fn too_large(&self, stream_id: u32, len: usize) -> Error {
@@ -269,7 +323,7 @@ impl ReplyDecoder {
         &mut self,
         stream_id: u32,
         next_row_id: u64,
-        bytes: bytes::Bytes,
+        bytes: Buffer,
         is_eos: bool,
         events: &mut Vec<Event>,
     ) -> Result<()> {
@@ -352,9 +406,8 @@ impl ReplyDecoder {
 /// Feeds whole messages to a stream decoder and returns the batches it completes.
 fn feed(
     decoder: &mut StreamDecoder,
-    bytes: bytes::Bytes,
+    mut buffer: Buffer,
 ) -> std::result::Result<Vec<RecordBatch>, arrow_schema::ArrowError> {
-    let mut buffer = Buffer::from(bytes);
     let mut batches = Vec::new();
     while !buffer.is_empty() {
         match decoder.decode(&mut buffer)? {
