@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use pocaduck_edge_vastdb::fbs::tabular;
 use pocaduck_edge_vastdb::{frame, query, Credentials, Request, INVALID_ROW_ID};
 
@@ -555,7 +555,6 @@ fn stream_reply(
         if start == INVALID_ROW_ID {
             continue;
         }
-        let mut out = BytesMut::new();
         let outcome = {
             let store = emulator.store.read().expect("store lock");
             store
@@ -566,30 +565,37 @@ fn stream_reply(
                     round(&t, &bound, scan, sub_split)
                 })
                 .and_then(|(batch, next)| {
-                    frame::write_round(&mut out, sub_split as u32, next, &batch)
-                        .map_err(|e| e.to_string())
+                    frame::round_pieces(sub_split as u32, next, &batch).map_err(|e| e.to_string())
                 })
         };
-        if let Err(message) = outcome {
-            tracing::warn!("query failed: {message}");
-            let _ = tx.blocking_send(Ok(frame::failed(500)));
-            return;
-        }
+        let pieces = match outcome {
+            Ok(pieces) => pieces,
+            Err(message) => {
+                tracing::warn!("query failed: {message}");
+                let _ = tx.blocking_send(Ok(frame::failed(500)));
+                return;
+            }
+        };
         match fault {
             Some(Fault::Truncate) => {
-                let half = out.len() / 2;
-                let _ = tx.blocking_send(Ok(out.split_to(half).freeze()));
+                let round: Vec<u8> = pieces.concat();
+                let half = Bytes::copy_from_slice(&round[..round.len() / 2]);
+                let _ = tx.blocking_send(Ok(half));
                 let _ = tx.blocking_send(cut());
                 return;
             }
             Some(Fault::Failed(code)) => {
-                let _ = tx.blocking_send(Ok(out.freeze()));
+                for piece in pieces {
+                    let _ = tx.blocking_send(Ok(piece));
+                }
                 let _ = tx.blocking_send(Ok(frame::failed(code)));
                 return;
             }
             _ => {
-                if tx.blocking_send(Ok(out.freeze())).is_err() {
-                    return; // the client went away
+                for piece in pieces {
+                    if tx.blocking_send(Ok(piece)).is_err() {
+                        return; // the client went away
+                    }
                 }
             }
         }

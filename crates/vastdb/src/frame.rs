@@ -11,15 +11,12 @@ use crate::error::{Error, Result};
 
 const EOS: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
 
-/// Appends one round of `sub_split` to `out`: for each column of `batch`, a chunk with its
-/// schema, one with the rows and one with the end of stream; `next_row_id` goes on each.
-/// A batch without columns (a count-only query) is sent as one stream with an empty schema.
-pub fn write_round(
-    out: &mut BytesMut,
-    sub_split: u32,
-    next_row_id: u64,
-    batch: &RecordBatch,
-) -> Result<()> {
+/// One round of `sub_split`, as the pieces of bytes to send in order: for each column of
+/// `batch`, a chunk with its schema, one with the rows and one with the end of stream;
+/// `next_row_id` goes on each. Each column's rows are sent as the IPC encoder wrote them,
+/// without another copy. A batch without columns (a count-only query) is sent as one stream
+/// with an empty schema.
+pub fn round_pieces(sub_split: u32, next_row_id: u64, batch: &RecordBatch) -> Result<Vec<Bytes>> {
     let options = IpcWriteOptions::default();
     let generator = IpcDataGenerator::default();
     let schema = batch.schema();
@@ -31,25 +28,34 @@ pub fn write_round(
             .collect::<std::result::Result<_, _>>()
             .map_err(encode_error)?
     };
+    let mut pieces = Vec::new();
+    let mut head = BytesMut::new();
     for column in columns {
         let mut tracker = DictionaryTracker::new(false);
         let schema: &Schema = &column.schema();
         let encoded =
             generator.schema_to_bytes_with_dictionary_tracker(schema, &mut tracker, &options);
-        chunk(out, sub_split, next_row_id, |w| {
+        chunk(&mut head, sub_split, next_row_id, |w| {
             arrow_ipc::writer::write_message(w, encoded, &options).map(|_| ())
         })?;
-        let (_, encoded) = generator
+        let (_, mut encoded) = generator
             .encode(&column, &mut tracker, &options, &mut Default::default())
             .map_err(encode_error)?;
-        chunk(out, sub_split, next_row_id, |w| {
+        // The message's prefix and metadata, then its body (already padded) as it is.
+        let body = std::mem::take(&mut encoded.arrow_data);
+        chunk(&mut head, sub_split, next_row_id, |w| {
             arrow_ipc::writer::write_message(w, encoded, &options).map(|_| ())
         })?;
-        chunk(out, sub_split, next_row_id, |w| {
+        if !body.is_empty() {
+            pieces.push(head.split().freeze());
+            pieces.push(Bytes::from(body));
+        }
+        chunk(&mut head, sub_split, next_row_id, |w| {
             std::io::Write::write_all(w, &EOS).map_err(Into::into)
         })?;
     }
-    Ok(())
+    pieces.push(head.freeze());
+    Ok(pieces)
 }
 
 fn chunk(

@@ -97,7 +97,7 @@ proptest! {
                 out.extend_from_slice(&frame::keep_alive());
             }
             let next_row_id = if i + 1 == rounds.len() { INVALID_ROW_ID } else { i as u64 + 1 };
-            frame::write_round(&mut out, *sub_split, next_row_id, &batch(rows)).unwrap();
+            write_round(&mut out, *sub_split, next_row_id, &batch(rows));
             expected[*sub_split as usize].extend(rows.iter().cloned());
             expected_rounds.push((*sub_split, next_row_id));
         }
@@ -110,13 +110,20 @@ proptest! {
     }
 }
 
+/// A round appended to `out`, its pieces joined.
+fn write_round(out: &mut BytesMut, sub_split: u32, next_row_id: u64, batch: &RecordBatch) {
+    for piece in frame::round_pieces(sub_split, next_row_id, batch).unwrap() {
+        out.extend_from_slice(&piece);
+    }
+}
+
 #[test]
 fn a_stream_with_a_schema_and_no_batch_is_an_empty_leaf() {
     // What `frame` writes for an empty batch, with the batch chunks taken out.
     let mut one = BytesMut::new();
-    frame::write_round(&mut one, 0, INVALID_ROW_ID, &batch(&Vec::new())).unwrap();
+    write_round(&mut one, 0, INVALID_ROW_ID, &batch(&Vec::new()));
     let mut full = BytesMut::new();
-    frame::write_round(&mut full, 0, 5, &batch(&vec![(1, vec![2])])).unwrap();
+    write_round(&mut full, 0, 5, &batch(&vec![(1, vec![2])]));
     // Rebuild: for each of the two leaf streams, its schema chunk then its EOS chunk.
     let chunks = split_chunks(&one);
     assert_eq!(chunks.len(), 6);
@@ -155,7 +162,7 @@ fn count_only_rounds_carry_a_row_count() {
     let options = RecordBatchOptions::new().with_row_count(Some(7));
     let batch = RecordBatch::try_new_with_options(empty.clone(), vec![], &options).unwrap();
     let mut out = BytesMut::new();
-    frame::write_round(&mut out, 1, INVALID_ROW_ID, &batch).unwrap();
+    write_round(&mut out, 1, INVALID_ROW_ID, &batch);
     out.extend_from_slice(&frame::completed());
     let mut decoder = ReplyDecoder::new(empty, 2, Limits::default()).unwrap();
     let mut events = Vec::new();
@@ -187,7 +194,7 @@ fn leaves_arriving_with_another_layout_compatible_type_get_the_tables_type() {
     builder.append(true);
     let sent = RecordBatch::try_new(server, vec![Arc::new(builder.finish())]).unwrap();
     let mut out = BytesMut::new();
-    frame::write_round(&mut out, 0, INVALID_ROW_ID, &sent).unwrap();
+    write_round(&mut out, 0, INVALID_ROW_ID, &sent);
     let table = Arc::new(Schema::new(vec![schema().field(1).clone()]));
     let mut decoder = ReplyDecoder::new(table.clone(), 1, Limits::default()).unwrap();
     let mut events = Vec::new();
