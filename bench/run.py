@@ -16,9 +16,11 @@ workers and blocks), writes PoCADuck's optimized layout, imports that with
 Run: npm run bench   (or: .venv/bin/python bench/run.py)
 """
 
+import atexit
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -87,6 +89,7 @@ def main():
         return
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "pocaduck-edge"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp(prefix="pocaduck-edge-bench-")
+    atexit.register(shutil.rmtree, work, ignore_errors=True)  # hundreds of MB
     labels = {label: neuron_points(work, nm) for nm, label in SIZES.items()}
     total = sum(len(p) for p in labels.values())
 

@@ -16,9 +16,11 @@ Medians of several runs after a warm-up; the machine is shared, so compare the r
 Run: npm run bench   (or: .venv/bin/python bench/vastdb_bench.py)
 """
 
+import atexit
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -73,6 +75,7 @@ def median_time(fn, repeat=REPEAT):
 def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "pocaduck-edge", "-p", "vastdb-emulator"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp(prefix="pocaduck-edge-bench-vastdb-")
+    atexit.register(shutil.rmtree, work, ignore_errors=True)  # hundreds of MB
     sample = os.path.join(work, "sample-64")
     subprocess.run([BIN, "sample", sample, "--voxel-nm", "64"], check=True, stderr=subprocess.DEVNULL)
     emulator, endpoint = started([EMULATOR, "--listen", "127.0.0.1:0", "--data", os.path.join(work, "emulator"),
