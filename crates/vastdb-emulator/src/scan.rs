@@ -103,7 +103,8 @@ enum Output {
 /// A query bound to a table.
 pub struct Plan {
     outputs: Vec<Output>,
-    schema: SchemaRef,
+    /// The reply's columns.
+    pub schema: SchemaRef,
     /// Per group: the table column (or `None` for `$row_id`) and its conditions.
     groups: Vec<(Option<usize>, Vec<Condition>)>,
 }
@@ -158,14 +159,16 @@ pub fn plan(table: &Table, query: &DecodedQuery) -> Result<Plan, String> {
     })
 }
 
-/// One round of a sub-split: the matching rows from `start` on, at most `limit`, and the row
-/// id to resume at ([`INVALID_ROW_ID`] when the sub-split is exhausted).
+/// One round of a sub-split: the matching rows from `start` on, at most `limit`, as they lie
+/// in the table's chunks (one batch per chunk; one batch holding the row count when nothing
+/// is projected), and the row id to resume at ([`INVALID_ROW_ID`] when the sub-split is
+/// exhausted).
 pub fn round(
     table: &Table,
     plan: &Plan,
     scan: &Scan,
     sub_split: usize,
-) -> Result<(RecordBatch, u64), String> {
+) -> Result<(Vec<RecordBatch>, u64), String> {
     let block = scan.row_groups_per_sub_split * ROW_GROUP;
     let sub_splits = scan.starts.len() as u64;
     let total = table.end_row_id();
@@ -186,7 +189,7 @@ pub fn round(
         }
         for (first, rows, bounds) in table.rows(block_start.max(start), block_end) {
             if remaining == 0 {
-                return Ok((concat(plan, pieces, counted)?, first));
+                return Ok((finish(plan, pieces, counted)?, first));
             }
             if !could_match(plan, bounds) {
                 continue;
@@ -216,25 +219,28 @@ pub fn round(
             counted += taken.num_rows();
             pieces.push(taken);
             if let Some(next) = done {
-                return Ok((concat(plan, pieces, counted)?, next));
+                return Ok((finish(plan, pieces, counted)?, next));
             }
         }
         if remaining == 0 {
             let next = block_end;
             let next = if next >= total { INVALID_ROW_ID } else { next };
-            return Ok((concat(plan, pieces, counted)?, next));
+            return Ok((finish(plan, pieces, counted)?, next));
         }
     }
-    Ok((concat(plan, pieces, counted)?, INVALID_ROW_ID))
+    Ok((finish(plan, pieces, counted)?, INVALID_ROW_ID))
 }
 
-fn concat(plan: &Plan, pieces: Vec<RecordBatch>, rows: usize) -> Result<RecordBatch, String> {
+/// The round's batches: the pieces as they are, or for a count-only query one batch that
+/// carries the row count.
+fn finish(plan: &Plan, pieces: Vec<RecordBatch>, rows: usize) -> Result<Vec<RecordBatch>, String> {
     if plan.schema.fields().is_empty() {
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
         return RecordBatch::try_new_with_options(plan.schema.clone(), vec![], &options)
+            .map(|batch| vec![batch])
             .map_err(|e| e.to_string());
     }
-    arrow_select::concat::concat_batches(&plan.schema, &pieces).map_err(|e| e.to_string())
+    Ok(pieces)
 }
 
 fn row_ids(first: u64, len: usize) -> ArrayRef {
@@ -429,12 +435,15 @@ mod tests {
                     if *start == INVALID_ROW_ID {
                         continue;
                     }
-                    let (batch, next) = round(table, &bound, &scan, i).unwrap();
+                    let (batches, next) = round(table, &bound, &scan, i).unwrap();
                     if let Some(limit) = limit {
-                        assert!(batch.num_rows() as u64 <= limit);
+                        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                        assert!(rows as u64 <= limit);
                     }
                     assert!(next > *start, "every round moves forward");
-                    out.extend(batch.column(0).as_primitive::<Int64Type>().values().iter());
+                    for batch in &batches {
+                        out.extend(batch.column(0).as_primitive::<Int64Type>().values().iter());
+                    }
                     next_starts[i] = next;
                 }
                 scan.starts = next_starts;

@@ -562,10 +562,9 @@ fn stream_reply(
                 .map_err(|_| "the table was dropped".to_owned())
                 .and_then(|t| {
                     let bound = plan(&t, decoded)?;
-                    round(&t, &bound, scan, sub_split)
-                })
-                .and_then(|(batch, next)| {
-                    frame::round_pieces(sub_split as u32, next, &batch).map_err(|e| e.to_string())
+                    let (batches, next) = round(&t, &bound, scan, sub_split)?;
+                    frame::round_pieces(sub_split as u32, next, &bound.schema, &batches)
+                        .map_err(|e| e.to_string())
                 })
         };
         let pieces = match outcome {

@@ -4,7 +4,7 @@
 
 use arrow_array::RecordBatch;
 use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
-use arrow_schema::Schema;
+use arrow_schema::{Schema, SchemaRef};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
@@ -12,43 +12,56 @@ use crate::error::{Error, Result};
 const EOS: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
 
 /// One round of `sub_split`, as the pieces of bytes to send in order: for each column of
-/// `batch`, a chunk with its schema, one with the rows and one with the end of stream;
-/// `next_row_id` goes on each. Each column's rows are sent as the IPC encoder wrote them,
-/// without another copy. A batch without columns (a count-only query) is sent as one stream
-/// with an empty schema.
-pub fn round_pieces(sub_split: u32, next_row_id: u64, batch: &RecordBatch) -> Result<Vec<Bytes>> {
+/// `schema`, a chunk with its schema, one per batch with its rows, and one with the end of
+/// stream; `next_row_id` goes on each. Each column's rows are sent as the IPC encoder wrote
+/// them, without another copy. Without columns (a count-only query) the round is one stream
+/// with an empty schema and batches that carry row counts.
+pub fn round_pieces(
+    sub_split: u32,
+    next_row_id: u64,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<Bytes>> {
     let options = IpcWriteOptions::default();
     let generator = IpcDataGenerator::default();
-    let schema = batch.schema();
-    let columns: Vec<RecordBatch> = if schema.fields().is_empty() {
-        vec![batch.clone()]
+    let columns: Vec<Vec<RecordBatch>> = if schema.fields().is_empty() {
+        vec![batches.to_vec()]
     } else {
         (0..schema.fields().len())
-            .map(|i| batch.project(&[i]))
+            .map(|i| batches.iter().map(|b| b.project(&[i])).collect())
             .collect::<std::result::Result<_, _>>()
             .map_err(encode_error)?
     };
     let mut pieces = Vec::new();
     let mut head = BytesMut::new();
-    for column in columns {
+    for (i, column) in columns.iter().enumerate() {
         let mut tracker = DictionaryTracker::new(false);
-        let schema: &Schema = &column.schema();
-        let encoded =
-            generator.schema_to_bytes_with_dictionary_tracker(schema, &mut tracker, &options);
+        let column_schema = if schema.fields().is_empty() {
+            Schema::empty()
+        } else {
+            schema.project(&[i]).map_err(encode_error)?
+        };
+        let encoded = generator.schema_to_bytes_with_dictionary_tracker(
+            &column_schema,
+            &mut tracker,
+            &options,
+        );
         chunk(&mut head, sub_split, next_row_id, |w| {
             arrow_ipc::writer::write_message(w, encoded, &options).map(|_| ())
         })?;
-        let (_, mut encoded) = generator
-            .encode(&column, &mut tracker, &options, &mut Default::default())
-            .map_err(encode_error)?;
-        // The message's prefix and metadata, then its body (already padded) as it is.
-        let body = std::mem::take(&mut encoded.arrow_data);
-        chunk(&mut head, sub_split, next_row_id, |w| {
-            arrow_ipc::writer::write_message(w, encoded, &options).map(|_| ())
-        })?;
-        if !body.is_empty() {
-            pieces.push(head.split().freeze());
-            pieces.push(Bytes::from(body));
+        for batch in column {
+            let (_, mut encoded) = generator
+                .encode(batch, &mut tracker, &options, &mut Default::default())
+                .map_err(encode_error)?;
+            // The message's prefix and metadata, then its body (already padded) as it is.
+            let body = std::mem::take(&mut encoded.arrow_data);
+            chunk(&mut head, sub_split, next_row_id, |w| {
+                arrow_ipc::writer::write_message(w, encoded, &options).map(|_| ())
+            })?;
+            if !body.is_empty() {
+                pieces.push(head.split().freeze());
+                pieces.push(Bytes::from(body));
+            }
         }
         chunk(&mut head, sub_split, next_row_id, |w| {
             std::io::Write::write_all(w, &EOS).map_err(Into::into)

@@ -112,7 +112,13 @@ proptest! {
 
 /// A round appended to `out`, its pieces joined.
 fn write_round(out: &mut BytesMut, sub_split: u32, next_row_id: u64, batch: &RecordBatch) {
-    for piece in frame::round_pieces(sub_split, next_row_id, batch).unwrap() {
+    let pieces = frame::round_pieces(
+        sub_split,
+        next_row_id,
+        &batch.schema(),
+        std::slice::from_ref(batch),
+    );
+    for piece in pieces.unwrap() {
         out.extend_from_slice(&piece);
     }
 }
