@@ -14,6 +14,7 @@ import subprocess
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc
+import pyarrow.parquet as pq
 import pytest
 import requests
 
@@ -104,7 +105,7 @@ def test_counts_and_blocks(server, queries, sources, ds):
             assert {b["block_id"] for b in info["blocks"]} == set(raw.get_blocks_for_label(label))
 
 
-def test_json_and_arrow_carry_big_labels_exactly(server, queries):
+def test_json_arrow_and_parquet_carry_big_labels_exactly(server, queries):
     label = 2**63 - 5
     expected = as_set(queries["raw"].get_points(label))
     body = get(f"{server}/v1/datasets/raw/labels/{label}/points?format=json").json()
@@ -116,6 +117,14 @@ def test_json_and_arrow_carry_big_labels_exactly(server, queries):
     assert table.schema.field("points").type == pa.list_(pa.field("item", pa.int64(), nullable=False), 3)
     assert set(table.column("label").to_pylist()) == {label}
     assert {tuple(p) for p in table.column("points").to_pylist()} == expected
+    # Parquet: the label's type comes from the Parquet schema alone (no ARROW:schema key).
+    r = get(f"{server}/v1/datasets/raw/labels/{label}/points?format=parquet")
+    parquet = pq.ParquetFile(io.BytesIO(r.content))
+    assert b"ARROW:schema" not in (parquet.metadata.metadata or {})
+    table = parquet.read()
+    assert table.schema.field("label").type == pa.uint64()
+    assert set(table.column("label").to_pylist()) == {label}
+    assert set(zip(*(table.column(d).to_pylist() for d in "xyz"))) == expected
 
 
 def test_unknown_label_is_404_with_a_json_error(server):

@@ -11,7 +11,7 @@ use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
-use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
+use parquet::arrow::ArrowSchemaConverter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::file::metadata::RowGroupMetaData;
@@ -167,8 +167,9 @@ impl ParquetEncoder {
                     coordinate_encoding(i, dims.len()),
                 );
         }
-        let mut props = props.build();
-        add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        // No `ARROW:schema` key: the Parquet schema says it all (label's logical type is
+        // unsigned), and it would be 400 bytes of every answer.
+        let props = props.build();
         let parquet_schema = ArrowSchemaConverter::new()
             .convert(&schema)
             .map_err(internal)?;
