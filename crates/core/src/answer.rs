@@ -399,13 +399,15 @@ pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
         }
         first_row += n;
     }
-    let points = if label == 0 {
-        decode_columns(PATH, &meta, file, &span, 1..columns)?
-    } else {
-        let mut all = decode_columns(PATH, &meta, file, &span, 0..columns)?;
-        all.remove(label);
-        all
-    };
+    // The dim columns on either side of the label, which is not decoded again.
+    let mut points = decode_columns(PATH, &meta, file.clone(), &span, 0..label)?;
+    points.extend(decode_columns(
+        PATH,
+        &meta,
+        file,
+        &span,
+        label + 1..columns,
+    )?);
     if let Some(short) = points.iter().find(|c| c.len() != first_row) {
         return Err(Error::Points(format!(
             "the answer has {first_row} labels for {} points",

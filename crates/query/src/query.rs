@@ -161,12 +161,13 @@ impl Cache {
         Some(points)
     }
 
-    fn put(&mut self, label: u64, points: Arc<Points>) {
+    /// Keeps a copy of `label`'s points (made only when there is room for it).
+    fn put(&mut self, label: u64, points: &Points) {
         if self.capacity == 0 {
             return;
         }
         self.entries.retain(|(l, _)| *l != label);
-        self.entries.push_back((label, points));
+        self.entries.push_back((label, Arc::new(points.clone())));
         while self.entries.len() > self.capacity {
             self.entries.pop_front();
         }
@@ -423,11 +424,7 @@ impl AsyncQuery {
         }
         timing.processing_time += fetched.elapsed().as_secs_f64();
         if use_cache {
-            let mut cache = self.cache.lock().expect("cache lock");
-            // The cached copy is made only when there is room for it.
-            if cache.capacity > 0 {
-                cache.put(label, Arc::new(points.clone()));
-            }
+            self.cache.lock().expect("cache lock").put(label, &points);
         }
         timing.total_time = t0.elapsed().as_secs_f64();
         Ok((points, timing))
@@ -620,16 +617,14 @@ mod tests {
             capacity: 2,
             entries: VecDeque::new(),
         };
-        let p = |n: i64| {
-            Arc::new(Points {
-                dims: 1,
-                data: vec![n],
-            })
+        let p = |n: i64| Points {
+            dims: 1,
+            data: vec![n],
         };
-        cache.put(1, p(1));
-        cache.put(2, p(2));
+        cache.put(1, &p(1));
+        cache.put(2, &p(2));
         assert!(cache.get(1).is_some());
-        cache.put(3, p(3));
+        cache.put(3, &p(3));
         assert!(cache.get(2).is_none(), "2 was the least recently used");
         assert_eq!(cache.get(1).unwrap().data, vec![1]);
         assert_eq!(cache.get(3).unwrap().data, vec![3]);
@@ -637,7 +632,7 @@ mod tests {
             capacity: 0,
             entries: VecDeque::new(),
         };
-        none.put(1, p(1));
+        none.put(1, &p(1));
         assert!(none.get(1).is_none());
     }
 
