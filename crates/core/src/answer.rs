@@ -562,6 +562,37 @@ mod tests {
     }
 
     #[test]
+    fn parquet_with_a_negative_signed_label_is_refused() {
+        // An int64 label column: a row group of one negative label (read from statistics)
+        // and a row group mixing signs (decoded) are both refused.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("label", DataType::Int64, false),
+            Field::new("x", DataType::Int32, false),
+        ]));
+        let file = |labels: Vec<i64>| {
+            let n = labels.len() as i32;
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(labels)),
+                    Arc::new(Int32Array::from((0..n).collect::<Vec<i32>>())),
+                ],
+            )
+            .unwrap();
+            let mut w = ArrowWriter::try_new(Vec::new(), schema.clone(), None).unwrap();
+            w.write(&batch).unwrap();
+            Bytes::from(w.into_inner().unwrap())
+        };
+        for labels in [vec![-3, -3], vec![-1, 2]] {
+            let err = decode_parquet(file(labels.clone()))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("negative label"), "{labels:?}: {err}");
+        }
+        assert_eq!(decode_parquet(file(vec![4, 4])).unwrap().runs[0].label, 4);
+    }
+
+    #[test]
     fn empty_stream_keeps_its_dims() {
         let batch = list_batch(vec![], vec![]);
         let out = decode_arrow(ipc(&[batch])).unwrap();
