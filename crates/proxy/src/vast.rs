@@ -241,6 +241,7 @@ impl VastSource {
             dims: self.config.dims,
             layout: self.config.layout,
             done: false,
+            order: Order::default(),
         })
     }
 
@@ -359,6 +360,36 @@ pub struct LabelPoints {
     dims: usize,
     layout: Layout,
     done: bool,
+    order: Order,
+}
+
+/// Whether a sequence of pieces is strictly ascending, point after point.
+#[derive(Debug)]
+struct Order {
+    ascending: bool,
+    /// The last point so far.
+    last: Vec<i64>,
+}
+
+impl Default for Order {
+    fn default() -> Self {
+        Self {
+            ascending: true,
+            last: Vec::new(),
+        }
+    }
+}
+
+impl Order {
+    /// Takes in the next piece, `ascending` telling whether it is in itself.
+    fn follow(&mut self, piece: &PointCloud, ascending: bool) {
+        let Some(first) = piece.rows().next() else {
+            return;
+        };
+        self.ascending &= ascending && (self.last.is_empty() || self.last.as_slice() < first);
+        let tail = piece.values().len() - piece.dims();
+        self.last = piece.values()[tail..].to_vec();
+    }
 }
 
 impl LabelPoints {
@@ -368,8 +399,12 @@ impl LabelPoints {
             return Ok(None);
         }
         match self.layout {
-            Layout::Columnar => match self.run.next(timing).await? {
-                Some(batch) => Ok(Some(columnar_cloud(&batch, self.dims)?)),
+            Layout::Columnar => match self.run.next_round(timing).await? {
+                Some(batches) => {
+                    let (cloud, ascending) = columnar_cloud(&batches, self.dims)?;
+                    self.order.follow(&cloud, ascending);
+                    Ok(Some(cloud))
+                }
                 None => {
                     self.done = true;
                     Ok(None)
@@ -401,35 +436,143 @@ impl LabelPoints {
             }
         }
     }
+
+    /// Whether the points handed out so far are strictly ascending, each piece after the
+    /// one before: PoCADuck's order, so they need no sorting.
+    pub fn ascending(&self) -> bool {
+        self.order.ascending
+    }
 }
 
-/// Interleaves the coordinate columns of a batch into `N × D` points.
-fn columnar_cloud(batch: &RecordBatch, dims: usize) -> Result<PointCloud, ApiError> {
-    let n = batch.num_rows();
-    let columns = (0..dims)
-        .map(|d| {
-            let column = arrow_cast::cast(batch.column(d), &DataType::Int64)
-                .map_err(|e| gateway(format!("coordinate column {d}: {e}")))?;
-            if column.null_count() > 0 {
-                return Err(gateway(format!("coordinate column {d} has nulls")));
+/// Interleaves the coordinate columns of a round's batches into `N × D` points, and tells
+/// whether those are strictly ascending (checked in the same pass).
+fn columnar_cloud(batches: &[RecordBatch], dims: usize) -> Result<(PointCloud, bool), ApiError> {
+    let n = batches.iter().map(RecordBatch::num_rows).sum::<usize>();
+    let mut values = Vec::with_capacity(n * dims);
+    let mut ascending = true;
+    for batch in batches {
+        let columns = (0..dims)
+            .map(|d| {
+                let column = arrow_cast::cast(batch.column(d), &DataType::Int64)
+                    .map_err(|e| gateway(format!("coordinate column {d}: {e}")))?;
+                if column.null_count() > 0 {
+                    return Err(gateway(format!("coordinate column {d} has nulls")));
+                }
+                Ok(column)
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let columns: Vec<&[i64]> = columns
+            .iter()
+            .map(|c| c.as_primitive::<Int64Type>().values().as_ref())
+            .collect();
+        let start = values.len();
+        ascending &= match columns[..] {
+            [x, y, z] => interleave_xyz(&mut values, x, y, z),
+            _ => {
+                values.resize(start + batch.num_rows() * dims, 0);
+                for (d, column) in columns.iter().enumerate() {
+                    let slots = values[start..].iter_mut().skip(d).step_by(dims);
+                    slots.zip(column.iter()).for_each(|(s, v)| *s = *v);
+                }
+                values[start..]
+                    .chunks_exact(dims)
+                    .is_sorted_by(|a, b| a < b)
             }
-            Ok(column)
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
-    let columns: Vec<&[i64]> = columns
-        .iter()
-        .map(|c| c.as_primitive::<Int64Type>().values().as_ref())
-        .collect();
-    let mut values = vec![0i64; n * dims];
-    if let [x, y, z] = columns[..] {
-        for (row, ((x, y), z)) in values.chunks_exact_mut(3).zip(x.iter().zip(y).zip(z)) {
-            row.copy_from_slice(&[*x, *y, *z]);
-        }
-    } else {
-        for (d, column) in columns.iter().enumerate() {
-            let slots = values.iter_mut().skip(d).step_by(dims);
-            slots.zip(column.iter()).for_each(|(s, v)| *s = *v);
+        };
+        // The first row of this batch after the last of the one before.
+        if start > 0 && values.len() > start {
+            ascending &= values[start - dims..start] < values[start..start + dims];
         }
     }
-    PointCloud::new(dims, values).map_err(|e| gateway(e.to_string()))
+    let cloud = PointCloud::new(dims, values).map_err(|e| gateway(e.to_string()))?;
+    Ok((cloud, ascending))
+}
+
+/// Appends rows `(x, y, z)` to `out`; whether each row is above the one before it.
+fn interleave_xyz(out: &mut Vec<i64>, x: &[i64], y: &[i64], z: &[i64]) -> bool {
+    let mut rows = x.iter().zip(y).zip(z).map(|((x, y), z)| (*x, *y, *z));
+    let Some(mut before) = rows.next() else {
+        return true;
+    };
+    out.extend_from_slice(&[before.0, before.1, before.2]);
+    let mut ascending = true;
+    for row in rows {
+        out.extend_from_slice(&[row.0, row.1, row.2]);
+        // Without branches: every row is compared, as the data is expected to be sorted.
+        let (a, b) = (before, row);
+        ascending &= (a.0 < b.0) | ((a.0 == b.0) & ((a.1 < b.1) | ((a.1 == b.1) & (a.2 < b.2))));
+        before = row;
+    }
+    ascending
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int32Array, Int64Array};
+    use arrow_schema::{Field, Schema};
+
+    fn batch(rows: &[[i64; 3]]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(
+            ["x", "y", "z"]
+                .map(|n| Field::new(n, DataType::Int64, false))
+                .to_vec(),
+        ));
+        let columns = (0..3)
+            .map(|d| Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r[d]))) as _)
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn columns_are_interleaved_and_their_order_checked_in_the_same_pass() {
+        let up = [[0, 0, 1], [0, 1, 0], [1, -5, -5]];
+        let (cloud, ascending) = columnar_cloud(&[batch(&up), batch(&[[2, 0, 0]])], 3).unwrap();
+        assert_eq!(cloud.values(), &[0, 0, 1, 0, 1, 0, 1, -5, -5, 2, 0, 0]);
+        assert!(ascending);
+        let cases: [&[&[[i64; 3]]]; 4] = [
+            &[&[[0, 0, 1], [0, 0, 0]]],               // down within a batch
+            &[&[[0, 0, 1], [0, 0, 1]]],               // a repeated point
+            &[&[[0, 0, 1]], &[[0, 0, 0], [5, 5, 5]]], // down across batches
+            &[&[[7, 0, 0]], &[[7, 0, 0]]],            // repeated across batches
+        ];
+        for case in cases {
+            let batches: Vec<_> = case.iter().map(|rows| batch(rows)).collect();
+            let (cloud, ascending) = columnar_cloud(&batches, 3).unwrap();
+            assert_eq!(cloud.len(), case.iter().map(|r| r.len()).sum::<usize>());
+            assert!(!ascending, "{case:?}");
+        }
+        // Other dims and narrower integer columns take the general path.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int32, false),
+            Field::new("b", DataType::Int64, false),
+        ]));
+        let two = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int32Array::from(vec![1, 1, 2])),
+                Arc::new(Int64Array::from(vec![5, 6, i64::MIN])),
+            ],
+        )
+        .unwrap();
+        let (cloud, ascending) = columnar_cloud(std::slice::from_ref(&two), 2).unwrap();
+        assert_eq!(cloud.values(), &[1, 5, 1, 6, 2, i64::MIN]);
+        assert!(ascending);
+        assert!(!columnar_cloud(&[two.clone(), two], 2).unwrap().1);
+    }
+
+    #[test]
+    fn order_follows_pieces_across_their_boundaries() {
+        let piece = |v: Vec<i64>| PointCloud::new(3, v).unwrap();
+        let mut order = Order::default();
+        order.follow(&piece(vec![0, 0, 0, 0, 0, 1]), true);
+        order.follow(&piece(vec![]), true);
+        order.follow(&piece(vec![0, 0, 2]), true);
+        assert!(order.ascending);
+        order.follow(&piece(vec![0, 0, 2, 9, 9, 9]), true);
+        assert!(!order.ascending, "a point repeated across pieces");
+        let mut order = Order::default();
+        order.follow(&piece(vec![1, 0, 0]), false);
+        assert!(!order.ascending, "a piece out of order in itself");
+    }
 }

@@ -270,6 +270,7 @@ impl VastClient {
             decoder: None,
             body: None,
             ready: VecDeque::new(),
+            round: Vec::new(),
             cuts: 0,
             done: false,
             commit_at_end: false,
@@ -298,7 +299,10 @@ pub struct QueryRun {
     cursor: QueryCursor,
     decoder: Option<ReplyDecoder>,
     body: Option<ByteStream>,
-    ready: VecDeque<RecordBatch>,
+    /// Complete rounds not yet handed out, oldest first.
+    ready: VecDeque<Vec<RecordBatch>>,
+    /// Batches of the round being de-framed.
+    round: Vec<RecordBatch>,
     cuts: u32,
     done: bool,
     commit_at_end: bool,
@@ -314,74 +318,108 @@ impl QueryRun {
     /// The next batch of rows, or `None` when every sub-split is done.
     pub async fn next(&mut self, timing: &mut Timing) -> Result<Option<RecordBatch>, ApiError> {
         loop {
-            if let Some(batch) = self.ready.pop_front() {
-                return Ok(Some(batch));
+            if let Some(round) = self.ready.front_mut() {
+                if !round.is_empty() {
+                    // A round holds a few batches: taking from its front is cheap.
+                    return Ok(Some(round.remove(0)));
+                }
+                self.ready.pop_front();
+                continue;
             }
-            if self.done {
+            if !self.read_more(timing).await? {
                 return Ok(None);
             }
-            let Some(body) = self.body.as_mut() else {
-                match self.cursor.next_request(self.txid) {
-                    None => {
-                        self.done = true;
-                        if self.commit_at_end {
-                            self.client.commit(self.txid, timing).await?;
-                        }
-                    }
-                    Some(request) => {
-                        self.body = Some(self.client.send(&request, timing).await?.body);
-                        self.decoder = Some(
-                            ReplyDecoder::new(
-                                self.schema.clone(),
-                                self.cursor.settings().num_sub_splits,
-                                ReplyLimits::default(),
-                            )
-                            .map_err(|e| ApiError::internal(e.to_string()))?,
-                        );
-                    }
-                }
-                continue;
-            };
-            let decoder = self.decoder.as_mut().expect("a decoder goes with a body");
-            let clock = self.client.clock.clone();
-            let t0 = clock.now_ms();
-            let next = body.next().await;
-            timing.fetch += clock.now_ms() - t0;
-            match next {
-                Some(Ok(bytes)) => {
-                    timing.bytes_fetched += bytes.len() as u64;
-                    let t1 = clock.now_ms();
-                    let mut events = Vec::new();
-                    decoder
-                        .push(&bytes, &mut events)
-                        .map_err(|e| gateway(e.to_string()))?;
-                    for event in events {
-                        self.cursor
-                            .observe(&event)
-                            .map_err(|e| gateway(e.to_string()))?;
-                        if let Event::Batch { batch, .. } = event {
-                            self.ready.push_back(batch);
-                        }
-                    }
-                    timing.decode += clock.now_ms() - t1;
-                }
-                Some(Err(UpstreamError::Timeout(m))) => {
-                    return Err(ApiError::gateway_timeout(format!(
-                        "VastDB reply stalled: {m}"
-                    )))
-                }
-                Some(Err(UpstreamError::Connection(m))) => self.cut(&m)?,
-                None => match decoder.finish() {
-                    Ok(_) => {
-                        self.body = None;
-                        self.cursor
-                            .end_reply()
-                            .map_err(|e| gateway(e.to_string()))?;
-                    }
-                    Err(e) => self.cut(&e.to_string())?,
-                },
+        }
+    }
+
+    /// The batches of the next round of rows (one reply's worth of a sub-split, never empty),
+    /// or `None` when every sub-split is done.
+    pub async fn next_round(
+        &mut self,
+        timing: &mut Timing,
+    ) -> Result<Option<Vec<RecordBatch>>, ApiError> {
+        loop {
+            if let Some(round) = self.ready.pop_front() {
+                return Ok(Some(round));
+            }
+            if !self.read_more(timing).await? {
+                return Ok(None);
             }
         }
+    }
+
+    /// Sends the next request or reads the next bytes of the reply; false once every
+    /// sub-split is done.
+    async fn read_more(&mut self, timing: &mut Timing) -> Result<bool, ApiError> {
+        if self.done {
+            return Ok(false);
+        }
+        let Some(body) = self.body.as_mut() else {
+            match self.cursor.next_request(self.txid) {
+                None => {
+                    self.done = true;
+                    if self.commit_at_end {
+                        self.client.commit(self.txid, timing).await?;
+                    }
+                }
+                Some(request) => {
+                    self.body = Some(self.client.send(&request, timing).await?.body);
+                    self.decoder = Some(
+                        ReplyDecoder::new(
+                            self.schema.clone(),
+                            self.cursor.settings().num_sub_splits,
+                            ReplyLimits::default(),
+                        )
+                        .map_err(|e| ApiError::internal(e.to_string()))?,
+                    );
+                }
+            }
+            return Ok(true);
+        };
+        let decoder = self.decoder.as_mut().expect("a decoder goes with a body");
+        let clock = self.client.clock.clone();
+        let t0 = clock.now_ms();
+        let next = body.next().await;
+        timing.fetch += clock.now_ms() - t0;
+        match next {
+            Some(Ok(bytes)) => {
+                timing.bytes_fetched += bytes.len() as u64;
+                let t1 = clock.now_ms();
+                let mut events = Vec::new();
+                decoder
+                    .push(&bytes, &mut events)
+                    .map_err(|e| gateway(e.to_string()))?;
+                for event in events {
+                    self.cursor
+                        .observe(&event)
+                        .map_err(|e| gateway(e.to_string()))?;
+                    match event {
+                        Event::Batch { batch, .. } => self.round.push(batch),
+                        Event::RoundDone { .. } if !self.round.is_empty() => {
+                            self.ready.push_back(std::mem::take(&mut self.round))
+                        }
+                        Event::RoundDone { .. } => {}
+                    }
+                }
+                timing.decode += clock.now_ms() - t1;
+            }
+            Some(Err(UpstreamError::Timeout(m))) => {
+                return Err(ApiError::gateway_timeout(format!(
+                    "VastDB reply stalled: {m}"
+                )))
+            }
+            Some(Err(UpstreamError::Connection(m))) => self.cut(&m)?,
+            None => match decoder.finish() {
+                Ok(_) => {
+                    self.body = None;
+                    self.cursor
+                        .end_reply()
+                        .map_err(|e| gateway(e.to_string()))?;
+                }
+                Err(e) => self.cut(&e.to_string())?,
+            },
+        }
+        Ok(true)
     }
 
     /// A reply broke off: re-send from the last complete round, a bounded number of times.

@@ -5,7 +5,9 @@
 //! sub-split, the round becomes one record batch and the sub-split's resume point.
 //!
 //! [`ReplyDecoder`] is push-based: feed it bytes as they arrive, in pieces cut anywhere, and
-//! it hands out record batches as soon as their round is complete. Memory is bounded by one
+//! it hands out record batches as soon as their round is complete: one per batch the server
+//! sent when every leaf column was cut at the same rows (as VastDB and the emulator send
+//! them), else one per round with each leaf's pieces joined. Memory is bounded by one
 //! round per sub-split (the request's `tabular-limit-rows` bounds a round) and by
 //! [`Limits`]. Columns whose type has one leaf are supported (scalars, strings, lists and
 //! fixed-size lists of scalars), which covers both table layouts the proxy serves.
@@ -52,7 +54,8 @@ impl Default for Limits {
 /// What the decoder hands out.
 #[derive(Debug)]
 pub enum Event {
-    /// Rows of one round of a sub-split, in the response schema (never empty).
+    /// Rows of one round of a sub-split, in the response schema (never empty); a round may
+    /// come as several batches in a row, always followed by its [`Event::RoundDone`].
     Batch {
         /// The sub-split (stream id).
         sub_split: u32,
@@ -83,8 +86,8 @@ pub enum ReplyEnd {
 struct SubSplit {
     /// The IPC stream being received, if one is open.
     stream: Option<OpenStream>,
-    /// Leaf arrays of the current round, in order.
-    leaves: Vec<ArrayRef>,
+    /// Leaf arrays of the current round, in order, each in the pieces it arrived in.
+    leaves: Vec<Vec<ArrayRef>>,
     /// Rows of a count-only round (no projected column).
     count_rows: usize,
     /// Message bytes buffered in the current round.
@@ -104,8 +107,6 @@ struct Incoming {
 
 struct OpenStream {
     decoder: StreamDecoder,
-    /// The stream's own schema (its columns are leaves of the response schema).
-    schema: SchemaRef,
     /// Per column of the IPC stream, its pieces so far.
     pieces: Vec<Vec<ArrayRef>>,
     rows: usize,
@@ -354,8 +355,8 @@ impl ReplyDecoder {
             feed(&mut decoder, bytes).map_err(ipc)?;
             sub_split.stream = Some(OpenStream {
                 decoder,
+                // The stream's columns are leaves of the response schema.
                 pieces: vec![Vec::new(); schema.fields().len()],
-                schema,
                 rows: 0,
             });
             return Ok(());
@@ -373,27 +374,20 @@ impl ReplyDecoder {
         }
         // End of this IPC stream: each of its columns is the round's next leaf.
         let stream = sub_split.stream.take().expect("checked above");
-        for (pieces, field) in stream.pieces.into_iter().zip(stream.schema.fields()) {
-            let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
-            let leaf = match refs.len() {
-                0 => new_empty_array(field.data_type()),
-                1 => pieces[0].clone(),
-                _ => arrow_select::concat::concat(&refs).map_err(ipc)?,
-            };
-            sub_split.leaves.push(leaf);
-        }
+        sub_split.leaves.extend(stream.pieces);
         sub_split.count_rows += stream.rows;
         let leaves_needed = self.schema.fields().len();
         if sub_split.leaves.len() < leaves_needed {
             return Ok(());
         }
         let round = std::mem::take(sub_split);
-        let batch = assemble(&self.schema, stream_id, round)?;
-        if batch.num_rows() > 0 {
-            events.push(Event::Batch {
-                sub_split: stream_id,
-                batch,
-            });
+        for batch in assemble(&self.schema, stream_id, round)? {
+            if batch.num_rows() > 0 {
+                events.push(Event::Batch {
+                    sub_split: stream_id,
+                    batch,
+                });
+            }
         }
         events.push(Event::RoundDone {
             sub_split: stream_id,
@@ -435,9 +429,10 @@ struct Extent {
     is_eos: bool,
 }
 
-/// Builds the round's record batch, giving each leaf the table's type (the server's IPC
-/// types are used only for their buffer layout, as the SDK does).
-fn assemble(schema: &SchemaRef, sub_split: u32, round: SubSplit) -> Result<RecordBatch> {
+/// Builds the round's record batches, giving each leaf the table's type (the server's IPC
+/// types are used only for their buffer layout, as the SDK does): one batch per piece when
+/// every leaf was cut at the same rows, else one with each leaf's pieces joined.
+fn assemble(schema: &SchemaRef, sub_split: u32, round: SubSplit) -> Result<Vec<RecordBatch>> {
     let malformed = |reason: String| Error::Malformed {
         what: "query reply",
         reason: format!("sub-split {sub_split}: {reason}"),
@@ -449,33 +444,74 @@ fn assemble(schema: &SchemaRef, sub_split: u32, round: SubSplit) -> Result<Recor
             schema.fields().len()
         )));
     }
-    let mut columns = Vec::with_capacity(round.leaves.len());
-    for (leaf, field) in round.leaves.into_iter().zip(schema.fields()) {
-        if leaf.data_type() == field.data_type() {
-            columns.push(leaf);
-            continue;
+    let Some(first) = round.leaves.first() else {
+        let options = RecordBatchOptions::new().with_row_count(Some(round.count_rows));
+        let batch = RecordBatch::try_new_with_options(Arc::clone(schema), vec![], &options)
+            .map_err(|e| malformed(e.to_string()))?;
+        return Ok(vec![batch]);
+    };
+    let cuts = |pieces: &[ArrayRef]| pieces.iter().map(|a| a.len()).collect::<Vec<_>>();
+    let aligned = round.leaves.iter().all(|l| cuts(l) == cuts(first)) && !first.is_empty();
+    let rows: Vec<Vec<ArrayRef>> = if aligned {
+        (0..first.len())
+            .map(|i| round.leaves.iter().map(|l| Arc::clone(&l[i])).collect())
+            .collect()
+    } else {
+        let joined = round
+            .leaves
+            .iter()
+            .zip(schema.fields())
+            .map(|(pieces, field)| join(pieces, field.data_type()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|source| Error::Ipc { sub_split, source })?;
+        vec![joined]
+    };
+    rows.into_iter()
+        .map(|leaves| {
+            let columns = leaves
+                .into_iter()
+                .zip(schema.fields())
+                .map(|(leaf, field)| typed(leaf, field).map_err(&malformed))
+                .collect::<Result<Vec<_>>>()?;
+            RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| malformed(e.to_string()))
+        })
+        .collect()
+}
+
+/// One array of a leaf's pieces.
+fn join(
+    pieces: &[ArrayRef],
+    data_type: &arrow_schema::DataType,
+) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    match pieces {
+        [] => Ok(new_empty_array(data_type)),
+        [one] => Ok(Arc::clone(one)),
+        _ => {
+            let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+            arrow_select::concat::concat(&refs)
         }
-        let data = leaf
-            .to_data()
-            .into_builder()
-            .data_type(field.data_type().clone())
-            .build()
-            .map_err(|e| {
-                malformed(format!(
-                    "column {:?} arrived as {}, not {}: {e}",
-                    field.name(),
-                    leaf.data_type(),
-                    field.data_type()
-                ))
-            })?;
-        columns.push(make_array(data));
     }
-    let options = RecordBatchOptions::new().with_row_count(Some(match columns.first() {
-        Some(column) => column.len(),
-        None => round.count_rows,
-    }));
-    RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)
-        .map_err(|e| malformed(e.to_string()))
+}
+
+/// `leaf` with the type of `field`, its buffers as they are.
+fn typed(leaf: ArrayRef, field: &arrow_schema::Field) -> std::result::Result<ArrayRef, String> {
+    if leaf.data_type() == field.data_type() {
+        return Ok(leaf);
+    }
+    let data = leaf
+        .to_data()
+        .into_builder()
+        .data_type(field.data_type().clone())
+        .build()
+        .map_err(|e| {
+            format!(
+                "column {:?} arrived as {}, not {}: {e}",
+                field.name(),
+                leaf.data_type(),
+                field.data_type()
+            )
+        })?;
+    Ok(make_array(data))
 }
 
 fn leaf_count(data_type: &arrow_schema::DataType) -> usize {

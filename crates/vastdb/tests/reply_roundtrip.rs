@@ -224,3 +224,51 @@ fn multi_leaf_columns_are_refused_up_front() {
     )]));
     assert!(ReplyDecoder::new(nested, 1, Limits::default()).is_err());
 }
+
+/// The row counts of the batches a reply decodes to, and its rows.
+fn batch_sizes(bytes: &[u8]) -> (Vec<usize>, Rows) {
+    let mut decoder = ReplyDecoder::new(schema(), 1, Limits::default()).unwrap();
+    let mut events = Vec::new();
+    decoder.push(bytes, &mut events).unwrap();
+    let mut sizes = Vec::new();
+    let mut rows = Vec::new();
+    for event in &events {
+        if let Event::Batch { batch, .. } = event {
+            sizes.push(batch.num_rows());
+            rows.extend(rows_of(batch));
+        }
+    }
+    assert!(matches!(events.last(), Some(Event::RoundDone { .. })));
+    (sizes, rows)
+}
+
+#[test]
+fn leaves_cut_alike_come_as_their_batches_and_others_joined() {
+    let all: Rows = (0..6).map(|i| (i, vec![i as i64; i as usize])).collect();
+    let (a, b) = (batch(&all[..2].to_vec()), batch(&all[2..].to_vec()));
+    // Every leaf in the same two pieces: two batches, no copy.
+    let mut out = BytesMut::new();
+    for piece in frame::round_pieces(0, INVALID_ROW_ID, &schema(), &[a.clone(), b.clone()]).unwrap()
+    {
+        out.extend_from_slice(&piece);
+    }
+    assert_eq!(batch_sizes(&out), (vec![2, 4], all.clone()));
+    // Labels in two pieces, points in one: one joined batch.
+    let whole = batch(&all);
+    let mut out = BytesMut::new();
+    let labels = Arc::new(schema().project(&[0]).unwrap());
+    let points = Arc::new(schema().project(&[1]).unwrap());
+    let leaves = [
+        frame::round_pieces(
+            0,
+            INVALID_ROW_ID,
+            &labels,
+            &[a.project(&[0]).unwrap(), b.project(&[0]).unwrap()],
+        ),
+        frame::round_pieces(0, INVALID_ROW_ID, &points, &[whole.project(&[1]).unwrap()]),
+    ];
+    for piece in leaves.into_iter().flat_map(Result::unwrap) {
+        out.extend_from_slice(&piece);
+    }
+    assert_eq!(batch_sizes(&out), (vec![6], all));
+}
