@@ -14,6 +14,21 @@ pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes, ApiError>> + Send
 #[cfg(target_arch = "wasm32")]
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes, ApiError>> + 'static>>;
 
+/// The chunks of one step of an answer, as items of a [`ChunkStream`] (empty ones dropped).
+pub fn chunks(
+    step: Result<Vec<Bytes>, ApiError>,
+) -> futures::stream::Iter<std::vec::IntoIter<Result<Bytes, ApiError>>> {
+    let items: Vec<_> = match step {
+        Ok(chunks) => chunks
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .map(Ok)
+            .collect(),
+        Err(e) => vec![Err(e)],
+    };
+    futures::stream::iter(items)
+}
+
 /// A response body.
 pub enum Body {
     /// No body (HEAD, 304).

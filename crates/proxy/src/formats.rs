@@ -6,8 +6,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, FixedSizeListArray, Int32Array, Int64Array, RecordBatch, UInt64Array};
-use arrow_ipc::writer::StreamWriter;
+use arrow_array::{ArrayRef, Int32Array, Int64Array, UInt64Array};
+use arrow_buffer::{ArrowNativeType, Buffer};
+use arrow_ipc as ipc;
+use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
@@ -45,52 +47,133 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("encoding the response: {e}"))
 }
 
-/// Encodes an Arrow IPC stream piece by piece.
+/// The end-of-stream marker of an Arrow IPC stream.
+const END_OF_STREAM: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+
+/// Encodes an Arrow IPC stream piece by piece, without copying the points: each record
+/// batch goes out as its message header, the label column and the cloud's own values.
 pub struct ArrowEncoder {
-    writer: StreamWriter<Vec<u8>>,
-    schema: SchemaRef,
+    dims: usize,
+    /// Encoded bytes not yet taken, in order.
+    out: Vec<Bytes>,
+    /// The last label column built: a label repeated, sliced for each batch of that label.
+    labels: Option<(u64, Bytes)>,
 }
 
 impl ArrowEncoder {
     /// Starts a stream; the schema message is in the first [`ArrowEncoder::take`].
     pub fn new(dims: &[String]) -> Result<Self, ApiError> {
-        let schema = arrow_schema(dims);
-        let writer = StreamWriter::try_new(Vec::new(), &schema).map_err(internal)?;
-        Ok(Self { writer, schema })
+        let options = IpcWriteOptions::default();
+        let schema = IpcDataGenerator::default().schema_to_bytes_with_dictionary_tracker(
+            &arrow_schema(dims),
+            &mut DictionaryTracker::new(false),
+            &options,
+        );
+        let mut head = Vec::new();
+        arrow_ipc::writer::write_message(&mut head, schema, &options).map_err(internal)?;
+        Ok(Self {
+            dims: dims.len(),
+            out: vec![Bytes::from(head)],
+            labels: None,
+        })
     }
 
     /// Appends a record batch of `label`'s points.
     pub fn push(&mut self, label: u64, cloud: PointCloud) -> Result<(), ApiError> {
+        if cloud.dims() != self.dims {
+            return Err(internal(format!(
+                "{}-dim points in a {}-dim answer",
+                cloud.dims(),
+                self.dims
+            )));
+        }
         let n = cloud.len();
-        // The message is about the size of its two buffers: allocate it once, not by doubling.
-        self.writer
-            .get_mut()
-            .reserve(n * 8 * (1 + cloud.dims()) + 1024);
-        let DataType::FixedSizeList(item, size) = self.schema.field(1).data_type().clone() else {
-            unreachable!("arrow_schema builds a fixed-size list")
-        };
-        let values = Int64Array::from(cloud.into_values());
-        let points =
-            FixedSizeListArray::try_new(item, size, Arc::new(values), None).map_err(internal)?;
-        let labels = UInt64Array::from(vec![label; n]);
-        let batch = RecordBatch::try_new(
-            self.schema.clone(),
-            vec![Arc::new(labels), Arc::new(points)],
-        )
-        .map_err(internal)?;
-        self.writer.write(&batch).map_err(internal)
+        self.out.push(batch_header(n, self.dims));
+        if n > 0 {
+            let labels = self.label_column(label, n);
+            self.out.push(labels);
+            self.out.push(owned_bytes(cloud.into_values()));
+        }
+        Ok(())
     }
 
-    /// The bytes encoded since the last call.
-    pub fn take(&mut self) -> Bytes {
-        Bytes::from(std::mem::take(self.writer.get_mut()))
+    /// `n` copies of `label`, little-endian.
+    fn label_column(&mut self, label: u64, n: usize) -> Bytes {
+        match &self.labels {
+            Some((l, column)) if *l == label && column.len() >= n * 8 => column.slice(..n * 8),
+            _ => {
+                let column = owned_bytes(vec![label; n]);
+                self.labels = Some((label, column.clone()));
+                column
+            }
+        }
+    }
+
+    /// The bytes encoded since the last call, in order.
+    pub fn take(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.out)
     }
 
     /// Ends the stream and returns the remaining bytes.
-    pub fn finish(mut self) -> Result<Bytes, ApiError> {
-        self.writer.finish().map_err(internal)?;
-        Ok(self.take())
+    pub fn finish(mut self) -> Vec<Bytes> {
+        self.out.push(Bytes::from_static(&END_OF_STREAM));
+        self.take()
     }
+}
+
+/// The little-endian bytes of `values`, without copying them.
+fn owned_bytes<T: ArrowNativeType>(values: Vec<T>) -> Bytes {
+    struct Owned(Buffer);
+    impl AsRef<[u8]> for Owned {
+        fn as_ref(&self) -> &[u8] {
+            self.0.as_slice()
+        }
+    }
+    Bytes::from_owner(Owned(Buffer::from_vec(values)))
+}
+
+/// The IPC message of a record batch of `rows` points in the schema of [`arrow_schema`],
+/// up to its body: continuation marker, length, the flatbuffer padded so that the body
+/// (the label values, then the `rows × dims` point values; no validity buffers) starts on
+/// an 8-byte boundary.
+fn batch_header(rows: usize, dims: usize) -> Bytes {
+    let n = rows as i64;
+    let (labels, points) = (n * 8, n * dims as i64 * 8);
+    let mut fbb = flatbuffers::FlatBufferBuilder::new();
+    // Nodes: label, points, the points' int64 child.
+    let nodes = fbb.create_vector(&[
+        ipc::FieldNode::new(n, 0),
+        ipc::FieldNode::new(n, 0),
+        ipc::FieldNode::new(n * dims as i64, 0),
+    ]);
+    // Buffers: label validity and values, list validity, child validity and values.
+    let buffers = fbb.create_vector(&[
+        ipc::Buffer::new(0, 0),
+        ipc::Buffer::new(0, labels),
+        ipc::Buffer::new(labels, 0),
+        ipc::Buffer::new(labels, 0),
+        ipc::Buffer::new(labels, points),
+    ]);
+    let mut batch = ipc::RecordBatchBuilder::new(&mut fbb);
+    batch.add_length(n);
+    batch.add_nodes(nodes);
+    batch.add_buffers(buffers);
+    let batch = batch.finish();
+    let mut message = ipc::MessageBuilder::new(&mut fbb);
+    message.add_version(ipc::MetadataVersion::V5);
+    message.add_header_type(ipc::MessageHeader::RecordBatch);
+    message.add_header(batch.as_union_value());
+    message.add_bodyLength(labels + points);
+    let message = message.finish();
+    fbb.finish(message, None);
+    let meta = fbb.finished_data();
+    let padded = (meta.len() + 8).next_multiple_of(8) - 8;
+    let mut out = Vec::with_capacity(8 + padded);
+    out.extend_from_slice(&u32::MAX.to_le_bytes());
+    out.extend_from_slice(&(padded as u32).to_le_bytes());
+    out.extend_from_slice(meta);
+    out.resize(8 + padded, 0);
+    Bytes::from(out)
 }
 
 /// One label's points as a NumPy `.npy` file, `(N, D)` little-endian int64.
@@ -286,7 +369,7 @@ pub fn parquet(dims: &[String], labels: &[(u64, PointCloud)]) -> Result<Bytes, A
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::Array;
+    use arrow_array::{Array, FixedSizeListArray, RecordBatch};
 
     #[test]
     fn npy_header_is_aligned_and_data_follows() {
@@ -367,35 +450,53 @@ mod tests {
     #[test]
     fn arrow_stream_round_trips() {
         let dims = vec!["x".to_string(), "y".into(), "z".into()];
+        // Pieces as a streamed answer sends them: a label in several batches (its label
+        // column reused, then grown), another label, an empty piece.
+        let pieces: Vec<(u64, Vec<i64>)> = vec![
+            (u64::MAX, vec![1, 2, 3, -4, 5, 6]),
+            (u64::MAX, vec![i64::MIN, 0, i64::MAX]),
+            (u64::MAX, vec![7, 8, 9, 10, 11, 12, 13, 14, 15]),
+            ((1 << 53) + 1, vec![-1, -2, -3]),
+            (5, vec![]),
+        ];
         let mut enc = ArrowEncoder::new(&dims).unwrap();
-        enc.push(
-            u64::MAX,
-            PointCloud::new(3, vec![1, 2, 3, -4, 5, 6]).unwrap(),
-        )
-        .unwrap();
-        let mut bytes = enc.take().to_vec();
-        bytes.extend_from_slice(&enc.finish().unwrap());
+        let mut bytes: Vec<u8> = enc.take().concat();
+        for (label, values) in &pieces {
+            enc.push(*label, PointCloud::new(3, values.clone()).unwrap())
+                .unwrap();
+            bytes.extend(enc.take().concat());
+        }
+        bytes.extend(enc.finish().concat());
         let reader =
             arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).unwrap();
+        assert_eq!(reader.schema(), arrow_schema(&dims));
         let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
-        assert_eq!(batches.len(), 1);
-        let labels = batches[0]
-            .column(0)
-            .as_any()
-            .downcast_ref::<UInt64Array>()
-            .unwrap();
-        assert_eq!(labels.values().to_vec(), vec![u64::MAX, u64::MAX]);
-        let points = batches[0]
-            .column(1)
-            .as_any()
-            .downcast_ref::<FixedSizeListArray>()
-            .unwrap();
-        let values = points
-            .values()
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap();
-        assert_eq!(values.values().to_vec(), vec![1, 2, 3, -4, 5, 6]);
-        assert_eq!(points.len(), 2);
+        let item = Arc::new(Field::new("item", DataType::Int64, false));
+        let expected: Vec<RecordBatch> = pieces
+            .iter()
+            .map(|(label, values)| {
+                let points = FixedSizeListArray::new(
+                    item.clone(),
+                    3,
+                    Arc::new(Int64Array::from(values.clone())),
+                    None,
+                );
+                let labels = UInt64Array::from(vec![*label; values.len() / 3]);
+                RecordBatch::try_new(
+                    arrow_schema(&dims),
+                    vec![Arc::new(labels), Arc::new(points)],
+                )
+                .unwrap()
+            })
+            .collect();
+        assert_eq!(batches, expected);
+    }
+
+    #[test]
+    fn arrow_pieces_of_the_wrong_dims_are_refused() {
+        let dims = vec!["x".to_string(), "y".into(), "z".into()];
+        let mut enc = ArrowEncoder::new(&dims).unwrap();
+        let flat = PointCloud::new(2, vec![1, 2]).unwrap();
+        assert!(enc.push(1, flat).is_err());
     }
 }

@@ -108,17 +108,17 @@ impl Encoder {
         }
     }
 
-    fn take(&mut self) -> Bytes {
+    fn take(&mut self) -> Vec<Bytes> {
         match self {
             Encoder::Arrow(e) => e.take(),
-            Encoder::Parquet(e) => e.take(),
+            Encoder::Parquet(e) => vec![e.take()],
         }
     }
 
-    fn finish(self) -> Result<Bytes, ApiError> {
+    fn finish(self) -> Result<Vec<Bytes>, ApiError> {
         match self {
-            Encoder::Arrow(e) => e.finish(),
-            Encoder::Parquet(e) => e.finish(),
+            Encoder::Arrow(e) => Ok(e.finish()),
+            Encoder::Parquet(e) => Ok(vec![e.finish()?]),
         }
     }
 }
@@ -550,9 +550,9 @@ impl Service {
                     }
                 }
             });
-        let body: crate::body::ChunkStream = Box::pin(futures::StreamExt::chain(
-            futures::stream::iter([Ok(head)]),
-            rest,
+        let body: crate::body::ChunkStream = Box::pin(futures::StreamExt::flat_map(
+            futures::StreamExt::chain(futures::stream::iter([Ok(head)]), rest),
+            crate::body::chunks,
         ));
         let mut r = Response::new(Body::Stream(body));
         r.headers_mut()
@@ -880,13 +880,13 @@ impl Service {
                     Ok(()) => Some((Ok(encoder.take()), Some((reader, encoder)))),
                     Err(e) => Some((Err(e), None)),
                 },
-                Ok(None) => Some((encoder.finish(), None)),
+                Ok(None) => Some((Ok(encoder.finish()), None)),
                 Err(e) => Some((Err(e), None)),
             }
         });
-        let body: crate::body::ChunkStream = Box::pin(futures::StreamExt::chain(
-            futures::stream::iter([Ok(head)]),
-            rest,
+        let body: crate::body::ChunkStream = Box::pin(futures::StreamExt::flat_map(
+            futures::StreamExt::chain(futures::stream::iter([Ok(head)]), rest),
+            crate::body::chunks,
         ));
         let mut r = Response::new(Body::Stream(body));
         r.headers_mut().insert(
