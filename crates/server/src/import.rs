@@ -4,9 +4,12 @@
 //! Pass 1 reads only the label column of every file and counts rows per label. Labels are
 //! then cut into partitions, contiguous label ranges whose rows fit the memory budget; each
 //! partition is one pass over the files (skipping row groups whose label statistics lie
-//! outside it) that gathers its labels' points, which go to the writer in ascending order.
-//! Memory is therefore bounded by the budget (or by the largest single label, which is
-//! never split), whatever the input's size.
+//! outside it) that gathers its labels' points. A label goes to the writer as soon as all
+//! its rows are read and every smaller label has gone (at once for input sorted by label,
+//! as PoCADuck's optimized layout is); the writer runs on its own thread, so sorting and
+//! encoding overlap reading. Memory is therefore bounded by the budget plus the two labels
+//! being handed over (or by the largest single label, which is never split), whatever the
+//! input's size.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -211,38 +214,66 @@ fn import_into(
         .chain((3..dims).map(|d| format!("d{d}")))
         .take(dims)
         .collect();
-    let mut writer = DatasetWriter::new(DirSink::new(partial), dim_names, options.writer.clone())?;
+    let writer = DatasetWriter::new(DirSink::new(partial), dim_names, options.writer.clone())?;
     let bar = progress_bar(options, total_rows, "importing");
-    let (mut labels, mut rows_read) = (0u64, 0u64);
-    for range in &partitions {
-        let gathered = gather(files, layout, range, dims, &counts, &bar)?;
-        for (label, acc) in gathered {
-            let expected = counts.get(&label).copied().unwrap_or(0);
-            ensure!(
-                acc.rows == expected,
-                "label {label}: read {} rows, the label column counted {expected}",
-                acc.rows
-            );
-            rows_read += acc.rows;
-            let blocks: Vec<BlockCount> = acc
-                .blocks
-                .into_iter()
-                .map(|(block_id, point_count)| BlockCount {
-                    block_id,
-                    point_count,
-                })
-                .collect();
-            writer.push_label(label, PointCloud::new(dims, acc.values)?, &blocks)?;
-            labels += 1;
-        }
-    }
+    let (labels_tx, labels_rx) = std::sync::mpsc::sync_channel::<(u64, LabelRows)>(1);
+    let (labels, rows_read, manifest) = std::thread::scope(|scope| {
+        let writing = scope.spawn(move || write_labels(writer, dims, labels_rx));
+        let mut rows_read = 0u64;
+        let read = partitions.iter().try_for_each(|range| {
+            gather(
+                files,
+                layout,
+                range,
+                dims,
+                &counts,
+                &bar,
+                &mut |label, acc| {
+                    rows_read += acc.rows;
+                    // A closed channel means the writer failed: its error is reported below.
+                    labels_tx
+                        .send((label, acc))
+                        .map_err(|_| anyhow::anyhow!("the writer stopped"))
+                },
+            )
+        });
+        drop(labels_tx);
+        let written = writing
+            .join()
+            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        let (labels, manifest) = written?;
+        read?;
+        anyhow::Ok((labels, rows_read, manifest))
+    })?;
     bar.finish_and_clear();
     ensure!(
         rows_read == total_rows,
         "read {rows_read} rows in all, counted {total_rows}"
     );
-    let manifest = writer.finish()?;
     Ok((labels, manifest.point_count, rows_read, partitions.len()))
+}
+
+/// The writer's side of an import: labels in ascending order until the channel closes;
+/// returns how many were written and the manifest.
+fn write_labels(
+    mut writer: DatasetWriter<DirSink>,
+    dims: usize,
+    labels: std::sync::mpsc::Receiver<(u64, LabelRows)>,
+) -> anyhow::Result<(u64, pocaduck_edge_core::Manifest)> {
+    let mut count = 0u64;
+    for (label, acc) in labels {
+        let blocks: Vec<BlockCount> = acc
+            .blocks
+            .into_iter()
+            .map(|(block_id, point_count)| BlockCount {
+                block_id,
+                point_count,
+            })
+            .collect();
+        writer.push_label(label, PointCloud::new(dims, acc.values)?, &blocks)?;
+        count += 1;
+    }
+    Ok((count, writer.finish()?))
 }
 
 /// Rows per label, from the label column alone.
@@ -323,7 +354,9 @@ struct LabelRows {
     rows: u64,
 }
 
-/// One pass: every row whose label is in `range`, grouped by label.
+/// One pass: every row whose label is in `range`, grouped by label; each label goes to
+/// `done` once all its rows (as counted) are read and every smaller label of the range has
+/// gone, so labels go in ascending order.
 fn gather(
     files: &[PathBuf],
     layout: SourceLayout,
@@ -331,8 +364,23 @@ fn gather(
     dims: usize,
     counts: &BTreeMap<u64, u64>,
     bar: &ProgressBar,
-) -> anyhow::Result<BTreeMap<u64, LabelRows>> {
+    done: &mut dyn FnMut(u64, LabelRows) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut out: BTreeMap<u64, LabelRows> = BTreeMap::new();
+    let mut order = counts.range(range.clone()).peekable();
+    let mut hand_over = |out: &mut BTreeMap<u64, LabelRows>| -> anyhow::Result<()> {
+        while let Some((&label, &count)) = order.peek() {
+            match out.get(&label) {
+                Some(acc) if acc.rows == count => {
+                    let acc = out.remove(&label).expect("just seen");
+                    done(label, acc)?;
+                    order.next();
+                }
+                _ => break,
+            }
+        }
+        Ok(())
+    };
     for path in files {
         let builder = open(path)?;
         let columns: &[&str] = match layout {
@@ -354,9 +402,20 @@ fn gather(
             let batch = batch.with_context(|| format!("reading {}", path.display()))?;
             add_batch(path, &batch, layout, range, dims, counts, &mut out)?;
             bar.inc(batch.num_rows() as u64);
+            hand_over(&mut out)?;
         }
     }
-    Ok(out)
+    if let Some((label, acc)) = out.into_iter().next() {
+        let counted = counts.get(&label).copied().unwrap_or(0);
+        bail!(
+            "label {label}: read {} rows, the label column counted {counted}",
+            acc.rows
+        );
+    }
+    if let Some((label, counted)) = order.next() {
+        bail!("label {label}: read 0 rows, the label column counted {counted}");
+    }
+    Ok(())
 }
 
 /// Whether a row group's label statistics (when present) overlap `range`.
