@@ -117,6 +117,9 @@ impl<S: FileSink> DatasetWriter<S> {
         if dims.is_empty() {
             return Err(Error::Points("a dataset needs at least one dim".into()));
         }
+        if options.row_group_rows == 0 {
+            return Err(Error::Points("row groups need at least one row".into()));
+        }
         let index = IndexWriter::new(&mut sink, dims.len())?;
         let blocks = BlocksWriter::new(&options)?;
         Ok(Self {
@@ -191,14 +194,23 @@ impl<S: FileSink> DatasetWriter<S> {
             blocks_count: blocks.len() as u32,
             bbox: bbox.clone(),
         });
-        for row in points.rows() {
-            file.pending.labels.push(label);
-            for (col, v) in file.pending.columns.iter_mut().zip(row) {
-                col.push(*v);
+        // Rows into the pending columns, as many at a time as the row group has room for.
+        let d = self.dims.len();
+        let mut rows = points.values();
+        while !rows.is_empty() {
+            let room = row_group_rows - file.pending.labels.len();
+            let (head, rest) = rows.split_at(room.min(rows.len() / d) * d);
+            let pending = &mut file.pending;
+            pending
+                .labels
+                .resize(pending.labels.len() + head.len() / d, label);
+            for (i, col) in pending.columns.iter_mut().enumerate() {
+                col.extend(head.iter().skip(i).step_by(d));
             }
-            if file.pending.labels.len() == row_group_rows {
+            if pending.labels.len() == row_group_rows {
                 file.flush_row_group()?;
             }
+            rows = rest;
         }
         file.rows += points.len() as u64;
         self.label_count += 1;

@@ -79,12 +79,13 @@ fn read_label(sink: &MemorySink, manifest: &Manifest, label: u64) -> Option<Poin
     let bytes = sink.file(&file.path);
     let f = file.footer.unwrap();
     let meta = parse_footer(&file.path, &bytes[f.offset as usize..f.end() as usize]).unwrap();
-    let mut out = PointCloud::empty(3);
+    let dims = manifest.dims.len();
+    let mut out = PointCloud::empty(dims);
     for chunk in plan_label(entry, &meta, 1 << 20).unwrap() {
         let mut sparse = SparseFile::new(file.size);
         let b = chunk.bytes;
         sparse.insert(b.offset, bytes.slice(b.offset as usize..b.end() as usize));
-        out.extend(&decode_points(&file.path, &meta, sparse, &chunk.rows, 3).unwrap())
+        out.extend(&decode_points(&file.path, &meta, sparse, &chunk.rows, dims).unwrap())
             .unwrap();
     }
     Some(out)
@@ -156,6 +157,47 @@ fn labels_are_stored_in_xyz_order_across_row_groups() {
         rows.windows(2).all(|w| w[0] < w[1]),
         "strictly ascending rows"
     );
+}
+
+#[test]
+fn points_of_other_dims_read_back_exactly_across_row_groups() {
+    for dims in [1usize, 2, 4] {
+        let sink = MemorySink::default();
+        let options = WriterOptions {
+            row_group_rows: 100,
+            ..Default::default()
+        };
+        let names = (0..dims).map(|d| format!("d{d}")).collect();
+        let mut writer = DatasetWriter::new(sink.clone(), names, options).unwrap();
+        let clouds: Vec<PointCloud> = (0..3u64)
+            .map(|seed| {
+                let values = cloud(seed, 250, 1000, -500).into_values();
+                PointCloud::new(dims, values[..values.len() / dims * dims].to_vec()).unwrap()
+            })
+            .collect();
+        for (label, points) in clouds.iter().enumerate() {
+            writer
+                .push_label(label as u64, points.clone(), &[])
+                .unwrap();
+        }
+        let manifest = writer.finish().unwrap();
+        for (label, points) in clouds.iter().enumerate() {
+            let mut expected = points.clone();
+            expected.sort_unique();
+            let got = read_label(&sink, &manifest, label as u64).unwrap();
+            assert_eq!(got, expected, "{dims} dims, label {label}");
+        }
+    }
+}
+
+#[test]
+fn row_groups_of_no_rows_are_refused() {
+    let options = WriterOptions {
+        row_group_rows: 0,
+        ..Default::default()
+    };
+    let dims = ["x", "y", "z"].map(String::from).to_vec();
+    assert!(DatasetWriter::new(MemorySink::default(), dims, options).is_err());
 }
 
 #[test]
