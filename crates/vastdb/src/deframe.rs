@@ -2,7 +2,7 @@
 //! chunks, one stream id per sub-split, with keep-alive (`0xFFFFFFFF`), completed
 //! (`0xFFFFFFFE`) and failed (`0xFFFFFFFD` + u64 code + u32) markers. Each projected leaf
 //! column arrives as its own small IPC stream; once every leaf of a round has arrived for a
-//! sub-split, the round becomes one record batch and the sub-split's resume point.
+//! sub-split, the round becomes record batches and the sub-split's resume point.
 //!
 //! [`ReplyDecoder`] is push-based: feed it bytes as they arrive, in pieces cut anywhere, and
 //! it hands out record batches as soon as their round is complete: one per batch the server
