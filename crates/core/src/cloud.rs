@@ -12,6 +12,56 @@ pub struct PointCloud {
     data: Vec<i64>,
 }
 
+/// Rows of 3 packed into `u64` keys that order as the rows do: each value less the dim's
+/// minimum, in 21 bits per dim. Sorting the keys is several times faster than sorting rows.
+struct Packing {
+    min: [i64; 3],
+}
+
+impl Packing {
+    const BITS: u32 = 21;
+    const MASK: u64 = (1 << Self::BITS) - 1;
+
+    /// The packing of `cloud`'s rows, if it has 3 dims each spanning fewer than 2^21 values.
+    fn of(cloud: &PointCloud) -> Option<Self> {
+        if cloud.dims != 3 {
+            return None;
+        }
+        let bbox = cloud.bbox()?;
+        let fits =
+            (0..3).all(|d| (bbox.max[d] as i128 - bbox.min[d] as i128) <= Self::MASK as i128);
+        fits.then(|| Self {
+            min: [bbox.min[0], bbox.min[1], bbox.min[2]],
+        })
+    }
+
+    fn keys(&self, values: &[i64]) -> Vec<u64> {
+        let [x0, y0, z0] = self.min;
+        // In range: every value is at least its dim's minimum and within 2^21 of it.
+        values
+            .chunks_exact(3)
+            .map(|r| {
+                ((r[0].wrapping_sub(x0) as u64) << (2 * Self::BITS))
+                    | ((r[1].wrapping_sub(y0) as u64) << Self::BITS)
+                    | r[2].wrapping_sub(z0) as u64
+            })
+            .collect()
+    }
+
+    fn rows(&self, keys: &[u64]) -> Vec<i64> {
+        let [x0, y0, z0] = self.min;
+        let mut out = Vec::with_capacity(keys.len() * 3);
+        for &k in keys {
+            out.extend_from_slice(&[
+                x0.wrapping_add((k >> (2 * Self::BITS)) as i64),
+                y0.wrapping_add(((k >> Self::BITS) & Self::MASK) as i64),
+                z0.wrapping_add((k & Self::MASK) as i64),
+            ]);
+        }
+        out
+    }
+}
+
 /// Axis-aligned bounds of a cloud: per dim, the smallest and largest value (inclusive).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BBox {
@@ -125,6 +175,13 @@ impl PointCloud {
         if self.is_sorted_unique() {
             return;
         }
+        if let Some(packing) = Packing::of(self) {
+            let mut keys = packing.keys(&self.data);
+            keys.sort_unstable();
+            keys.dedup();
+            self.data = packing.rows(&keys);
+            return;
+        }
         self.sort_xyz();
         let d = self.dims;
         let mut write = 0usize;
@@ -159,6 +216,12 @@ impl PointCloud {
 
     /// Sorts rows lexicographically (PoCADuck's order, `order=xyz`).
     pub fn sort_xyz(&mut self) {
+        if let Some(packing) = Packing::of(self) {
+            let mut keys = packing.keys(&self.data);
+            keys.sort_unstable();
+            self.data = packing.rows(&keys);
+            return;
+        }
         if self.dims == 3 {
             let mut rows: Vec<[i64; 3]> = self
                 .data
@@ -624,6 +687,51 @@ mod tests {
         let mut wide = PointCloud::new(4, vec![1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 2]).unwrap();
         wide.sort_unique();
         assert_eq!(wide.values(), &[1, 1, 1, 1, 1, 1, 1, 2]);
+    }
+
+    /// Rows sorted (and de-duplicated when `unique`) by comparing rows, as a reference.
+    fn by_rows(values: &[i64], unique: bool) -> Vec<i64> {
+        let mut rows: Vec<[i64; 3]> = values.chunks_exact(3).map(|r| [r[0], r[1], r[2]]).collect();
+        rows.sort();
+        if unique {
+            rows.dedup();
+        }
+        rows.concat()
+    }
+
+    proptest! {
+        #[test]
+        fn packed_sorting_orders_rows_as_comparing_them_does(
+            base in prop::array::uniform3(any::<i64>()),
+            span in prop::sample::select(vec![1i64, 7, (1 << 21) - 1, 1 << 21, i64::MAX]),
+            offsets in prop::collection::vec(prop::array::uniform3(any::<i64>()), 0..200),
+        ) {
+            // Rows around `base` within `span` per dim (wrapping at the int64 ends).
+            let values: Vec<i64> = offsets
+                .iter()
+                .flat_map(|o| (0..3).map(move |d| base[d].wrapping_add(o[d].rem_euclid(span))))
+                .collect();
+            let mut unique = PointCloud::new(3, values.clone()).unwrap();
+            unique.sort_unique();
+            prop_assert_eq!(unique.values(), &by_rows(&values, true)[..]);
+            let mut sorted = PointCloud::new(3, values.clone()).unwrap();
+            sorted.sort_xyz();
+            prop_assert_eq!(sorted.values(), &by_rows(&values, false)[..]);
+        }
+    }
+
+    #[test]
+    fn spans_of_two_to_the_21_are_sorted_by_rows() {
+        let top = (1i64 << 21) - 1;
+        let fits = PointCloud::new(3, vec![top, 0, 0, 0, top, 0, 0, 0, top]).unwrap();
+        assert!(Packing::of(&fits).is_some());
+        let wide = PointCloud::new(3, vec![top + 1, 0, 0, 0, 0, 0]).unwrap();
+        assert!(Packing::of(&wide).is_none());
+        let extremes = PointCloud::new(3, vec![i64::MAX, 0, 0, i64::MIN, 0, 0]).unwrap();
+        assert!(Packing::of(&extremes).is_none());
+        let mut c = wide.clone();
+        c.sort_unique();
+        assert_eq!(c.values(), &[0, 0, 0, top + 1, 0, 0]);
     }
 
     #[test]
