@@ -448,62 +448,66 @@ impl LabelPoints {
 /// whether those are strictly ascending (checked in the same pass).
 fn columnar_cloud(batches: &[RecordBatch], dims: usize) -> Result<(PointCloud, bool), ApiError> {
     let n = batches.iter().map(RecordBatch::num_rows).sum::<usize>();
-    let mut values = Vec::with_capacity(n * dims);
     let mut ascending = true;
+    if dims == 3 {
+        // Rows of 3 appended without a capacity check or a zeroing pass, order checked in
+        // the same pass, branch-free: the data is expected to be sorted.
+        let mut rows: Vec<[i64; 3]> = Vec::with_capacity(n);
+        let mut before: Option<[i64; 3]> = None;
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let columns = int64_columns(batch, dims)?;
+            let [x, y, z] = [0, 1, 2].map(|d| columns[d].as_primitive::<Int64Type>().values());
+            let mut last = before.unwrap_or([x[0], y[0], z[0]]);
+            let mut first = before.is_none();
+            rows.extend(x.iter().zip(y.iter()).zip(z.iter()).map(|((x, y), z)| {
+                let (a, b) = (last, [*x, *y, *z]);
+                let above = (a[0] < b[0])
+                    | ((a[0] == b[0]) & ((a[1] < b[1]) | ((a[1] == b[1]) & (a[2] < b[2]))));
+                ascending &= above | first;
+                first = false;
+                last = b;
+                b
+            }));
+            before = Some(last);
+        }
+        let cloud =
+            PointCloud::new(3, rows.into_flattened()).map_err(|e| gateway(e.to_string()))?;
+        return Ok((cloud, ascending));
+    }
+    let mut values = vec![0i64; n * dims];
+    let mut start = 0;
     for batch in batches {
-        let columns = (0..dims)
-            .map(|d| {
-                let column = arrow_cast::cast(batch.column(d), &DataType::Int64)
-                    .map_err(|e| gateway(format!("coordinate column {d}: {e}")))?;
-                if column.null_count() > 0 {
-                    return Err(gateway(format!("coordinate column {d} has nulls")));
-                }
-                Ok(column)
-            })
-            .collect::<Result<Vec<_>, ApiError>>()?;
-        let columns: Vec<&[i64]> = columns
-            .iter()
-            .map(|c| c.as_primitive::<Int64Type>().values().as_ref())
-            .collect();
-        let start = values.len();
-        ascending &= match columns[..] {
-            [x, y, z] => interleave_xyz(&mut values, x, y, z),
-            _ => {
-                values.resize(start + batch.num_rows() * dims, 0);
-                for (d, column) in columns.iter().enumerate() {
-                    let slots = values[start..].iter_mut().skip(d).step_by(dims);
-                    slots.zip(column.iter()).for_each(|(s, v)| *s = *v);
-                }
-                values[start..]
-                    .chunks_exact(dims)
-                    .is_sorted_by(|a, b| a < b)
-            }
-        };
+        let columns = int64_columns(batch, dims)?;
+        let end = start + batch.num_rows() * dims;
+        let out = &mut values[start..end];
+        for (d, column) in columns.iter().enumerate() {
+            let slots = out.iter_mut().skip(d).step_by(dims);
+            let column = column.as_primitive::<Int64Type>().values();
+            slots.zip(column.iter()).for_each(|(s, v)| *s = *v);
+        }
+        ascending &= out.chunks_exact(dims).is_sorted_by(|a, b| a < b);
         // The first row of this batch after the last of the one before.
-        if start > 0 && values.len() > start {
+        if start > 0 && end > start {
             ascending &= values[start - dims..start] < values[start..start + dims];
         }
+        start = end;
     }
     let cloud = PointCloud::new(dims, values).map_err(|e| gateway(e.to_string()))?;
     Ok((cloud, ascending))
 }
 
-/// Appends rows `(x, y, z)` to `out`; whether each row is above the one before it.
-fn interleave_xyz(out: &mut Vec<i64>, x: &[i64], y: &[i64], z: &[i64]) -> bool {
-    let mut rows = x.iter().zip(y).zip(z).map(|((x, y), z)| (*x, *y, *z));
-    let Some(mut before) = rows.next() else {
-        return true;
-    };
-    out.extend_from_slice(&[before.0, before.1, before.2]);
-    let mut ascending = true;
-    for row in rows {
-        out.extend_from_slice(&[row.0, row.1, row.2]);
-        // Without branches: every row is compared, as the data is expected to be sorted.
-        let (a, b) = (before, row);
-        ascending &= (a.0 < b.0) | ((a.0 == b.0) & ((a.1 < b.1) | ((a.1 == b.1) & (a.2 < b.2))));
-        before = row;
-    }
-    ascending
+/// The first `dims` columns of `batch` as int64 without nulls.
+fn int64_columns(batch: &RecordBatch, dims: usize) -> Result<Vec<arrow_array::ArrayRef>, ApiError> {
+    (0..dims)
+        .map(|d| {
+            let column = arrow_cast::cast(batch.column(d), &DataType::Int64)
+                .map_err(|e| gateway(format!("coordinate column {d}: {e}")))?;
+            if column.null_count() > 0 {
+                return Err(gateway(format!("coordinate column {d} has nulls")));
+            }
+            Ok(column)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -527,7 +531,8 @@ mod tests {
     #[test]
     fn columns_are_interleaved_and_their_order_checked_in_the_same_pass() {
         let up = [[0, 0, 1], [0, 1, 0], [1, -5, -5]];
-        let (cloud, ascending) = columnar_cloud(&[batch(&up), batch(&[[2, 0, 0]])], 3).unwrap();
+        let (cloud, ascending) =
+            columnar_cloud(&[batch(&[]), batch(&up), batch(&[[2, 0, 0]])], 3).unwrap();
         assert_eq!(cloud.values(), &[0, 0, 1, 0, 1, 0, 1, -5, -5, 2, 0, 0]);
         assert!(ascending);
         let cases: [&[&[[i64; 3]]]; 4] = [
