@@ -62,6 +62,13 @@ impl Packing {
     }
 }
 
+/// Whether row `a` of 3 comes strictly before row `b` (lexicographically), computed without
+/// branches so that checks over data expected to be sorted run at full speed.
+#[inline]
+pub fn row_before(a: &[i64], b: &[i64]) -> bool {
+    (a[0] < b[0]) | ((a[0] == b[0]) & ((a[1] < b[1]) | ((a[1] == b[1]) & (a[2] < b[2]))))
+}
+
 /// Axis-aligned bounds of a cloud: per dim, the smallest and largest value (inclusive).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BBox {
@@ -175,13 +182,7 @@ impl PointCloud {
         if self.is_sorted_unique() {
             return;
         }
-        if let Some(packing) = Packing::of(self) {
-            let mut keys = packing.keys(&self.data);
-            // The rows are rebuilt from the keys: let them go first (a third less memory).
-            self.data = Vec::new();
-            keys.sort_unstable();
-            keys.dedup();
-            self.data = packing.rows(&keys);
+        if self.sort_packed(true) {
             return;
         }
         self.sort_xyz();
@@ -201,28 +202,39 @@ impl PointCloud {
         self.data.truncate(write * d);
     }
 
+    /// Sorts (and de-duplicates when `unique`) through [`Packing`] keys; false, untouched,
+    /// when the rows cannot be packed.
+    fn sort_packed(&mut self, unique: bool) -> bool {
+        let Some(packing) = Packing::of(self) else {
+            return false;
+        };
+        let mut keys = packing.keys(&self.data);
+        // The rows are rebuilt from the keys: let them go first (a third less memory).
+        self.data = Vec::new();
+        keys.sort_unstable();
+        if unique {
+            keys.dedup();
+        }
+        self.data = packing.rows(&keys);
+        true
+    }
+
     /// Whether rows are strictly ascending: sorted lexicographically with no duplicate.
     pub fn is_sorted_unique(&self) -> bool {
         if self.dims == 3 {
-            // Every pair compared without branches or early exit: several times faster on
-            // sorted data, the case this check exists for.
+            // Every pair compared without early exit: several times faster on sorted data,
+            // the case this check exists for.
             let rows = || self.data.chunks_exact(3);
-            return rows().zip(rows().skip(1)).fold(true, |sorted, (a, b)| {
-                let below = (a[0] < b[0])
-                    | ((a[0] == b[0]) & ((a[1] < b[1]) | ((a[1] == b[1]) & (a[2] < b[2]))));
-                sorted & below
-            });
+            return rows()
+                .zip(rows().skip(1))
+                .fold(true, |sorted, (a, b)| sorted & row_before(a, b));
         }
         self.data.chunks_exact(self.dims).is_sorted_by(|a, b| a < b)
     }
 
     /// Sorts rows lexicographically (PoCADuck's order, `order=xyz`).
     pub fn sort_xyz(&mut self) {
-        if let Some(packing) = Packing::of(self) {
-            let mut keys = packing.keys(&self.data);
-            self.data = Vec::new();
-            keys.sort_unstable();
-            self.data = packing.rows(&keys);
+        if self.sort_packed(false) {
             return;
         }
         if self.dims == 3 {

@@ -167,7 +167,8 @@ fn batch_header(rows: usize, dims: usize) -> Bytes {
     let message = message.finish();
     fbb.finish(message, None);
     let meta = fbb.finished_data();
-    let padded = (meta.len() + 8).next_multiple_of(8) - 8;
+    // The 8-byte prefix keeps the body aligned when the metadata is a multiple of 8.
+    let padded = meta.len().next_multiple_of(8);
     let mut out = Vec::with_capacity(8 + padded);
     out.extend_from_slice(&u32::MAX.to_le_bytes());
     out.extend_from_slice(&(padded as u32).to_le_bytes());

@@ -17,6 +17,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, UInt64Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, SchemaRef};
+use pocaduck_edge_core::cloud::row_before;
 use pocaduck_edge_core::PointCloud;
 use pocaduck_edge_vastdb::query::{Condition, Filter};
 use pocaduck_edge_vastdb::{Credentials, Endpoint, QuerySettings, TablePath};
@@ -445,11 +446,11 @@ impl LabelPoints {
 }
 
 /// Interleaves the coordinate columns of a round's batches into `N × D` points, and tells
-/// whether those are strictly ascending (checked in the same pass).
+/// whether those are strictly ascending (for rows of 3, checked in the same pass).
 fn columnar_cloud(batches: &[RecordBatch], dims: usize) -> Result<(PointCloud, bool), ApiError> {
     let n = batches.iter().map(RecordBatch::num_rows).sum::<usize>();
-    let mut ascending = true;
     if dims == 3 {
+        let mut ascending = true;
         // Rows of 3 appended without a capacity check or a zeroing pass, order checked in
         // the same pass, branch-free: the data is expected to be sorted.
         let mut rows: Vec<[i64; 3]> = Vec::with_capacity(n);
@@ -460,10 +461,8 @@ fn columnar_cloud(batches: &[RecordBatch], dims: usize) -> Result<(PointCloud, b
             let mut last = before.unwrap_or([x[0], y[0], z[0]]);
             let mut first = before.is_none();
             rows.extend(x.iter().zip(y.iter()).zip(z.iter()).map(|((x, y), z)| {
-                let (a, b) = (last, [*x, *y, *z]);
-                let above = (a[0] < b[0])
-                    | ((a[0] == b[0]) & ((a[1] < b[1]) | ((a[1] == b[1]) & (a[2] < b[2]))));
-                ascending &= above | first;
+                let b = [*x, *y, *z];
+                ascending &= row_before(&last, &b) | first;
                 first = false;
                 last = b;
                 b
@@ -479,20 +478,15 @@ fn columnar_cloud(batches: &[RecordBatch], dims: usize) -> Result<(PointCloud, b
     for batch in batches {
         let columns = int64_columns(batch, dims)?;
         let end = start + batch.num_rows() * dims;
-        let out = &mut values[start..end];
         for (d, column) in columns.iter().enumerate() {
-            let slots = out.iter_mut().skip(d).step_by(dims);
+            let slots = values[start..end].iter_mut().skip(d).step_by(dims);
             let column = column.as_primitive::<Int64Type>().values();
             slots.zip(column.iter()).for_each(|(s, v)| *s = *v);
-        }
-        ascending &= out.chunks_exact(dims).is_sorted_by(|a, b| a < b);
-        // The first row of this batch after the last of the one before.
-        if start > 0 && end > start {
-            ascending &= values[start - dims..start] < values[start..start + dims];
         }
         start = end;
     }
     let cloud = PointCloud::new(dims, values).map_err(|e| gateway(e.to_string()))?;
+    let ascending = cloud.is_sorted_unique();
     Ok((cloud, ascending))
 }
 
