@@ -496,7 +496,7 @@ export async function openDataset(url, options = {}) {
     const meter = new Meter(options.onProgress);
     const ctx = { signal: options.signal, meter };
     await entries(labels, ctx);
-    const plan = reader.planPoints(labels);
+    const plan = reader.planPoints(labels, limit);
     meter.bytesTotal = meter.bytesFetched + plan.bytes;
     const parts = await Promise.all(plan.requests.map((r) => range(r.path, r.start, r.end, ctx)));
     options.signal?.throwIfAborted();

@@ -218,7 +218,7 @@ function classify(r) {
     assert.ok(index.pages.some((p) => p.range.offset === from && p.range.offset + p.range.length - 1 === to), describeRequest(r));
     return "index";
   }
-  const file = facts.manifest.files.find((f) => f.path === path);
+  const file = [...facts.manifest.files, ...(facts.manifest.coarse ?? [])].find((f) => f.path === path);
   assert.ok(file, `a file of the manifest: ${describeRequest(r)}`);
   if (from === file.footer.offset && to === file.footer.offset + file.footer.length - 1) return "footer";
   assert.ok(from <= to && to < file.footer.offset, `row groups before the footer: ${describeRequest(r)}`);
@@ -273,7 +273,7 @@ for (const mode of ["proxy", "serverless"]) {
           const files = api.filter((r) => r.url().startsWith(filesUrl()));
           assert.deepEqual(api.filter((r) => !files.includes(r)).map((r) => new URL(r.url()).pathname), ["/v1/datasets"], apiMade);
           const kinds = files.map(classify);
-          assert.deepEqual(kinds.filter((k) => k === "manifest" || k === "footer").length, 1 + facts.manifest.files.length, apiMade);
+          assert.deepEqual(kinds.filter((k) => k === "manifest" || k === "footer").length, 1 + facts.manifest.files.length + (facts.manifest.coarse ?? []).length, apiMade);
           assert.deepEqual(kinds.filter((k) => k !== "manifest" && k !== "footer").sort(), ["data", "index"], apiMade);
         } else {
           // Through the server: one round trip for the label's points.

@@ -120,8 +120,10 @@ before(async () => {
   await run(["import", join(work, "pocaduck"), join(work, "extreme")]);
   await cp(join(work, "extreme"), join(work, "broken"), { recursive: true });
   await writeFile(join(work, "broken/manifest.json"), "{ not json");
+  // Coarse levels on the labels of more than 4000 points.
+  await run(["sample", join(work, "coarse"), "--voxel-nm", "256", "--coarse-points", "1000"]);
   sample = await serve();
-  server = await serve(["--data", join(work, "extreme"), "--data", join(work, "broken")]);
+  server = await serve(["--data", join(work, "extreme"), "--data", join(work, "broken"), "--data", join(work, "coarse")]);
 });
 
 after(async () => {
@@ -208,6 +210,31 @@ for (const mode of ["proxy", "serverless"]) {
       const boxed = await d.getPoints(722817260, { limit: 1000, bbox: box });
       assert.ok(boxed.count > 0 && boxed.count < 1000, `${boxed.count} points in the box`);
       assert.deepEqual(boxed.int64, golden.int64);
+    });
+
+    test("levels of detail of big labels read their coarse level, as the server picks them", async () => {
+      const { fetch, log } = recordingFetch();
+      const d = await open("coarse", { fetch });
+      const { labels } = await d.getLabels({ limit: 100 });
+      let coarse = 0;
+      for (const label of labels) {
+        const count = await d.getPointCount(label);
+        const limit = 77;
+        const url = `${server.url}/v1/datasets/coarse/labels/${label}/points?format=arrow&limit=${limit}`;
+        const [golden] = await decodeArrow(new Uint8Array(await (await fetch(url)).arrayBuffer()));
+        log.requests.length = 0;
+        const p = await d.getPoints(label, { limit });
+        assert.equal(p.count, limit);
+        assert.deepEqual(p.int64, golden.int64, `label ${label} of ${count} points`);
+        if (count > 4000) {
+          coarse += 1;
+          if (mode === "serverless") {
+            assert.ok(log.requests.some((r) => r.url.includes("/coarse/part-")), JSON.stringify(log.requests));
+            assert.ok(!log.requests.some((r) => r.url.includes("/points/part-")), "the label's own points stay unread");
+          }
+        }
+      }
+      assert.ok(coarse >= 2 && coarse < labels.length, `${coarse} of ${labels.length} labels have a coarse level`);
     });
 
     test("many labels come back in the order asked, an empty selection included", async () => {

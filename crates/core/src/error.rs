@@ -11,7 +11,7 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
-    /// The manifest is not a format-1 manifest.
+    /// The manifest is not an edge-layout manifest this crate reads.
     #[error("manifest: {0}")]
     Manifest(String),
     /// An index page is malformed.

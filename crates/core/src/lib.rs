@@ -1,4 +1,4 @@
-//! Neuron point clouds for the edge: the data model, the edge layout (format 1) with its
+//! Neuron point clouds for the edge: the data model, the edge layout (format 2) with its
 //! writer and reader, range planning, and decoding into typed buffers.
 //!
 //! This crate does no IO and reads no clock: bytes, manifests and index pages go in;

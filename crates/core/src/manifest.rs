@@ -4,21 +4,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::cloud::BBox;
 use crate::error::{Error, Result};
+use crate::index::IndexEntry;
 
 /// The `format` value of every edge-layout manifest.
 pub const FORMAT_NAME: &str = "pocaduck-edge";
-/// The layout version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The layout version this crate writes. It reads this one and format 1, which is format 2
+/// without coarse levels.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest layout version this crate reads.
+pub const OLDEST_VERSION: u32 = 1;
 /// Order of points within a label: lexicographic by row (PoCADuck's `get_points` order),
 /// which is also the order that compresses best.
 pub const POINT_ORDER: &str = "xyz";
 
-/// The manifest of an edge-layout dataset (format 1).
+/// The manifest of an edge-layout dataset (format 2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Always [`FORMAT_NAME`].
     pub format: String,
-    /// Always [`FORMAT_VERSION`].
+    /// [`FORMAT_VERSION`] or, for older datasets, [`OLDEST_VERSION`].
     pub version: u32,
     /// Names of the dims, in column order; their count is `D`.
     pub dims: Vec<String>,
@@ -36,6 +40,10 @@ pub struct Manifest {
     pub point_order: String,
     /// Parquet files holding the points (`label`, then one column per dim).
     pub files: Vec<DataFile>,
+    /// Parquet files holding the coarse levels of big labels (same columns), numbered
+    /// after `files` where a file is named by number (see [`Manifest::file`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coarse: Vec<DataFile>,
     /// The paged label index.
     pub label_index: LabelIndex,
     /// The Parquet file of PoCADuck block ids per label, when the source had blocks.
@@ -147,9 +155,9 @@ impl Manifest {
                 self.format
             )));
         }
-        if self.version != FORMAT_VERSION {
+        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&self.version) {
             return Err(Error::Manifest(format!(
-                "version {} is not supported (this reader reads {FORMAT_VERSION})",
+                "version {} is not supported (this reader reads {OLDEST_VERSION} to {FORMAT_VERSION})",
                 self.version
             )));
         }
@@ -169,7 +177,7 @@ impl Manifest {
                 ));
             }
         }
-        for file in self.files.iter().chain(self.blocks.iter()) {
+        for file in self.points_files().chain(self.blocks.iter()) {
             let footer = file
                 .footer
                 .ok_or_else(|| Error::Manifest(format!("{} has no footer range", file.path)))?;
@@ -196,11 +204,43 @@ impl Manifest {
             .map(|p| (i, p))
     }
 
-    /// All files of the dataset (points, index, blocks) but the manifest itself.
+    /// All files of the dataset (points, coarse levels, index, blocks) but the manifest
+    /// itself.
     pub fn all_files(&self) -> impl Iterator<Item = &DataFile> {
-        self.files
-            .iter()
+        self.points_files()
             .chain(std::iter::once(&self.label_index.file))
             .chain(self.blocks.iter())
+    }
+
+    /// The Parquet files of points in number order: `files`, then `coarse`.
+    pub fn points_files(&self) -> impl Iterator<Item = &DataFile> {
+        self.files.iter().chain(&self.coarse)
+    }
+
+    /// Points file number `file` (see [`Manifest::points_files`]).
+    pub fn file(&self, file: u32) -> Option<&DataFile> {
+        let i = file as usize;
+        match i.checked_sub(self.files.len()) {
+            None => self.files.get(i),
+            Some(c) => self.coarse.get(c),
+        }
+    }
+
+    /// The entry to read for `limit` points of `entry`'s label: its coarse level, as an
+    /// entry of its own, when it has one of at least `limit` points; else `entry` itself.
+    pub fn entry_for_limit(&self, entry: &IndexEntry, limit: Option<u64>) -> IndexEntry {
+        match (&entry.coarse, limit) {
+            (Some(c), Some(limit)) if limit <= c.point_count => IndexEntry {
+                point_count: c.point_count,
+                file: self.files.len() as u32 + c.file,
+                row_group: c.row_group,
+                row_groups: c.row_groups,
+                row_offset: c.row_offset,
+                bytes: c.bytes,
+                coarse: None,
+                ..entry.clone()
+            },
+            _ => entry.clone(),
+        }
     }
 }

@@ -16,7 +16,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::cloud::{BBox, PointCloud};
 use crate::encoding::coordinate_encoding;
 use crate::error::{Error, Result};
-use crate::index::{entries_per_page, IndexEntry, IndexPage};
+use crate::index::{entries_per_page, Coarse, IndexEntry, IndexPage};
 use crate::manifest::{
     ByteRange, DataFile, LabelIndex, Manifest, PageRef, FORMAT_NAME, FORMAT_VERSION, POINT_ORDER,
 };
@@ -34,6 +34,25 @@ pub trait FileSink {
 /// zstd, and read no faster).
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
+/// The size of coarse levels unless told otherwise: a level of detail of up to a million
+/// points reads at most twice that many.
+pub const DEFAULT_COARSE_POINTS: u64 = 1 << 20;
+
+/// The stride of the coarse level of a label of `points` points, for labels of more than
+/// 4 × `coarse_points` points (none when `coarse_points` is 0): the largest power of two
+/// that leaves more than `coarse_points` points, so the level holds between `coarse_points`
+/// and twice that many.
+pub fn coarse_stride(points: u64, coarse_points: u64) -> Option<u64> {
+    if coarse_points == 0 || points <= coarse_points.saturating_mul(4) {
+        return None;
+    }
+    let mut stride = 4u64;
+    while points.div_ceil(stride * 2) > coarse_points {
+        stride *= 2;
+    }
+    Some(stride)
+}
+
 /// Tuning of the layout.
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
@@ -43,6 +62,9 @@ pub struct WriterOptions {
     pub file_rows: usize,
     /// zstd level.
     pub zstd_level: i32,
+    /// Labels of more than 4 × this many points get a coarse level of more than this many
+    /// points (see [`coarse_stride`]); 0 writes none.
+    pub coarse_points: u64,
     /// Voxel size in nm per dim, recorded in the manifest.
     pub voxel_size_nm: Option<Vec<f64>>,
     /// Recorded in the manifest: origin, licence, citation.
@@ -55,6 +77,7 @@ impl Default for WriterOptions {
             row_group_rows: 32 * 1024,
             file_rows: 16 << 20,
             zstd_level: DEFAULT_ZSTD_LEVEL,
+            coarse_points: DEFAULT_COARSE_POINTS,
             voxel_size_nm: None,
             attribution: None,
         }
@@ -77,6 +100,8 @@ pub struct DatasetWriter<S: FileSink> {
     options: WriterOptions,
     points: Option<PointsFile>,
     files: Vec<DataFile>,
+    coarse: Option<PointsFile>,
+    coarse_files: Vec<DataFile>,
     index: IndexWriter,
     blocks: BlocksWriter,
     previous: Option<u64>,
@@ -92,6 +117,7 @@ struct Placed {
     count: u64,
     blocks_row: u64,
     blocks_count: u32,
+    coarse: Option<Coarse>,
     bbox: BBox,
 }
 
@@ -128,6 +154,8 @@ impl<S: FileSink> DatasetWriter<S> {
             options,
             points: None,
             files: Vec::new(),
+            coarse: None,
+            coarse_files: Vec::new(),
             index,
             blocks,
             previous: None,
@@ -165,15 +193,17 @@ impl<S: FileSink> DatasetWriter<S> {
         let bbox = points.bbox().expect("a non-empty cloud has bounds");
         let wide = points.values().iter().any(|v| i32::try_from(*v).is_err());
 
-        let must_roll = match &self.points {
-            Some(f) => (wide && !f.wide) || f.rows >= self.options.file_rows as u64,
-            None => false,
+        let coarse = match coarse_stride(points.len() as u64, self.options.coarse_points) {
+            Some(stride) => Some(self.push_coarse(label, &points, stride, wide)?),
+            None => None,
         };
-        if must_roll {
+
+        if self.must_roll(&self.points, wide) {
             self.close_points_file()?;
         }
         if self.points.is_none() {
-            self.points = Some(self.open_points_file(wide)?);
+            let path = format!("points/part-{:05}.parquet", self.files.len());
+            self.points = Some(self.open_points_file(path, wide)?);
         }
         let blocks_row = self.blocks.rows;
         for b in blocks {
@@ -192,27 +222,10 @@ impl<S: FileSink> DatasetWriter<S> {
             count: points.len() as u64,
             blocks_row,
             blocks_count: blocks.len() as u32,
+            coarse,
             bbox: bbox.clone(),
         });
-        // Rows into the pending columns, as many at a time as the row group has room for.
-        let d = self.dims.len();
-        let mut rows = points.values();
-        while !rows.is_empty() {
-            let room = row_group_rows - file.pending.labels.len();
-            let (head, rest) = rows.split_at(room.min(rows.len() / d) * d);
-            let pending = &mut file.pending;
-            pending
-                .labels
-                .resize(pending.labels.len() + head.len() / d, label);
-            for (i, col) in pending.columns.iter_mut().enumerate() {
-                col.extend(head.iter().skip(i).step_by(d));
-            }
-            if pending.labels.len() == row_group_rows {
-                file.flush_row_group()?;
-            }
-            rows = rest;
-        }
-        file.rows += points.len() as u64;
+        file.append(label, points.values(), row_group_rows)?;
         self.label_count += 1;
         self.point_count += points.len() as u64;
         self.bbox = Some(match &self.bbox {
@@ -222,8 +235,60 @@ impl<S: FileSink> DatasetWriter<S> {
         Ok(())
     }
 
-    fn open_points_file(&mut self, wide: bool) -> Result<PointsFile> {
-        let path = format!("points/part-{:05}.parquet", self.files.len());
+    /// Whether `file` must close before a label (`wide`: one with values beyond int32).
+    fn must_roll(&self, file: &Option<PointsFile>, wide: bool) -> bool {
+        file.as_ref()
+            .is_some_and(|f| (wide && !f.wide) || f.rows >= self.options.file_rows as u64)
+    }
+
+    /// Writes every `stride`-th point of a label to the coarse files, in row groups of its
+    /// own, and says where they lie.
+    fn push_coarse(
+        &mut self,
+        label: u64,
+        points: &PointCloud,
+        stride: u64,
+        wide: bool,
+    ) -> Result<Coarse> {
+        if self.must_roll(&self.coarse, wide) {
+            self.close_coarse_file()?;
+        }
+        if self.coarse.is_none() {
+            let path = format!("coarse/part-{:05}.parquet", self.coarse_files.len());
+            self.coarse = Some(self.open_points_file(path, wide)?);
+        }
+        let d = self.dims.len();
+        let rows: Vec<i64> = points
+            .values()
+            .chunks_exact(d)
+            .step_by(stride as usize)
+            .flatten()
+            .copied()
+            .collect();
+        let file = self.coarse.as_mut().expect("opened above");
+        let first = file.writer.flushed_row_groups().len();
+        file.append(label, &rows, self.options.row_group_rows)?;
+        file.flush_row_group()?;
+        let groups = &file.writer.flushed_row_groups()[first..];
+        let (Some(head), Some(tail)) = (groups.first(), groups.last()) else {
+            unreachable!("a label with a coarse level has points");
+        };
+        let (start, end) = (group_range(head).offset, group_range(tail).end());
+        Ok(Coarse {
+            stride,
+            point_count: (rows.len() / d) as u64,
+            file: self.coarse_files.len() as u32,
+            row_group: first as u32,
+            row_groups: groups.len() as u32,
+            row_offset: 0,
+            bytes: ByteRange {
+                offset: start,
+                length: end - start,
+            },
+        })
+    }
+
+    fn open_points_file(&mut self, path: String, wide: bool) -> Result<PointsFile> {
         let coord = if wide {
             DataType::Int64
         } else {
@@ -279,12 +344,9 @@ impl<S: FileSink> DatasetWriter<S> {
         };
         file.flush_row_group()?;
         let groups: Vec<RowGroupMetaData> = file.writer.flushed_row_groups().to_vec();
-        let out = file.writer.into_inner().map_err(|e| Error::Parquet {
-            path: file.path.clone(),
-            source: e,
-        })?;
         let file_index = self.files.len() as u32;
-        let data_file = out.finish(&file.path, file.rows)?;
+        let placed = std::mem::take(&mut file.placed);
+        let data_file = file.close()?;
         // Row-group start rows and byte ranges, to place each label.
         let mut starts = Vec::with_capacity(groups.len());
         let mut row = 0u64;
@@ -292,7 +354,7 @@ impl<S: FileSink> DatasetWriter<S> {
             starts.push(row);
             row += g.num_rows() as u64;
         }
-        for p in file.placed {
+        for p in placed {
             let first = starts.partition_point(|&s| s <= p.first_row) - 1;
             let last = starts.partition_point(|&s| s < p.first_row + p.count) - 1;
             let start = group_range(&groups[first]).offset;
@@ -310,6 +372,7 @@ impl<S: FileSink> DatasetWriter<S> {
                 },
                 blocks_row: p.blocks_row,
                 blocks_count: p.blocks_count,
+                coarse: p.coarse,
                 bbox: p.bbox,
             })?;
         }
@@ -317,10 +380,18 @@ impl<S: FileSink> DatasetWriter<S> {
         Ok(())
     }
 
+    fn close_coarse_file(&mut self) -> Result<()> {
+        if let Some(file) = self.coarse.take() {
+            self.coarse_files.push(file.close()?);
+        }
+        Ok(())
+    }
+
     /// Writes the last row groups, the index, the blocks file and `manifest.json`
     /// (last, so a reader never sees a manifest naming missing files).
     pub fn finish(mut self) -> Result<Manifest> {
         self.close_points_file()?;
+        self.close_coarse_file()?;
         let label_index = self.index.finish()?;
         let blocks = self.blocks.finish()?;
         let manifest = Manifest {
@@ -333,6 +404,7 @@ impl<S: FileSink> DatasetWriter<S> {
             bbox: self.bbox,
             point_order: POINT_ORDER.into(),
             files: self.files,
+            coarse: self.coarse_files,
             label_index,
             blocks,
             attribution: self.options.attribution,
@@ -349,6 +421,40 @@ impl<S: FileSink> DatasetWriter<S> {
 }
 
 impl PointsFile {
+    /// Appends a label's rows (`D` values each) to the pending row group, as many at a time
+    /// as it has room for, writing each row group as it fills.
+    fn append(&mut self, label: u64, mut rows: &[i64], row_group_rows: usize) -> Result<()> {
+        let d = self.pending.columns.len();
+        let count = rows.len() / d;
+        while !rows.is_empty() {
+            let room = row_group_rows - self.pending.labels.len();
+            let (head, rest) = rows.split_at(room.min(rows.len() / d) * d);
+            let pending = &mut self.pending;
+            pending
+                .labels
+                .resize(pending.labels.len() + head.len() / d, label);
+            for (i, col) in pending.columns.iter_mut().enumerate() {
+                col.extend(head.iter().skip(i).step_by(d));
+            }
+            if pending.labels.len() == row_group_rows {
+                self.flush_row_group()?;
+            }
+            rows = rest;
+        }
+        self.rows += count as u64;
+        Ok(())
+    }
+
+    /// Writes the last row group and the footer, and describes the file.
+    fn close(mut self) -> Result<DataFile> {
+        self.flush_row_group()?;
+        let out = self.writer.into_inner().map_err(|e| Error::Parquet {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        out.finish(&self.path, self.rows)
+    }
+
     fn flush_row_group(&mut self) -> Result<()> {
         if self.pending.labels.is_empty() {
             return Ok(());
@@ -608,5 +714,31 @@ impl Write for HashingWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarse_strides_leave_between_one_and_two_levels_worth_of_points() {
+        for coarse_points in [1u64, 3, 100, 1 << 20] {
+            for points in (0..5000).chain([4 * coarse_points, 4 * coarse_points + 1, 97_000_000]) {
+                let got = coarse_stride(points, coarse_points);
+                // The largest power of two from 4 up leaving more than `coarse_points`.
+                let expected = (points > 4 * coarse_points).then(|| {
+                    (2..64)
+                        .map(|k| 1u64 << k)
+                        .take_while(|s| points.div_ceil(*s) > coarse_points)
+                        .last()
+                        .unwrap()
+                });
+                assert_eq!(got, expected, "{points} points, level {coarse_points}");
+            }
+        }
+        assert_eq!(coarse_stride(97_000_000, 1 << 20), Some(64));
+        assert_eq!(coarse_stride(u64::MAX, 0), None);
+        assert_eq!(coarse_stride(u64::MAX, u64::MAX), None);
     }
 }

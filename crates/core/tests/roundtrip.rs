@@ -6,10 +6,12 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use pocaduck_edge_core::index::IndexPage;
+use pocaduck_edge_core::index::{IndexEntry, IndexPage};
 use pocaduck_edge_core::plan::plan_label;
 use pocaduck_edge_core::read::{decode_points, parse_footer, SparseFile};
-use pocaduck_edge_core::write::{BlockCount, DatasetWriter, FileSink, WriterOptions};
+use pocaduck_edge_core::write::{
+    coarse_stride, BlockCount, DatasetWriter, FileSink, WriterOptions,
+};
 use pocaduck_edge_core::{Manifest, PointCloud};
 
 #[derive(Clone, Default)]
@@ -68,14 +70,24 @@ fn cloud(seed: u64, n: usize, spread: i64, offset: i64) -> PointCloud {
     PointCloud::new(3, data).unwrap()
 }
 
-/// Reads a label back as a host would: index page, footer, planned ranges.
-fn read_label(sink: &MemorySink, manifest: &Manifest, label: u64) -> Option<PointCloud> {
+/// A label's index entry, found as a host finds it: through the manifest's page refs.
+fn find_entry(sink: &MemorySink, manifest: &Manifest, label: u64) -> Option<IndexEntry> {
     let (_, page) = manifest.page_for(label)?;
     let index = sink.file(&manifest.label_index.file.path);
     let r = page.range;
     let page = IndexPage::decode(&index[r.offset as usize..r.end() as usize]).unwrap();
-    let entry = page.find(label)?;
-    let file = &manifest.files[entry.file as usize];
+    page.find(label).cloned()
+}
+
+/// Reads a label back as a host would: index page, footer, planned ranges.
+fn read_label(sink: &MemorySink, manifest: &Manifest, label: u64) -> Option<PointCloud> {
+    let entry = find_entry(sink, manifest, label)?;
+    Some(read_entry(sink, manifest, &entry))
+}
+
+/// Reads the points an entry (a label's or its coarse level's) locates.
+fn read_entry(sink: &MemorySink, manifest: &Manifest, entry: &IndexEntry) -> PointCloud {
+    let file = manifest.file(entry.file).unwrap();
     let bytes = sink.file(&file.path);
     let f = file.footer.unwrap();
     let meta = parse_footer(&file.path, &bytes[f.offset as usize..f.end() as usize]).unwrap();
@@ -88,7 +100,7 @@ fn read_label(sink: &MemorySink, manifest: &Manifest, label: u64) -> Option<Poin
         out.extend(&decode_points(&file.path, &meta, sparse, &chunk.rows, dims).unwrap())
             .unwrap();
     }
-    Some(out)
+    out
 }
 
 #[test]
@@ -209,4 +221,80 @@ fn labels_must_ascend_and_dims_match() {
     assert!(writer
         .push_label(6, PointCloud::new(2, vec![1, 2]).unwrap(), &[])
         .is_err());
+}
+
+#[test]
+fn big_labels_get_a_coarse_level_of_every_stride_th_point() {
+    let sink = MemorySink::default();
+    let options = WriterOptions {
+        row_group_rows: 64,
+        file_rows: 1000,
+        coarse_points: 100,
+        ..Default::default()
+    };
+    let mut writer = xyz_writer(sink.clone(), options);
+    let wide = cloud(6, 900, 1000, i64::from(i32::MAX) - 500);
+    let labels: Vec<(u64, PointCloud)> = vec![
+        (1, cloud(1, 300, 1000, 0)),
+        (2, cloud(2, 450, 1000, -500)),
+        (3, cloud(3, 2000, 1000, 0)),
+        (u64::MAX - 1, wide),
+        (u64::MAX, cloud(4, 1300, 1000, 7)),
+    ];
+    for (label, points) in &labels {
+        writer.push_label(*label, points.clone(), &[]).unwrap();
+    }
+    let manifest = writer.finish().unwrap();
+    assert_eq!(
+        Manifest::from_json(&sink.file("manifest.json")).unwrap(),
+        manifest
+    );
+    assert!(
+        manifest.coarse.len() >= 2,
+        "the wide label starts a coarse file"
+    );
+    assert!(manifest
+        .coarse
+        .iter()
+        .all(|f| f.path.starts_with("coarse/")));
+    assert_eq!(
+        manifest.files.iter().map(|f| f.rows).sum::<u64>(),
+        manifest.point_count,
+        "coarse rows are not among the points files"
+    );
+
+    for (label, points) in &labels {
+        let mut all = points.clone();
+        all.sort_unique();
+        let n = all.len() as u64;
+        let entry = find_entry(&sink, &manifest, *label).unwrap();
+        let Some(stride) = coarse_stride(n, 100) else {
+            assert!(entry.coarse.is_none(), "label {label} of {n} points");
+            assert_eq!(manifest.entry_for_limit(&entry, Some(1)), entry);
+            continue;
+        };
+        let coarse = entry
+            .coarse
+            .clone()
+            .expect("a big label has a coarse level");
+        assert_eq!(coarse.stride, stride);
+        assert!((101..=200).contains(&coarse.point_count), "{coarse:?}");
+        let expected: Vec<i64> = all
+            .values()
+            .chunks(3)
+            .step_by(stride as usize)
+            .flatten()
+            .copied()
+            .collect();
+        let level = manifest.entry_for_limit(&entry, Some(coarse.point_count));
+        assert_eq!(level.point_count, coarse.point_count);
+        assert_eq!(read_entry(&sink, &manifest, &level).values(), &expected[..]);
+        assert_eq!(
+            manifest.entry_for_limit(&entry, Some(coarse.point_count + 1)),
+            entry,
+            "a limit above the level reads the label"
+        );
+        assert_eq!(manifest.entry_for_limit(&entry, None), entry);
+        assert_eq!(read_entry(&sink, &manifest, &entry), all);
+    }
 }

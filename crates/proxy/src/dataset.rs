@@ -126,12 +126,12 @@ impl Dataset {
                 parse_footer(&file.path, &bytes).map_err(|e| e.to_string())
             }
         };
-        let footers = try_join_all(manifest.files.iter().map(footer)).await?;
+        let footers = try_join_all(manifest.points_files().map(footer)).await?;
         let blocks_footer = match &manifest.blocks {
             Some(b) => Some(footer(b).await?),
             None => None,
         };
-        for (file, meta) in manifest.files.iter().zip(&footers) {
+        for (file, meta) in manifest.points_files().zip(&footers) {
             if meta.file_metadata().schema_descr().num_columns() != manifest.dims() + 1 {
                 return Err(format!(
                     "{} does not have a label column and {} dims",
@@ -266,7 +266,7 @@ impl Dataset {
         Ok(out)
     }
 
-    /// The footer of points file `file`.
+    /// The footer of points file `file` (numbered as [`Manifest::file`] numbers them).
     pub fn footer<'a>(
         &self,
         loaded: &'a Loaded,
@@ -278,6 +278,18 @@ impl Dataset {
                 format!("the index names file {file}, which the manifest lacks"),
             )
         })
+    }
+
+    /// Points file `file` of the manifest.
+    pub fn points_file<'a>(
+        &self,
+        loaded: &'a Loaded,
+        file: u32,
+    ) -> Result<&'a pocaduck_edge_core::manifest::DataFile, ApiError> {
+        loaded
+            .manifest
+            .file(file)
+            .ok_or_else(|| unavailable(&self.name, format!("no points file {file}")))
     }
 
     /// Fetches and decodes chunks (their byte ranges merged per file), in order.
@@ -308,7 +320,7 @@ impl Dataset {
         span: &RowSpan,
     ) -> Result<PointCloud, ApiError> {
         let meta = self.footer(loaded, file)?;
-        let path = &loaded.manifest.files[file as usize].path;
+        let path = &self.points_file(loaded, file)?.path;
         decode_points(path, meta, sparse, span, loaded.manifest.dims())
             .map_err(|e| unavailable(&self.name, e))
     }
@@ -332,11 +344,7 @@ impl Dataset {
         }
         let mut requests = Vec::new();
         for (file, ranges) in by_file {
-            let data = loaded
-                .manifest
-                .files
-                .get(file as usize)
-                .ok_or_else(|| unavailable(&self.name, format!("no file {file}")))?;
+            let data = self.points_file(loaded, file)?;
             for r in merge_ranges(&ranges, COALESCE_GAP) {
                 requests.push((file, data.path.clone(), r));
             }
@@ -352,7 +360,7 @@ impl Dataset {
         for ((file, _, r), (bytes, t)) in requests.iter().zip(fetched) {
             timing.requests += t.requests;
             timing.bytes_fetched += t.bytes_fetched;
-            let size = loaded.manifest.files[*file as usize].size;
+            let size = self.points_file(loaded, *file)?.size;
             files
                 .entry(*file)
                 .or_insert_with(|| SparseFile::new(size))

@@ -373,6 +373,8 @@ impl Service {
         let mut total = 0u64;
         for label in labels {
             let entry = find_entry(d, &l, label, &mut timing).await?;
+            // A level of detail of a big label reads its coarse level when that suffices.
+            let entry = l.manifest.entry_for_limit(&entry, options.limit);
             let meta = d.footer(&l, entry.file)?;
             let chunks = plan_label(&entry, meta, PIECE_BYTES)
                 .map_err(|e| ApiError::unavailable(e.to_string()))?;
@@ -618,7 +620,7 @@ impl Service {
     ) -> Result<(), ApiError> {
         let meta = d.footer(l, piece.chunk.file)?;
         let copyable = encoder.can_copy(meta.file_metadata().schema_descr());
-        let path = &l.manifest.files[piece.chunk.file as usize].path;
+        let path = &d.points_file(l, piece.chunk.file)?.path;
         let groups = span_groups(path, meta, &piece.chunk.rows)
             .map_err(|e| ApiError::unavailable(e.to_string()))?;
         for (g, skip, take) in groups {

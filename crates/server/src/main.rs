@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
-use pocaduck_edge_core::write::{WriterOptions, DEFAULT_ZSTD_LEVEL};
+use pocaduck_edge_core::write::{WriterOptions, DEFAULT_COARSE_POINTS, DEFAULT_ZSTD_LEVEL};
 use pocaduck_edge_proxy::Limits;
 
 /// Neuron point clouds for browsers and programs.
@@ -65,10 +65,8 @@ enum Command {
         /// Memory for grouping points by label; larger inputs spill to disk.
         #[arg(long, default_value_t = 512)]
         memory_mb: u64,
-        /// zstd level of the points files: higher is smaller at rest and slower to write
-        /// (19: a quarter fewer bytes, 25× slower); reading is as fast.
-        #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
-        zstd_level: i32,
+        #[command(flatten)]
+        layout: LayoutArgs,
     },
     /// Build the sample dataset from the bundled hemibrain neurons.
     Sample {
@@ -77,9 +75,8 @@ enum Command {
         /// Voxel size in nm (8 is the hemibrain's full resolution: ~70M points per neuron).
         #[arg(long, default_value_t = sample::DEFAULT_VOXEL_NM)]
         voxel_nm: f64,
-        /// zstd level of the points files (as for import).
-        #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
-        zstd_level: i32,
+        #[command(flatten)]
+        layout: LayoutArgs,
     },
     /// VastDB: load datasets into tables.
     Vastdb {
@@ -143,6 +140,30 @@ enum VastdbCommand {
         #[arg(long, default_value_t = 512)]
         memory_mb: u64,
     },
+}
+
+/// How the edge layout is written.
+#[derive(clap::Args)]
+struct LayoutArgs {
+    /// zstd level of the points files: higher is smaller at rest and slower to write
+    /// (19: a quarter fewer bytes, 25× slower); reading is as fast.
+    #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
+    zstd_level: i32,
+    /// Labels of more than 4 × this many points get a coarse level of more than this many
+    /// (every 2^k-th point), which levels of detail of up to this many points read instead
+    /// of the whole label; 0 writes none.
+    #[arg(long, default_value_t = DEFAULT_COARSE_POINTS)]
+    coarse_points: u64,
+}
+
+impl LayoutArgs {
+    fn writer_options(&self) -> WriterOptions {
+        WriterOptions {
+            zstd_level: self.zstd_level,
+            coarse_points: self.coarse_points,
+            ..WriterOptions::default()
+        }
+    }
 }
 
 /// A VastDB table and the keys to reach it.
@@ -240,15 +261,12 @@ fn main() -> anyhow::Result<()> {
             source,
             out,
             memory_mb,
-            zstd_level,
+            layout,
         } => {
             let options = import::ImportOptions {
                 memory_budget_bytes: memory_mb << 20,
                 progress: true,
-                writer: WriterOptions {
-                    zstd_level,
-                    ..WriterOptions::default()
-                },
+                writer: layout.writer_options(),
             };
             let report = import::import(&source, &out, &options)?;
             eprintln!(
@@ -341,9 +359,9 @@ fn main() -> anyhow::Result<()> {
         Command::Sample {
             out,
             voxel_nm,
-            zstd_level,
+            layout,
         } => {
-            let manifest = sample_dataset::build(&out, voxel_nm, zstd_level)?;
+            let manifest = sample_dataset::build(&out, voxel_nm, layout.writer_options())?;
             eprintln!(
                 "sample: {} labels, {} points in {}",
                 manifest.label_count,

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use pocaduck_edge_core::write::{DatasetWriter, WriterOptions, DEFAULT_ZSTD_LEVEL};
+use pocaduck_edge_core::manifest::FORMAT_VERSION;
+use pocaduck_edge_core::write::{DatasetWriter, WriterOptions};
 use pocaduck_edge_core::{Manifest, PointCloud};
 
 use crate::import::DirSink;
@@ -46,8 +47,9 @@ const ATTRIBUTION: &str = "Five DA1 projection neurons of the Janelia FlyEM hemi
 their meshes, plus derived labels), CC-BY 4.0. Cite: Louis K. Scheffer et al., \"A connectome and analysis of the adult \
 Drosophila central brain\", eLife 2020;9:e57443, doi:10.7554/eLife.57443.";
 
-/// Writes the sample at `voxel_nm` into `out` (written aside, then renamed into place).
-pub fn build(out: &Path, voxel_nm: f64, zstd_level: i32) -> anyhow::Result<Manifest> {
+/// Writes the sample at `voxel_nm` into `out` (written aside, then renamed into place),
+/// tuned by `options` (its voxel size and attribution are the sample's).
+pub fn build(out: &Path, voxel_nm: f64, options: WriterOptions) -> anyhow::Result<Manifest> {
     anyhow::ensure!(
         voxel_nm.is_finite() && voxel_nm > 0.0,
         "--voxel-nm must be a positive number"
@@ -71,8 +73,7 @@ pub fn build(out: &Path, voxel_nm: f64, zstd_level: i32) -> anyhow::Result<Manif
         let options = WriterOptions {
             voxel_size_nm: Some(vec![voxel_nm; 3]),
             attribution: Some(ATTRIBUTION.into()),
-            zstd_level,
-            ..WriterOptions::default()
+            ..options.clone()
         };
         let mut writer = DatasetWriter::new(
             DirSink::new(partial),
@@ -132,7 +133,7 @@ pub fn bundled_sample() -> anyhow::Result<PathBuf> {
     let dir = cache
         .join("pocaduck-edge")
         .join(format!(
-            "sample-v{}-{}nm",
+            "sample-v{}-format{FORMAT_VERSION}-{}nm",
             env!("CARGO_PKG_VERSION"),
             DEFAULT_VOXEL_NM
         ))
@@ -140,7 +141,7 @@ pub fn bundled_sample() -> anyhow::Result<PathBuf> {
     if !dir.join("manifest.json").exists() {
         std::fs::create_dir_all(dir.parent().expect("joined above"))?;
         eprintln!("building the sample dataset in {}", dir.display());
-        build(&dir, DEFAULT_VOXEL_NM, DEFAULT_ZSTD_LEVEL)?;
+        build(&dir, DEFAULT_VOXEL_NM, WriterOptions::default())?;
     }
     Ok(dir)
 }

@@ -83,6 +83,16 @@ fn server() -> &'static Server {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("sample");
         run(&["sample", good.to_str().unwrap(), "--voxel-nm", "256"]);
+        // The same points with coarse levels on its labels of more than 4 × 1000 points.
+        let coarse = dir.path().join("coarse");
+        run(&[
+            "sample",
+            coarse.to_str().unwrap(),
+            "--voxel-nm",
+            "256",
+            "--coarse-points",
+            &COARSE_POINTS.to_string(),
+        ]);
         // Broken copies: a corrupt manifest, a missing points file, a truncated points file.
         let bad_manifest = dir.path().join("bad-manifest");
         copy_dir(&good, &bad_manifest);
@@ -116,7 +126,7 @@ fn server() -> &'static Server {
             "--cors-origin".into(),
             "https://viewer.example".into(),
         ];
-        for d in [&good, &bad_manifest, &missing, &truncated] {
+        for d in [&good, &coarse, &bad_manifest, &missing, &truncated] {
             args.push("--data".into());
             args.push(d.to_str().unwrap().into());
         }
@@ -134,6 +144,9 @@ fn server() -> &'static Server {
         }
     })
 }
+
+/// `--coarse-points` of the local server's `coarse` dataset.
+const COARSE_POINTS: u64 = 1000;
 
 fn url(path: &str) -> String {
     format!("{}/v1/datasets/{}{}", server().base, server().dataset, path)
@@ -891,4 +904,80 @@ fn object_store_urls_serve_the_same_points() {
         arrow_rows(&theirs.bytes().unwrap()),
         arrow_rows(&points(label, "").bytes().unwrap())
     );
+}
+
+/// The rows at ranks ⌊j · len / n⌋ for j < n: a level of detail of `rows`.
+fn spread<T: Clone>(rows: &[T], n: usize) -> Vec<T> {
+    (0..n.min(rows.len()))
+        .map(|j| rows[j * rows.len() / n.min(rows.len())].clone())
+        .collect()
+}
+
+#[test]
+fn levels_of_detail_of_big_labels_read_their_coarse_level() {
+    let Some(_) = &server().local else { return };
+    let base = &server().base;
+    let api = |path: &str| format!("{base}/v1/datasets/coarse{path}");
+    let rows = |label: u64, query: &str| -> Vec<Vec<i64>> {
+        let r = client()
+            .get(api(&format!("/labels/{label}/points?{query}")))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        arrow_rows(&r.bytes().unwrap())
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
+    };
+    let manifest = get_json(&api("/files/manifest.json"));
+    assert_eq!(manifest["version"], 2);
+    assert!(!manifest["coarse"].as_array().unwrap().is_empty());
+    let labels = all_labels();
+    let mut with_level = 0;
+    for &label in &labels {
+        let all = rows(label, "");
+        let n = all.len() as u64;
+        // Without a level (labels of at most 4 × COARSE_POINTS), the label's own ranks.
+        let Some(stride) = (n > 4 * COARSE_POINTS).then(|| {
+            let mut s = 4;
+            while n.div_ceil(2 * s) > COARSE_POINTS {
+                s *= 2;
+            }
+            s
+        }) else {
+            assert_eq!(rows(label, "limit=77"), spread(&all, 77), "label {label}");
+            continue;
+        };
+        with_level += 1;
+        let level: Vec<Vec<i64>> = all.iter().step_by(stride as usize).cloned().collect();
+        let m = level.len();
+        assert!(m as u64 > COARSE_POINTS && m as u64 <= 2 * COARSE_POINTS);
+        for limit in [1, 77, m / 2, m] {
+            let got = rows(label, &format!("limit={limit}"));
+            assert_eq!(got, spread(&level, limit), "label {label}, limit {limit}");
+        }
+        // Above the level's size, the label's own ranks.
+        assert_eq!(
+            rows(label, &format!("limit={}", m + 1)),
+            spread(&all, m + 1)
+        );
+        // Other formats and the many-labels route pick the same points.
+        let npy = client()
+            .get(api(&format!("/labels/{label}/points?format=npy&limit=77")))
+            .send()
+            .unwrap();
+        assert_eq!(npy_rows(&npy.bytes().unwrap()), spread(&level, 77));
+        let post = client()
+            .post(api("/points?limit=77"))
+            .json(&serde_json::json!({"labels": [label.to_string()]}))
+            .send()
+            .unwrap();
+        let posted: Vec<Vec<i64>> = arrow_rows(&post.bytes().unwrap())
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        assert_eq!(posted, spread(&level, 77));
+    }
+    assert!(with_level >= 2, "{with_level} labels with a coarse level");
+    assert!(with_level < labels.len(), "and some without");
 }

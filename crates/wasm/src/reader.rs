@@ -10,6 +10,7 @@ use parquet::file::metadata::ParquetMetaData;
 use pocaduck_edge_core::answer::{LabelRun, Labelled, Storage};
 use pocaduck_edge_core::cloud::{interleave, BBox, Column};
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
+use pocaduck_edge_core::manifest::DataFile;
 use pocaduck_edge_core::plan::{merge_ranges, plan_blocks, plan_label, Chunk, COALESCE_GAP};
 use pocaduck_edge_core::read::{decode_blocks, decode_columns, parse_footer, SparseFile};
 use pocaduck_edge_core::{parse_label, Manifest, PointCloud};
@@ -98,6 +99,12 @@ impl EdgeReader {
         Ok(page.find(label))
     }
 
+    fn points_file(&self, file: u32) -> Result<&DataFile, JsError> {
+        self.manifest
+            .file(file)
+            .ok_or_else(|| JsError::new(&format!("the manifest has no file {file}")))
+    }
+
     fn entry(&self, text: &str) -> Result<&IndexEntry, JsError> {
         let l = label(text)?;
         self.find(l)?
@@ -123,7 +130,7 @@ impl EdgeReader {
     pub fn new(manifest: &[u8]) -> Result<EdgeReader, JsError> {
         let manifest = Manifest::from_json(manifest)?;
         Ok(Self {
-            footers: vec![None; manifest.files.len()],
+            footers: vec![None; manifest.points_files().count()],
             manifest,
             blocks_footer: None,
             pages: HashMap::new(),
@@ -141,8 +148,7 @@ impl EdgeReader {
     pub fn footer_requests(&self) -> Result<JsValue, JsError> {
         let files = self
             .manifest
-            .files
-            .iter()
+            .points_files()
             .enumerate()
             .map(|(i, f)| (i as i32, f))
             .chain(self.manifest.blocks.iter().map(|f| (BLOCKS_FILE, f)));
@@ -166,9 +172,7 @@ impl EdgeReader {
         let data = if file == BLOCKS_FILE {
             self.manifest.blocks.as_ref()
         } else {
-            usize::try_from(file)
-                .ok()
-                .and_then(|i| self.manifest.files.get(i))
+            u32::try_from(file).ok().and_then(|i| self.manifest.file(i))
         }
         .ok_or_else(|| JsError::new(&format!("the manifest has no file {file}")))?;
         let meta = parse_footer(&data.path, bytes)?;
@@ -281,14 +285,14 @@ impl EdgeReader {
         }
     }
 
-    /// The data ranges to fetch for `labels` (pages loaded): `{requests: [{path, start,
-    /// end}], bytes}`, merged per file.
+    /// The data ranges to fetch for `labels` (pages loaded) and `limit` points of each:
+    /// `{requests: [{path, start, end}], bytes}`, merged per file.
     #[wasm_bindgen(js_name = planPoints)]
-    pub fn plan_points(&self, labels: Vec<String>) -> Result<JsValue, JsError> {
+    pub fn plan_points(&self, labels: Vec<String>, limit: Option<u64>) -> Result<JsValue, JsError> {
         let mut by_file: HashMap<u32, Vec<std::ops::Range<u64>>> = HashMap::new();
         for text in &labels {
-            let entry = self.entry(text)?;
-            for c in plan_label(entry, self.footer(entry.file)?, u64::MAX)? {
+            let entry = self.manifest.entry_for_limit(self.entry(text)?, limit);
+            for c in plan_label(&entry, self.footer(entry.file)?, u64::MAX)? {
                 by_file
                     .entry(c.file)
                     .or_default()
@@ -299,7 +303,7 @@ impl EdgeReader {
         files.sort_unstable_by_key(|(f, _)| *f);
         let mut requests = Vec::new();
         for (file, ranges) in files {
-            let path = &self.manifest.files[file as usize].path;
+            let path = &self.points_file(file)?.path;
             requests.extend(
                 merge_ranges(&ranges, COALESCE_GAP)
                     .into_iter()
@@ -316,9 +320,10 @@ impl EdgeReader {
         to_js(&PointsPlan { requests, bytes })
     }
 
-    /// Decodes `labels` from the fetched ranges: `files[i]` (an index into the manifest's
-    /// files), `starts[i]` and `parts[i]` (the bytes) describe each range of `planPoints`.
-    /// `limit` keeps that many points per label spread evenly over its order, then `bbox`
+    /// Decodes `labels` from the fetched ranges: `files[i]` (a points file's number),
+    /// `starts[i]` and `parts[i]` (the bytes) describe each range of `planPoints`, which
+    /// was given the same `limit`. `limit` keeps that many points per label spread evenly
+    /// over its order (or its coarse level's, as the server does), then `bbox`
     /// (min then max of the first dims, inclusive) filters, as the server does. Every label
     /// gets a run, empty when nothing is kept.
     #[wasm_bindgen(js_name = decodePoints)]
@@ -350,12 +355,7 @@ impl EdgeReader {
             .transpose()?;
         let mut sparse: HashMap<u32, SparseFile> = HashMap::new();
         for ((file, start), part) in files.iter().zip(&starts).zip(&parts) {
-            let size = self
-                .manifest
-                .files
-                .get(*file as usize)
-                .ok_or_else(|| JsError::new(&format!("the manifest has no file {file}")))?
-                .size;
+            let size = self.points_file(*file)?.size;
             sparse
                 .entry(*file)
                 .or_insert_with(|| SparseFile::new(size))
@@ -369,13 +369,14 @@ impl EdgeReader {
         let mut rows = 0usize;
         let mut runs = Vec::with_capacity(labels.len());
         for text in &labels {
-            let entry = self.entry(text)?;
+            // A level of detail of a big label reads its coarse level when that suffices.
+            let entry = self.manifest.entry_for_limit(self.entry(text)?, limit);
             let meta = self.footer(entry.file)?;
-            let path = &self.manifest.files[entry.file as usize].path;
+            let path = &self.points_file(entry.file)?.path;
             let file = sparse.get(&entry.file).cloned().unwrap_or_default();
             let first_row = rows;
             let mut rank = 0;
-            for Chunk { rows: span, .. } in plan_label(entry, meta, u64::MAX)? {
+            for Chunk { rows: span, .. } in plan_label(&entry, meta, u64::MAX)? {
                 let taken = span.take;
                 let piece = decode_columns(path, meta, file.clone(), &span, 1..dims + 1)?;
                 if select {
