@@ -10,8 +10,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_buffer::{Buffer, ScalarBuffer};
-use arrow_ipc::reader::StreamDecoder;
-use arrow_schema::DataType;
+use arrow_ipc::reader::RecordBatchDecoder;
+use arrow_ipc::MessageHeader;
+use arrow_schema::{DataType, SchemaRef};
 use bytes::Bytes;
 use parquet::file::metadata::ParquetMetaDataReader;
 
@@ -310,23 +311,93 @@ pub fn decode_arrow(bytes: Bytes) -> Result<Labelled> {
             "the Arrow stream does not end with its end-of-stream marker: it was cut short".into(),
         ));
     }
-    let mut decoder = StreamDecoder::new();
-    let mut buffer = Buffer::from(bytes);
     let mut out = Builder::new();
-    let mut dims_hint = None;
-    while !buffer.is_empty() {
-        if let Some(batch) = decoder.decode(&mut buffer)? {
-            out.push_batch(&batch)?;
+    let schema = read_ipc_stream(Buffer::from(bytes), |batch| out.push_batch(&batch))?;
+    let dims_hint =
+        schema.map(
+            |schema| match schema.field_with_name("points").map(|f| f.data_type()) {
+                Ok(DataType::FixedSizeList(_, d)) => *d as usize,
+                _ => schema.fields().len().saturating_sub(1),
+            },
+        );
+    out.finish(dims_hint)
+}
+
+/// Reads an Arrow IPC stream message by message, handing each record batch to `batch`, and
+/// returns its schema (`None` for an empty stream). The framing is read here and each
+/// message is decoded by arrow-ipc; dictionary batches are refused (answers have none),
+/// which keeps arrow-ipc's dictionary merging, and the array kernels it needs, out of the
+/// wasm client.
+fn read_ipc_stream(
+    buffer: Buffer,
+    mut batch: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<Option<SchemaRef>> {
+    let cut = || Error::Points("the Arrow stream is cut short".into());
+    let mut schema: Option<SchemaRef> = None;
+    let no_dictionaries = Default::default();
+    let mut at = 0usize;
+    loop {
+        let word = |at: usize| -> Result<u32> {
+            let bytes = buffer.get(at..at + 4).ok_or_else(cut)?;
+            Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
+        };
+        // A message: the continuation marker (absent in old streams), the length of its
+        // flatbuffer header, the header, then its body.
+        let mut length = word(at)?;
+        at += 4;
+        if length == u32::MAX {
+            length = word(at)?;
+            at += 4;
+        }
+        if length == 0 {
+            break;
+        }
+        let header_end = at.checked_add(length as usize).ok_or_else(cut)?;
+        let header = buffer.get(at..header_end).ok_or_else(cut)?;
+        let message = arrow_ipc::root_as_message(header)
+            .map_err(|e| Error::Points(format!("a bad Arrow message header: {e}")))?;
+        let body_length = usize::try_from(message.bodyLength()).map_err(|_| cut())?;
+        let body_end = header_end.checked_add(body_length).ok_or_else(cut)?;
+        if body_end > buffer.len() {
+            return Err(cut());
+        }
+        let body = buffer.slice_with_length(header_end, body_length);
+        at = body_end;
+        match message.header_type() {
+            MessageHeader::Schema => {
+                let fb = message.header_as_schema().expect("a schema header");
+                schema = Some(std::sync::Arc::new(arrow_ipc::convert::fb_to_schema(fb)));
+            }
+            MessageHeader::RecordBatch => {
+                let fb = message.header_as_record_batch().expect("a batch header");
+                let schema = schema.clone().ok_or_else(|| {
+                    Error::Points("the Arrow stream has a record batch before its schema".into())
+                })?;
+                let version = message.version();
+                let decoded =
+                    RecordBatchDecoder::try_new(&body, fb, schema, &no_dictionaries, &version)?
+                        .read_record_batch()?;
+                batch(decoded)?;
+            }
+            MessageHeader::DictionaryBatch => {
+                return Err(Error::Points(
+                    "the Arrow stream has dictionary-encoded columns, which answers never have"
+                        .into(),
+                ))
+            }
+            other => {
+                return Err(Error::Points(format!(
+                    "the Arrow stream has a {other:?} message, not a schema or record batch"
+                )))
+            }
         }
     }
-    decoder.finish()?;
-    if let Some(schema) = decoder.schema() {
-        dims_hint = match schema.field_with_name("points").map(|f| f.data_type()) {
-            Ok(DataType::FixedSizeList(_, d)) => Some(*d as usize),
-            _ => Some(schema.fields().len().saturating_sub(1)),
-        };
+    if at != buffer.len() {
+        return Err(Error::Points(
+            "the Arrow stream has bytes after its end-of-stream marker".into(),
+        ));
     }
-    out.finish(dims_hint)
+    Ok(schema)
 }
 
 /// Decodes a whole Parquet file of labelled points: a `label` column (uint64, or int64 with
@@ -360,15 +431,7 @@ pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
         .self_type()
         .get_basic_info()
         .logical_type_ref()
-        .is_some_and(|t| {
-            matches!(
-                t,
-                parquet::basic::LogicalType::Integer {
-                    is_signed: false,
-                    ..
-                }
-            )
-        });
+        .is_some_and(|t| matches!(t, parquet::basic::LogicalType::Integer(int) if !int.is_signed));
     let check = |l: i64| {
         if signed && l < 0 {
             Err(Error::Points("the answer has a negative label".into()))
@@ -543,7 +606,7 @@ mod tests {
         )
         .unwrap();
         let props = parquet::file::properties::WriterProperties::builder()
-            .set_max_row_group_size(2)
+            .set_max_row_group_row_count(Some(2))
             .build();
         let mut w = ArrowWriter::try_new(Vec::new(), schema, Some(props)).unwrap();
         w.write(&batch).unwrap();
@@ -611,5 +674,33 @@ mod tests {
                 "a stream cut at {cut} decoded"
             );
         }
+        let twice = Bytes::from([&whole[..], &whole[..]].concat());
+        let err = decode_arrow(twice).unwrap_err().to_string();
+        assert!(err.contains("after its end-of-stream marker"), "{err}");
+    }
+
+    #[test]
+    fn dictionary_encoded_streams_are_refused() {
+        use arrow_array::types::Int32Type;
+        use arrow_array::{DictionaryArray, FixedSizeListArray, Int64Array, UInt64Array};
+        let labels: DictionaryArray<Int32Type> = DictionaryArray::try_new(
+            vec![0, 0].into(),
+            std::sync::Arc::new(UInt64Array::from(vec![7u64])),
+        )
+        .unwrap();
+        let points = FixedSizeListArray::try_new(
+            std::sync::Arc::new(arrow_schema::Field::new("item", DataType::Int64, false)),
+            3,
+            std::sync::Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5, 6])),
+            None,
+        )
+        .unwrap();
+        let batch = RecordBatch::try_from_iter([
+            ("label", std::sync::Arc::new(labels) as ArrayRef),
+            ("points", std::sync::Arc::new(points) as ArrayRef),
+        ])
+        .unwrap();
+        let err = decode_arrow(ipc(&[batch])).unwrap_err().to_string();
+        assert!(err.contains("dictionary-encoded"), "{err}");
     }
 }

@@ -303,7 +303,7 @@ impl<S: FileSink> DatasetWriter<S> {
         let schema = Arc::new(Schema::new(fields));
         let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(zstd_level(self.options.zstd_level)?))
-            .set_max_row_group_size(self.options.row_group_rows)
+            .set_max_row_group_row_count(Some(self.options.row_group_rows))
             .set_statistics_enabled(EnabledStatistics::None)
             .set_column_statistics_enabled(ColumnPath::from("label"), EnabledStatistics::Chunk)
             .set_column_dictionary_enabled(ColumnPath::from("label"), false)
@@ -590,7 +590,7 @@ impl BlocksWriter {
         ]));
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(zstd_level(options.zstd_level)?))
-            .set_max_row_group_size(options.row_group_rows)
+            .set_max_row_group_row_count(Some(options.row_group_rows))
             .build();
         Ok(Self {
             writer: None,
