@@ -145,10 +145,11 @@ enum VastdbCommand {
 /// How the edge layout is written.
 #[derive(clap::Args)]
 struct LayoutArgs {
-    /// zstd level of the points files: higher is smaller at rest and slower to write
-    /// (19: a quarter fewer bytes, 25× slower); reading is as fast.
-    #[arg(long, default_value_t = DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
-    zstd_level: i32,
+    /// zstd level of the points files (default: 3 for import, fast to write; 14 for the
+    /// sample, built once and served often): higher is smaller at rest and slower to write
+    /// (14: a quarter fewer bytes than 3, 4× slower); reading is as fast.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=22))]
+    zstd_level: Option<i32>,
     /// Labels of more than 4 × this many points get a coarse level of more than this many
     /// (every 2^k-th point), which levels of detail of up to this many points read instead
     /// of the whole label; 0 writes none.
@@ -157,9 +158,10 @@ struct LayoutArgs {
 }
 
 impl LayoutArgs {
-    fn writer_options(&self) -> WriterOptions {
+    /// The writer's options, at `zstd_level` unless told another.
+    fn writer_options(&self, zstd_level: i32) -> WriterOptions {
         WriterOptions {
-            zstd_level: self.zstd_level,
+            zstd_level: self.zstd_level.unwrap_or(zstd_level),
             coarse_points: self.coarse_points,
             ..WriterOptions::default()
         }
@@ -266,7 +268,7 @@ fn main() -> anyhow::Result<()> {
             let options = import::ImportOptions {
                 memory_budget_bytes: memory_mb << 20,
                 progress: true,
-                writer: layout.writer_options(),
+                writer: layout.writer_options(DEFAULT_ZSTD_LEVEL),
             };
             let report = import::import(&source, &out, &options)?;
             eprintln!(
@@ -361,7 +363,11 @@ fn main() -> anyhow::Result<()> {
             voxel_nm,
             layout,
         } => {
-            let manifest = sample_dataset::build(&out, voxel_nm, layout.writer_options())?;
+            let manifest = sample_dataset::build(
+                &out,
+                voxel_nm,
+                layout.writer_options(sample_dataset::ZSTD_LEVEL),
+            )?;
             eprintln!(
                 "sample: {} labels, {} points in {}",
                 manifest.label_count,

@@ -47,6 +47,10 @@ const ATTRIBUTION: &str = "Five DA1 projection neurons of the Janelia FlyEM hemi
 their meshes, plus derived labels), CC-BY 4.0. Cite: Louis K. Scheffer et al., \"A connectome and analysis of the adult \
 Drosophila central brain\", eLife 2020;9:e57443, doi:10.7554/eLife.57443.";
 
+/// The sample's zstd level: it is built once and served often, so it is written small
+/// (0.67 B/point at 96 nm against 0.88 at level 3) at a quarter more build time.
+pub const ZSTD_LEVEL: i32 = 14;
+
 /// Writes the sample at `voxel_nm` into `out` (written aside, then renamed into place),
 /// tuned by `options` (its voxel size and attribution are the sample's).
 pub fn build(out: &Path, voxel_nm: f64, options: WriterOptions) -> anyhow::Result<Manifest> {
@@ -133,7 +137,7 @@ pub fn bundled_sample() -> anyhow::Result<PathBuf> {
     let dir = cache
         .join("pocaduck-edge")
         .join(format!(
-            "sample-v{}-format{FORMAT_VERSION}-{}nm",
+            "sample-v{}-format{FORMAT_VERSION}-{}nm-zstd{ZSTD_LEVEL}",
             env!("CARGO_PKG_VERSION"),
             DEFAULT_VOXEL_NM
         ))
@@ -141,7 +145,11 @@ pub fn bundled_sample() -> anyhow::Result<PathBuf> {
     if !dir.join("manifest.json").exists() {
         std::fs::create_dir_all(dir.parent().expect("joined above"))?;
         eprintln!("building the sample dataset in {}", dir.display());
-        build(&dir, DEFAULT_VOXEL_NM, WriterOptions::default())?;
+        let options = WriterOptions {
+            zstd_level: ZSTD_LEVEL,
+            ..WriterOptions::default()
+        };
+        build(&dir, DEFAULT_VOXEL_NM, options)?;
     }
     Ok(dir)
 }
