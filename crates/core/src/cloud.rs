@@ -48,6 +48,19 @@ impl Packing {
             .collect()
     }
 
+    /// The key of a row of 3, or `None` when a value lies outside the packing's range.
+    fn key(&self, row: &[i64]) -> Option<u64> {
+        let mut key = 0u64;
+        for (v, min) in row.iter().zip(self.min) {
+            let offset = u64::try_from(v.checked_sub(min)?).ok()?;
+            if offset > Self::MASK {
+                return None;
+            }
+            key = (key << Self::BITS) | offset;
+        }
+        Some(key)
+    }
+
     fn rows(&self, keys: &[u64]) -> Vec<i64> {
         let [x0, y0, z0] = self.min;
         let mut out = Vec::with_capacity(keys.len() * 3);
@@ -59,6 +72,112 @@ impl Packing {
             ]);
         }
         out
+    }
+}
+
+/// A big label's rows of 3 held as packed `u64` keys while they are gathered (8 bytes a row
+/// instead of 24): every value within 2^20 of the first row's. Sorting and de-duplicating the
+/// keys sorts and de-duplicates the rows.
+pub struct PackedRows {
+    packing: Packing,
+    keys: Vec<u64>,
+}
+
+impl PackedRows {
+    /// Room for `capacity` rows around `first` (a row of 3); `None` for another width or a
+    /// row too near the ends of int64.
+    pub fn new(first: &[i64], capacity: usize) -> Option<Self> {
+        let half = 1i64 << (Packing::BITS - 1);
+        let [x, y, z] = <[i64; 3]>::try_from(first).ok()?;
+        let min = [
+            x.checked_sub(half)?,
+            y.checked_sub(half)?,
+            z.checked_sub(half)?,
+        ];
+        min.iter()
+            .all(|m| m.checked_add(Packing::MASK as i64).is_some())
+            .then(|| Self {
+                packing: Packing { min },
+                keys: Vec::with_capacity(capacity),
+            })
+    }
+
+    /// Appends rows of 3; false, with none of them appended, when a value falls outside the
+    /// range the keys can hold.
+    pub fn extend(&mut self, values: &[i64]) -> bool {
+        let before = self.keys.len();
+        for row in values.chunks_exact(3) {
+            match self.packing.key(row) {
+                Some(key) => self.keys.push(key),
+                None => {
+                    self.keys.truncate(before);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Sorts the rows lexicographically and removes duplicates, in place.
+    pub fn sort_unique(&mut self) {
+        if !self.keys.is_sorted() {
+            self.keys.sort_unstable();
+        }
+        self.keys.dedup();
+    }
+
+    /// Rows `range` as `N × 3` int64 values.
+    pub fn rows(&self, range: Range<usize>) -> Vec<i64> {
+        self.packing.rows(&self.keys[range])
+    }
+
+    /// Every `stride`-th row from the first, as `N × 3` int64 values.
+    pub fn every(&self, stride: usize) -> Vec<i64> {
+        let keys: Vec<u64> = self.keys.iter().step_by(stride).copied().collect();
+        self.packing.rows(&keys)
+    }
+
+    /// Bounds of the rows, or `None` when there is none.
+    pub fn bbox(&self) -> Option<BBox> {
+        let (mut lo, mut hi) = ([u64::MAX; 3], [0u64; 3]);
+        for &k in &self.keys {
+            let parts = [
+                k >> (2 * Packing::BITS),
+                (k >> Packing::BITS) & Packing::MASK,
+                k & Packing::MASK,
+            ];
+            for d in 0..3 {
+                lo[d] = lo[d].min(parts[d]);
+                hi[d] = hi[d].max(parts[d]);
+            }
+        }
+        let at = |parts: [u64; 3]| -> Vec<i64> {
+            (0..3)
+                .map(|d| self.packing.min[d] + parts[d] as i64)
+                .collect()
+        };
+        (!self.keys.is_empty()).then(|| BBox {
+            min: at(lo),
+            max: at(hi),
+        })
+    }
+
+    /// The rows, in their order, as a cloud.
+    pub fn into_cloud(self) -> PointCloud {
+        PointCloud {
+            dims: 3,
+            data: self.packing.rows(&self.keys),
+        }
     }
 }
 
@@ -733,6 +852,45 @@ mod tests {
             sorted.sort_xyz();
             prop_assert_eq!(sorted.values(), &by_rows(&values, false)[..]);
         }
+    }
+
+    proptest! {
+        #[test]
+        fn packed_rows_sort_and_bound_as_rows_do(
+            base in prop::array::uniform3(-(1i64 << 40)..(1i64 << 40)),
+            offsets in prop::collection::vec(prop::array::uniform3(-(1i64 << 20)..(1i64 << 20)), 1..200),
+            stride in 1usize..9,
+        ) {
+            let values: Vec<i64> =
+                offsets.iter().flat_map(|o| (0..3).map(move |d| base[d] + o[d])).collect();
+            let mut packed = PackedRows::new(&base, 0).unwrap();
+            prop_assert!(packed.extend(&values));
+            prop_assert_eq!(packed.len(), offsets.len());
+            prop_assert_eq!(packed.rows(0..packed.len()), values.clone());
+            let mut cloud = PointCloud::new(3, values).unwrap();
+            cloud.sort_unique();
+            packed.sort_unique();
+            prop_assert_eq!(packed.rows(0..packed.len()), cloud.values().to_vec());
+            prop_assert_eq!(packed.bbox(), cloud.bbox());
+            let every: Vec<i64> = cloud.rows().step_by(stride).flatten().copied().collect();
+            prop_assert_eq!(packed.every(stride), every);
+            prop_assert_eq!(packed.into_cloud(), cloud);
+        }
+    }
+
+    #[test]
+    fn packed_rows_refuse_rows_out_of_their_range_whole() {
+        let half = 1i64 << 20;
+        let mut packed = PackedRows::new(&[0, 0, 0], 4).unwrap();
+        assert!(packed.extend(&[half - 1, -half, 0]));
+        // The first row fits, the second does not: neither is kept.
+        assert!(!packed.extend(&[1, 2, 3, 0, half, 0]));
+        assert!(!packed.extend(&[0, -half - 1, 0]));
+        assert_eq!(packed.rows(0..packed.len()), vec![half - 1, -half, 0]);
+        assert!(PackedRows::new(&[i64::MIN, 0, 0], 0).is_none());
+        assert!(PackedRows::new(&[i64::MAX, 0, 0], 0).is_none());
+        assert!(PackedRows::new(&[0, 0], 0).is_none());
+        assert!(PackedRows::new(&[0, 0, 0], 0).unwrap().bbox().is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The dataset writer: labels in ascending order in, an edge-layout dataset out through a
 //! [`FileSink`] (the host decides where files go: a directory, an object store, memory).
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::cloud::{BBox, PointCloud};
+use crate::cloud::{bbox_of, BBox, PackedRows, PointCloud};
 use crate::encoding::coordinate_encoding;
 use crate::error::{Error, Result};
 use crate::index::{entries_per_page, Coarse, IndexEntry, IndexPage};
@@ -80,6 +81,56 @@ impl Default for WriterOptions {
             coarse_points: DEFAULT_COARSE_POINTS,
             voxel_size_nm: None,
             attribution: None,
+        }
+    }
+}
+
+/// A label's sorted, distinct rows, as the writer takes them.
+enum Sorted<'a> {
+    /// `N × D` int64 values.
+    Values(&'a [i64]),
+    /// Packed rows of 3.
+    Packed(&'a PackedRows),
+}
+
+impl Sorted<'_> {
+    fn len(&self, dims: usize) -> usize {
+        match self {
+            Sorted::Values(v) => v.len() / dims,
+            Sorted::Packed(p) => p.len(),
+        }
+    }
+
+    fn bbox(&self, dims: usize) -> Option<BBox> {
+        match self {
+            Sorted::Values(v) => bbox_of(v, dims),
+            Sorted::Packed(p) => p.bbox(),
+        }
+    }
+
+    /// Every `stride`-th row from the first, as int64 values.
+    fn every(&self, stride: usize, dims: usize) -> Vec<i64> {
+        match self {
+            Sorted::Values(v) => v
+                .chunks_exact(dims)
+                .step_by(stride)
+                .flatten()
+                .copied()
+                .collect(),
+            Sorted::Packed(p) => p.every(stride),
+        }
+    }
+
+    /// The rows as int64 values, in pieces of at most `rows` rows (packed rows are unpacked
+    /// a piece at a time).
+    fn pieces(&self, rows: usize, dims: usize) -> Box<dyn Iterator<Item = Cow<'_, [i64]>> + '_> {
+        match self {
+            Sorted::Values(v) => Box::new(v.chunks(rows * dims).map(Cow::Borrowed)),
+            Sorted::Packed(p) => Box::new(
+                (0..p.len())
+                    .step_by(rows)
+                    .map(move |start| Cow::Owned(p.rows(start..(start + rows).min(p.len())))),
+            ),
         }
     }
 }
@@ -190,11 +241,53 @@ impl<S: FileSink> DatasetWriter<S> {
         }
         self.previous = Some(label);
         points.sort_unique();
-        let bbox = points.bbox().expect("a non-empty cloud has bounds");
-        let wide = points.values().iter().any(|v| i32::try_from(*v).is_err());
+        self.push_sorted(label, Sorted::Values(points.values()), blocks)
+    }
 
-        let coarse = match coarse_stride(points.len() as u64, self.options.coarse_points) {
-            Some(stride) => Some(self.push_coarse(label, &points, stride, wide)?),
+    /// Adds a label's rows of 3 gathered as packed keys (any order, duplicates allowed: they
+    /// are removed), as [`DatasetWriter::push_label`] does, never holding them as int64 rows
+    /// but a row group at a time.
+    pub fn push_packed(
+        &mut self,
+        label: u64,
+        mut rows: PackedRows,
+        blocks: &[BlockCount],
+    ) -> Result<()> {
+        if self.dims.len() != 3 {
+            return Err(Error::Points(format!(
+                "label {label} has 3 dims, the dataset {}",
+                self.dims.len()
+            )));
+        }
+        if let Some(previous) = self.previous {
+            if label <= previous {
+                return Err(Error::LabelOrder { label, previous });
+            }
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.previous = Some(label);
+        rows.sort_unique();
+        self.push_sorted(label, Sorted::Packed(&rows), blocks)
+    }
+
+    /// Writes a label's sorted, distinct rows: its coarse level when it is big, its blocks,
+    /// and its rows into the open points file.
+    fn push_sorted(&mut self, label: u64, points: Sorted, blocks: &[BlockCount]) -> Result<()> {
+        let d = self.dims.len();
+        let bbox = points.bbox(d).expect("a label with points has bounds");
+        let wide = bbox
+            .min
+            .iter()
+            .chain(&bbox.max)
+            .any(|v| i32::try_from(*v).is_err());
+
+        let coarse = match coarse_stride(points.len(d) as u64, self.options.coarse_points) {
+            Some(stride) => {
+                let rows = points.every(stride as usize, d);
+                Some(self.push_coarse(label, &rows, stride, wide)?)
+            }
             None => None,
         };
 
@@ -211,23 +304,24 @@ impl<S: FileSink> DatasetWriter<S> {
         }
         let row_group_rows = self.options.row_group_rows;
         let file = self.points.as_mut().expect("opened above");
-        if !file.pending.labels.is_empty()
-            && file.pending.labels.len() + points.len() > row_group_rows
-        {
+        let count = points.len(d);
+        if !file.pending.labels.is_empty() && file.pending.labels.len() + count > row_group_rows {
             file.flush_row_group()?;
         }
         file.placed.push(Placed {
             label,
             first_row: file.rows,
-            count: points.len() as u64,
+            count: count as u64,
             blocks_row,
             blocks_count: blocks.len() as u32,
             coarse,
             bbox: bbox.clone(),
         });
-        file.append(label, points.values(), row_group_rows)?;
+        for piece in points.pieces(row_group_rows, d) {
+            file.append(label, &piece, row_group_rows)?;
+        }
         self.label_count += 1;
-        self.point_count += points.len() as u64;
+        self.point_count += count as u64;
         self.bbox = Some(match &self.bbox {
             Some(b) => b.union(&bbox),
             None => bbox,
@@ -241,15 +335,9 @@ impl<S: FileSink> DatasetWriter<S> {
             .is_some_and(|f| (wide && !f.wide) || f.rows >= self.options.file_rows as u64)
     }
 
-    /// Writes every `stride`-th point of a label to the coarse files, in row groups of its
-    /// own, and says where they lie.
-    fn push_coarse(
-        &mut self,
-        label: u64,
-        points: &PointCloud,
-        stride: u64,
-        wide: bool,
-    ) -> Result<Coarse> {
+    /// Writes a label's coarse level (`rows`, every `stride`-th of its points) to the coarse
+    /// files, in row groups of its own, and says where they lie.
+    fn push_coarse(&mut self, label: u64, rows: &[i64], stride: u64, wide: bool) -> Result<Coarse> {
         if self.must_roll(&self.coarse, wide) {
             self.close_coarse_file()?;
         }
@@ -258,16 +346,9 @@ impl<S: FileSink> DatasetWriter<S> {
             self.coarse = Some(self.open_points_file(path, wide)?);
         }
         let d = self.dims.len();
-        let rows: Vec<i64> = points
-            .values()
-            .chunks_exact(d)
-            .step_by(stride as usize)
-            .flatten()
-            .copied()
-            .collect();
         let file = self.coarse.as_mut().expect("opened above");
         let first = file.writer.flushed_row_groups().len();
-        file.append(label, &rows, self.options.row_group_rows)?;
+        file.append(label, rows, self.options.row_group_rows)?;
         file.flush_row_group()?;
         let groups = &file.writer.flushed_row_groups()[first..];
         let (Some(head), Some(tail)) = (groups.first(), groups.last()) else {

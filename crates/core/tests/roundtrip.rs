@@ -6,6 +6,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use pocaduck_edge_core::cloud::PackedRows;
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
 use pocaduck_edge_core::plan::plan_label;
 use pocaduck_edge_core::read::{decode_points, parse_footer, SparseFile};
@@ -297,4 +298,53 @@ fn big_labels_get_a_coarse_level_of_every_stride_th_point() {
         assert_eq!(manifest.entry_for_limit(&entry, None), entry);
         assert_eq!(read_entry(&sink, &manifest, &entry), all);
     }
+}
+
+#[test]
+fn packed_labels_write_the_same_dataset_as_int64_ones() {
+    let options = WriterOptions {
+        row_group_rows: 64,
+        file_rows: 1000,
+        coarse_points: 100,
+        ..Default::default()
+    };
+    let labels: Vec<(u64, PointCloud)> = vec![
+        (1, cloud(1, 50, 10, 0)),
+        (2, cloud(2, 3000, 40, -20)),
+        (5, cloud(3, 1500, 1000, 1 << 40)),
+    ];
+    let (by_rows, by_keys) = (MemorySink::default(), MemorySink::default());
+    let mut rows_writer = xyz_writer(by_rows.clone(), options.clone());
+    let mut keys_writer = xyz_writer(by_keys.clone(), options);
+    for (label, points) in &labels {
+        let blocks = [BlockCount {
+            block_id: format!("{label}"),
+            point_count: points.len() as u64,
+        }];
+        rows_writer
+            .push_label(*label, points.clone(), &blocks)
+            .unwrap();
+        let mut packed = PackedRows::new(points.row(0), points.len()).unwrap();
+        assert!(packed.extend(points.values()));
+        keys_writer.push_packed(*label, packed, &blocks).unwrap();
+    }
+    let (a, b) = (rows_writer.finish().unwrap(), keys_writer.finish().unwrap());
+    assert!(!a.coarse.is_empty());
+    // The same files, byte for byte (their ETags are content hashes).
+    assert_eq!(a, b);
+    assert_eq!(
+        keys_writer_refuses_other_dims(),
+        "points: label 1 has 3 dims, the dataset 2"
+    );
+}
+
+fn keys_writer_refuses_other_dims() -> String {
+    let mut writer = DatasetWriter::new(
+        MemorySink::default(),
+        vec!["x".into(), "y".into()],
+        WriterOptions::default(),
+    )
+    .unwrap();
+    let packed = PackedRows::new(&[0, 0, 0], 0).unwrap();
+    writer.push_packed(1, packed, &[]).unwrap_err().to_string()
 }

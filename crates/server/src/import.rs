@@ -26,6 +26,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::file::statistics::Statistics;
+use pocaduck_edge_core::cloud::PackedRows;
 use pocaduck_edge_core::write::{BlockCount, DatasetWriter, FileSink, WriterOptions};
 use pocaduck_edge_core::PointCloud;
 
@@ -270,7 +271,13 @@ fn write_labels(
                 point_count,
             })
             .collect();
-        writer.push_label(label, PointCloud::new(dims, acc.values)?, &blocks)?;
+        match acc.points {
+            Gathered::Packed(rows) => writer.push_packed(label, rows, &blocks)?,
+            Gathered::Values(values) => {
+                writer.push_label(label, PointCloud::new(dims, values)?, &blocks)?
+            }
+            Gathered::Empty => {}
+        }
         count += 1;
     }
     Ok((count, writer.finish()?))
@@ -349,9 +356,49 @@ fn partitions(counts: &BTreeMap<u64, u64>, max_rows: u64) -> Vec<RangeInclusive<
 
 #[derive(Default)]
 struct LabelRows {
-    values: Vec<i64>,
+    points: Gathered,
     blocks: BTreeMap<String, u64>,
     rows: u64,
+}
+
+/// A label's rows as they are read: rows of 3 as packed keys (8 bytes a row) while they fit
+/// around the first row, else int64 values.
+#[derive(Default)]
+enum Gathered {
+    #[default]
+    Empty,
+    Packed(PackedRows),
+    Values(Vec<i64>),
+}
+
+impl Gathered {
+    /// Appends rows of `dims` values; `capacity` is the label's row count.
+    fn extend(&mut self, values: &[i64], dims: usize, capacity: usize) {
+        if values.is_empty() {
+            return;
+        }
+        if let Gathered::Empty = self {
+            *self = match PackedRows::new(&values[..dims], capacity) {
+                Some(packed) => Gathered::Packed(packed),
+                None => Gathered::Values(Vec::with_capacity(capacity * dims)),
+            };
+        }
+        match self {
+            Gathered::Packed(packed) => {
+                if !packed.extend(values) {
+                    // A row too far from the first: the label goes on as int64 values.
+                    let Gathered::Packed(packed) = std::mem::take(self) else {
+                        unreachable!("matched above");
+                    };
+                    let mut all = packed.into_cloud().into_values();
+                    all.extend_from_slice(values);
+                    *self = Gathered::Values(all);
+                }
+            }
+            Gathered::Values(all) => all.extend_from_slice(values),
+            Gathered::Empty => unreachable!("set above"),
+        }
+    }
 }
 
 /// One pass: every row whose label is in `range`, grouped by label; each label goes to
@@ -476,14 +523,12 @@ fn add_batch(
                     offsets[row + 1] - offsets[row]
                 );
             }
-            let acc = out.entry(label).or_insert_with(|| LabelRows {
-                values: Vec::with_capacity(
-                    counts.get(&label).copied().unwrap_or(0) as usize * dims,
-                ),
-                ..LabelRows::default()
-            });
-            acc.values
-                .extend_from_slice(&values[offsets[start] as usize..offsets[end] as usize]);
+            let acc = out.entry(label).or_default();
+            acc.points.extend(
+                &values[offsets[start] as usize..offsets[end] as usize],
+                dims,
+                counts.get(&label).copied().unwrap_or(0) as usize,
+            );
             acc.rows += (end - start) as u64;
             if let Some(blocks) = blocks {
                 add_blocks(path, blocks, start..end, &mut acc.blocks)?;
@@ -582,6 +627,36 @@ fn list_parts<'a>(path: &Path, column: &'a dyn Array) -> anyhow::Result<(Vec<i64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn values(g: Gathered) -> Vec<i64> {
+        match g {
+            Gathered::Packed(p) => p.into_cloud().into_values(),
+            Gathered::Values(v) => v,
+            Gathered::Empty => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn rows_gather_packed_until_one_lies_too_far() {
+        let near = [5, -6, 7, 5 + (1 << 19), -6, 7 - (1 << 19)];
+        let mut g = Gathered::default();
+        g.extend(&near[..3], 3, 4);
+        g.extend(&near[3..], 3, 4);
+        assert!(matches!(g, Gathered::Packed(ref p) if p.len() == 2));
+        let far = [1, 2, 3, i64::MAX, 0, 0];
+        g.extend(&far, 3, 4);
+        assert!(matches!(g, Gathered::Values(_)));
+        assert_eq!(
+            values(g),
+            [&near[..], &far[..]].concat(),
+            "every row, in order"
+        );
+
+        let mut flat = Gathered::default();
+        flat.extend(&[1, 2, 3, 4], 2, 2);
+        assert!(matches!(flat, Gathered::Values(_)));
+        assert_eq!(values(flat), [1, 2, 3, 4]);
+    }
 
     #[test]
     fn partitions_respect_the_budget_and_never_split_a_label() {
