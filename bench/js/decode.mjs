@@ -19,8 +19,9 @@
 // POCADUCK_EDGE_BIN, CHROMIUM_BIN.
 
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { createServer } from "node:http";
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import { availableParallelism, homedir, tmpdir } from "node:os";
 import { dirname, extname, join, normalize, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -86,14 +87,14 @@ async function importRetrying(spec) {
   }
 }
 
-function binaryVersion() {
-  const r = spawnSync(BIN, ["--version"], { encoding: "utf8" });
-  return (r.stdout || "").trim().split(/\s+/).pop() || "unknown";
+/** A short hash of the binary: a rebuilt binary may write the sample differently (format, zstd level). */
+function binaryHash() {
+  return createHash("sha256").update(readFileSync(BIN)).digest("hex").slice(0, 12);
 }
 
-/** The bench sample, built once per binary version and voxel size, in ~/.cache/pocaduck-edge/bench-js. */
+/** The bench sample, built once per binary and voxel size, in ~/.cache/pocaduck-edge/bench-js. */
 function ensureSample() {
-  const name = `bench-js-v${binaryVersion()}-${VOXEL_NM}nm`;
+  const name = `bench-js-${binaryHash()}-${VOXEL_NM}nm`;
   const dir = join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "pocaduck-edge", "bench-js", name);
   if (existsSync(join(dir, "manifest.json"))) return { dir, name };
   mkdirSync(dirname(dir), { recursive: true });
@@ -102,6 +103,10 @@ function ensureSample() {
   run(BIN, ["sample", tmp, "--voxel-nm", String(VOXEL_NM)], `building the ${VOXEL_NM} nm sample (once)`);
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
+  // Samples of earlier binaries are stale: keep the cache to one.
+  for (const old of readdirSync(dirname(dir))) {
+    if (old !== name && old.startsWith("bench-js-") && !old.includes(".tmp-")) rmSync(join(dirname(dir), old), { recursive: true, force: true });
+  }
   return { dir, name };
 }
 
