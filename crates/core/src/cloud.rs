@@ -61,15 +61,29 @@ impl Packing {
         Some(key)
     }
 
-    fn rows(&self, keys: &[u64]) -> Vec<i64> {
+    /// A key's offsets from the minimum, per dim.
+    fn offsets(key: u64) -> [u64; 3] {
+        [
+            key >> (2 * Self::BITS),
+            (key >> Self::BITS) & Self::MASK,
+            key & Self::MASK,
+        ]
+    }
+
+    /// The row of 3 at `offsets` from the minimum.
+    fn row(&self, offsets: [u64; 3]) -> [i64; 3] {
         let [x0, y0, z0] = self.min;
+        [
+            x0.wrapping_add(offsets[0] as i64),
+            y0.wrapping_add(offsets[1] as i64),
+            z0.wrapping_add(offsets[2] as i64),
+        ]
+    }
+
+    fn rows(&self, keys: &[u64]) -> Vec<i64> {
         let mut out = Vec::with_capacity(keys.len() * 3);
         for &k in keys {
-            out.extend_from_slice(&[
-                x0.wrapping_add((k >> (2 * Self::BITS)) as i64),
-                y0.wrapping_add(((k >> Self::BITS) & Self::MASK) as i64),
-                z0.wrapping_add((k & Self::MASK) as i64),
-            ]);
+            out.extend_from_slice(&self.row(Self::offsets(k)));
         }
         out
     }
@@ -151,24 +165,15 @@ impl PackedRows {
     pub fn bbox(&self) -> Option<BBox> {
         let (mut lo, mut hi) = ([u64::MAX; 3], [0u64; 3]);
         for &k in &self.keys {
-            let parts = [
-                k >> (2 * Packing::BITS),
-                (k >> Packing::BITS) & Packing::MASK,
-                k & Packing::MASK,
-            ];
+            let offsets = Packing::offsets(k);
             for d in 0..3 {
-                lo[d] = lo[d].min(parts[d]);
-                hi[d] = hi[d].max(parts[d]);
+                lo[d] = lo[d].min(offsets[d]);
+                hi[d] = hi[d].max(offsets[d]);
             }
         }
-        let at = |parts: [u64; 3]| -> Vec<i64> {
-            (0..3)
-                .map(|d| self.packing.min[d] + parts[d] as i64)
-                .collect()
-        };
         (!self.keys.is_empty()).then(|| BBox {
-            min: at(lo),
-            max: at(hi),
+            min: self.packing.row(lo).to_vec(),
+            max: self.packing.row(hi).to_vec(),
         })
     }
 

@@ -52,7 +52,7 @@ pub struct IndexEntry {
 
 /// A label's coarse level: every `stride`-th of its points (ranks 0, `stride`, 2·`stride`,
 /// …), stored apart so that a level of detail of a big label reads a few of its points.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Coarse {
     /// Ranks between two points of the level (at least 2).
     pub stride: u64,
@@ -108,19 +108,8 @@ impl IndexPage {
             out.extend_from_slice(&e.bytes.length.to_le_bytes());
             out.extend_from_slice(&e.blocks_row.to_le_bytes());
             out.extend_from_slice(&e.blocks_count.to_le_bytes());
-            let none = Coarse {
-                stride: 0,
-                point_count: 0,
-                file: 0,
-                row_group: 0,
-                row_groups: 0,
-                row_offset: 0,
-                bytes: ByteRange {
-                    offset: 0,
-                    length: 0,
-                },
-            };
-            let c = e.coarse.as_ref().unwrap_or(&none);
+            // No coarse level: all zeros.
+            let c = e.coarse.clone().unwrap_or_default();
             out.extend_from_slice(&c.stride.to_le_bytes());
             out.extend_from_slice(&c.point_count.to_le_bytes());
             out.extend_from_slice(&c.file.to_le_bytes());

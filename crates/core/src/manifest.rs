@@ -73,7 +73,7 @@ pub struct DataFile {
 }
 
 /// A byte range `[offset, offset + length)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ByteRange {
     /// First byte.
     pub offset: u64,

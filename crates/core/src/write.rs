@@ -224,22 +224,9 @@ impl<S: FileSink> DatasetWriter<S> {
         mut points: PointCloud,
         blocks: &[BlockCount],
     ) -> Result<()> {
-        if points.dims() != self.dims.len() {
-            return Err(Error::Points(format!(
-                "label {label} has {} dims, the dataset {}",
-                points.dims(),
-                self.dims.len()
-            )));
-        }
-        if let Some(previous) = self.previous {
-            if label <= previous {
-                return Err(Error::LabelOrder { label, previous });
-            }
-        }
-        if points.is_empty() {
+        if !self.admit(label, points.dims(), points.is_empty())? {
             return Ok(());
         }
-        self.previous = Some(label);
         points.sort_unique();
         self.push_sorted(label, Sorted::Values(points.values()), blocks)
     }
@@ -253,9 +240,19 @@ impl<S: FileSink> DatasetWriter<S> {
         mut rows: PackedRows,
         blocks: &[BlockCount],
     ) -> Result<()> {
-        if self.dims.len() != 3 {
+        if !self.admit(label, 3, rows.is_empty())? {
+            return Ok(());
+        }
+        rows.sort_unique();
+        self.push_sorted(label, Sorted::Packed(&rows), blocks)
+    }
+
+    /// Checks a label of `dims` dims against the dataset's dims and the labels pushed before
+    /// it; true when it has points to write (an empty label is skipped).
+    fn admit(&mut self, label: u64, dims: usize, empty: bool) -> Result<bool> {
+        if dims != self.dims.len() {
             return Err(Error::Points(format!(
-                "label {label} has 3 dims, the dataset {}",
+                "label {label} has {dims} dims, the dataset {}",
                 self.dims.len()
             )));
         }
@@ -264,12 +261,11 @@ impl<S: FileSink> DatasetWriter<S> {
                 return Err(Error::LabelOrder { label, previous });
             }
         }
-        if rows.is_empty() {
-            return Ok(());
+        if empty {
+            return Ok(false);
         }
         self.previous = Some(label);
-        rows.sort_unique();
-        self.push_sorted(label, Sorted::Packed(&rows), blocks)
+        Ok(true)
     }
 
     /// Writes a label's sorted, distinct rows: its coarse level when it is big, its blocks,
