@@ -348,3 +348,27 @@ fn keys_writer_refuses_other_dims() -> String {
     let packed = PackedRows::new(&[0, 0, 0], 0).unwrap();
     writer.push_packed(1, packed, &[]).unwrap_err().to_string()
 }
+
+#[test]
+fn manifests_of_formats_1_and_2_are_read_and_others_refused() {
+    let sink = MemorySink::default();
+    let mut writer = xyz_writer(sink.clone(), WriterOptions::default());
+    writer.push_label(1, cloud(1, 10, 5, 0), &[]).unwrap();
+    let manifest = writer.finish().unwrap();
+    assert_eq!(manifest.version, 2);
+    let json: serde_json::Value = serde_json::from_slice(&sink.file("manifest.json")).unwrap();
+    for version in [0, 1, 2, 3] {
+        let mut j = json.clone();
+        j["version"] = version.into();
+        let parsed = Manifest::from_json(&serde_json::to_vec(&j).unwrap());
+        if (1..=2).contains(&version) {
+            assert_eq!(parsed.unwrap().version, version);
+        } else {
+            let err = parsed.unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("version {version} is not supported")),
+                "{err}"
+            );
+        }
+    }
+}
