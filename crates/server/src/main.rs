@@ -1,6 +1,11 @@
 //! `pocaduck-edge`: serve neuron point clouds over HTTP, import PoCADuck datasets into the
 //! edge layout, and build the bundled hemibrain sample.
 
+/// mimalloc keeps freed memory for reuse: answers and imports of tens of megabytes would
+/// otherwise pay for fresh pages (page faults) on every request.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod bench_vastdb;
 mod emulated;

@@ -136,7 +136,8 @@ pub struct VastStack {
     pub dataset: String,
     /// Where the server's log goes.
     pub server_log: PathBuf,
-    _server: ChildGuard,
+    /// The server process.
+    pub server: ChildGuard,
     _emulator: ChildGuard,
     _dir: tempfile::TempDir,
 }
@@ -147,6 +148,17 @@ pub fn vast_stack(layout: &str, extra: &[&str]) -> VastStack {
     let dir = tempfile::tempdir().unwrap();
     let sample = dir.path().join("sample");
     run(&["sample", sample.to_str().unwrap(), "--voxel-nm", "256"]);
+    vast_stack_of(dir, &sample, layout, extra)
+}
+
+/// Loads the edge-layout dataset `source` into a fresh emulator (its files in `dir`, which
+/// the stack keeps until it drops) in `layout` and serves the table with `extra` arguments.
+pub fn vast_stack_of(
+    dir: tempfile::TempDir,
+    source: &Path,
+    layout: &str,
+    extra: &[&str],
+) -> VastStack {
     let mut emulator = command(emulator_bin(), None);
     emulator.args([
         "--listen",
@@ -164,7 +176,7 @@ pub fn vast_stack(layout: &str, extra: &[&str]) -> VastStack {
     run(&[
         "vastdb",
         "load",
-        sample.to_str().unwrap(),
+        source.to_str().unwrap(),
         "--endpoint",
         &emulator_url,
         "--bucket",
@@ -187,7 +199,7 @@ pub fn vast_stack(layout: &str, extra: &[&str]) -> VastStack {
         base,
         dataset: layout.to_string(),
         server_log,
-        _server: server_guard,
+        server: server_guard,
         _emulator: emulator_guard,
         _dir: dir,
     }
