@@ -4,7 +4,8 @@
 //! Pass 1 reads only the label column of every file and counts rows per label. Labels are
 //! then cut into partitions, contiguous label ranges whose rows fit the memory budget; each
 //! partition is one pass over the files (skipping row groups whose label statistics lie
-//! outside it) that gathers its labels' points. A label goes to the writer as soon as all
+//! outside it, and decoding the others on a thread per core, handed over in order) that
+//! gathers its labels' points. A label goes to the writer as soon as all
 //! its rows are read and every smaller label has gone (at once for input sorted by label,
 //! as PoCADuck's optimized layout is); the writer runs on its own thread, so sorting and
 //! encoding overlap reading. Memory is therefore bounded by the budget plus the two labels
@@ -31,6 +32,7 @@ use pocaduck_edge_core::write::{BlockCount, DatasetWriter, FileSink, WriterOptio
 use pocaduck_edge_core::PointCloud;
 
 use crate::output_dir::write_aside;
+use crate::row_groups::{self, FileGroups};
 
 /// How to import.
 #[derive(Debug, Clone)]
@@ -285,25 +287,38 @@ fn write_labels(
 
 /// Rows per label, from the label column alone.
 fn count_labels(files: &[PathBuf], options: &ImportOptions) -> anyhow::Result<BTreeMap<u64, u64>> {
-    let bar = progress_bar(options, files.len() as u64, "counting");
+    let files = files
+        .iter()
+        .map(|path| {
+            let metadata = row_groups::open(path)?;
+            let groups = (0..metadata.metadata().num_row_groups()).collect();
+            anyhow::Ok(FileGroups {
+                path: path.clone(),
+                metadata,
+                groups,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let rows: i64 = files
+        .iter()
+        .map(|f| f.metadata.metadata().file_metadata().num_rows())
+        .sum();
+    let bar = progress_bar(options, rows.max(0) as u64, "counting");
     let mut counts = BTreeMap::new();
-    for path in files {
-        let builder = open(path)?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), ["label"]);
-        for batch in builder
-            .with_projection(mask)
-            .build()
-            .with_context(|| format!("reading {}", path.display()))?
-        {
-            let batch = batch.with_context(|| format!("reading {}", path.display()))?;
-            for label in labels_of(path, &batch, 0)? {
-                *counts.entry(label).or_insert(0u64) += 1;
-            }
+    row_groups::read_in_order(&files, &["label"], readers(), &mut |path, batch| {
+        for label in labels_of(path, &batch, 0)? {
+            *counts.entry(label).or_insert(0u64) += 1;
         }
-        bar.inc(1);
-    }
+        bar.inc(batch.num_rows() as u64);
+        Ok(())
+    })?;
     bar.finish_and_clear();
     Ok(counts)
+}
+
+/// Threads that read input row groups: one per core.
+fn readers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn open(path: &Path) -> anyhow::Result<ParquetRecordBatchReaderBuilder<File>> {
@@ -428,30 +443,29 @@ fn gather(
         }
         Ok(())
     };
+    let columns: &[&str] = match layout {
+        SourceLayout::Raw => &["label", "block_id", "data"],
+        SourceLayout::Optimized => &["label", "data"],
+    };
+    let mut chosen = Vec::new();
     for path in files {
-        let builder = open(path)?;
-        let columns: &[&str] = match layout {
-            SourceLayout::Raw => &["label", "block_id", "data"],
-            SourceLayout::Optimized => &["label", "data"],
-        };
-        let schema = builder.parquet_schema().clone();
-        let groups: Vec<usize> = (0..builder.metadata().num_row_groups())
-            .filter(|&g| may_hold(builder.metadata().row_group(g), range))
+        let metadata = row_groups::open(path)?;
+        let groups: Vec<usize> = (0..metadata.metadata().num_row_groups())
+            .filter(|&g| may_hold(metadata.metadata().row_group(g), range))
             .collect();
-        if groups.is_empty() {
-            continue;
-        }
-        let reader = builder
-            .with_row_groups(groups)
-            .with_projection(ProjectionMask::columns(&schema, columns.iter().copied()))
-            .build()?;
-        for batch in reader {
-            let batch = batch.with_context(|| format!("reading {}", path.display()))?;
-            add_batch(path, &batch, layout, range, dims, counts, &mut out)?;
-            bar.inc(batch.num_rows() as u64);
-            hand_over(&mut out)?;
+        if !groups.is_empty() {
+            chosen.push(FileGroups {
+                path: path.clone(),
+                metadata,
+                groups,
+            });
         }
     }
+    row_groups::read_in_order(&chosen, columns, readers(), &mut |path, batch| {
+        add_batch(path, &batch, layout, range, dims, counts, &mut out)?;
+        bar.inc(batch.num_rows() as u64);
+        hand_over(&mut out)
+    })?;
     if let Some((label, acc)) = out.into_iter().next() {
         let counted = counts.get(&label).copied().unwrap_or(0);
         bail!(

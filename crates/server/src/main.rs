@@ -11,6 +11,7 @@ mod bench_vastdb;
 mod emulated;
 mod import;
 mod output_dir;
+mod row_groups;
 mod sample;
 mod sample_dataset;
 mod serve;
