@@ -410,7 +410,8 @@ impl Service {
                     wide |= schema.columns().get(1).map(|c| c.physical_type())
                         == Some(parquet::basic::Type::INT64);
                 }
-                let encoder = Encoder::Parquet(ParquetEncoder::new(&l.manifest.dims, wide)?);
+                let level = formats::answer_zstd_level(total);
+                let encoder = Encoder::Parquet(ParquetEncoder::new(&l.manifest.dims, wide, level)?);
                 return self
                     .clone()
                     .stream(name.to_string(), l, pieces, options, encoder, timing)

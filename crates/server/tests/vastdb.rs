@@ -36,7 +36,8 @@ fn stack() -> &'static VastStack {
     })
 }
 
-/// Faults go to the next queries of the shared emulator: one test at a time injects them.
+/// Faults go to the next queries of the shared emulator, and tests count its queries: one
+/// test at a time injects faults or queries it.
 fn exclusive() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -254,6 +255,7 @@ fn a_stalled_reply_is_504_within_the_read_timeout() {
 
 #[test]
 fn wrong_credentials_are_502_naming_the_upstream_error_and_never_shown() {
+    let _one = exclusive();
     let s = stack();
     let mut serve = common::serve_table(&s.emulator, &s.dataset, "not-the-secret-key", &[], None);
     serve.stderr(std::process::Stdio::null());
@@ -342,6 +344,7 @@ fn a_large_label_streams_with_bounded_memory() {
 
 #[test]
 fn credentials_never_appear_in_the_log_or_in_answers() {
+    let _one = exclusive();
     let s = stack();
     let label = labels()[0];
     let mut seen = String::new();
