@@ -321,15 +321,11 @@ fn readers() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-fn open(path: &Path) -> anyhow::Result<ParquetRecordBatchReaderBuilder<File>> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .with_context(|| format!("{} is not a readable Parquet file", path.display()))
-}
-
 /// D: the length of the first point's list.
 fn find_dims(path: &Path) -> anyhow::Result<usize> {
-    let builder = open(path)?;
+    let metadata = row_groups::open(path)?;
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata);
     let mask = ProjectionMask::columns(builder.parquet_schema(), ["data"]);
     let mut reader = builder.with_projection(mask).with_batch_size(1).build()?;
     let batch = reader
