@@ -196,6 +196,11 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         None => axum::Router::new().fallback(api),
     }
     .with_state(service);
+    // Streamed answers go out in several writes: without TCP_NODELAY a small one waits for
+    // the client's delayed ACK (up to 40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        let _ = stream.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;

@@ -68,6 +68,11 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     // Tests read this line to learn the port.
     println!("listening on http://{}", listener.local_addr()?);
+    // Replies go out in several writes (headers, then the streamed body): without
+    // TCP_NODELAY each small one waits for the client's delayed ACK (up to 40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        let _ = stream.set_nodelay(true);
+    });
     axum::serve(listener, service::router(emulator))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

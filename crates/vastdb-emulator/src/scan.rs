@@ -24,6 +24,8 @@ use crate::store::{Bounds, Table};
 
 /// Rows per row group, as the protocol's block arithmetic counts them.
 const ROW_GROUP: u64 = 65_536;
+/// Rows of a stored chunk evaluated at once.
+const WINDOW: usize = 65_536;
 
 /// The split, sub-split and paging headers of a `?data` request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,8 +162,8 @@ pub fn plan(table: &Table, query: &DecodedQuery) -> Result<Plan, String> {
 }
 
 /// One round of a sub-split: the matching rows from `start` on, at most `limit`, as they lie
-/// in the table's chunks (one batch per chunk; one batch holding the row count when nothing
-/// is projected), and the row id to resume at ([`INVALID_ROW_ID`] when the sub-split is
+/// in the table's chunks (one batch per chunk, or per [`WINDOW`] rows of a bigger one; one
+/// batch holding the row count when nothing is projected), and the row id to resume at ([`INVALID_ROW_ID`] when the sub-split is
 /// exhausted).
 pub fn round(
     table: &Table,
@@ -187,39 +189,48 @@ pub fn round(
         if block_end <= start {
             continue;
         }
-        for (first, rows, bounds) in table.rows(block_start.max(start), block_end) {
+        for (chunk_first, chunk, bounds) in table.rows(block_start.max(start), block_end) {
             if remaining == 0 {
-                return Ok((finish(plan, pieces, counted)?, first));
+                return Ok((finish(plan, pieces, counted)?, chunk_first));
             }
             if !could_match(plan, bounds) {
                 continue;
             }
-            let mask = evaluate(plan, first, &rows)?;
-            let matches = mask.true_count() as u64;
-            if matches == 0 {
-                continue;
-            }
-            let (mask, rows, done) = if matches > remaining {
-                let cut = mask
-                    .values()
-                    .set_indices()
-                    .nth(remaining as usize - 1)
-                    .expect("more matches than remaining")
-                    + 1;
-                (
-                    mask.slice(0, cut),
-                    rows.slice(0, cut),
-                    Some(first + cut as u64),
-                )
-            } else {
-                (mask, rows, None)
-            };
-            let taken = project(plan, first, &rows, &mask)?;
-            remaining -= taken.num_rows() as u64;
-            counted += taken.num_rows();
-            pieces.push(taken);
-            if let Some(next) = done {
-                return Ok((finish(plan, pieces, counted)?, next));
+            // A window at a time, so a round that stops early evaluates little past its
+            // last row: paging through a big chunk costs its size once, not once a round.
+            for offset in (0..chunk.num_rows()).step_by(WINDOW) {
+                let first = chunk_first + offset as u64;
+                if remaining == 0 {
+                    return Ok((finish(plan, pieces, counted)?, first));
+                }
+                let rows = chunk.slice(offset, WINDOW.min(chunk.num_rows() - offset));
+                let mask = evaluate(plan, first, &rows)?;
+                let matches = mask.true_count() as u64;
+                if matches == 0 {
+                    continue;
+                }
+                let (mask, rows, done) = if matches > remaining {
+                    let cut = mask
+                        .values()
+                        .set_indices()
+                        .nth(remaining as usize - 1)
+                        .expect("more matches than remaining")
+                        + 1;
+                    (
+                        mask.slice(0, cut),
+                        rows.slice(0, cut),
+                        Some(first + cut as u64),
+                    )
+                } else {
+                    (mask, rows, None)
+                };
+                let taken = project(plan, first, &rows, &mask)?;
+                remaining -= taken.num_rows() as u64;
+                counted += taken.num_rows();
+                pieces.push(taken);
+                if let Some(next) = done {
+                    return Ok((finish(plan, pieces, counted)?, next));
+                }
             }
         }
         if remaining == 0 {
