@@ -203,7 +203,12 @@ fn import_into(
     files: &[PathBuf],
     options: &ImportOptions,
 ) -> anyhow::Result<(u64, u64, u64, usize)> {
-    let counts = count_labels(files, options)?;
+    // Every file's footer, read once for the count and every pass.
+    let files = files
+        .iter()
+        .map(|path| FileGroups::whole(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let counts = count_labels(&files, options)?;
     let total_rows: u64 = counts.values().sum();
     ensure!(total_rows > 0, "the PoCADuck dataset has no points");
     let dims = find_dims(&files[0])?;
@@ -225,7 +230,7 @@ fn import_into(
         let mut rows_read = 0u64;
         let read = partitions.iter().try_for_each(|range| {
             gather(
-                files,
+                &files,
                 layout,
                 range,
                 dims,
@@ -286,26 +291,17 @@ fn write_labels(
 }
 
 /// Rows per label, from the label column alone.
-fn count_labels(files: &[PathBuf], options: &ImportOptions) -> anyhow::Result<BTreeMap<u64, u64>> {
-    let files = files
-        .iter()
-        .map(|path| {
-            let metadata = row_groups::open(path)?;
-            let groups = (0..metadata.metadata().num_row_groups()).collect();
-            anyhow::Ok(FileGroups {
-                path: path.clone(),
-                metadata,
-                groups,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+fn count_labels(
+    files: &[FileGroups],
+    options: &ImportOptions,
+) -> anyhow::Result<BTreeMap<u64, u64>> {
     let rows: i64 = files
         .iter()
         .map(|f| f.metadata.metadata().file_metadata().num_rows())
         .sum();
     let bar = progress_bar(options, rows.max(0) as u64, "counting");
     let mut counts = BTreeMap::new();
-    row_groups::read_in_order(&files, &["label"], readers(), &mut |path, batch| {
+    row_groups::read_in_order(files, &["label"], readers(), &mut |path, batch| {
         for label in labels_of(path, &batch, 0)? {
             *counts.entry(label).or_insert(0u64) += 1;
         }
@@ -322,10 +318,10 @@ fn readers() -> usize {
 }
 
 /// D: the length of the first point's list.
-fn find_dims(path: &Path) -> anyhow::Result<usize> {
-    let metadata = row_groups::open(path)?;
+fn find_dims(first: &FileGroups) -> anyhow::Result<usize> {
+    let path = first.path.as_path();
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata);
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, first.metadata.clone());
     let mask = ProjectionMask::columns(builder.parquet_schema(), ["data"]);
     let mut reader = builder.with_projection(mask).with_batch_size(1).build()?;
     let batch = reader
@@ -416,7 +412,7 @@ impl Gathered {
 /// `done` once all its rows (as counted) are read and every smaller label of the range has
 /// gone, so labels go in ascending order.
 fn gather(
-    files: &[PathBuf],
+    files: &[FileGroups],
     layout: SourceLayout,
     range: &RangeInclusive<u64>,
     dims: usize,
@@ -443,20 +439,11 @@ fn gather(
         SourceLayout::Raw => &["label", "block_id", "data"],
         SourceLayout::Optimized => &["label", "data"],
     };
-    let mut chosen = Vec::new();
-    for path in files {
-        let metadata = row_groups::open(path)?;
-        let groups: Vec<usize> = (0..metadata.metadata().num_row_groups())
-            .filter(|&g| may_hold(metadata.metadata().row_group(g), range))
-            .collect();
-        if !groups.is_empty() {
-            chosen.push(FileGroups {
-                path: path.clone(),
-                metadata,
-                groups,
-            });
-        }
-    }
+    let chosen: Vec<FileGroups> = files
+        .iter()
+        .map(|f| f.filtered(|g| may_hold(g, range)))
+        .filter(|f| !f.groups.is_empty())
+        .collect();
     row_groups::read_in_order(&chosen, columns, readers(), &mut |path, batch| {
         add_batch(path, &batch, layout, range, dims, counts, &mut out)?;
         bar.inc(batch.num_rows() as u64);

@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::RowGroupMetaData;
 
 /// Rows per record batch.
 const BATCH_ROWS: usize = 64 << 10;
@@ -26,11 +27,33 @@ pub struct FileGroups {
     pub groups: Vec<usize>,
 }
 
-/// Opens `path` and decodes its footer.
-pub fn open(path: &Path) -> anyhow::Result<ArrowReaderMetadata> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    ArrowReaderMetadata::load(&file, Default::default())
-        .with_context(|| format!("{} is not a readable Parquet file", path.display()))
+impl FileGroups {
+    /// Every row group of the file at `path`, whose footer is read now.
+    pub fn whole(path: &Path) -> anyhow::Result<Self> {
+        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let metadata = ArrowReaderMetadata::load(&file, Default::default())
+            .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            groups: (0..metadata.metadata().num_row_groups()).collect(),
+            metadata,
+        })
+    }
+
+    /// The same file, footer shared, with only the row groups that `keep` accepts.
+    pub fn filtered(&self, keep: impl Fn(&RowGroupMetaData) -> bool) -> Self {
+        let meta = self.metadata.metadata();
+        Self {
+            path: self.path.clone(),
+            metadata: self.metadata.clone(),
+            groups: self
+                .groups
+                .iter()
+                .copied()
+                .filter(|&g| keep(meta.row_group(g)))
+                .collect(),
+        }
+    }
 }
 
 /// What a reader thread hands over.
@@ -152,15 +175,9 @@ mod tests {
     }
 
     fn groups(path: &Path, keep: impl Fn(usize) -> bool) -> FileGroups {
-        let metadata = open(path).unwrap();
-        let groups = (0..metadata.metadata().num_row_groups())
-            .filter(|g| keep(*g))
-            .collect();
-        FileGroups {
-            path: path.to_path_buf(),
-            metadata,
-            groups,
-        }
+        let mut chosen = FileGroups::whole(path).unwrap();
+        chosen.groups.retain(|g| keep(*g));
+        chosen
     }
 
     #[test]

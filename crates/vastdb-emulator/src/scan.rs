@@ -163,8 +163,8 @@ pub fn plan(table: &Table, query: &DecodedQuery) -> Result<Plan, String> {
 
 /// One round of a sub-split: the matching rows from `start` on, at most `limit`, as they lie
 /// in the table's chunks (one batch per chunk, or per [`WINDOW`] rows of a bigger one; one
-/// batch holding the row count when nothing is projected), and the row id to resume at ([`INVALID_ROW_ID`] when the sub-split is
-/// exhausted).
+/// batch holding the row count when nothing is projected), and the row id to resume at
+/// ([`INVALID_ROW_ID`] when the sub-split is exhausted).
 pub fn round(
     table: &Table,
     plan: &Plan,
