@@ -56,7 +56,11 @@ def sdk_points(session, layout, label):
         predicate = table["label"] == ibis.literal(label, type="uint64")
         if layout == "columnar":
             result = table.select(columns=["x", "y", "z"], predicate=predicate).read_all()
-            return np.stack([result[d].to_numpy() for d in "xyz"], axis=1)
+            # int64, as PoCADuck returns (the loader stores int32 columns when values fit).
+            points = np.empty((result.num_rows, 3), dtype=np.int64)
+            for i, d in enumerate("xyz"):
+                points[:, i] = result[d].to_numpy()
+            return points
         result = table.select(columns=["points"], predicate=predicate).read_all()
         flat = result["points"].combine_chunks().flatten().to_numpy()
         return np.unique(flat.reshape(-1, 3), axis=0)

@@ -15,6 +15,7 @@ import subprocess
 
 import ibis
 import numpy as np
+import pyarrow as pa
 import pytest
 import requests
 import vastdb
@@ -83,6 +84,15 @@ def test_the_sdk_reads_back_every_label_pocaduck_has(loaded, queries, layout):
         got = sdk_points(loaded, layout, layout, label)
         assert len(got) == len(as_set(expected)), label  # no duplicate points
         assert as_set(got) == as_set(expected), label
+
+
+def test_the_columnar_table_stores_coordinates_as_int32_when_they_fit(loaded):
+    # Every coordinate of the PoCADuck dataset fits int32: half the bytes of int64.
+    session = vastdb.connect(endpoint=loaded.url, access=loaded.access, secret=loaded.secret)
+    with session.transaction() as tx:
+        table = tx.bucket("pocaduck").schema("pocaduck").schema("loaded").table("columnar")
+        types = {f.name: f.type for f in table.columns()}
+    assert types == {"label": pa.uint64(), "x": pa.int32(), "y": pa.int32(), "z": pa.int32()}, types
 
 
 @pytest.fixture(scope="module")

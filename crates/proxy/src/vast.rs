@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int64Type, UInt64Type};
+use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, SchemaRef};
 use pocaduck_edge_core::cloud::row_before;
@@ -451,26 +451,29 @@ fn columnar_cloud(batches: &[RecordBatch], dims: usize) -> Result<(PointCloud, b
     let n = batches.iter().map(RecordBatch::num_rows).sum::<usize>();
     if dims == 3 {
         let mut ascending = true;
-        // Rows of 3 appended without a capacity check or a zeroing pass, order checked in
-        // the same pass, branch-free: the data is expected to be sorted.
-        let mut rows: Vec<[i64; 3]> = Vec::with_capacity(n);
+        let mut rows: Vec<i64> = Vec::with_capacity(n * 3);
         let mut before: Option<[i64; 3]> = None;
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-            let columns = int64_columns(batch, dims)?;
-            let [x, y, z] = [0, 1, 2].map(|d| columns[d].as_primitive::<Int64Type>().values());
-            let mut last = before.unwrap_or([x[0], y[0], z[0]]);
-            let mut first = before.is_none();
-            rows.extend(x.iter().zip(y.iter()).zip(z.iter()).map(|((x, y), z)| {
-                let b = [*x, *y, *z];
-                ascending &= row_before(&last, &b) | first;
-                first = false;
-                last = b;
-                b
-            }));
-            before = Some(last);
+            // Columns the loader wrote as int32 are widened on the way, not cast first.
+            if (0..3).all(|d| {
+                batch.column(d).data_type() == &DataType::Int32 && batch.column(d).null_count() == 0
+            }) {
+                let columns = [0, 1, 2].map(|d| {
+                    batch
+                        .column(d)
+                        .as_primitive::<Int32Type>()
+                        .values()
+                        .as_ref()
+                });
+                append_rows(&mut rows, columns, &mut before, &mut ascending);
+            } else {
+                let columns = int64_columns(batch, dims)?;
+                let columns =
+                    [0, 1, 2].map(|d| columns[d].as_primitive::<Int64Type>().values().as_ref());
+                append_rows(&mut rows, columns, &mut before, &mut ascending);
+            }
         }
-        let cloud =
-            PointCloud::new(3, rows.into_flattened()).map_err(|e| gateway(e.to_string()))?;
+        let cloud = PointCloud::new(3, rows).map_err(|e| gateway(e.to_string()))?;
         return Ok((cloud, ascending));
     }
     let mut values = vec![0i64; n * dims];
@@ -488,6 +491,34 @@ fn columnar_cloud(batches: &[RecordBatch], dims: usize) -> Result<(PointCloud, b
     let cloud = PointCloud::new(dims, values).map_err(|e| gateway(e.to_string()))?;
     let ascending = cloud.is_sorted_unique();
     Ok((cloud, ascending))
+}
+
+/// Appends the rows of three coordinate columns to `rows` (memory never zeroed first), and
+/// keeps `ascending` true only while they ascend strictly after `before`, the last row
+/// appended: the data is expected to be sorted.
+fn append_rows<T: Copy + Ord + Into<i64>>(
+    rows: &mut Vec<i64>,
+    [x, y, z]: [&[T]; 3],
+    before: &mut Option<[i64; 3]>,
+    ascending: &mut bool,
+) {
+    let row = |i: usize| [x[i].into(), y[i].into(), z[i].into()];
+    *ascending =
+        *ascending && before.is_none_or(|b| row_before(&b, &row(0))) && columns_ascend([x, y, z]);
+    *before = Some(row(x.len() - 1));
+    let xyz = x.iter().zip(y).zip(z);
+    rows.extend(xyz.flat_map(|((x, y), z)| [(*x).into(), (*y).into(), (*z).into()]));
+}
+
+/// Whether the rows of three columns ascend strictly, in one branch-free pass over the
+/// columns (which the compiler vectorises).
+fn columns_ascend<T: Copy + Ord>([x, y, z]: [&[T]; 3]) -> bool {
+    let n = x.len();
+    let (y, z) = (&y[..n], &z[..n]);
+    (1..n).fold(true, |up, i| {
+        let (x0, x1, y0, y1, z0, z1) = (x[i - 1], x[i], y[i - 1], y[i], z[i - 1], z[i]);
+        up & ((x0 < x1) | ((x0 == x1) & ((y0 < y1) | ((y0 == y1) & (z0 < z1)))))
+    })
 }
 
 /// The first `dims` columns of `batch` as int64 without nulls.
@@ -541,6 +572,32 @@ mod tests {
             assert_eq!(cloud.len(), case.iter().map(|r| r.len()).sum::<usize>());
             assert!(!ascending, "{case:?}");
         }
+        // Int32 columns (as the loader writes them when the values fit) are widened, and
+        // the order is checked across batches of either width.
+        let narrow = |rows: &[[i32; 3]]| {
+            let schema = Arc::new(Schema::new(
+                ["x", "y", "z"]
+                    .map(|n| Field::new(n, DataType::Int32, false))
+                    .to_vec(),
+            ));
+            let columns = (0..3)
+                .map(|d| Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r[d]))) as _)
+                .collect();
+            RecordBatch::try_new(schema, columns).unwrap()
+        };
+        let wide = batch(&[[i64::from(i32::MAX) + 1, 0, 0]]);
+        let mixed = [narrow(&[[-1, i32::MIN, 3], [i32::MAX, 0, 0]]), wide.clone()];
+        let (cloud, ascending) = columnar_cloud(&mixed, 3).unwrap();
+        let min = i64::from(i32::MIN);
+        let max = i64::from(i32::MAX);
+        assert_eq!(cloud.values(), &[-1, min, 3, max, 0, 0, max + 1, 0, 0]);
+        assert!(ascending);
+        assert!(!columnar_cloud(&[wide, narrow(&[[5, 0, 0]])], 3).unwrap().1);
+        assert!(
+            !columnar_cloud(&[narrow(&[[5, 0, 0], [5, 0, 0]])], 3)
+                .unwrap()
+                .1
+        );
         // Other dims and narrower integer columns take the general path.
         let schema = Arc::new(Schema::new(vec![
             Field::new("a", DataType::Int32, false),

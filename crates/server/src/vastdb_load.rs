@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use arrow_array::builder::{Int64Builder, ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
-use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, UInt64Array};
+use arrow_array::{Array, ArrayRef, Int32Array, Int64Array, RecordBatch, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use indicatif::{ProgressBar, ProgressStyle};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -67,13 +67,28 @@ fn api(e: ApiError) -> anyhow::Error {
     anyhow::anyhow!("{}", e.message)
 }
 
-/// The table's columns for `dims` in `layout`.
-pub fn table_schema(layout: Layout, dims: &[String]) -> Schema {
+/// The table's columns for `manifest`'s dims in `layout`. A columnar table's coordinate
+/// column is int32 when the dataset's bounds show that every value of the dim fits (half
+/// the bytes stored and read), int64 otherwise.
+pub fn table_schema(layout: Layout, manifest: &Manifest) -> Schema {
     let label = Field::new("label", DataType::UInt64, true);
+    let fits_int32 = |d: usize| {
+        manifest.bbox.as_ref().is_some_and(|b| {
+            let range = i64::from(i32::MIN)..=i64::from(i32::MAX);
+            range.contains(&b.min[d]) && range.contains(&b.max[d])
+        })
+    };
     match layout {
         Layout::Columnar => Schema::new(
             std::iter::once(label)
-                .chain(dims.iter().map(|d| Field::new(d, DataType::Int64, true)))
+                .chain(manifest.dims.iter().enumerate().map(|(d, name)| {
+                    let data_type = if fits_int32(d) {
+                        DataType::Int32
+                    } else {
+                        DataType::Int64
+                    };
+                    Field::new(name, data_type, true)
+                }))
                 .collect::<Vec<_>>(),
         ),
         Layout::Pocaduck => Schema::new(vec![
@@ -111,7 +126,7 @@ async fn load_async(
     ));
     let table = &options.table;
     let mut timing = Timing::default();
-    let wanted = Arc::new(table_schema(options.layout, &manifest.dims));
+    let wanted = Arc::new(table_schema(options.layout, manifest));
 
     // The schema (each level of a nested one) and the table, when missing.
     let txid = client.begin(&mut timing).await.map_err(api)?;
@@ -168,7 +183,7 @@ async fn load_async(
         client: &client,
         table,
         layout: options.layout,
-        schema: wanted,
+        schema: insert_schema(&wanted, &schema, options.layout),
         dims: manifest.dims(),
         txid: None,
         txn_bytes: 0,
@@ -235,6 +250,25 @@ async fn write_files(
         }
     }
     Ok(())
+}
+
+/// The columns inserts carry: `wanted`, except that a columnar table made before keeps its
+/// coordinate columns' types (int32 or int64).
+fn insert_schema(wanted: &SchemaRef, table: &Schema, layout: Layout) -> SchemaRef {
+    if layout == Layout::Pocaduck {
+        return wanted.clone();
+    }
+    let fields: Vec<Field> = wanted
+        .fields()
+        .iter()
+        .map(|f| match table.field_with_name(f.name()) {
+            Ok(t) if f.name() != "label" => {
+                f.as_ref().clone().with_data_type(t.data_type().clone())
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
 }
 
 async fn present_labels(
@@ -421,9 +455,27 @@ fn columnar_batch(
     let n = points.len() / d;
     let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(vec![label; n]))];
     for dim in 0..d {
-        columns.push(Arc::new(Int64Array::from_iter_values(
-            points.iter().skip(dim).step_by(d).copied(),
-        )));
+        let values = points.iter().skip(dim).step_by(d).copied();
+        let field = schema.field(dim + 1);
+        let column: ArrayRef = match field.data_type() {
+            DataType::Int64 => Arc::new(Int64Array::from_iter_values(values)),
+            DataType::Int32 => Arc::new(Int32Array::from_iter_values(
+                values
+                    .map(i32::try_from)
+                    .collect::<Result<Vec<i32>, _>>()
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "label {label}: a value of {} does not fit the table's int32 column",
+                            field.name()
+                        )
+                    })?,
+            )),
+            other => bail!(
+                "the table's column {} has type {other}: columnar tables hold int32 or int64",
+                field.name()
+            ),
+        };
+        columns.push(column);
     }
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
@@ -453,4 +505,96 @@ fn pocaduck_batch(
         Arc::new(lists.finish()),
     ];
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(bbox: &str) -> Manifest {
+        let json = format!(
+            r#"{{"format": "pocaduck-edge", "version": 2, "dims": ["x", "y", "z"],
+                "label_count": 1, "point_count": 2, {bbox} "point_order": "xyz",
+                "files": [{{"path": "points/part-00000.parquet", "size": 10, "etag": "e", "rows": 2,
+                            "footer": {{"offset": 2, "length": 8}}}}],
+                "label_index": {{"file": {{"path": "labels.idx", "size": 5, "etag": "f", "rows": 0}},
+                  "pages": [{{"first_label": "1", "last_label": "1", "count": 1,
+                              "range": {{"offset": 0, "length": 5}}}}]}}}}"#
+        );
+        Manifest::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn coordinate_types(schema: &Schema) -> Vec<DataType> {
+        schema.fields()[1..]
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect()
+    }
+
+    #[test]
+    fn columnar_tables_hold_int32_where_the_bounds_fit() {
+        let min = i64::from(i32::MIN);
+        let max = i64::from(i32::MAX);
+        let fits = manifest(&format!(
+            r#""bbox": {{"min": [{min}, 0, -5], "max": [{max}, 9, 5]}},"#
+        ));
+        let (i32, i64) = (DataType::Int32, DataType::Int64);
+        let schema = table_schema(Layout::Columnar, &fits);
+        assert_eq!(
+            coordinate_types(&schema),
+            [i32.clone(), i32.clone(), i32.clone()]
+        );
+        let wide = manifest(&format!(
+            r#""bbox": {{"min": [0, {}, 0], "max": [1, 1, {}]}},"#,
+            min - 1,
+            max + 1
+        ));
+        let schema = table_schema(Layout::Columnar, &wide);
+        assert_eq!(
+            coordinate_types(&schema),
+            [i32.clone(), i64.clone(), i64.clone()]
+        );
+        // Without bounds nothing is known to fit.
+        let schema = table_schema(Layout::Columnar, &manifest(""));
+        assert_eq!(coordinate_types(&schema), [i64.clone(), i64.clone(), i64]);
+    }
+
+    #[test]
+    fn a_table_made_before_keeps_its_column_types() {
+        let fits = manifest(r#""bbox": {"min": [0, 0, 0], "max": [1, 1, 1]},"#);
+        let wanted = Arc::new(table_schema(Layout::Columnar, &fits));
+        let older = table_schema(Layout::Columnar, &manifest(""));
+        let schema = insert_schema(&wanted, &older, Layout::Columnar);
+        assert_eq!(schema.as_ref(), &older);
+        let batch = columnar_batch(&schema, 7, &[1, 2, 3, -1, -2, i64::MAX], 3).unwrap();
+        assert_eq!(
+            batch
+                .column(3)
+                .as_primitive::<Int64Type>()
+                .values()
+                .as_ref(),
+            [3, i64::MAX]
+        );
+    }
+
+    #[test]
+    fn a_value_too_wide_for_an_int32_column_is_refused_by_name() {
+        let fits = manifest(r#""bbox": {"min": [0, 0, 0], "max": [1, 1, 1]},"#);
+        let schema = Arc::new(table_schema(Layout::Columnar, &fits));
+        let batch = columnar_batch(&schema, 7, &[1, -2, 3, 4, 5, 6], 3).unwrap();
+        assert_eq!(
+            batch
+                .column(2)
+                .as_primitive::<Int32Type>()
+                .values()
+                .as_ref(),
+            [-2, 5]
+        );
+        let wide = i64::from(i32::MAX) + 1;
+        let e = columnar_batch(&schema, 7, &[1, 2, 3, 4, wide, 6], 3).unwrap_err();
+        assert!(
+            e.to_string().contains("label 7: a value of y does not fit"),
+            "{e}"
+        );
+    }
 }
