@@ -23,6 +23,9 @@ use crate::manifest::{
 };
 use crate::plan::group_range;
 
+mod encoders;
+use encoders::ParallelFileWriter;
+
 /// Where the writer puts files: `create` returns a writer for a path relative to the
 /// dataset (`/`-separated). Hosts implement it; this crate does no IO itself.
 pub trait FileSink {
@@ -175,7 +178,7 @@ struct Placed {
 struct PointsFile {
     path: String,
     wide: bool,
-    writer: ArrowWriter<HashingWriter>,
+    writer: ParallelFileWriter<HashingWriter>,
     schema: Arc<Schema>,
     rows: u64,
     pending: RowBuffer,
@@ -343,10 +346,10 @@ impl<S: FileSink> DatasetWriter<S> {
         }
         let d = self.dims.len();
         let file = self.coarse.as_mut().expect("opened above");
-        let first = file.writer.flushed_row_groups().len();
+        let first = file.row_groups()?.len();
         file.append(label, rows, self.options.row_group_rows)?;
         file.flush_row_group()?;
-        let groups = &file.writer.flushed_row_groups()[first..];
+        let groups = &file.row_groups()?[first..];
         let (Some(head), Some(tail)) = (groups.first(), groups.last()) else {
             unreachable!("a label with a coarse level has points");
         };
@@ -394,12 +397,11 @@ impl<S: FileSink> DatasetWriter<S> {
                 );
         }
         let out = HashingWriter::new(self.sink.create(&path).map_err(|e| write_error(&path, e))?);
-        let writer =
-            ArrowWriter::try_new(out, schema.clone(), Some(props.build())).map_err(|e| {
-                Error::Parquet {
-                    path: path.clone(),
-                    source: e,
-                }
+        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props.build()))
+            .and_then(ParallelFileWriter::new)
+            .map_err(|e| Error::Parquet {
+                path: path.clone(),
+                source: e,
             })?;
         Ok(PointsFile {
             path,
@@ -420,7 +422,7 @@ impl<S: FileSink> DatasetWriter<S> {
             return Ok(());
         };
         file.flush_row_group()?;
-        let groups: Vec<RowGroupMetaData> = file.writer.flushed_row_groups().to_vec();
+        let groups: Vec<RowGroupMetaData> = file.row_groups()?.to_vec();
         let file_index = self.files.len() as u32;
         let placed = std::mem::take(&mut file.placed);
         let data_file = file.close()?;
@@ -522,6 +524,14 @@ impl PointsFile {
         Ok(())
     }
 
+    /// Every row group written so far.
+    fn row_groups(&mut self) -> Result<&[RowGroupMetaData]> {
+        self.writer.row_groups().map_err(|e| Error::Parquet {
+            path: self.path.clone(),
+            source: e,
+        })
+    }
+
     /// Writes the last row group and the footer, and describes the file.
     fn close(mut self) -> Result<DataFile> {
         self.flush_row_group()?;
@@ -554,8 +564,7 @@ impl PointsFile {
             path: self.path.clone(),
             source: e,
         };
-        self.writer.write(&batch).map_err(parquet)?;
-        self.writer.flush().map_err(parquet)
+        self.writer.write_row_group(&batch).map_err(parquet)
     }
 }
 
