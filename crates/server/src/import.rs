@@ -327,8 +327,18 @@ fn find_dims(first: &FileGroups) -> anyhow::Result<usize> {
     let batch = reader
         .next()
         .with_context(|| format!("{} has no rows", path.display()))??;
-    let (offsets, _) = list_parts(path, batch.column(0).as_ref())?;
-    let dims = (offsets[1] - offsets[0]) as usize;
+    let column = batch.column(0).as_any();
+    let dims = if let Some(l) = column.downcast_ref::<ListArray>() {
+        l.value_length(0) as usize
+    } else if let Some(l) = column.downcast_ref::<LargeListArray>() {
+        l.value_length(0) as usize
+    } else {
+        bail!(
+            "{}: the data column is {}, expected list<int64>",
+            path.display(),
+            batch.column(0).data_type()
+        )
+    };
     ensure!(
         dims > 0,
         "{}: the first point has no coordinates",
@@ -495,7 +505,7 @@ fn add_batch(
 ) -> anyhow::Result<()> {
     let labels = labels_of(path, batch, 0)?;
     let data_col = batch.num_columns() - 1;
-    let (offsets, values) = list_parts(path, batch.column(data_col).as_ref())?;
+    let values = list_values(path, batch.column(data_col).as_ref(), &labels, dims)?;
     let blocks = match layout {
         SourceLayout::Raw => Some(
             batch
@@ -511,18 +521,9 @@ fn add_batch(
         let label = labels[start];
         let end = start + labels[start..].iter().take_while(|l| **l == label).count();
         if range.contains(&label) {
-            if let Some(row) =
-                (start..end).find(|&r| (offsets[r + 1] - offsets[r]) as usize != dims)
-            {
-                bail!(
-                    "{}: row {row} (label {label}) has {} coordinates, the dataset {dims}",
-                    path.display(),
-                    offsets[row + 1] - offsets[row]
-                );
-            }
             let acc = out.entry(label).or_default();
             acc.points.extend(
-                &values[offsets[start] as usize..offsets[end] as usize],
+                &values[start * dims..end * dims],
                 dims,
                 counts.get(&label).copied().unwrap_or(0) as usize,
             );
@@ -587,28 +588,35 @@ fn labels_of(path: &Path, batch: &RecordBatch, col: usize) -> anyhow::Result<Vec
     }
 }
 
-/// Offsets and int64 values of a `list<int64>` column without nulls.
-fn list_parts<'a>(path: &Path, column: &'a dyn Array) -> anyhow::Result<(Vec<i64>, &'a [i64])> {
+/// The int64 values of a `list<int64>` column without nulls whose every list holds `dims`
+/// values (checked: a row that does not is named, with its label): row `r`'s values are
+/// `[r * dims, (r + 1) * dims)` of the returned slice.
+fn list_values<'a>(
+    path: &Path,
+    column: &'a dyn Array,
+    labels: &[u64],
+    dims: usize,
+) -> anyhow::Result<&'a [i64]> {
     ensure!(
         column.null_count() == 0,
         "{}: the data column has null points",
         path.display()
     );
-    let (offsets, values): (Vec<i64>, &dyn Array) =
-        if let Some(l) = column.as_any().downcast_ref::<ListArray>() {
-            (
-                l.value_offsets().iter().map(|o| *o as i64).collect(),
-                l.values().as_ref(),
-            )
-        } else if let Some(l) = column.as_any().downcast_ref::<LargeListArray>() {
-            (l.value_offsets().to_vec(), l.values().as_ref())
-        } else {
-            bail!(
-                "{}: the data column is {}, expected list<int64>",
-                path.display(),
-                column.data_type()
-            )
-        };
+    let (first, values) = if let Some(l) = column.as_any().downcast_ref::<ListArray>() {
+        let offsets = l.value_offsets();
+        check_lengths(path, offsets, labels, dims)?;
+        (offsets[0] as usize, l.values())
+    } else if let Some(l) = column.as_any().downcast_ref::<LargeListArray>() {
+        let offsets = l.value_offsets();
+        check_lengths(path, offsets, labels, dims)?;
+        (offsets[0] as usize, l.values())
+    } else {
+        bail!(
+            "{}: the data column is {}, expected list<int64>",
+            path.display(),
+            column.data_type()
+        )
+    };
     let ints = values
         .as_any()
         .downcast_ref::<Int64Array>()
@@ -618,7 +626,32 @@ fn list_parts<'a>(path: &Path, column: &'a dyn Array) -> anyhow::Result<(Vec<i64
         "{}: the data column has null coordinates",
         path.display()
     );
-    Ok((offsets, ints.values()))
+    Ok(&ints.values()[first..first + labels.len() * dims])
+}
+
+/// Checks that every list (between consecutive `offsets`) holds `dims` values.
+fn check_lengths<O: Copy + Into<i64>>(
+    path: &Path,
+    offsets: &[O],
+    labels: &[u64],
+    dims: usize,
+) -> anyhow::Result<()> {
+    let length = |r: usize| offsets[r + 1].into() - offsets[r].into();
+    let all = offsets.windows(2).fold(true, |ok, w| {
+        ok & (w[1].into() - w[0].into() == dims as i64)
+    });
+    if !all {
+        let row = (0..labels.len())
+            .find(|&r| length(r) != dims as i64)
+            .expect("a list of another length");
+        bail!(
+            "{}: row {row} (label {}) has {} coordinates, the dataset {dims}",
+            path.display(),
+            labels[row],
+            length(row)
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
