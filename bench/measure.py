@@ -7,6 +7,9 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # The cargo target dir of the npm scripts (scripts/env.sh).
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/pocaduck-edge/target"))
+# The benchmarks' own `cargo build` must build the binaries they then run, also when a
+# script is started directly rather than through `npm run bench`.
+os.environ["CARGO_TARGET_DIR"] = TARGET
 BIN = os.path.join(TARGET, "release", "pocaduck-edge")
 
 
