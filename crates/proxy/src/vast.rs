@@ -538,19 +538,28 @@ fn int64_columns(batch: &RecordBatch, dims: usize) -> Result<Vec<arrow_array::Ar
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::{Int32Array, Int64Array};
+    use arrow_array::{ArrowPrimitiveType, Int32Array, Int64Array, PrimitiveArray};
     use arrow_schema::{Field, Schema};
 
-    fn batch(rows: &[[i64; 3]]) -> RecordBatch {
+    /// Columns `x, y, z` of type `T` holding `rows`.
+    fn xyz_batch<T: ArrowPrimitiveType>(rows: &[[T::Native; 3]]) -> RecordBatch {
         let schema = Arc::new(Schema::new(
             ["x", "y", "z"]
-                .map(|n| Field::new(n, DataType::Int64, false))
+                .map(|n| Field::new(n, T::DATA_TYPE, false))
                 .to_vec(),
         ));
         let columns = (0..3)
-            .map(|d| Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r[d]))) as _)
+            .map(|d| {
+                Arc::new(PrimitiveArray::<T>::from_iter_values(
+                    rows.iter().map(|r| r[d]),
+                )) as _
+            })
             .collect();
         RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    fn batch(rows: &[[i64; 3]]) -> RecordBatch {
+        xyz_batch::<Int64Type>(rows)
     }
 
     #[test]
@@ -574,17 +583,7 @@ mod tests {
         }
         // Int32 columns (as the loader writes them when the values fit) are widened, and
         // the order is checked across batches of either width.
-        let narrow = |rows: &[[i32; 3]]| {
-            let schema = Arc::new(Schema::new(
-                ["x", "y", "z"]
-                    .map(|n| Field::new(n, DataType::Int32, false))
-                    .to_vec(),
-            ));
-            let columns = (0..3)
-                .map(|d| Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r[d]))) as _)
-                .collect();
-            RecordBatch::try_new(schema, columns).unwrap()
-        };
+        let narrow = xyz_batch::<Int32Type>;
         let wide = batch(&[[i64::from(i32::MAX) + 1, 0, 0]]);
         let mixed = [narrow(&[[-1, i32::MIN, 3], [i32::MAX, 0, 0]]), wide.clone()];
         let (cloud, ascending) = columnar_cloud(&mixed, 3).unwrap();
