@@ -327,18 +327,8 @@ fn find_dims(first: &FileGroups) -> anyhow::Result<usize> {
     let batch = reader
         .next()
         .with_context(|| format!("{} has no rows", path.display()))??;
-    let column = batch.column(0).as_any();
-    let dims = if let Some(l) = column.downcast_ref::<ListArray>() {
-        l.value_length(0) as usize
-    } else if let Some(l) = column.downcast_ref::<LargeListArray>() {
-        l.value_length(0) as usize
-    } else {
-        bail!(
-            "{}: the data column is {}, expected list<int64>",
-            path.display(),
-            batch.column(0).data_type()
-        )
-    };
+    let (offsets, _) = list_parts(path, batch.column(0).as_ref())?;
+    let dims = offsets.length(0) as usize;
     ensure!(
         dims > 0,
         "{}: the first point has no coordinates",
@@ -588,28 +578,44 @@ fn labels_of(path: &Path, batch: &RecordBatch, col: usize) -> anyhow::Result<Vec
     }
 }
 
-/// The int64 values of a `list<int64>` column without nulls whose every list holds `dims`
-/// values (checked: a row that does not is named, with its label): row `r`'s values are
-/// `[r * dims, (r + 1) * dims)` of the returned slice.
-fn list_values<'a>(
+/// The offsets of a `list` or a `large_list` column.
+enum ListOffsets<'a> {
+    List(&'a [i32]),
+    Large(&'a [i64]),
+}
+
+impl ListOffsets<'_> {
+    /// The number of values in list `r`.
+    fn length(&self, r: usize) -> i64 {
+        match self {
+            Self::List(o) => i64::from(o[r + 1] - o[r]),
+            Self::Large(o) => o[r + 1] - o[r],
+        }
+    }
+
+    /// Where the first list's values start.
+    fn first(&self) -> usize {
+        match self {
+            Self::List(o) => o[0] as usize,
+            Self::Large(o) => o[0] as usize,
+        }
+    }
+}
+
+/// The offsets and int64 values of a `list<int64>` column without nulls.
+fn list_parts<'a>(
     path: &Path,
     column: &'a dyn Array,
-    labels: &[u64],
-    dims: usize,
-) -> anyhow::Result<&'a [i64]> {
+) -> anyhow::Result<(ListOffsets<'a>, &'a [i64])> {
     ensure!(
         column.null_count() == 0,
         "{}: the data column has null points",
         path.display()
     );
-    let (first, values) = if let Some(l) = column.as_any().downcast_ref::<ListArray>() {
-        let offsets = l.value_offsets();
-        check_lengths(path, offsets, labels, dims)?;
-        (offsets[0] as usize, l.values())
+    let (offsets, values) = if let Some(l) = column.as_any().downcast_ref::<ListArray>() {
+        (ListOffsets::List(l.value_offsets()), l.values())
     } else if let Some(l) = column.as_any().downcast_ref::<LargeListArray>() {
-        let offsets = l.value_offsets();
-        check_lengths(path, offsets, labels, dims)?;
-        (offsets[0] as usize, l.values())
+        (ListOffsets::Large(l.value_offsets()), l.values())
     } else {
         bail!(
             "{}: the data column is {}, expected list<int64>",
@@ -626,7 +632,25 @@ fn list_values<'a>(
         "{}: the data column has null coordinates",
         path.display()
     );
-    Ok(&ints.values()[first..first + labels.len() * dims])
+    Ok((offsets, ints.values()))
+}
+
+/// The int64 values of a `list<int64>` column without nulls whose every list holds `dims`
+/// values (checked: a row that does not is named, with its label): row `r`'s values are
+/// `[r * dims, (r + 1) * dims)` of the returned slice.
+fn list_values<'a>(
+    path: &Path,
+    column: &'a dyn Array,
+    labels: &[u64],
+    dims: usize,
+) -> anyhow::Result<&'a [i64]> {
+    let (offsets, values) = list_parts(path, column)?;
+    match offsets {
+        ListOffsets::List(o) => check_lengths(path, o, labels, dims)?,
+        ListOffsets::Large(o) => check_lengths(path, o, labels, dims)?,
+    }
+    let first = offsets.first();
+    Ok(&values[first..first + labels.len() * dims])
 }
 
 /// Checks that every list (between consecutive `offsets`) holds `dims` values.
