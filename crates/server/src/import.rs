@@ -579,6 +579,7 @@ fn labels_of(path: &Path, batch: &RecordBatch, col: usize) -> anyhow::Result<Vec
 }
 
 /// The offsets of a `list` or a `large_list` column.
+#[derive(Debug)]
 enum ListOffsets<'a> {
     List(&'a [i32]),
     Large(&'a [i64]),
@@ -680,7 +681,59 @@ fn check_lengths<O: Copy + Into<i64>>(
 
 #[cfg(test)]
 mod tests {
+    use arrow_array::types::Int64Type;
+
     use super::*;
+
+    #[test]
+    fn point_lists_are_read_in_place_and_bad_ones_refused_by_row_and_label() {
+        let path = Path::new("part.parquet");
+        let rows = [
+            Some(vec![Some(1), Some(2), Some(3)]),
+            Some(vec![Some(-4), Some(5), Some(i64::MAX)]),
+        ];
+        let list = ListArray::from_iter_primitive::<Int64Type, _, _>(rows.clone());
+        let large = LargeListArray::from_iter_primitive::<Int64Type, _, _>(rows);
+        for column in [&list as &dyn Array, &large] {
+            let (offsets, _) = list_parts(path, column).unwrap();
+            assert_eq!(offsets.length(0), 3);
+            // A slice starts its values past the first list's.
+            let tail = column.slice(1, 1);
+            assert_eq!(
+                list_values(path, tail.as_ref(), &[9], 3).unwrap(),
+                [-4, 5, i64::MAX]
+            );
+        }
+        let short = ListArray::from_iter_primitive::<Int64Type, _, _>([
+            Some(vec![Some(1), Some(2), Some(3)]),
+            Some(vec![Some(4), Some(5)]),
+        ]);
+        let e = list_values(path, &short, &[7, 8], 3)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("row 1 (label 8) has 2 coordinates, the dataset 3"),
+            "{e}"
+        );
+        let null_point =
+            ListArray::from_iter_primitive::<Int64Type, _, _>([None, Some(vec![Some(1)])]);
+        let e = list_parts(path, &null_point).unwrap_err().to_string();
+        assert!(
+            e.contains("part.parquet: the data column has null points"),
+            "{e}"
+        );
+        let null_value =
+            ListArray::from_iter_primitive::<Int64Type, _, _>([Some(vec![Some(1), None])]);
+        let e = list_parts(path, &null_value).unwrap_err().to_string();
+        assert!(e.contains("null coordinates"), "{e}");
+        let e = list_parts(path, &Int64Array::from(vec![1]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the data column is Int64, expected list<int64>"),
+            "{e}"
+        );
+    }
 
     fn values(g: Gathered) -> Vec<i64> {
         match g {
