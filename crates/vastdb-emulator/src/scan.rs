@@ -196,6 +196,7 @@ pub fn round(
             if !could_match(plan, bounds) {
                 continue;
             }
+            let whole = always_matches(plan, bounds, &chunk);
             // A window at a time, so a round that stops early evaluates little past its
             // last row: paging through a big chunk costs its size once, not once a round.
             for offset in (0..chunk.num_rows()).step_by(WINDOW) {
@@ -204,7 +205,11 @@ pub fn round(
                     return Ok((finish(plan, pieces, counted)?, first));
                 }
                 let rows = chunk.slice(offset, WINDOW.min(chunk.num_rows() - offset));
-                let mask = evaluate(plan, first, &rows)?;
+                let mask = if whole {
+                    BooleanArray::new(BooleanBuffer::new_set(rows.num_rows()), None)
+                } else {
+                    evaluate(plan, first, &rows)?
+                };
                 let matches = mask.true_count() as u64;
                 if matches == 0 {
                     continue;
@@ -292,6 +297,39 @@ fn could_match(plan: &Plan, bounds: &Bounds) -> bool {
         };
         conditions.iter().any(|c| in_range(c, low, high))
     })
+}
+
+/// Whether every row of `rows`, whose columns lie within `bounds`, matches every group (so
+/// the chunk is taken whole, unevaluated): each group has a condition that holds for all
+/// of its column's range, and the column has no nulls.
+fn always_matches(plan: &Plan, bounds: &Bounds, rows: &RecordBatch) -> bool {
+    plan.groups.iter().all(|(column, conditions)| {
+        let Some(i) = *column else {
+            return false;
+        };
+        let Some((low, high)) = bounds[i] else {
+            return false;
+        };
+        rows.column(i).null_count() == 0
+            && conditions.iter().any(|c| holds_throughout(c, low, high))
+    })
+}
+
+/// Whether `condition` holds for every value in `low..=high`.
+fn holds_throughout(condition: &Condition, low: i128, high: i128) -> bool {
+    match condition {
+        Condition::Compare(op, Value::Int(v)) => match op {
+            Op::Eq => low == *v && high == *v,
+            Op::Ne => *v < low || *v > high,
+            Op::Lt => high < *v,
+            Op::Le => high <= *v,
+            Op::Gt => low > *v,
+            Op::Ge => low >= *v,
+        },
+        Condition::Between(Value::Int(a), Value::Int(b)) => *a <= low && high <= *b,
+        Condition::IsValid => true,
+        _ => false,
+    }
 }
 
 /// Whether `condition` could hold for a value in `low..=high`.
@@ -512,6 +550,52 @@ mod tests {
         }
         let none = Filter::all().and("x", Condition::eq(-1i64));
         assert!(run(&table, &none, 1, 1, None).is_empty());
+    }
+
+    #[test]
+    fn whole_chunks_are_taken_unevaluated_only_when_every_row_matches() {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
+        let chunk = |values: Vec<Option<i64>>| {
+            let batch =
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(values))])
+                    .unwrap();
+            Chunk::new(0, batch)
+        };
+        let whole = |chunk: &Chunk, condition: Condition| {
+            let table = Table {
+                id: 0,
+                schema: schema.clone(),
+                batches: vec![chunk.clone()],
+            };
+            let filter = Filter::all().and("x", condition);
+            let encoded = query::encode(&schema, &["x"], &filter).unwrap();
+            let bound = plan(&table, &query::decode(&encoded.body).unwrap()).unwrap();
+            always_matches(&bound, &chunk.bounds, &chunk.batch)
+        };
+        let sevens = chunk(vec![Some(7), Some(7)]);
+        assert!(whole(&sevens, Condition::eq(7i64)));
+        assert!(!whole(&sevens, Condition::eq(8i64)));
+        let span = chunk(vec![Some(10), Some(15), Some(20)]);
+        let int = |op, v| Condition::Compare(op, Value::Int(v));
+        for (condition, expected) in [
+            (Condition::eq(10i64), false),
+            (int(Op::Ne, 9), true),
+            (int(Op::Ne, 15), false),
+            (int(Op::Lt, 21), true),
+            (int(Op::Lt, 20), false),
+            (int(Op::Le, 20), true),
+            (int(Op::Gt, 9), true),
+            (int(Op::Gt, 10), false),
+            (int(Op::Ge, 10), true),
+            (Condition::between(10i64, 20i64), true),
+            (Condition::between(11i64, 20i64), false),
+        ] {
+            assert_eq!(whole(&span, condition.clone()), expected, "{condition:?}");
+        }
+        // A null never matches a comparison, so a chunk holding one is evaluated.
+        let with_null = chunk(vec![Some(10), None, Some(20)]);
+        assert!(!whole(&with_null, int(Op::Ge, 0)));
+        assert!(!whole(&with_null, Condition::IsValid));
     }
 
     #[test]
