@@ -4,7 +4,8 @@
 use http::header::{HeaderMap, HeaderValue};
 
 /// Headers a browser script may read from our responses.
-pub const EXPOSED: &str = "Content-Range, Content-Length, ETag, Accept-Ranges, Server-Timing";
+pub const EXPOSED: &str =
+    "Content-Range, Content-Length, ETag, Accept-Ranges, Server-Timing, Pocaduck-Point-Count";
 /// Methods answered to a preflight.
 pub const METHODS: &str = "GET, HEAD, POST, OPTIONS";
 /// Request headers allowed by a preflight.

@@ -394,12 +394,14 @@ impl Service {
                 .map_or(entry.point_count, |n| n.min(entry.point_count));
         }
         timing.index += self.clock.now_ms() - t0;
+        // Known before the answer starts unless a bbox filters the points.
+        let count = options.bbox.is_none().then_some(total);
         match options.format {
             Format::Arrow => {
                 let encoder = Encoder::Arrow(ArrowEncoder::new(&l.manifest.dims)?);
                 return self
                     .clone()
-                    .stream(name.to_string(), l, pieces, options, encoder, timing)
+                    .stream(name.to_string(), l, pieces, options, encoder, count, timing)
                     .await;
             }
             Format::Parquet => {
@@ -414,7 +416,7 @@ impl Service {
                 let encoder = Encoder::Parquet(ParquetEncoder::new(&l.manifest.dims, wide, level)?);
                 return self
                     .clone()
-                    .stream(name.to_string(), l, pieces, options, encoder, timing)
+                    .stream(name.to_string(), l, pieces, options, encoder, count, timing)
                     .await;
             }
             Format::Npy | Format::Json => {}
@@ -498,13 +500,17 @@ impl Service {
             header::CONTENT_TYPE,
             HeaderValue::from_static(options.format.content_type()),
         );
+        let count = labels.iter().map(|(_, cloud)| cloud.len() as u64).sum();
+        set_point_count(r.headers_mut(), Some(count));
         set_timing(r.headers_mut(), &timing);
         Ok(r)
     }
 
     /// Streams an Arrow or Parquet answer: the stored bytes are fetched [`FETCH_BYTES`] at a
     /// time and encoded a piece at a time; the first piece before answering (so its errors
-    /// get a status), the rest as the client reads.
+    /// get a status), the rest as the client reads. `count`, the answer's points when known,
+    /// goes in [`POINT_COUNT`].
+    #[allow(clippy::too_many_arguments)]
     async fn stream(
         self: Arc<Self>,
         name: String,
@@ -512,6 +518,7 @@ impl Service {
         pieces: Vec<Piece>,
         options: PointsOptions,
         mut encoder: Encoder,
+        count: Option<u64>,
         mut timing: Timing,
     ) -> Answer {
         let mut groups: Vec<VecDeque<Piece>> = vec![VecDeque::new()];
@@ -560,6 +567,7 @@ impl Service {
         let mut r = Response::new(Body::Stream(body));
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        set_point_count(r.headers_mut(), count);
         set_timing(r.headers_mut(), &timing);
         Ok(r)
     }
@@ -974,6 +982,17 @@ fn label_param(text: &str) -> Result<u64, ApiError> {
 
 fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).expect("generated header values are ASCII")
+}
+
+/// The header of a points answer that gives its number of points before they arrive, so a
+/// client can size its output once; absent when unknown when the answer starts (a `bbox`
+/// filter over a streamed answer, or a VastDB table's streamed answer).
+pub const POINT_COUNT: &str = "pocaduck-point-count";
+
+fn set_point_count(headers: &mut HeaderMap, count: Option<u64>) {
+    if let Some(count) = count {
+        headers.insert(POINT_COUNT, HeaderValue::from(count));
+    }
 }
 
 fn set_timing(headers: &mut HeaderMap, timing: &Timing) {

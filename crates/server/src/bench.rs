@@ -8,6 +8,7 @@ use anyhow::Context;
 use arrow_array::{Array, FixedSizeListArray, Int64Array};
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
+use pocaduck_edge_proxy::service::POINT_COUNT;
 
 /// One label's measurement.
 #[derive(Debug, serde::Serialize)]
@@ -84,10 +85,14 @@ fn server_time(headers: &reqwest::header::HeaderMap) -> f64 {
 }
 
 /// Decodes an Arrow points stream into row-major int64 values as its bytes arrive (each
-/// batch viewed in the received buffer where it lies whole in one); returns them and the
-/// bytes received.
+/// batch viewed in the received buffer where it lies whole in one), into an array sized
+/// once when the answer gives its point count; returns them and the bytes received.
 async fn decode_arrow(mut response: reqwest::Response) -> anyhow::Result<(Vec<i64>, usize)> {
     let mut decoder = StreamDecoder::new();
+    let count = response
+        .headers()
+        .get(POINT_COUNT)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     let mut values = Vec::new();
     let mut received = 0;
     while let Some(chunk) = response.chunk().await? {
@@ -108,6 +113,12 @@ async fn decode_arrow(mut response: reqwest::Response) -> anyhow::Result<(Vec<i6
                 .downcast_ref::<Int64Array>()
                 .context("int64 values")?;
             let d = points.value_length() as usize;
+            if values.is_empty() {
+                // A hint only: an absurd count must not abort the client.
+                values
+                    .try_reserve(count.unwrap_or(0).saturating_mul(d))
+                    .ok();
+            }
             let offset = points.offset() * d;
             values.extend_from_slice(&ints.values()[offset..offset + points.len() * d]);
         }

@@ -414,6 +414,76 @@ fn limit_and_bbox_select_subsets() {
     assert_eq!(arrow_inside.len(), inside.len());
 }
 
+/// The answer's `Pocaduck-Point-Count`, if any.
+fn point_count(r: &reqwest::blocking::Response) -> Option<u64> {
+    r.headers()
+        .get("pocaduck-point-count")
+        .map(|v| v.to_str().unwrap().parse().unwrap())
+}
+
+#[test]
+fn answers_give_their_point_count_before_the_points_when_known() {
+    let labels = all_labels();
+    let edge = get_json(&url(""))["backend"] == "edge";
+    let label = *labels.last().unwrap();
+    let info = get_json(&url(&format!("/labels/{label}")));
+    let total = info["point_count"].as_u64().unwrap();
+    for query in [
+        "",
+        "format=parquet",
+        "format=npy",
+        "format=json",
+        "limit=50",
+    ] {
+        let r = points(label, query);
+        let count = point_count(&r);
+        let body = r.bytes().unwrap();
+        let returned = match query {
+            "format=parquet" => parquet_rows(body).len(),
+            "format=npy" => npy_rows(&body).len(),
+            "format=json" => serde_json::from_slice::<Value>(&body).unwrap()["count"]
+                .as_u64()
+                .unwrap() as usize,
+            _ => arrow_rows(&body).len(),
+        } as u64;
+        assert_eq!(
+            returned,
+            if query == "limit=50" {
+                50.min(total)
+            } else {
+                total
+            }
+        );
+        // Every edge-layout answer knows it; a VastDB table's streamed answers cannot.
+        if edge || matches!(query, "format=npy" | "format=json") {
+            assert_eq!(count, Some(returned), "{query:?}");
+        } else if let Some(count) = count {
+            assert_eq!(count, returned, "{query:?}");
+        }
+    }
+    // A bbox filters the points as they stream: the count is not known up front.
+    // (Edge layout; a VastDB table's Arrow answer never has one.)
+    let bbox = format!(
+        "bbox={},{},{},{},{},{}",
+        info["bbox"]["min"][0],
+        info["bbox"]["min"][1],
+        info["bbox"]["min"][2],
+        info["bbox"]["min"][0],
+        info["bbox"]["max"][1],
+        info["bbox"]["max"][2]
+    );
+    assert_eq!(point_count(&points(label, &bbox)), None);
+    // Several labels: the sum.
+    let chosen = [labels[labels.len() - 2], *labels.last().unwrap()];
+    let body = serde_json::json!({"labels": chosen.iter().map(u64::to_string).collect::<Vec<_>>()});
+    let r = client().post(url("/points")).json(&body).send().unwrap();
+    let count = point_count(&r);
+    let rows = arrow_rows(&r.bytes().unwrap()).len() as u64;
+    if edge {
+        assert_eq!(count, Some(rows));
+    }
+}
+
 #[test]
 fn many_labels_in_one_post() {
     let labels = all_labels();
@@ -646,7 +716,14 @@ fn cors_allows_the_configured_origin_without_preflight() {
         .to_str()
         .unwrap()
         .to_string();
-    for h in ["Content-Range", "Content-Length", "ETag", "Accept-Ranges"] {
+    for h in [
+        "Content-Range",
+        "Content-Length",
+        "ETag",
+        "Accept-Ranges",
+        "Server-Timing",
+        "Pocaduck-Point-Count",
+    ] {
         assert!(exposed.contains(h), "{exposed}");
     }
     assert!(r.headers()["server-timing"]
