@@ -35,7 +35,7 @@ from measure import BIN, ROOT, TARGET, peak_rss_mb
 
 EMULATOR = os.path.join(TARGET, "release", "vastdb-emulator")
 NEURON = 722817260
-REPEAT = 5
+REPEAT = 9
 ACCESS, SECRET = "AKIABENCH", "bench-secret"
 KEYS = {**os.environ, "VASTDB_ACCESS_KEY": ACCESS, "VASTDB_SECRET_KEY": SECRET}
 LAYOUTS = ["columnar", "pocaduck"]
