@@ -17,7 +17,8 @@ use bytes::Bytes;
 use parquet::file::metadata::ParquetMetaDataReader;
 
 use crate::cloud::{
-    bbox_of_pieces, interleave, recentre_columns, recentre_pieces, BBox, Column, Recentred,
+    bbox_of_pieces, columns_bbox, interleave_into, recentre_columns, recentre_pieces, BBox, Column,
+    Recentred, Recentring,
 };
 use crate::error::{Error, Result};
 use crate::read::{decode_columns, RowSpan, SparseFile};
@@ -54,25 +55,69 @@ pub struct Labelled {
 }
 
 impl Labelled {
-    /// Rows `rows` as `N × D` row-major int64, in pieces that follow one another.
-    pub fn int64_pieces(&self, rows: Range<usize>) -> Vec<Cow<'_, [i64]>> {
+    /// Rows `rows` as `N × D` row-major int64.
+    pub fn int64(&self, rows: Range<usize>) -> Vec<i64> {
+        let mut out = Vec::with_capacity(rows.len() * self.dims);
+        self.int64_chunked(rows, usize::MAX, |_, values| out.extend_from_slice(values));
+        out
+    }
+
+    /// Rows `rows` as `N × D` row-major int64, handed to `sink` piece by piece with each
+    /// piece's offset in values; column storage is interleaved `chunk_rows` rows at a time
+    /// into one reused buffer, so no buffer of the whole output is made.
+    pub fn int64_chunked(
+        &self,
+        rows: Range<usize>,
+        chunk_rows: usize,
+        mut sink: impl FnMut(usize, &[i64]),
+    ) {
+        let mut offset = 0;
         match &self.points {
-            Storage::Rows(pieces) => row_pieces(pieces, self.dims, rows)
-                .into_iter()
-                .map(Cow::Borrowed)
-                .collect(),
-            Storage::Columns(c) => vec![Cow::Owned(interleave(c, rows))],
+            Storage::Rows(pieces) => {
+                for piece in row_pieces(pieces, self.dims, rows) {
+                    sink(offset, piece);
+                    offset += piece.len();
+                }
+            }
+            Storage::Columns(c) => {
+                let mut buffer = Vec::with_capacity(chunk_rows.min(rows.len()) * self.dims);
+                for chunk in chunks(rows, chunk_rows) {
+                    buffer.clear();
+                    interleave_into(c, chunk, &mut buffer);
+                    sink(offset, &buffer);
+                    offset += buffer.len();
+                }
+            }
         }
     }
 
-    /// Rows `rows` as `N × D` row-major int64.
-    pub fn int64(&self, rows: Range<usize>) -> Cow<'_, [i64]> {
-        let mut pieces = self.int64_pieces(rows);
-        match pieces.len() {
-            0 => Cow::Borrowed(&[]),
-            1 => pieces.swap_remove(0),
-            _ => Cow::Owned(pieces.concat()),
+    /// Rows `rows` ready to render, the positions handed to `sink` piece by piece with each
+    /// piece's offset in values (column storage: `chunk_rows` rows at a time from one reused
+    /// buffer); returns the origin and the bounds.
+    pub fn recentre_chunked(
+        &self,
+        rows: Range<usize>,
+        chunk_rows: usize,
+        mut sink: impl FnMut(usize, &[f32]),
+    ) -> ([f64; 3], Option<BBox>) {
+        let Storage::Columns(c) = &self.points else {
+            let r = self.recentre(rows);
+            sink(0, &r.positions);
+            return (r.origin, r.bbox);
+        };
+        let Some(bbox) = columns_bbox(c, rows.clone()) else {
+            return ([0.0; 3], None);
+        };
+        let recentring = Recentring::of(&bbox, c.len());
+        let mut buffer = Vec::with_capacity(chunk_rows.min(rows.len()) * 3);
+        let mut offset = 0;
+        for chunk in chunks(rows, chunk_rows) {
+            buffer.clear();
+            recentring.columns_into(c, chunk, &mut buffer);
+            sink(offset, &buffer);
+            offset += buffer.len();
         }
+        (recentring.origin.map(|o| o as f64), Some(bbox))
     }
 
     /// Rows `rows` ready to render.
@@ -91,15 +136,17 @@ impl Labelled {
             Storage::Rows(pieces) => {
                 bbox_of_pieces(&row_pieces(pieces, self.dims, rows), self.dims)
             }
-            Storage::Columns(c) => {
-                let (min, max) = c
-                    .iter()
-                    .map(|c| c.min_max(rows.clone()))
-                    .collect::<Option<(Vec<_>, Vec<_>)>>()?;
-                Some(BBox { min, max })
-            }
+            Storage::Columns(c) => columns_bbox(c, rows),
         }
     }
+}
+
+/// `rows` cut into consecutive ranges of at most `size` rows (at least one row each).
+fn chunks(rows: Range<usize>, size: usize) -> impl Iterator<Item = Range<usize>> {
+    let size = size.max(1);
+    (rows.start..rows.end)
+        .step_by(size)
+        .map(move |start| start..start.saturating_add(size).min(rows.end))
 }
 
 /// The parts of `pieces` (row-major, `dims` values a row) that hold `rows`.
@@ -507,6 +554,7 @@ mod tests {
     use parquet::arrow::ArrowWriter;
 
     use super::*;
+    use crate::cloud::interleave;
 
     fn list_batch(labels: Vec<u64>, values: Vec<i64>) -> RecordBatch {
         let item = Arc::new(Field::new("item", DataType::Int64, false));
@@ -533,6 +581,100 @@ mod tests {
     }
 
     #[test]
+    fn column_answers_go_out_chunk_by_chunk_equal_to_the_whole() {
+        let n = 1000usize;
+        let wide = |k: i64| {
+            (0..n as i64)
+                .map(|i| (i * 7919 + k) % 5003 - 2500)
+                .collect::<Vec<_>>()
+        };
+        let narrow = |k: i64| wide(k).into_iter().map(|v| v as i32).collect::<Vec<_>>();
+        let far = (0..n as i64)
+            .map(|i| {
+                if i % 2 == 0 {
+                    i64::MIN + i
+                } else {
+                    i64::MAX - i
+                }
+            })
+            .collect();
+        let cases = [
+            vec![
+                Column::I32(narrow(1)),
+                Column::I32(narrow(2)),
+                Column::I32(narrow(3)),
+            ],
+            vec![
+                Column::I32(narrow(1)),
+                Column::I64(wide(2)),
+                Column::I32(narrow(3)),
+            ],
+            vec![
+                Column::I64(far),
+                Column::I64(wide(2)),
+                Column::I32(narrow(3)),
+            ],
+            vec![Column::I32(narrow(4)), Column::I64(wide(5))],
+        ];
+        for columns in cases {
+            let dims = columns.len();
+            let labelled = Labelled {
+                dims,
+                points: Storage::Columns(columns.clone()),
+                runs: vec![LabelRun {
+                    label: 1,
+                    rows: 0..n,
+                }],
+            };
+            let rows = 3..n - 5;
+            let whole_int64 = interleave(&columns, rows.clone());
+            let whole = recentre_columns(&columns, rows.clone());
+            for chunk in [1, 2, 7, 64, n] {
+                let mut int64 = Vec::new();
+                labelled.int64_chunked(rows.clone(), chunk, |offset, values| {
+                    assert_eq!(offset, int64.len());
+                    assert!(values.len() <= chunk * dims);
+                    int64.extend_from_slice(values);
+                });
+                assert_eq!(int64, whole_int64, "{dims} dims, chunks of {chunk}");
+                let mut positions = Vec::new();
+                let (origin, bbox) =
+                    labelled.recentre_chunked(rows.clone(), chunk, |offset, values| {
+                        assert_eq!(offset, positions.len());
+                        positions.extend_from_slice(values);
+                    });
+                assert_eq!(positions, whole.positions, "{dims} dims, chunks of {chunk}");
+                assert_eq!((origin, bbox), (whole.origin, whole.bbox.clone()));
+            }
+            assert_eq!(labelled.int64(rows.clone()), whole_int64);
+            // The re-centred positions are the int64 rows minus the origin (exact here:
+            // every difference of these columns is well inside float32's integers).
+            if !matches!(columns[0], Column::I64(_)) {
+                for (p, v) in whole.positions.chunks(3).zip(whole_int64.chunks(dims)) {
+                    for d in 0..dims {
+                        assert_eq!(p[d] as f64, v[d] as f64 - whole.origin[d]);
+                    }
+                }
+            }
+        }
+        // No rows: nothing handed out, no bounds.
+        let empty = Labelled {
+            dims: 3,
+            points: Storage::Columns(vec![
+                Column::I32(vec![]),
+                Column::I32(vec![]),
+                Column::I32(vec![]),
+            ]),
+            runs: vec![],
+        };
+        assert_eq!(
+            empty.recentre_chunked(0..0, 8, |_, _| panic!("no chunk")),
+            ([0.0; 3], None)
+        );
+        empty.int64_chunked(0..0, 8, |_, _| panic!("no chunk"));
+    }
+
+    #[test]
     fn arrow_runs_follow_labels_across_batches() {
         let big = (1u64 << 53) + 1;
         let a = list_batch(vec![big, big], vec![1, 2, 3, -4, 5, 1 << 60]);
@@ -541,7 +683,15 @@ mod tests {
         assert_eq!(out.dims, 3);
         let all = vec![1, 2, 3, -4, 5, 1 << 60, 0, 0, 0, 9, 9, 9];
         assert_eq!(out.int64(0..4), all);
-        assert_eq!(out.int64_pieces(1..4).len(), 2);
+        let mut pieces = Vec::new();
+        out.int64_chunked(1..4, 1, |offset, values| {
+            pieces.push((offset, values.to_vec()))
+        });
+        assert_eq!(
+            pieces,
+            vec![(0, all[3..6].to_vec()), (3, all[6..].to_vec())],
+            "batches go out where they lie, whatever the chunk"
+        );
         assert_eq!(out.int64(1..3), &all[3..9]);
         assert_eq!(out.recentre(0..4), crate::cloud::recentre(&all, 3));
         assert_eq!(out.bbox(1..4).unwrap().min, vec![-4, 0, 0]);

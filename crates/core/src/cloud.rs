@@ -502,6 +502,13 @@ impl Column {
 
 /// Interleaves `rows` of dim columns into `N × D` row-major int64 values.
 pub fn interleave(columns: &[Column], rows: Range<usize>) -> Vec<i64> {
+    let mut out = Vec::with_capacity(rows.len() * columns.len());
+    interleave_into(columns, rows, &mut out);
+    out
+}
+
+/// [`interleave`], appending to `out` (so a buffer can be reused chunk after chunk).
+pub fn interleave_into(columns: &[Column], rows: Range<usize>, out: &mut Vec<i64>) {
     let dims = columns.len();
     if let [Column::I32(x), Column::I32(y), Column::I32(z)] = columns {
         // The common case in one pass, rows appended whole to memory that is never zeroed
@@ -510,13 +517,14 @@ pub fn interleave(columns: &[Column], rows: Range<usize>) -> Vec<i64> {
             .iter()
             .zip(&y[rows.clone()])
             .zip(&z[rows.clone()]);
-        let mut out = Vec::with_capacity(rows.len() * 3);
+        out.reserve(rows.len() * 3);
         out.extend(xyz.flat_map(|((x, y), z)| [i64::from(*x), i64::from(*y), i64::from(*z)]));
-        return out;
+        return;
     }
-    let mut out = vec![0i64; rows.len() * dims];
+    let start = out.len();
+    out.resize(start + rows.len() * dims, 0);
     for (d, column) in columns.iter().enumerate() {
-        let slots = out.iter_mut().skip(d).step_by(dims);
+        let slots = out[start..].iter_mut().skip(d).step_by(dims);
         match column {
             Column::I32(v) => slots
                 .zip(&v[rows.clone()])
@@ -524,70 +532,97 @@ pub fn interleave(columns: &[Column], rows: Range<usize>) -> Vec<i64> {
             Column::I64(v) => slots.zip(&v[rows.clone()]).for_each(|(s, x)| *s = *x),
         }
     }
-    out
+}
+
+/// Bounds of `rows` of dim columns, `None` when there are none.
+pub fn columns_bbox(columns: &[Column], rows: Range<usize>) -> Option<BBox> {
+    let (min, max) = columns
+        .iter()
+        .map(|c| c.min_max(rows.clone()))
+        .collect::<Option<(Vec<_>, Vec<_>)>>()?;
+    Some(BBox { min, max })
+}
+
+/// How points within a box are re-centred for rendering: the box's origin, and which
+/// arithmetic keeps every difference exact until the float32 rounding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recentring {
+    /// The origin, per axis.
+    pub origin: [i64; 3],
+    /// Every `value - origin` fits an i64.
+    narrow: bool,
+    /// Every axis spans at most `i32::MAX`, so int32 columns subtract in int32.
+    spans_fit_i32: bool,
+}
+
+impl Recentring {
+    /// The re-centring of points within `bbox` (`dims` values a point).
+    pub fn of(bbox: &BBox, dims: usize) -> Self {
+        let (origin, narrow) = origin_of(bbox, dims);
+        let spans_fit_i32 = bbox.min.iter().zip(&bbox.max).all(|(lo, hi)| {
+            hi.checked_sub(*lo)
+                .is_some_and(|span| span <= i32::MAX as i64)
+        });
+        Self {
+            origin,
+            narrow,
+            spans_fit_i32,
+        }
+    }
+
+    /// Appends the `N × 3` positions of `rows` of dim columns (within the box) to `out`.
+    pub fn columns_into(&self, columns: &[Column], rows: Range<usize>, out: &mut Vec<f32>) {
+        if let ([Column::I32(x), Column::I32(y), Column::I32(z), ..], true) =
+            (columns, self.spans_fit_i32)
+        {
+            // The common case in one pass, rows written whole, in int32: the origin lies
+            // within each column's bounds, so no difference overflows.
+            let [ox, oy, oz] = self.origin.map(|o| o as i32);
+            let xyz = x[rows.clone()]
+                .iter()
+                .zip(&y[rows.clone()])
+                .zip(&z[rows.clone()]);
+            out.reserve(rows.len() * 3);
+            out.extend(
+                xyz.flat_map(|((x, y), z)| [(*x - ox) as f32, (*y - oy) as f32, (*z - oz) as f32]),
+            );
+            return;
+        }
+        let start = out.len();
+        out.resize(start + rows.len() * 3, 0.0);
+        for (k, column) in columns.iter().enumerate().take(3) {
+            let o = self.origin[k];
+            let slots = out[start..].iter_mut().skip(k).step_by(3);
+            match column {
+                Column::I32(v) => slots
+                    .zip(&v[rows.clone()])
+                    .for_each(|(s, x)| *s = (*x as i64 - o) as f32),
+                Column::I64(v) if self.narrow => slots
+                    .zip(&v[rows.clone()])
+                    .for_each(|(s, x)| *s = (*x - o) as f32),
+                Column::I64(v) => slots
+                    .zip(&v[rows.clone()])
+                    .for_each(|(s, x)| *s = (*x as f64 - o as f64) as f32),
+            }
+        }
+    }
 }
 
 /// [`recentre`] over `rows` of dim columns, without interleaving them first.
 pub fn recentre_columns(columns: &[Column], rows: Range<usize>) -> Recentred {
-    let n = rows.len();
-    let mut bbox = BBox {
-        min: Vec::with_capacity(columns.len()),
-        max: Vec::with_capacity(columns.len()),
-    };
-    for c in columns {
-        let Some((lo, hi)) = c.min_max(rows.clone()) else {
-            return Recentred {
-                positions: Vec::new(),
-                origin: [0.0; 3],
-                bbox: None,
-            };
-        };
-        bbox.min.push(lo);
-        bbox.max.push(hi);
-    }
-    let (origin_i, narrow) = origin_of(&bbox, columns.len());
-    let spans_fit_i32 = bbox
-        .min
-        .iter()
-        .zip(&bbox.max)
-        .all(|(lo, hi)| hi - lo <= i32::MAX as i64);
-    if let ([Column::I32(x), Column::I32(y), Column::I32(z), ..], true) = (columns, spans_fit_i32) {
-        // The common case in one pass, rows written whole, in int32: the origin lies within
-        // each column's bounds, so no difference overflows.
-        let [ox, oy, oz] = origin_i.map(|o| o as i32);
-        let xyz = x[rows.clone()]
-            .iter()
-            .zip(&y[rows.clone()])
-            .zip(&z[rows.clone()]);
-        let mut positions = Vec::with_capacity(n * 3);
-        positions.extend(
-            xyz.flat_map(|((x, y), z)| [(*x - ox) as f32, (*y - oy) as f32, (*z - oz) as f32]),
-        );
+    let Some(bbox) = columns_bbox(columns, rows.clone()) else {
         return Recentred {
-            positions,
-            origin: origin_i.map(|o| o as f64),
-            bbox: Some(bbox),
+            positions: Vec::new(),
+            origin: [0.0; 3],
+            bbox: None,
         };
-    }
-    let mut positions = vec![0f32; n * 3];
-    for (k, column) in columns.iter().enumerate().take(3) {
-        let o = origin_i[k];
-        let slots = positions.iter_mut().skip(k).step_by(3);
-        match column {
-            Column::I32(v) => slots
-                .zip(&v[rows.clone()])
-                .for_each(|(s, x)| *s = (*x as i64 - o) as f32),
-            Column::I64(v) if narrow => slots
-                .zip(&v[rows.clone()])
-                .for_each(|(s, x)| *s = (*x - o) as f32),
-            Column::I64(v) => slots
-                .zip(&v[rows.clone()])
-                .for_each(|(s, x)| *s = (*x as f64 - o as f64) as f32),
-        }
-    }
+    };
+    let recentring = Recentring::of(&bbox, columns.len());
+    let mut positions = Vec::with_capacity(rows.len() * 3);
+    recentring.columns_into(columns, rows, &mut positions);
     Recentred {
         positions,
-        origin: origin_i.map(|o| o as f64),
+        origin: recentring.origin.map(|o| o as f64),
         bbox: Some(bbox),
     }
 }
