@@ -8,7 +8,8 @@ same emulator and label:
   (PoCADuck layout: the rows' lists joined and `np.unique(axis=0)`, as PoCADuck does);
 - our `Query::get_points` (the library, in `pocaduck-edge bench-vastdb`);
 - the proxy: `pocaduck-edge serve` over the table, the label fetched over loopback HTTP as
-  Arrow and decoded to int64 (`pocaduck-edge bench-client`), and the server's peak RSS;
+  Arrow and decoded to int64 (`pocaduck-edge bench-client`), and the same answer drained
+  undecoded (what the proxy adds over the raw reply), and the server's peak RSS;
 - the floor: the raw reply bytes of one signed query for the label, drained undecoded, which
   is also the emulator's own speed.
 
@@ -112,6 +113,11 @@ def main():
                 [BIN, "bench-client", "--url", base, "--dataset", layout, "--repeat", str(REPEAT), str(NEURON)],
                 check=True, capture_output=True, text=True)
             proxy = json.loads(client.stdout.splitlines()[0])
+            drained = subprocess.run(
+                [BIN, "bench-client", "--url", base, "--dataset", layout, "--repeat", str(REPEAT), "--drain",
+                 str(NEURON)],
+                check=True, capture_output=True, text=True)
+            proxy["drained_seconds"] = json.loads(drained.stdout.splitlines()[0])["seconds"]
             rss = peak_rss_mb(server.pid)
             assert lib["points"] == proxy["points"] == len(sdk), (lib, proxy, len(sdk))
             rows.append((layout, len(sdk), sdk_s, lib, proxy, before, rss))
@@ -123,13 +129,14 @@ def main():
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
           f"python {platform.python_version()}, vastdb {vastdb.__version__ if hasattr(vastdb, '__version__') else '2.1.0'}")
     print(f"table: the 64 nm sample, {total:,} points; label {NEURON}; medians of {REPEAT} runs\n")
-    print("| layout | points | official SDK `select` → numpy | `Query::get_points` | speed-up | proxy HTTP → int64 | speed-up | raw reply (floor) | proxy over raw | emulator | proxy peak RSS |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| layout | points | official SDK `select` → numpy | `Query::get_points` | speed-up | proxy HTTP → int64 | speed-up | raw reply (floor) | proxy, drained | proxy over raw | emulator | proxy peak RSS |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for layout, n, sdk_s, lib, proxy, before, rss in rows:
         raw = lib["raw_seconds"]
         print(f"| {layout} | {n:,} | {sdk_s * 1e3:.0f} ms | {lib['query_seconds'] * 1e3:.0f} ms | **{sdk_s / lib['query_seconds']:.1f}×** "
               f"| {proxy['seconds'] * 1e3:.0f} ms | **{sdk_s / proxy['seconds']:.1f}×** | {raw * 1e3:.0f} ms ({lib['raw_bytes'] / 1e6:.0f} MB) "
-              f"| {100 * (proxy['seconds'] / raw - 1):+.0f}% | {n / raw / 1e6:.0f} M points/s | {rss:.0f} MB (idle {before:.0f} MB) |")
+              f"| {proxy['drained_seconds'] * 1e3:.0f} ms ({proxy['bytes'] / 1e6:.0f} MB) | {100 * (proxy['drained_seconds'] / raw - 1):+.0f}% "
+              f"| {n / raw / 1e6:.0f} M points/s | {rss:.0f} MB (idle {before:.0f} MB) |")
     print()
     for layout, seconds in loads.items():
         print(f"- `vastdb load`, {layout} layout: {total:,} points in {seconds:.1f} s ({total / seconds / 1e6:.1f} M points/s)")

@@ -15,23 +15,25 @@ use pocaduck_edge_proxy::service::POINT_COUNT;
 pub struct Measurement {
     /// The label.
     pub label: String,
-    /// Points returned.
-    pub points: usize,
+    /// Points returned (`None` when drained undecoded).
+    pub points: Option<usize>,
     /// Bytes on the wire (the body).
     pub bytes: usize,
-    /// Median wall time of a fetch + decode, in seconds.
+    /// Median wall time of a fetch + decode (or of a fetch alone, drained), in seconds.
     pub seconds: f64,
     /// The server's own time (sum of its `Server-Timing` durations), in ms, of the last run.
     pub server_ms: f64,
 }
 
-/// Fetches `labels` `repeat` times each (after one warm-up) and returns the medians.
+/// Fetches `labels` `repeat` times each (after one warm-up) and returns the medians; with
+/// `drain`, the answers are read to their end and counted, not decoded.
 pub fn run(
     base: &str,
     dataset: &str,
     labels: &[String],
     query: &str,
     repeat: usize,
+    drain: bool,
 ) -> anyhow::Result<Vec<Measurement>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -42,7 +44,7 @@ pub fn run(
         for label in labels {
             let url = format!("{base}/v1/datasets/{dataset}/labels/{label}/points?{query}");
             let mut times = Vec::with_capacity(repeat);
-            let mut last = (0, 0, 0.0);
+            let mut last = (None, 0, 0.0);
             for i in 0..=repeat {
                 let started = Instant::now();
                 let response = client
@@ -52,11 +54,16 @@ pub fn run(
                     .error_for_status()
                     .with_context(|| url.clone())?;
                 let server_ms = server_time(response.headers());
-                let (values, bytes) = decode_arrow(response).await?;
+                let (points, bytes) = if drain {
+                    (None, drain_body(response).await?)
+                } else {
+                    let (values, bytes) = decode_arrow(response).await?;
+                    (Some(values.len() / 3), bytes)
+                };
                 if i > 0 {
                     times.push(started.elapsed().as_secs_f64());
                 }
-                last = (values.len() / 3, bytes, server_ms);
+                last = (points, bytes, server_ms);
             }
             times.sort_by(f64::total_cmp);
             out.push(Measurement {
@@ -82,6 +89,15 @@ fn server_time(headers: &reqwest::header::HeaderMap) -> f64 {
                 .find_map(|p| p.trim().strip_prefix("dur=")?.parse::<f64>().ok())
         })
         .sum()
+}
+
+/// Reads an answer to its end; returns its bytes.
+async fn drain_body(mut response: reqwest::Response) -> anyhow::Result<usize> {
+    let mut received = 0;
+    while let Some(chunk) = response.chunk().await? {
+        received += chunk.len();
+    }
+    Ok(received)
 }
 
 /// Decodes an Arrow points stream into row-major int64 values as its bytes arrive (each

@@ -120,6 +120,10 @@ enum Command {
         /// Timed fetches per label (after one warm-up).
         #[arg(long, default_value_t = 5)]
         repeat: usize,
+        /// Read each answer to its end without decoding it (times the server and the
+        /// socket alone).
+        #[arg(long)]
+        drain: bool,
         /// Labels to fetch.
         labels: Vec<String>,
     },
@@ -357,9 +361,10 @@ fn main() -> anyhow::Result<()> {
             dataset,
             query,
             repeat,
+            drain,
             labels,
         } => {
-            for m in bench::run(&url, &dataset, &labels, &query, repeat.max(1))? {
+            for m in bench::run(&url, &dataset, &labels, &query, repeat.max(1), drain)? {
                 println!("{}", serde_json::to_string(&m)?);
             }
             Ok(())
