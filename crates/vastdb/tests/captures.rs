@@ -13,9 +13,12 @@ use arrow_ipc::reader::StreamReader;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use pocaduck_edge_vastdb::deframe::{Limits, ReplyEnd};
-use pocaduck_edge_vastdb::fbs::{ir, tabular};
+use pocaduck_edge_vastdb::fbs::{arrow as arrow_fb, ir, tabular};
 use pocaduck_edge_vastdb::query::{self, Condition, Filter, Op};
 use pocaduck_edge_vastdb::request::{self, NameFilter, Page};
+use pocaduck_edge_vastdb::schema::{
+    column_node, column_of_node, from_flatbuffer, leaf_nodes, to_flatbuffer,
+};
 use pocaduck_edge_vastdb::{
     sign, Credentials, Endpoint, Error, Event, QueryCursor, QuerySettings, ReplyDecoder, Request,
     TablePath, INVALID_ROW_ID,
@@ -345,6 +348,39 @@ fn nested_schema() -> Schema {
         Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
         Field::new("d", DataType::Decimal128(10, 2), true),
     ])
+}
+
+#[test]
+fn leaves_are_numbered_in_pre_order_as_the_sdk_does() {
+    // query_req_nested_examples.txt: `select()` projects [0, 2, 3, 6, 7, 10, 12, 13, 14].
+    let schema = nested_schema();
+    let fields = schema.fields();
+    let leaves: Vec<u32> = (0..fields.len())
+        .flat_map(|c| leaf_nodes(fields, c))
+        .collect();
+    assert_eq!(leaves, [0, 2, 3, 6, 7, 10, 12, 13, 14]);
+    assert_eq!(column_node(fields, 1), 1);
+    assert_eq!(column_node(fields, 6), 14);
+    assert_eq!(column_of_node(fields, 3), Some(1));
+    assert_eq!(column_of_node(fields, 10), Some(3));
+    assert_eq!(column_of_node(fields, 15), None);
+}
+
+#[test]
+fn nested_fields_survive_the_flatbuffer_both_ways() {
+    for field in nested_schema().fields() {
+        let encoded = to_flatbuffer(field, true).unwrap();
+        assert_eq!(&from_flatbuffer(&encoded).unwrap(), field.as_ref());
+    }
+}
+
+#[test]
+fn map_entries_are_tagged_map_as_the_sdk_writes_them() {
+    let schema = nested_schema();
+    let encoded = to_flatbuffer(&schema.fields()[2], true).unwrap();
+    let entries = &encoded.children.as_ref().unwrap()[0];
+    assert!(matches!(entries.type_, Some(arrow_fb::Type::Map(_))));
+    assert_eq!(entries.children.as_ref().unwrap().len(), 2);
 }
 
 #[test]
