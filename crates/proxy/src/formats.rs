@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int32Array, Int64Array, UInt64Array};
 use arrow_buffer::{ArrowNativeType, Buffer};
-use arrow_ipc as ipc;
 use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
@@ -23,6 +22,7 @@ use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 use pocaduck_edge_core::encoding::coordinate_encoding;
 use pocaduck_edge_core::read::SparseFile;
 use pocaduck_edge_core::PointCloud;
+use pocaduck_edge_vastdb::ipc;
 
 use crate::error::ApiError;
 
@@ -123,58 +123,34 @@ impl ArrowEncoder {
 
 /// The little-endian bytes of `values`, without copying them.
 fn owned_bytes<T: ArrowNativeType>(values: Vec<T>) -> Bytes {
-    struct Owned(Buffer);
-    impl AsRef<[u8]> for Owned {
-        fn as_ref(&self) -> &[u8] {
-            self.0.as_slice()
-        }
-    }
-    Bytes::from_owner(Owned(Buffer::from_vec(values)))
+    ipc::buffer_bytes(Buffer::from_vec(values))
 }
 
 /// The IPC message of a record batch of `rows` points in the schema of [`arrow_schema`],
-/// up to its body: continuation marker, length, the flatbuffer padded so that the body
-/// (the label values, then the `rows × dims` point values; no validity buffers) starts on
-/// an 8-byte boundary.
+/// up to its body (the label values, then the `rows × dims` point values; no validity
+/// buffers).
 fn batch_header(rows: usize, dims: usize) -> Bytes {
     let n = rows as i64;
     let (labels, points) = (n * 8, n * dims as i64 * 8);
-    let mut fbb = flatbuffers::FlatBufferBuilder::new();
-    // Nodes: label, points, the points' int64 child.
-    let nodes = fbb.create_vector(&[
-        ipc::FieldNode::new(n, 0),
-        ipc::FieldNode::new(n, 0),
-        ipc::FieldNode::new(n * dims as i64, 0),
-    ]);
-    // Buffers: label validity and values, list validity, child validity and values.
-    let buffers = fbb.create_vector(&[
-        ipc::Buffer::new(0, 0),
-        ipc::Buffer::new(0, labels),
-        ipc::Buffer::new(labels, 0),
-        ipc::Buffer::new(labels, 0),
-        ipc::Buffer::new(labels, points),
-    ]);
-    let mut batch = ipc::RecordBatchBuilder::new(&mut fbb);
-    batch.add_length(n);
-    batch.add_nodes(nodes);
-    batch.add_buffers(buffers);
-    let batch = batch.finish();
-    let mut message = ipc::MessageBuilder::new(&mut fbb);
-    message.add_version(ipc::MetadataVersion::V5);
-    message.add_header_type(ipc::MessageHeader::RecordBatch);
-    message.add_header(batch.as_union_value());
-    message.add_bodyLength(labels + points);
-    let message = message.finish();
-    fbb.finish(message, None);
-    let meta = fbb.finished_data();
-    // The 8-byte prefix keeps the body aligned when the metadata is a multiple of 8.
-    let padded = meta.len().next_multiple_of(8);
-    let mut out = Vec::with_capacity(8 + padded);
-    out.extend_from_slice(&u32::MAX.to_le_bytes());
-    out.extend_from_slice(&(padded as u32).to_le_bytes());
-    out.extend_from_slice(meta);
-    out.resize(8 + padded, 0);
-    Bytes::from(out)
+    let header = ipc::batch_header(
+        n,
+        // Label, points, the points' int64 child.
+        &[
+            arrow_ipc::FieldNode::new(n, 0),
+            arrow_ipc::FieldNode::new(n, 0),
+            arrow_ipc::FieldNode::new(n * dims as i64, 0),
+        ],
+        // Label validity and values, list validity, child validity and values.
+        &[
+            arrow_ipc::Buffer::new(0, 0),
+            arrow_ipc::Buffer::new(0, labels),
+            arrow_ipc::Buffer::new(labels, 0),
+            arrow_ipc::Buffer::new(labels, 0),
+            arrow_ipc::Buffer::new(labels, points),
+        ],
+        labels + points,
+    );
+    Bytes::from(header)
 }
 
 /// One label's points as a NumPy `.npy` file, `(N, D)` little-endian int64.

@@ -2,20 +2,22 @@
 //! stream per leaf column and per round, chunk headers carrying the sub-split and the resume
 //! point, then the completed marker. The emulator and the tests use it.
 
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, RecordBatch};
 use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
 use arrow_schema::{Schema, SchemaRef};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
+use crate::ipc;
 
 const EOS: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
 
 /// One round of `sub_split`, as the pieces of bytes to send in order: for each column of
 /// `schema`, a chunk with its schema, one per batch with its rows, and one with the end of
 /// stream; `next_row_id` goes on each. A fixed-width column without nulls is sent from its
-/// own buffer (no copy), any other column as the IPC encoder wrote it. Without columns (a count-only query) the round is one stream
-/// with an empty schema and batches that carry row counts.
+/// own buffer (no copy), any other column as the IPC encoder wrote it. Without columns (a
+/// count-only query) the round is one stream with an empty schema and batches that carry
+/// row counts.
 pub fn round_pieces(
     sub_split: u32,
     next_row_id: u64,
@@ -80,9 +82,8 @@ pub fn round_pieces(
 }
 
 /// The record-batch message of a one-column batch whose column is fixed-width without
-/// nulls: its header (continuation, length, flatbuffer padded so the body starts 8-aligned)
-/// and its body, the column's values where they lie, then padding to 8 bytes. `None` for
-/// any other batch.
+/// nulls: its header and its body, the column's values where they lie, then padding to 8
+/// bytes. `None` for any other batch.
 fn borrowed_message(batch: &RecordBatch) -> Option<(Vec<u8>, Vec<Bytes>)> {
     let [column] = batch.columns() else {
         return None;
@@ -91,56 +92,27 @@ fn borrowed_message(batch: &RecordBatch) -> Option<(Vec<u8>, Vec<Bytes>)> {
     if column.null_count() > 0 || column.is_empty() {
         return None;
     }
-    let rows = column.len();
-    let values = values_bytes(column, width)?;
-    let padded = values.len().next_multiple_of(8);
-    let mut fbb = flatbuffers::FlatBufferBuilder::new();
-    let nodes = fbb.create_vector(&[arrow_ipc::FieldNode::new(rows as i64, 0)]);
-    // Validity (none: no nulls), then the values.
-    let buffers = fbb.create_vector(&[
-        arrow_ipc::Buffer::new(0, 0),
-        arrow_ipc::Buffer::new(0, values.len() as i64),
-    ]);
-    let mut record_batch = arrow_ipc::RecordBatchBuilder::new(&mut fbb);
-    record_batch.add_length(rows as i64);
-    record_batch.add_nodes(nodes);
-    record_batch.add_buffers(buffers);
-    let record_batch = record_batch.finish();
-    let mut message = arrow_ipc::MessageBuilder::new(&mut fbb);
-    message.add_version(arrow_ipc::MetadataVersion::V5);
-    message.add_header_type(arrow_ipc::MessageHeader::RecordBatch);
-    message.add_header(record_batch.as_union_value());
-    message.add_bodyLength(padded as i64);
-    let message = message.finish();
-    fbb.finish(message, None);
-    let meta = fbb.finished_data();
-    let meta_len = meta.len().next_multiple_of(8);
-    let mut header = Vec::with_capacity(8 + meta_len);
-    header.extend_from_slice(&u32::MAX.to_le_bytes());
-    header.extend_from_slice(&(meta_len as u32).to_le_bytes());
-    header.extend_from_slice(meta);
-    header.resize(8 + meta_len, 0);
-    let mut body = vec![values];
-    if padded > body[0].len() {
-        body.push(Bytes::from(vec![0u8; padded - body[0].len()]));
-    }
-    Some((header, body))
-}
-
-/// The bytes of a fixed-width column's values, shared with the column.
-fn values_bytes(column: &ArrayRef, width: usize) -> Option<Bytes> {
-    struct Shared(arrow_buffer::Buffer);
-    impl AsRef<[u8]> for Shared {
-        fn as_ref(&self) -> &[u8] {
-            self.0.as_slice()
-        }
-    }
     let data = column.to_data();
     let [buffer] = data.buffers() else {
         return None;
     };
     let values = buffer.slice_with_length(data.offset() * width, data.len() * width);
-    Some(Bytes::from_owner(Shared(values)))
+    let (len, padded) = (values.len(), values.len().next_multiple_of(8));
+    // Validity (none: no nulls), then the values.
+    let header = ipc::batch_header(
+        data.len() as i64,
+        &[arrow_ipc::FieldNode::new(data.len() as i64, 0)],
+        &[
+            arrow_ipc::Buffer::new(0, 0),
+            arrow_ipc::Buffer::new(0, len as i64),
+        ],
+        padded as i64,
+    );
+    let mut body = vec![ipc::buffer_bytes(values)];
+    if padded > len {
+        body.push(Bytes::from(vec![0u8; padded - len]));
+    }
+    Some((header, body))
 }
 
 fn chunk(
