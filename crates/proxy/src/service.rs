@@ -394,16 +394,8 @@ impl Service {
                 .map_or(entry.point_count, |n| n.min(entry.point_count));
         }
         timing.index += self.clock.now_ms() - t0;
-        // Known before the answer starts unless a bbox filters the points.
-        let count = options.bbox.is_none().then_some(total);
-        match options.format {
-            Format::Arrow => {
-                let encoder = Encoder::Arrow(ArrowEncoder::new(&l.manifest.dims)?);
-                return self
-                    .clone()
-                    .stream(name.to_string(), l, pieces, options, encoder, count, timing)
-                    .await;
-            }
+        let encoder = match options.format {
+            Format::Arrow => Encoder::Arrow(ArrowEncoder::new(&l.manifest.dims)?),
             Format::Parquet => {
                 // Stored int64 coordinates stay int64, so whole row groups can be copied.
                 let mut wide = false;
@@ -413,21 +405,26 @@ impl Service {
                         == Some(parquet::basic::Type::INT64);
                 }
                 let level = formats::answer_zstd_level(total);
-                let encoder = Encoder::Parquet(ParquetEncoder::new(&l.manifest.dims, wide, level)?);
-                return self
-                    .clone()
-                    .stream(name.to_string(), l, pieces, options, encoder, count, timing)
-                    .await;
+                Encoder::Parquet(ParquetEncoder::new(&l.manifest.dims, wide, level)?)
             }
-            Format::Npy | Format::Json => {}
-        }
-        if total > self.limits.max_points {
-            return Err(ApiError::too_large(format!(
-                "{total} points asked; the limit is {} points per {:?} answer (format=arrow or parquet streams any size)",
-                self.limits.max_points, options.format
-            )));
-        }
-        self.buffered(d, &l, pieces, &options, single, timing).await
+            Format::Npy | Format::Json => {
+                if total > self.limits.max_points {
+                    return Err(ApiError::too_large(format!(
+                        "{total} points asked; the limit is {} points per {:?} answer (format=arrow or parquet streams any size)",
+                        self.limits.max_points, options.format
+                    )));
+                }
+                return self.buffered(d, &l, pieces, &options, single, timing).await;
+            }
+        };
+        // Known before the answer starts unless a bbox filters the points.
+        let count = options.bbox.is_none().then_some(total);
+        let mut r = self
+            .clone()
+            .stream(name.to_string(), l, pieces, options, encoder, timing)
+            .await?;
+        set_point_count(r.headers_mut(), count);
+        Ok(r)
     }
 
     /// Reads pieces and keeps the points the options select.
@@ -508,9 +505,7 @@ impl Service {
 
     /// Streams an Arrow or Parquet answer: the stored bytes are fetched [`FETCH_BYTES`] at a
     /// time and encoded a piece at a time; the first piece before answering (so its errors
-    /// get a status), the rest as the client reads. `count`, the answer's points when known,
-    /// goes in [`POINT_COUNT`].
-    #[allow(clippy::too_many_arguments)]
+    /// get a status), the rest as the client reads.
     async fn stream(
         self: Arc<Self>,
         name: String,
@@ -518,7 +513,6 @@ impl Service {
         pieces: Vec<Piece>,
         options: PointsOptions,
         mut encoder: Encoder,
-        count: Option<u64>,
         mut timing: Timing,
     ) -> Answer {
         let mut groups: Vec<VecDeque<Piece>> = vec![VecDeque::new()];
@@ -567,7 +561,6 @@ impl Service {
         let mut r = Response::new(Body::Stream(body));
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        set_point_count(r.headers_mut(), count);
         set_timing(r.headers_mut(), &timing);
         Ok(r)
     }
