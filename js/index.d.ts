@@ -11,8 +11,12 @@ export type LabelLike = bigint | string | number;
 
 /** Where a load's time and bytes went. */
 export interface Timing {
-  /** Requests made for this call (index pages and data ranges; not the one-off manifest). */
+  /** Requests made for this call (index pages, data ranges and the footers of files read
+   * for the first time; not the one-off manifest). */
   requests: number;
+  /** Waits on the network, one after the other, for this call: requests made together
+   * count once (serverless: the index page, then the data ranges with any footers). */
+  roundTrips: number;
   /** Bytes received for this call. */
   bytesFetched: number;
   /** Milliseconds waiting for the network. */

@@ -143,6 +143,7 @@ class Meter {
   constructor(onProgress, bytesTotal) {
     this.started = performance.now();
     this.requests = 0;
+    this.roundTrips = 0;
     this.bytesFetched = 0;
     this.fetchMs = 0;
     this.decodeMs = 0;
@@ -156,6 +157,7 @@ class Meter {
   timing() {
     return {
       requests: this.requests,
+      roundTrips: this.roundTrips,
       bytesFetched: this.bytesFetched,
       fetchMs: this.fetchMs,
       decodeMs: this.decodeMs,
@@ -269,7 +271,7 @@ async function decodeWhole(decoder, bytes, want) {
   await init();
   const t0 = performance.now();
   const input = asBytes(bytes);
-  const timing = { requests: 0, bytesFetched: 0, fetchMs: 0, decodeMs: 0, totalMs: 0 };
+  const timing = { requests: 0, roundTrips: 0, bytesFetched: 0, fetchMs: 0, decodeMs: 0, totalMs: 0 };
   const decoded = timedDecode(timing, () => decoder(input));
   const points = allPoints(decoded, timing, want);
   timing.decodeMs = timing.totalMs = performance.now() - t0;
@@ -303,6 +305,7 @@ export function connect(baseUrl, options = {}) {
       const bytes = await readBody(response, meter && ((n) => meter.bytes(n)));
       if (meter) {
         meter.requests += 1;
+        meter.roundTrips += 1;
         meter.fetchMs += performance.now() - t0;
       }
       return bytes;
@@ -392,8 +395,9 @@ export function connect(baseUrl, options = {}) {
   };
 }
 
-/** An edge-layout dataset read straight from its folder: manifest and footers once, then
- * an index page and one coalesced data range per load. */
+/** An edge-layout dataset read straight from its folder: the manifest once, then per load
+ * an index page and one coalesced data range (with, the first time a file is read, its
+ * footer, fetched alongside the data). */
 export async function openDataset(url, options = {}) {
   await init();
   const base = String(url).replace(/\/*$/, "/");
@@ -446,16 +450,39 @@ export async function openDataset(url, options = {}) {
     throw new PocaduckError(`${base}manifest.json: ${e.message ?? e}`, "bad_manifest");
   }
   const manifest = JSON.parse(reader.manifest());
-  await Promise.all(
-    reader.footerRequests().map(async (r) => {
-      const bytes = await range(r.path, r.start, r.end, { signal: options.signal });
-      try {
-        reader.setFooter(r.file, bytes);
-      } catch (e) {
-        throw new PocaduckError(`${r.path}: ${e.message ?? e}`, "bad_file");
+
+  /** Footer loads by file, so loads that need the same footer fetch it once. */
+  const footerLoads = new Map();
+
+  /**
+   * Loads the footer `request` names (from `footerFor` or `planPoints`), once: a load that
+   * needs a footer another load is fetching waits for it, and fetches it itself if that
+   * other load was aborted (a few times at most).
+   */
+  async function loadFooter(request, ctx) {
+    for (let attempt = 1; ; attempt++) {
+      let loading = footerLoads.get(request.file);
+      if (!loading) {
+        loading = (async () => {
+          const bytes = await range(request.path, request.start, request.end, ctx);
+          try {
+            reader.setFooter(request.file, bytes);
+          } catch (e) {
+            throw new PocaduckError(`${request.path}: ${e.message ?? e}`, "bad_file");
+          }
+        })();
+        // A failed or aborted fetch is forgotten, so a later load fetches the footer anew.
+        const mine = loading;
+        mine.catch(() => footerLoads.get(request.file) === mine && footerLoads.delete(request.file));
+        footerLoads.set(request.file, mine);
       }
-    }),
-  );
+      try {
+        return await loading;
+      } catch (e) {
+        if (e?.name !== "AbortError" || ctx.signal?.aborted || attempt >= 3) throw e;
+      }
+    }
+  }
 
   async function loadPage(request, ctx) {
     const bytes = await range(request.path, request.start, request.end, ctx);
@@ -475,6 +502,7 @@ export async function openDataset(url, options = {}) {
       if (page !== null) wanted.set(page.page, page);
     }
     await Promise.all([...wanted.values()].map((p) => loadPage(p, ctx)));
+    if (wanted.size > 0 && ctx.meter) ctx.meter.roundTrips += 1;
     return labels.map((l) => {
       const info = reader.entryInfo(l);
       if (info === undefined) throw notFound(l);
@@ -497,8 +525,14 @@ export async function openDataset(url, options = {}) {
     const ctx = { signal: options.signal, meter };
     await entries(labels, ctx);
     const plan = reader.planPoints(labels, limit);
-    meter.bytesTotal = meter.bytesFetched + plan.bytes;
-    const parts = await Promise.all(plan.requests.map((r) => range(r.path, r.start, r.end, ctx)));
+    const ownFooters = plan.footers.filter((r) => !footerLoads.has(r.file));
+    meter.bytesTotal = meter.bytesFetched + plan.bytes + ownFooters.reduce((n, r) => n + r.end - r.start, 0);
+    // The index entries locate the data: the footers of files not read before come alongside.
+    const [parts] = await Promise.all([
+      Promise.all(plan.requests.map((r) => range(r.path, r.start, r.end, ctx))),
+      Promise.all(plan.footers.map((r) => loadFooter(r, ctx))),
+    ]);
+    if (plan.requests.length > 0) meter.roundTrips += 1;
     options.signal?.throwIfAborted();
     const decoded = timedDecode(meter, () =>
       reader.decodePoints(
@@ -545,6 +579,8 @@ export async function openDataset(url, options = {}) {
     async getBlocksForLabel(label, { signal } = {}) {
       const l = labelString(label);
       await entries([l], { signal });
+      const footer = reader.footerFor(-1);
+      if (footer) await loadFooter(footer, { signal });
       const r = reader.planBlocks(l);
       if (!r) return [];
       return reader.decodeBlocks(l, await range(r.path, r.start, r.end, { signal }));

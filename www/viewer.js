@@ -38,7 +38,7 @@ const ui = {
     labels: $("hud-labels"),
     points: $("hud-points"),
     bytes: $("hud-bytes"),
-    requests: $("hud-requests"),
+    roundTrips: $("hud-round-trips"),
     fetchMs: $("hud-fetch-ms"),
     decodeMs: $("hud-decode-ms"),
     mode: $("hud-mode"),
@@ -273,7 +273,7 @@ function updateHud() {
   let labels = 0;
   let points = 0;
   let bytes = 0;
-  let requests = 0;
+  let roundTrips = 0;
   let fetchMs = 0;
   let decodeMs = 0;
   for (const item of shown.values()) {
@@ -281,7 +281,7 @@ function updateHud() {
     labels += 1;
     points += item.count;
     bytes += item.timing.bytesFetched;
-    requests += item.timing.requests;
+    roundTrips += item.timing.roundTrips;
     fetchMs += item.timing.fetchMs;
     decodeMs += item.timing.decodeMs;
   }
@@ -292,7 +292,7 @@ function updateHud() {
   set(ui.hud.labels, labels, formatCount(labels));
   set(ui.hud.points, points, formatCount(points));
   set(ui.hud.bytes, bytes, formatBytes(bytes));
-  set(ui.hud.requests, requests, formatCount(requests));
+  set(ui.hud.roundTrips, roundTrips, formatCount(roundTrips));
   set(ui.hud.fetchMs, fetchMs.toFixed(1), `${fetchMs.toFixed(1)} ms`);
   set(ui.hud.decodeMs, decodeMs.toFixed(1), `${decodeMs.toFixed(1)} ms`);
   ui.hud.mode.textContent = selection.mode === "serverless" ? "serverless (files)" : "proxy (server)";

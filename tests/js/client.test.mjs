@@ -249,12 +249,33 @@ for (const mode of ["proxy", "serverless"]) {
     });
 
     test("one round trip per label through the proxy, two serverless, bounded ranges only", async () => {
-      const { fetch, log } = recordingFetch();
+      // A slow fetch, so requests made together are seen in flight together.
+      const { fetch, log } = recordingFetch(30);
       const d = await open(SAMPLE, { fetch });
+      // Serverless, opening reads the manifest alone.
+      assert.deepEqual(log.requests.map((r) => r.url.split("/").pop()), mode === "proxy" ? [] : ["manifest.json"]);
       const before = log.requests.length;
+      log.maxInFlight = 0;
       const p = await d.getPoints("722817260");
-      assert.equal(p.timing.requests, mode === "proxy" ? 1 : 2);
-      assert.equal(log.requests.length - before, p.timing.requests);
+      const made = log.requests.slice(before);
+      assert.equal(made.length, p.timing.requests);
+      assert.equal(p.timing.roundTrips, mode === "proxy" ? 1 : 2);
+      if (mode === "proxy") {
+        assert.equal(p.timing.requests, 1);
+      } else {
+        // The index page, then the label's row groups and, the first time its file is read,
+        // the file's footer: fetched together, so two round trips.
+        assert.deepEqual(made.map((r) => r.url.split("/").pop()), ["labels.idx", "part-00000.parquet", "part-00000.parquet"]);
+        assert.equal(log.maxInFlight, 2, "the footer and the data are fetched together");
+        const [data, footer] = made.slice(1).map((r) => r.range.match(/\d+/g).map(Number));
+        assert.ok(data[1] < footer[0], "the data range ends before the footer's");
+      }
+      // Another label of the same file and index page: its data alone.
+      const before2 = log.requests.length;
+      const q = await d.getPoints("754534424");
+      assert.equal(q.timing.requests, 1);
+      assert.equal(q.timing.roundTrips, 1);
+      assert.equal(log.requests.length - before2, 1);
       assert.ok(p.timing.bytesFetched > 0 && p.timing.totalMs >= p.timing.decodeMs);
       for (const r of log.requests.filter((r) => r.range)) assert.match(r.range, /^bytes=\d+-\d+$/);
     });
@@ -326,6 +347,27 @@ describe("server errors", () => {
   test("a serverless dataset with a broken manifest or a missing folder fails to open", async () => {
     await assert.rejects(openDataset(`${server.url}/v1/datasets/broken/files/`), (e) => e instanceof PocaduckError);
     await assert.rejects(openDataset(`${server.url}/v1/datasets/nope/files/`), (e) => e.status === 404);
+  });
+
+  test("a corrupt footer fails the loads that need it, and only until it reads right", async () => {
+    const manifest = await (await fetch(`${sampleFiles()}manifest.json`)).json();
+    const { path, footer } = manifest.files[0];
+    let corrupt = true;
+    const corrupting = async (url, init) => {
+      const r = await fetch(url, init);
+      const range = `bytes=${footer.offset}-${footer.offset + footer.length - 1}`;
+      if (!corrupt || !String(url).endsWith(path) || init?.headers?.Range !== range) return r;
+      const bytes = new Uint8Array(await r.arrayBuffer()).map((b) => b ^ 0x5a);
+      return new Response(bytes, { status: r.status, headers: r.headers });
+    };
+    const d = await openDataset(sampleFiles(), { fetch: corrupting });
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(d.getPoints("722817260"), (e) => e instanceof PocaduckError && e.code === "bad_file" && e.message.includes(path));
+    }
+    assert.equal(await d.getPointCount("722817260"), (await npy(SAMPLE, "722817260")).length / 3);
+    corrupt = false;
+    const p = await d.getPoints("722817260");
+    assert.deepEqual(p.int64, await npy(SAMPLE, "722817260"));
   });
 
   test("a file whose ETag changes mid-read is an error, not mixed data", async () => {

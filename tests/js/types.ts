@@ -23,6 +23,7 @@ async function usage(): Promise<void> {
   });
   const x: bigint = points.int64[0];
   const px: number = points.positions[0] + points.origin[0];
+  const waits: number = points.timing.roundTrips + points.timing.requests;
   const many: Points[] = await proxy.getPointsMany([first, 1n, 2], { order: "xyz" });
   const count: number = await proxy.getPointCount(labelString(many[0].label));
   const blocks = await proxy.getBlocksForLabel(first);
@@ -32,7 +33,7 @@ async function usage(): Promise<void> {
   const w: Points = await worker.getPoints({ baseUrl: "/", dataset: "d" }, "1");
   worker.terminate();
   const label: LabelLike = 5n;
-  console.log(x, px, count, id, decoded.length, w.count, label);
+  console.log(x, px, waits, count, id, decoded.length, w.count, label);
   try {
     await proxy.getPoints(label);
   } catch (e) {

@@ -27,7 +27,8 @@ pub struct Chunk {
 
 /// Plans the reads of a label's points as chunks of whole row groups of at most about
 /// `max_chunk_bytes` each (a row group larger than that is a chunk of its own), so a host
-/// can stream a label of any size with bounded memory.
+/// can stream a label of any size with bounded memory. Every chunk lies inside the entry's
+/// `bytes`, so a host may fetch those before it has the file's footer.
 pub fn plan_label(
     entry: &IndexEntry,
     meta: &ParquetMetaData,
@@ -59,6 +60,17 @@ pub fn plan_label(
         }
         let take = (rows - skip).min(remaining);
         let bytes = group_range(group);
+        if bytes.offset < entry.bytes.offset || bytes.end() > entry.bytes.end() {
+            return Err(Error::Index(format!(
+                "label {}: row group {g} (bytes {}..{}) lies outside the bytes its index \
+                 entry names ({}..{})",
+                entry.label,
+                bytes.offset,
+                bytes.end(),
+                entry.bytes.offset,
+                entry.bytes.end()
+            )));
+        }
         match chunks.last_mut() {
             Some(c)
                 if c.bytes.end() == bytes.offset

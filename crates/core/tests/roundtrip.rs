@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use pocaduck_edge_core::cloud::PackedRows;
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
+use pocaduck_edge_core::manifest::ByteRange;
 use pocaduck_edge_core::plan::plan_label;
 use pocaduck_edge_core::read::{decode_points, parse_footer, SparseFile};
 use pocaduck_edge_core::write::{
@@ -95,8 +96,9 @@ fn read_entry(sink: &MemorySink, manifest: &Manifest, entry: &IndexEntry) -> Poi
     let dims = manifest.dims.len();
     let mut out = PointCloud::empty(dims);
     for chunk in plan_label(entry, &meta, 1 << 20).unwrap() {
-        let mut sparse = SparseFile::new(file.size);
         let b = chunk.bytes;
+        assert!(b.offset >= entry.bytes.offset && b.end() <= entry.bytes.end());
+        let mut sparse = SparseFile::new(file.size);
         sparse.insert(b.offset, bytes.slice(b.offset as usize..b.end() as usize));
         out.extend(&decode_points(&file.path, &meta, sparse, &chunk.rows, dims).unwrap())
             .unwrap();
@@ -150,6 +152,35 @@ fn every_label_reads_back_exactly_from_planned_ranges() {
     }
     assert_eq!(manifest.point_count, total);
     assert!(read_label(&sink, &manifest, 4).is_none());
+}
+
+#[test]
+fn an_index_entry_whose_bytes_miss_its_row_groups_is_refused() {
+    let sink = MemorySink::default();
+    let options = WriterOptions {
+        row_group_rows: 100,
+        ..Default::default()
+    };
+    let mut writer = xyz_writer(sink.clone(), options);
+    writer.push_label(3, cloud(3, 500, 1000, 0), &[]).unwrap();
+    let manifest = writer.finish().unwrap();
+    let entry = find_entry(&sink, &manifest, 3).unwrap();
+    let file = manifest.file(entry.file).unwrap();
+    let f = file.footer.unwrap();
+    let meta = parse_footer(&file.path, &sink.file(&file.path)[f.offset as usize..]).unwrap();
+    assert!(plan_label(&entry, &meta, u64::MAX).is_ok());
+    for (offset, length) in [
+        (entry.bytes.offset + 1, entry.bytes.length - 1),
+        (entry.bytes.offset, entry.bytes.length - 1),
+    ] {
+        let mut wrong = entry.clone();
+        wrong.bytes = ByteRange { offset, length };
+        let e = plan_label(&wrong, &meta, u64::MAX).unwrap_err().to_string();
+        assert!(
+            e.contains("lies outside the bytes its index entry names"),
+            "{e}"
+        );
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Serverless reads of an edge-layout dataset, sans IO: the JS half fetches the byte ranges
-//! this reader asks for (manifest once, footers once, then per load an index page and the
-//! coalesced data ranges) and hands the bytes back for decoding.
+//! this reader asks for (manifest once, then per load an index page and the coalesced data
+//! ranges, which the index entries locate; beside the data, once, the footer of each file
+//! read) and hands the bytes back for decoding.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,11 +56,13 @@ struct EntryInfo {
 struct PointsPlan {
     /// Coalesced ranges to fetch, at most one per file for a single label.
     requests: Vec<Request>,
-    /// Their total size.
+    /// Footers of those files, not loaded yet.
+    footers: Vec<Request>,
+    /// The size of `requests`.
     bytes: u64,
 }
 
-/// A dataset's manifest and footers, and the index pages fetched so far.
+/// A dataset's manifest, and the footers and index pages fetched so far.
 #[wasm_bindgen]
 pub struct EdgeReader {
     manifest: Manifest,
@@ -142,28 +145,29 @@ impl EdgeReader {
         String::from_utf8(self.manifest.to_json()).expect("serde_json writes UTF-8")
     }
 
-    /// The footers to fetch before any load: `[{file, path, start, end}]`, `file` -1 being
-    /// the blocks file.
-    #[wasm_bindgen(js_name = footerRequests)]
-    pub fn footer_requests(&self) -> Result<JsValue, JsError> {
-        let files = self
-            .manifest
-            .points_files()
-            .enumerate()
-            .map(|(i, f)| (i as i32, f))
-            .chain(self.manifest.blocks.iter().map(|f| (BLOCKS_FILE, f)));
-        let requests: Vec<Request> = files
-            .filter_map(|(i, f)| {
-                f.footer.map(|r| Request {
-                    file: Some(i),
-                    page: None,
-                    path: f.path.clone(),
-                    start: r.offset,
-                    end: r.end(),
-                })
-            })
-            .collect();
-        to_js(&requests)
+    /// The footer range of `file` (-1: the blocks file) when it is not loaded yet:
+    /// `{file, path, start, end}`; `null` when it is loaded or the dataset has no such
+    /// file (no blocks file).
+    #[wasm_bindgen(js_name = footerFor)]
+    pub fn footer_for(&self, file: i32) -> Result<JsValue, JsError> {
+        let (loaded, data) = if file == BLOCKS_FILE {
+            (self.blocks_footer.is_some(), self.manifest.blocks.as_ref())
+        } else {
+            let data = u32::try_from(file).ok().and_then(|i| self.manifest.file(i));
+            let data =
+                data.ok_or_else(|| JsError::new(&format!("the manifest has no file {file}")))?;
+            (self.footers[file as usize].is_some(), Some(data))
+        };
+        match data.and_then(|f| f.footer.map(|r| (f, r))) {
+            Some((f, r)) if !loaded => to_js(&Request {
+                file: Some(file),
+                page: None,
+                path: f.path.clone(),
+                start: r.offset,
+                end: r.end(),
+            }),
+            _ => Ok(JsValue::NULL),
+        }
     }
 
     /// Keeps the footer of `file` (-1: the blocks file), checking it.
@@ -285,39 +289,55 @@ impl EdgeReader {
         }
     }
 
-    /// The data ranges to fetch for `labels` (pages loaded) and `limit` points of each:
-    /// `{requests: [{path, start, end}], bytes}`, merged per file.
+    /// The data ranges to fetch for `labels` (pages loaded) and `limit` points of each,
+    /// from their index entries alone: `{requests: [{file, path, start, end}], footers,
+    /// bytes}`, ranges merged per file; `footers` are the footer ranges of those files not
+    /// loaded yet, to fetch alongside (`setFooter`) before `decodePoints`; `bytes` is the
+    /// size of `requests`.
     #[wasm_bindgen(js_name = planPoints)]
     pub fn plan_points(&self, labels: Vec<String>, limit: Option<u64>) -> Result<JsValue, JsError> {
         let mut by_file: HashMap<u32, Vec<std::ops::Range<u64>>> = HashMap::new();
         for text in &labels {
             let entry = self.manifest.entry_for_limit(self.entry(text)?, limit);
-            for c in plan_label(&entry, self.footer(entry.file)?, u64::MAX)? {
-                by_file
-                    .entry(c.file)
-                    .or_default()
-                    .push(c.bytes.offset..c.bytes.end());
-            }
+            self.points_file(entry.file)?;
+            by_file
+                .entry(entry.file)
+                .or_default()
+                .push(entry.bytes.offset..entry.bytes.end());
         }
         let mut files: Vec<_> = by_file.into_iter().collect();
         files.sort_unstable_by_key(|(f, _)| *f);
         let mut requests = Vec::new();
+        let mut footers = Vec::new();
         for (file, ranges) in files {
-            let path = &self.points_file(file)?.path;
+            let data = self.points_file(file)?;
             requests.extend(
                 merge_ranges(&ranges, COALESCE_GAP)
                     .into_iter()
                     .map(|r| Request {
                         file: Some(file as i32),
                         page: None,
-                        path: path.clone(),
+                        path: data.path.clone(),
                         start: r.start,
                         end: r.end,
                     }),
             );
+            if let (None, Some(r)) = (&self.footers[file as usize], data.footer) {
+                footers.push(Request {
+                    file: Some(file as i32),
+                    page: None,
+                    path: data.path.clone(),
+                    start: r.offset,
+                    end: r.end(),
+                });
+            }
         }
         let bytes = requests.iter().map(|r| r.end - r.start).sum();
-        to_js(&PointsPlan { requests, bytes })
+        to_js(&PointsPlan {
+            requests,
+            footers,
+            bytes,
+        })
     }
 
     /// Decodes `labels` from the fetched ranges: `files[i]` (a points file's number),
