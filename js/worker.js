@@ -5,8 +5,13 @@ import { PocaduckError, labelString } from "./index.js";
 
 /** A Web Worker that loads and decodes points. */
 export class PointsWorker {
-  constructor(url = new URL("./worker-main.js", import.meta.url)) {
-    this.worker = new Worker(url, { type: "module" });
+  constructor(url) {
+    // Written out in full, `new Worker(new URL(…, import.meta.url), …)` is the form bundlers
+    // (Vite, webpack) recognise and bundle as a worker.
+    this.worker =
+      url === undefined
+        ? new Worker(new URL("./worker-main.js", import.meta.url), { type: "module" })
+        : new Worker(url, { type: "module" });
     this.next = 0;
     this.pending = new Map();
     this.worker.onmessage = ({ data }) => {
@@ -26,7 +31,9 @@ export class PointsWorker {
       } else call.resolve(data.points);
     };
     this.worker.onerror = (event) => {
-      for (const call of this.pending.values()) call.reject(new PocaduckError(`worker failed: ${event.message}`, "worker"));
+      // An ErrorEvent carries the worker's error; a script that failed to load, a bare Event.
+      const why = event.message || `its script did not load (${event.type})`;
+      for (const call of this.pending.values()) call.reject(new PocaduckError(`worker failed: ${why}`, "worker"));
       this.pending.clear();
     };
   }
