@@ -8,8 +8,8 @@ cd "$ROOT"
 tests/python/setup_venv.sh
 "$ROOT/.venv/bin/python" bench/run.py "$@"
 ensure_node_modules
-bash scripts/build-wasm.sh
+bash scripts/build-wasm.sh --profiling "$CARGO_TARGET_DIR/pkg-profiling"
 bash scripts/ensure-chromium.sh
 cargo build --locked --release -p pocaduck-edge
-node bench/js/decode.mjs
+node bench/js/decode.mjs --profiling-package "$CARGO_TARGET_DIR/pkg-profiling"
 exec "$ROOT/.venv/bin/python" bench/vastdb_bench.py

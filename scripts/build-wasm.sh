@@ -3,6 +3,8 @@
 # wasm-bindgen CLI of the exact version the crate pins, then binaryen's wasm-opt from npm
 # (-O1 and no names section: most of -O3's gain at a fraction of its minutes).
 # Every tool comes from crates.io or npm and is installed only when missing.
+#   --profiling DIR  also writes the package (js/ and pkg/) to DIR with the same code and the
+#                    names section kept, so profilers name the wasm functions.
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 ensure_wasm_toolchain
@@ -12,5 +14,13 @@ cargo build --locked --profile wasm --target wasm32-unknown-unknown -p pocaduck-
 rm -rf pkg
 wasm-bindgen --target web --out-dir pkg --out-name pocaduck_edge_wasm \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm/pocaduck_edge_wasm.wasm"
-wasm_opt_cached pkg/pocaduck_edge_wasm_bg.wasm pkg/pocaduck_edge_wasm_bg.wasm
+if [ "${1:-}" = "--profiling" ]; then
+  profiling="${2:?--profiling needs a directory}"
+  rm -rf "$profiling"
+  mkdir -p "$profiling/pkg"
+  cp -r js "$profiling/"
+  cp pkg/pocaduck_edge_wasm.js "$profiling/pkg/"
+  wasm_opt_cached pkg/pocaduck_edge_wasm_bg.wasm "$profiling/pkg/pocaduck_edge_wasm_bg.wasm" --debuginfo
+fi
+wasm_opt_cached pkg/pocaduck_edge_wasm_bg.wasm pkg/pocaduck_edge_wasm_bg.wasm --strip-debug
 rm -f pkg/.gitignore pkg/package.json

@@ -37,11 +37,11 @@ ensure_node_modules() {
   fi
 }
 
-# wasm-opt of $1 into $2, from a cache keyed by the input's hash and the flags (the optimiser
-# takes minutes; the cargo build before it is incremental).
+# wasm-opt of $1 into $2 with the further flags $3…, from a cache keyed by the input's hash
+# and the flags (the optimiser takes minutes; the cargo build before it is incremental).
 wasm_opt_cached() {
-  local flags=(-O1 --strip-debug --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int
-    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue)
+  local flags=(-O1 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue "${@:3}")
   local key
   key="$( (sha256sum < "$1"; echo "${flags[*]}") | sha256sum | cut -c1-32)"
   local cached="$CARGO_TARGET_DIR/wasm-opt-cache/$key.wasm"

@@ -15,7 +15,8 @@
 // 5. A markdown report on stdout and in bench/js/RESULTS.md, with the issue's targets.
 //
 // Options: --voxel-nm N (48), --budget-ms N (per contestant and task, after 10 runs: 1500),
-// --no-chromium, --out FILE (bench/js/RESULTS.md). Environment: CARGO_TARGET_DIR,
+// --no-chromium, --out FILE (bench/js/RESULTS.md), --profiling-package DIR (a build with
+// the wasm names kept, from `scripts/build-wasm.sh --profiling DIR`, for the profiles). Environment: CARGO_TARGET_DIR,
 // POCADUCK_EDGE_BIN, CHROMIUM_BIN.
 
 import { spawnSync } from "node:child_process";
@@ -24,7 +25,7 @@ import { createServer } from "node:http";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import { availableParallelism, homedir, tmpdir } from "node:os";
 import { dirname, extname, join, normalize, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { brotliCompressSync, constants as zc, gzipSync } from "node:zlib";
 import { parseArgs } from "node:util";
 
@@ -42,6 +43,7 @@ const { values: opts } = parseArgs({
     "voxel-nm": { type: "string", default: "48" },
     "budget-ms": { type: "string", default: "1500" },
     "no-chromium": { type: "boolean", default: false },
+    "profiling-package": { type: "string" },
     out: { type: "string", default: join(ROOT, "bench", "js", "RESULTS.md") },
   },
 });
@@ -144,13 +146,18 @@ async function nodeSuite(data) {
     { ours, arrow, pw, hyp, decompressZstd },
     { parquet: data.parquet, arrow: data.arrow, label: data.label, budgetMs: BUDGET_MS, log: (m) => log(`node     ${m}`) },
   );
-  // Where our time goes (self time per function, wasm by name), after the suite's warm-up.
+  // Where our time goes (self time per function), after the suite's warm-up: over the same
+  // build with its names kept when there is one (`scripts/build-wasm.sh --profiling DIR`).
+  const named = opts["profiling-package"];
+  const profiled = named ? await import(pathToFileURL(join(named, "js", "index.js")).href) : ours;
+  await profiled.init();
   out.profiles = [];
   for (const [what, fn] of [
-    ["decodeParquet → float32", () => ours.decodeParquet(data.parquet, { int64: false })],
-    ["decodeArrow → float32", () => ours.decodeArrow(data.arrow, { int64: false })],
-    ["decodeParquet → int64", () => ours.decodeParquet(data.parquet, { positions: false })],
+    ["decodeParquet → float32", () => profiled.decodeParquet(data.parquet, { int64: false })],
+    ["decodeArrow → float32", () => profiled.decodeArrow(data.arrow, { int64: false })],
+    ["decodeParquet → int64", () => profiled.decodeParquet(data.parquet, { positions: false })],
   ]) {
+    for (let i = 0; i < 3; i++) await fn(); // warm-up
     out.profiles.push({ what, ...(await profileCalls(fn, { runs: 8, top: 8 })) });
     log(`node     profiled ${what}`);
   }
@@ -464,7 +471,7 @@ function report({ data, node, chromium, sizeRows, wireRows, m }) {
     L(`**${p.what}** (${f1(p.msPerCall)} ms per call while profiled): ${p.top.filter((t) => t.percent >= 1).map((t) => `${t.percent.toFixed(0)}% \`${shortName(t.name)}\``).join(", ")}.`);
     L();
   }
-  L("`passArray8ToWasm0` is the copy of the answer into wasm memory, `__wbg_new_from_slice_*` the copy of each output out of it (a fresh JS array), `ZSTD_*` and `parquet::*` the Parquet decoding proper (into one int32 column per dim), `min_max` / `recentre_columns` / `interleave` the passes from those columns to the outputs, and for Arrow `Builder::push_batch` the gathering into one row-major int64 buffer, `bbox_of` and `recentre` two more passes over it. The shipped wasm has no names section, so the sampled functions show as numbers: `node bench/js/profile-decode.mjs` over an unstripped build names them.");
+  L(`\`passArray8ToWasm0\` is the copy of the answer into wasm memory, \`__wbg_new_with_length\` the fresh JS array of an output and \`__wbg_set\` the copy of each chunk of it out of wasm memory (the page faults of the fresh array are paid there), \`ZSTD_*\` and \`parquet::*\` the Parquet decoding proper (into one int32 column per dim), \`min_max\` / \`Recentring::columns_into\` / \`interleave_into\` the passes from those columns to the outputs, and for Arrow \`recentre_xyz_exact\` (one pass over the int64 rows where they lie in the answer) and \`bbox_of\`. ${opts["profiling-package"] ? "Profiled over the same build with its names section kept (`scripts/build-wasm.sh --profiling DIR`, as `npm run bench` does)." : "The shipped wasm has no names section, so the sampled functions show as numbers: `npm run bench` profiles a build that keeps them (`scripts/build-wasm.sh --profiling DIR`, then `--profiling-package DIR`)."}`);
   L();
   L("## Sizes of the client code (each file compressed on its own, as a server sends it; kB = 1000 B)");
   L();

@@ -1,7 +1,8 @@
 // Where our decoders spend their time: V8's sampling profiler (node:inspector) over repeated
-// decodeParquet / decodeArrow calls, self time by function (wasm functions by the names
-// section that pkg/ keeps). decode.mjs uses `profileCalls`; alone:
-//   node bench/js/profile-decode.mjs ANSWER.parquet|ANSWER.arrow [--runs 20] [--output int64|float32] [--top 25]
+// decodeParquet / decodeArrow calls, self time by function (wasm functions by name in a
+// build that keeps its names section: `scripts/build-wasm.sh --profiling DIR`, then
+// `--package DIR`; the shipped pkg/ has none). decode.mjs uses `profileCalls`; alone:
+//   node bench/js/profile-decode.mjs ANSWER.parquet|ANSWER.arrow [--package DIR] [--runs 20] [--output int64|float32] [--top 25]
 // with an answer from `pocaduck-edge serve`, e.g.
 //   curl -o a.parquet 'http://127.0.0.1:8080/v1/datasets/DS/labels/LABEL/points?format=parquet'
 
@@ -56,13 +57,19 @@ export async function profileCalls(fn, { runs = 10, top = 10 } = {}) {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values: opts, positionals } = parseArgs({
     allowPositionals: true,
-    options: { runs: { type: "string", default: "20" }, output: { type: "string", default: "float32" }, top: { type: "string", default: "25" } },
+    options: {
+      package: { type: "string" },
+      runs: { type: "string", default: "20" },
+      output: { type: "string", default: "float32" },
+      top: { type: "string", default: "25" },
+    },
   });
   if (positionals.length !== 1) {
-    console.error("usage: node bench/js/profile-decode.mjs ANSWER.parquet|ANSWER.arrow [--runs N] [--output int64|float32] [--top N]");
+    console.error("usage: node bench/js/profile-decode.mjs ANSWER.parquet|ANSWER.arrow [--package DIR] [--runs N] [--output int64|float32] [--top N]");
     process.exit(2);
   }
-  const { decodeArrow, decodeParquet, init } = await import("../../js/index.js");
+  const index = opts.package ? pathToFileURL(`${opts.package}/js/index.js`).href : "../../js/index.js";
+  const { decodeArrow, decodeParquet, init } = await import(index);
   const bytes = new Uint8Array(readFileSync(positionals[0]));
   const decode = positionals[0].endsWith(".parquet") ? decodeParquet : decodeArrow;
   const want = opts.output === "int64" ? { positions: false } : { int64: false };
