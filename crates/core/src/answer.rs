@@ -91,31 +91,40 @@ impl Labelled {
         }
     }
 
-    /// Rows `rows` ready to render, the positions handed to `sink` piece by piece with each
-    /// piece's offset in values (column storage: `chunk_rows` rows at a time from one reused
-    /// buffer); returns the origin and the bounds.
+    /// Rows `rows` ready to render, the positions handed to `sink` `chunk_rows` rows at a
+    /// time from one reused buffer, with each chunk's offset in values; returns the origin
+    /// and the bounds. The positions equal [`Labelled::recentre`]'s.
     pub fn recentre_chunked(
         &self,
         rows: Range<usize>,
         chunk_rows: usize,
         mut sink: impl FnMut(usize, &[f32]),
     ) -> ([f64; 3], Option<BBox>) {
-        let Storage::Columns(c) = &self.points else {
-            let r = self.recentre(rows);
-            sink(0, &r.positions);
-            return (r.origin, r.bbox);
-        };
-        let Some(bbox) = columns_bbox(c, rows.clone()) else {
+        let Some(bbox) = self.bbox(rows.clone()) else {
             return ([0.0; 3], None);
         };
-        let recentring = Recentring::of(&bbox, c.len());
+        let recentring = Recentring::of(&bbox, self.dims);
         let mut buffer = Vec::with_capacity(chunk_rows.min(rows.len()) * 3);
         let mut offset = 0;
-        for chunk in chunks(rows, chunk_rows) {
+        let mut emit = |fill: &dyn Fn(&mut Vec<f32>)| {
             buffer.clear();
-            recentring.columns_into(c, chunk, &mut buffer);
+            fill(&mut buffer);
             sink(offset, &buffer);
             offset += buffer.len();
+        };
+        match &self.points {
+            Storage::Rows(pieces) => {
+                for piece in row_pieces(pieces, self.dims, rows) {
+                    for chunk in piece.chunks(chunk_rows.max(1) * self.dims) {
+                        emit(&|out| recentring.rows_into(chunk, self.dims, out));
+                    }
+                }
+            }
+            Storage::Columns(c) => {
+                for chunk in chunks(rows, chunk_rows) {
+                    emit(&|out| recentring.columns_into(c, chunk.clone(), out));
+                }
+            }
         }
         (recentring.origin.map(|o| o as f64), Some(bbox))
     }
@@ -675,6 +684,45 @@ mod tests {
     }
 
     #[test]
+    fn row_pieces_recentre_in_chunks_as_whole() {
+        // Pieces as Arrow batches leave them: exact rows, rows too far apart for float32,
+        // rows whose differences overflow int64, and 2 and 4 dims.
+        let near: Vec<i64> = (0..90).map(|i| (i * 37) % 101 - 50 + (1 << 40)).collect();
+        let far: Vec<i64> = (0..60).map(|i| (i % 7) << 30).collect();
+        let extreme = vec![i64::MIN, 0, 5, i64::MAX, -1, 7, 0, 0, 0];
+        let cases = [
+            (3, vec![near[..30].to_vec(), near[30..].to_vec()]),
+            (3, vec![far.clone()]),
+            (3, vec![extreme]),
+            (2, vec![near[..40].to_vec(), near[40..80].to_vec()]),
+            (4, vec![far[..24].to_vec(), far[24..].to_vec()]),
+        ];
+        for (dims, pieces) in cases {
+            let n = pieces.iter().map(Vec::len).sum::<usize>() / dims;
+            let labelled = Labelled {
+                dims,
+                points: Storage::Rows(pieces.into_iter().map(ScalarBuffer::from).collect()),
+                runs: vec![],
+            };
+            for rows in [0..n, 1..n - 1] {
+                let whole = labelled.recentre(rows.clone());
+                for chunk in [1, 2, 7, n] {
+                    let mut positions = Vec::new();
+                    let (origin, bbox) =
+                        labelled.recentre_chunked(rows.clone(), chunk, |offset, values| {
+                            assert_eq!(offset, positions.len());
+                            assert!(values.len() <= chunk * 3);
+                            positions.extend_from_slice(values);
+                        });
+                    let what = format!("{dims} dims, rows {rows:?}, chunks of {chunk}");
+                    assert_eq!(positions, whole.positions, "{what}");
+                    assert_eq!((origin, bbox), (whole.origin, whole.bbox.clone()), "{what}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn arrow_runs_follow_labels_across_batches() {
         let big = (1u64 << 53) + 1;
         let a = list_batch(vec![big, big], vec![1, 2, 3, -4, 5, 1 << 60]);
@@ -733,7 +781,10 @@ mod tests {
         assert_eq!(out.int64(0..3), vec![1, i64::MIN, -2, 0, 3, i64::MAX]);
         assert_eq!(out.bbox(0..2).unwrap().max, vec![1, 0]);
         let r = out.recentre(2..3);
-        assert_eq!(r.positions, vec![0.0, 0.0, 0.0]);
+        // The origin is one float64 holds and int64 too: below i64::MAX, the nearest is 2^63.
+        let below_the_end = (1u64 << 63) - 1024;
+        assert_eq!(r.origin, [3.0, below_the_end as f64, 0.0]);
+        assert_eq!(r.positions, vec![0.0, 1023.0, 0.0]);
         assert_eq!(out.runs.len(), 2);
         assert_eq!(out.runs[0].label, u64::MAX);
         assert_eq!(out.runs[1].rows, 2..3);

@@ -608,6 +608,29 @@ impl Recentring {
     }
 }
 
+impl Recentring {
+    /// Appends the `N × 3` positions of row-major values (`dims` a row, within the box) to
+    /// `out`, as [`recentre`] computes them.
+    pub fn rows_into(&self, values: &[i64], dims: usize, out: &mut Vec<f32>) {
+        let [ox, oy, oz] = self.origin;
+        if dims == 3 && self.narrow {
+            out.extend(
+                values
+                    .chunks_exact(3)
+                    .flat_map(|r| [(r[0] - ox) as f32, (r[1] - oy) as f32, (r[2] - oz) as f32]),
+            );
+            return;
+        }
+        for row in values.chunks_exact(dims) {
+            out.extend((0..3).map(|k| match row.get(k) {
+                Some(v) if self.narrow => (v - self.origin[k]) as f32,
+                Some(v) => (*v as f64 - self.origin[k] as f64) as f32,
+                None => 0.0,
+            }));
+        }
+    }
+}
+
 /// [`recentre`] over `rows` of dim columns, without interleaving them first.
 pub fn recentre_columns(columns: &[Column], rows: Range<usize>) -> Recentred {
     let Some(bbox) = columns_bbox(columns, rows.clone()) else {
@@ -633,7 +656,14 @@ fn origin_of(b: &BBox, dims: usize) -> ([i64; 3], bool) {
     let mut origin = [0i64; 3];
     for (i, slot) in origin.iter_mut().enumerate().take(dims.min(3)) {
         let centre = ((b.min[i] as i128 + b.max[i] as i128) / 2) as i64;
-        *slot = (centre as f64) as i64;
+        // Float64's nearest, or the one below it when that is 2^63, past the int64 end.
+        let nearest = centre as f64;
+        let held = if nearest >= i64::MAX as f64 {
+            f64::from_bits(nearest.to_bits() - 1)
+        } else {
+            nearest
+        };
+        *slot = held as i64;
     }
     let narrow = b
         .min
@@ -683,14 +713,23 @@ pub fn recentre(values: &[i64], dims: usize) -> Recentred {
 
 /// [`recentre`] of values held in pieces of whole rows, as if they were one.
 pub fn recentre_pieces(pieces: &[&[i64]], dims: usize) -> Recentred {
-    if dims == 3 {
-        if let Some(r) = recentre_xyz_exact(pieces) {
-            return r;
-        }
+    let Some(bbox) = bbox_of_pieces(pieces, dims) else {
+        return Recentred {
+            positions: Vec::new(),
+            origin: [0.0; 3],
+            bbox: None,
+        };
+    };
+    let recentring = Recentring::of(&bbox, dims);
+    let rows: usize = pieces.iter().map(|p| p.len() / dims).sum();
+    let mut positions = Vec::with_capacity(rows * 3);
+    for piece in pieces {
+        recentring.rows_into(piece, dims, &mut positions);
     }
-    match pieces {
-        [one] => recentre_any(one, dims),
-        _ => recentre_any(&pieces.concat(), dims),
+    Recentred {
+        positions,
+        origin: recentring.origin.map(|o| o as f64),
+        bbox: Some(bbox),
     }
 }
 
@@ -700,124 +739,6 @@ pub fn bbox_of_pieces(pieces: &[&[i64]], dims: usize) -> Option<BBox> {
         .iter()
         .filter_map(|p| bbox_of(p, dims))
         .reduce(|a, b| a.union(&b))
-}
-
-/// Float32's largest run of exact integers: 2^24.
-const F32_EXACT: i64 = 1 << 24;
-/// Values handled per step of [`recentre_xyz_exact`]: 4 rows of 3.
-const LANES: usize = 12;
-
-/// [`recentre`] of rows of 3 in one pass over the int64 values, for the common case where
-/// every position is exact: positions are first taken relative to the first row (in int32,
-/// tracking the bounds), then shifted to the origin in float32. `None` when a value lies
-/// more than 2^24 from the first row, or the span of an axis exceeds 2^24: the general path
-/// then answers. Bit for bit equal to the general path when it answers.
-fn recentre_xyz_exact(pieces: &[&[i64]]) -> Option<Recentred> {
-    let first = *pieces.iter().find_map(|p| p.first_chunk::<3>())?;
-    // Far enough from the int64 ends that a wrapped difference can never look small.
-    if first.iter().any(|v| v.unsigned_abs() >= 1 << 62) {
-        return None;
-    }
-    let base: [i64; LANES] = std::array::from_fn(|k| first[k % 3]);
-    let mut positions = vec![0f32; pieces.iter().map(|p| p.len()).sum()];
-    let (mut lo, mut hi) = ([0i32; LANES], [0i32; LANES]);
-    // Bits a difference loses when narrowed to int32: none, or the fast path does not apply.
-    let mut lost = 0i64;
-    let mut step = |out: &mut [f32], values: &[i64], lo: &mut [i32], hi: &mut [i32]| {
-        for k in 0..out.len() {
-            let wide = values[k].wrapping_sub(base[k]);
-            let d = wide as i32;
-            lost |= wide ^ d as i64;
-            lo[k] = lo[k].min(d);
-            hi[k] = hi[k].max(d);
-            out[k] = d as f32;
-        }
-    };
-    let mut rest = &mut positions[..];
-    for piece in pieces {
-        let (out, after) = rest.split_at_mut(piece.len());
-        rest = after;
-        let mut outs = out.chunks_exact_mut(LANES);
-        let mut ins = piece.chunks_exact(LANES);
-        for (out, values) in (&mut outs).zip(&mut ins) {
-            step(out, values, &mut lo, &mut hi);
-        }
-        // Pieces hold whole rows, so the tail's lanes line up with the axes too.
-        let tail = ins.remainder().len();
-        step(
-            outs.into_remainder(),
-            ins.remainder(),
-            &mut lo[..tail],
-            &mut hi[..tail],
-        );
-    }
-    if lost != 0 {
-        return None;
-    }
-    let mut bbox = BBox {
-        min: first.to_vec(),
-        max: first.to_vec(),
-    };
-    for k in 0..LANES {
-        bbox.min[k % 3] = bbox.min[k % 3].min(first[k % 3] + lo[k] as i64);
-        bbox.max[k % 3] = bbox.max[k % 3].max(first[k % 3] + hi[k] as i64);
-    }
-    let fits = |k: usize| {
-        let (lo, hi) = (bbox.min[k] - first[k], bbox.max[k] - first[k]);
-        lo >= -F32_EXACT && hi <= F32_EXACT && hi - lo <= F32_EXACT
-    };
-    if !(0..3).all(fits) {
-        return None;
-    }
-    let (origin, _) = origin_of(&bbox, 3);
-    // Exact: |first - origin| and every |value - origin| are at most the span, ≤ 2^24.
-    let shift: [f32; 3] = std::array::from_fn(|k| (first[k] - origin[k]) as f32);
-    if shift != [0.0; 3] {
-        let shift: [f32; LANES] = std::array::from_fn(|k| shift[k % 3]);
-        let mut outs = positions.chunks_exact_mut(LANES);
-        for out in &mut outs {
-            out.iter_mut().zip(shift).for_each(|(p, s)| *p += s);
-        }
-        let tail = outs.into_remainder();
-        tail.iter_mut().zip(shift).for_each(|(p, s)| *p += s);
-    }
-    Some(Recentred {
-        positions,
-        origin: origin.map(|o| o as f64),
-        bbox: Some(bbox),
-    })
-}
-
-/// [`recentre`] of any values.
-fn recentre_any(values: &[i64], dims: usize) -> Recentred {
-    let n = values.len() / dims;
-    let bbox = bbox_of(values, dims);
-    let (origin_i, narrow) = bbox.as_ref().map_or(([0; 3], true), |b| origin_of(b, dims));
-    let mut positions = vec![0f32; n * 3];
-    let axes = dims.min(3);
-    if dims == 3 && narrow {
-        let [ox, oy, oz] = origin_i;
-        for (out, row) in positions.chunks_exact_mut(3).zip(values.chunks_exact(3)) {
-            out[0] = (row[0] - ox) as f32;
-            out[1] = (row[1] - oy) as f32;
-            out[2] = (row[2] - oz) as f32;
-        }
-    } else {
-        for (out, row) in positions.chunks_exact_mut(3).zip(values.chunks_exact(dims)) {
-            for k in 0..axes {
-                out[k] = if narrow {
-                    (row[k] - origin_i[k]) as f32
-                } else {
-                    (row[k] as f64 - origin_i[k] as f64) as f32
-                };
-            }
-        }
-    }
-    Recentred {
-        positions,
-        origin: origin_i.map(|o| o as f64),
-        bbox,
-    }
 }
 
 #[cfg(test)]
@@ -888,6 +809,21 @@ mod tests {
             let mut sorted = PointCloud::new(3, values.clone()).unwrap();
             sorted.sort_xyz();
             prop_assert_eq!(sorted.values(), &by_rows(&values, false)[..]);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn bounds_are_each_axis_min_and_max(
+            rows in prop::collection::vec(prop::array::uniform3(any::<i64>()), 0..40),
+        ) {
+            let values = rows.concat();
+            let axis = |k: usize| rows.iter().map(move |r| r[k]);
+            let expected = (!rows.is_empty()).then(|| BBox {
+                min: (0..3).map(|k| axis(k).min().unwrap()).collect(),
+                max: (0..3).map(|k| axis(k).max().unwrap()).collect(),
+            });
+            prop_assert_eq!(bbox_of(&values, 3), expected);
         }
     }
 
@@ -975,7 +911,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn one_pass_recentring_equals_the_general_path(
+        fn positions_are_each_value_minus_the_origin_in_pieces_as_whole(
             values in prop_oneof![
                 rows_near(0, 1000),
                 rows_near(-(1 << 40), 1 << 23),
@@ -986,31 +922,30 @@ mod tests {
                 rows_near(0, i64::MAX),
             ]
         ) {
-            let general = recentre_any(&values, 3);
-            // Whole, and cut into pieces of 5 rows: pieces that end inside a step.
+            let whole = recentre(&values, 3);
+            // Cut into pieces of 5 rows, as Arrow batches hold them.
             let pieces: Vec<&[i64]> = values.chunks(15).collect();
-            for fast in [recentre(&values, 3), recentre_pieces(&pieces, 3)] {
-                prop_assert_eq!(&fast.origin, &general.origin);
-                prop_assert_eq!(&fast.bbox, &general.bbox);
-                let bits = |p: &[f32]| p.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                prop_assert_eq!(bits(&fast.positions), bits(&general.positions));
+            let cut = recentre_pieces(&pieces, 3);
+            let bits = |p: &[f32]| p.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&cut.positions), bits(&whole.positions));
+            prop_assert_eq!((&cut.origin, &cut.bbox), (&whole.origin, &whole.bbox));
+            prop_assert_eq!(&whole.bbox, &bbox_of(&values, 3));
+            let Some(bbox) = &whole.bbox else {
+                prop_assert!(values.is_empty());
+                return Ok(());
+            };
+            for (i, v) in values.iter().enumerate() {
+                let (k, o) = (i % 3, whole.origin[i % 3] as i128);
+                let difference = *v as i128 - o;
+                if i64::try_from(difference).is_ok() {
+                    // One rounding, of the exact difference.
+                    prop_assert_eq!(whole.positions[i], difference as f32);
+                }
+                if bbox.max[k] as i128 - bbox.min[k] as i128 <= 1 << 24 {
+                    // Float32 holds every difference within its exact integers.
+                    prop_assert_eq!(whole.positions[i] as i128, difference);
+                }
             }
-            prop_assert_eq!(bbox_of_pieces(&pieces, 3), general.bbox);
-        }
-    }
-
-    #[test]
-    fn one_pass_recentring_declines_what_it_cannot_do_exactly() {
-        let span = |x: i64| [0, 5, 5, x, 5, 5];
-        assert!(recentre_xyz_exact(&[&span(F32_EXACT)]).is_some());
-        assert!(recentre_xyz_exact(&[&span(F32_EXACT + 1)]).is_none());
-        assert!(recentre_xyz_exact(&[&[i64::MAX, 0, 0, -1, 0, 0]]).is_none());
-        assert!(recentre_xyz_exact(&[&[], &[]]).is_none());
-        // Thirteen rows: three steps of four, and one row left over.
-        let values: Vec<i64> = (0..39).map(|i| (i * 7919) % 1000 - 500).collect();
-        let r = recentre_xyz_exact(&[&values]).unwrap();
-        for (i, v) in values.iter().enumerate() {
-            assert_eq!(r.positions[i] as f64 + r.origin[i % 3], *v as f64);
         }
     }
 
