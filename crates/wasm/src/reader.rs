@@ -114,6 +114,29 @@ impl EdgeReader {
             .ok_or_else(|| JsError::new(&format!("label {l} is not in the dataset")))
     }
 
+    /// The footer range of `file` (-1: the blocks file), `None` when it is loaded or the
+    /// dataset has no blocks file.
+    fn footer_request(&self, file: i32) -> Result<Option<Request>, JsError> {
+        let (loaded, data) = if file == BLOCKS_FILE {
+            (self.blocks_footer.is_some(), self.manifest.blocks.as_ref())
+        } else {
+            let i = u32::try_from(file)
+                .map_err(|_| JsError::new(&format!("the manifest has no file {file}")))?;
+            let data = self.points_file(i)?;
+            (self.footers[i as usize].is_some(), Some(data))
+        };
+        Ok(data
+            .filter(|_| !loaded)
+            .and_then(|f| f.footer.map(|r| (f, r)))
+            .map(|(f, r)| Request {
+                file: Some(file),
+                page: None,
+                path: f.path.clone(),
+                start: r.offset,
+                end: r.end(),
+            }))
+    }
+
     fn page_request(&self, i: usize) -> Request {
         let r = self.manifest.label_index.pages[i].range;
         Request {
@@ -150,23 +173,9 @@ impl EdgeReader {
     /// file (no blocks file).
     #[wasm_bindgen(js_name = footerFor)]
     pub fn footer_for(&self, file: i32) -> Result<JsValue, JsError> {
-        let (loaded, data) = if file == BLOCKS_FILE {
-            (self.blocks_footer.is_some(), self.manifest.blocks.as_ref())
-        } else {
-            let data = u32::try_from(file).ok().and_then(|i| self.manifest.file(i));
-            let data =
-                data.ok_or_else(|| JsError::new(&format!("the manifest has no file {file}")))?;
-            (self.footers[file as usize].is_some(), Some(data))
-        };
-        match data.and_then(|f| f.footer.map(|r| (f, r))) {
-            Some((f, r)) if !loaded => to_js(&Request {
-                file: Some(file),
-                page: None,
-                path: f.path.clone(),
-                start: r.offset,
-                end: r.end(),
-            }),
-            _ => Ok(JsValue::NULL),
+        match self.footer_request(file)? {
+            Some(request) => to_js(&request),
+            None => Ok(JsValue::NULL),
         }
     }
 
@@ -299,7 +308,6 @@ impl EdgeReader {
         let mut by_file: HashMap<u32, Vec<std::ops::Range<u64>>> = HashMap::new();
         for text in &labels {
             let entry = self.manifest.entry_for_limit(self.entry(text)?, limit);
-            self.points_file(entry.file)?;
             by_file
                 .entry(entry.file)
                 .or_default()
@@ -322,15 +330,7 @@ impl EdgeReader {
                         end: r.end,
                     }),
             );
-            if let (None, Some(r)) = (&self.footers[file as usize], data.footer) {
-                footers.push(Request {
-                    file: Some(file as i32),
-                    page: None,
-                    path: data.path.clone(),
-                    start: r.offset,
-                    end: r.end(),
-                });
-            }
+            footers.extend(self.footer_request(file as i32)?);
         }
         let bytes = requests.iter().map(|r| r.end - r.start).sum();
         to_js(&PointsPlan {
