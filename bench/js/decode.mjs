@@ -29,7 +29,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { brotliCompressSync, constants as zc, gzipSync } from "node:zlib";
 import { parseArgs } from "node:util";
 
-import { CHROMIUM, CHROMIUM_ARGS } from "../../tests/support/chromium.mjs";
+import { CHROMIUM, launchChromium } from "../../tests/support/chromium.mjs";
 import { binary, serve } from "../../tests/support/server.mjs";
 import { checksum, runSuite } from "./contestants.mjs";
 import { profileCalls } from "./profile-decode.mjs";
@@ -229,18 +229,12 @@ function startStatic(data) {
 
 async function chromiumSuite(data) {
   if (!existsSync(CHROMIUM)) run("bash", ["scripts/ensure-chromium.sh"], "installing Chromium");
-  const { chromium } = await import("playwright-core");
   const staticServer = await startStatic(data);
   cleanups.push(() => staticServer.close());
   const origin = `http://127.0.0.1:${staticServer.address().port}`;
   const profile = mkdtempSync(join(tmpdir(), "pocaduck-decode-bench-"));
   cleanups.push(() => rmSync(profile, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: 60_000,
-  });
+  const context = await launchChromium(profile);
   cleanups.unshift(() => context.close().catch(() => {}));
   const page = await context.newPage();
   const problems = [];

@@ -16,10 +16,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
 import { PNG } from "pngjs";
 
-import { CHROMIUM, CHROMIUM_ARGS } from "../support/chromium.mjs";
+import { CHROMIUM, CHROMIUM_ARGS, launchChromium } from "../support/chromium.mjs";
 import { binary, serve } from "../support/server.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -101,14 +100,7 @@ before(async () => {
   facts.manifest = await api(`/v1/datasets/${DATASET}/files/manifest.json`);
 
   mkdirSync(ARTIFACTS, { recursive: true });
-  context = await chromium.launchPersistentContext(join(scratch, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: BROWSER_ARGS,
-    viewport: { width: 1200, height: 800 },
-    timeout: 60_000,
-  });
-  context.setDefaultTimeout(60_000);
+  context = await launchChromium(join(scratch, "profile"), { args: BROWSER_ARGS, viewport: { width: 1200, height: 800 } });
 });
 
 after(async () => {

@@ -16,9 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
-
-import { CHROMIUM, CHROMIUM_ARGS } from "../support/chromium.mjs";
+import { CHROMIUM, launchChromium } from "../support/chromium.mjs";
 import { binary, serve } from "../support/server.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -103,13 +101,7 @@ before(async () => {
   sh(BIN, ["sample", data, "--voxel-nm", "512"], scratch);
   const started = await serve(["--data", data, "--www", site], { bin: BIN, env: { ...process.env, RUST_LOG: "warn" } });
   server = { base: started.url, stop: started.stop };
-  context = await chromium.launchPersistentContext(join(scratch, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: 60_000,
-  });
-  context.setDefaultTimeout(60_000);
+  context = await launchChromium(join(scratch, "profile"));
 });
 
 after(async () => {
