@@ -147,7 +147,9 @@ export type Decoded = Points[];
 
 /** Why a call failed: an HTTP status and the server's error code, or a local check. */
 export class PocaduckError extends Error {
-  /** `bad_label`, `not_found`, `unavailable`, `etag_changed`, `http`, … */
+  /** The server's code (`not_found`, `dataset_unavailable`, …), or the client's own:
+   * `http` (an error answer without a JSON body), `etag_changed`, `bad_manifest`, `bad_file`,
+   * `short_read`, `decode`, `worker`. */
   readonly code: string;
   /** The HTTP status, when a server answered. */
   readonly status?: number;
