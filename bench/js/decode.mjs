@@ -49,7 +49,16 @@ const { values: opts } = parseArgs({
 });
 const VOXEL_NM = Number(opts["voxel-nm"]);
 const BUDGET_MS = Number(opts["budget-ms"]);
-const COMMAND = ["node bench/js/decode.mjs", ...process.argv.slice(2)].join(" ");
+// As written into RESULTS.md: the options, with paths as placeholders (no machine paths).
+const PATH_OPTIONS = { "--profiling-package": "DIR", "--out": "FILE" };
+const COMMAND = [
+  "node bench/js/decode.mjs",
+  ...process.argv.slice(2).map((arg, i, all) => {
+    const [name] = arg.split("=");
+    if (PATH_OPTIONS[name] && arg.includes("=")) return `${name}=${PATH_OPTIONS[name]}`;
+    return PATH_OPTIONS[all[i - 1]] ?? arg;
+  }),
+].join(" ");
 
 const log = (...a) => console.error("[decode-bench]", ...a);
 const cleanups = [];
