@@ -334,6 +334,40 @@ for (const mode of ["proxy", "serverless"]) {
   });
 }
 
+describe("serverless footers", () => {
+  test("loads that need the same footer fetch it once, and one aborted does not fail the other", async () => {
+    const manifest = await (await fetch(`${sampleFiles()}manifest.json`)).json();
+    const { path, footer } = manifest.files[0];
+    const footerRange = `bytes=${footer.offset}-${footer.offset + footer.length - 1}`;
+    const isFooter = (r) => r.url.endsWith(path) && r.range === footerRange;
+    const labels = ["722817260", "754534424"];
+
+    // Two loads at once on a fresh dataset: one footer request between them.
+    const together = recordingFetch(30);
+    const d = await openDataset(sampleFiles(), { fetch: together.fetch });
+    const both = await Promise.all(labels.map((l) => d.getPoints(l)));
+    assert.equal(together.log.requests.filter(isFooter).length, 1, JSON.stringify(together.log.requests));
+    for (const [i, l] of labels.entries()) assert.deepEqual(both[i].int64, await npy(SAMPLE, l));
+
+    // The load that started the footer's fetch is aborted while it is in flight: the other
+    // load, which waits on the same footer, fetches it again and succeeds.
+    const aborted = recordingFetch(30);
+    const controller = new AbortController();
+    const abortAtFirstFooter = (url, init) => {
+      const r = { url: String(url), range: init?.headers?.Range };
+      if (isFooter(r) && !controller.signal.aborted) setTimeout(() => controller.abort(), 0);
+      return aborted.fetch(url, init);
+    };
+    const e = await openDataset(sampleFiles(), { fetch: abortAtFirstFooter });
+    await e.getPointCount(labels[0]); // the index page, so both loads go straight to the data
+    const first = e.getPoints(labels[0], { signal: controller.signal });
+    const second = e.getPoints(labels[1]);
+    await assert.rejects(first, { name: "AbortError" });
+    assert.deepEqual((await second).int64, await npy(SAMPLE, labels[1]));
+    assert.equal(aborted.log.requests.filter(isFooter).length, 2, JSON.stringify(aborted.log.requests));
+  });
+});
+
 describe("server errors", () => {
   test("carry the server's message and status", async () => {
     const c = connect(server.url);
