@@ -17,8 +17,7 @@ use bytes::Bytes;
 use parquet::file::metadata::ParquetMetaDataReader;
 
 use crate::cloud::{
-    bbox_of_pieces, columns_bbox, interleave_into, recentre_columns, recentre_pieces, BBox, Column,
-    Recentred, Recentring,
+    bbox_of_pieces, columns_bbox, interleave_into, BBox, Column, Recentred, Recentring,
 };
 use crate::error::{Error, Result};
 use crate::read::{decode_columns, RowSpan, SparseFile};
@@ -115,7 +114,7 @@ impl Labelled {
         match &self.points {
             Storage::Rows(pieces) => {
                 for piece in row_pieces(pieces, self.dims, rows) {
-                    for chunk in piece.chunks(chunk_rows.max(1) * self.dims) {
+                    for chunk in piece.chunks(chunk_rows.max(1).saturating_mul(self.dims)) {
                         emit(&|out| recentring.rows_into(chunk, self.dims, out));
                     }
                 }
@@ -131,11 +130,14 @@ impl Labelled {
 
     /// Rows `rows` ready to render.
     pub fn recentre(&self, rows: Range<usize>) -> Recentred {
-        match &self.points {
-            Storage::Rows(pieces) => {
-                recentre_pieces(&row_pieces(pieces, self.dims, rows), self.dims)
-            }
-            Storage::Columns(c) => recentre_columns(c, rows),
+        let mut positions = Vec::with_capacity(rows.len() * 3);
+        let (origin, bbox) = self.recentre_chunked(rows, usize::MAX, |_, values| {
+            positions.extend_from_slice(values)
+        });
+        Recentred {
+            positions,
+            origin,
+            bbox,
         }
     }
 
@@ -637,7 +639,7 @@ mod tests {
             };
             let rows = 3..n - 5;
             let whole_int64 = interleave(&columns, rows.clone());
-            let whole = recentre_columns(&columns, rows.clone());
+            let whole = labelled.recentre(rows.clone());
             for chunk in [1, 2, 7, 64, n] {
                 let mut int64 = Vec::new();
                 labelled.int64_chunked(rows.clone(), chunk, |offset, values| {

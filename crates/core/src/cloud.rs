@@ -606,9 +606,7 @@ impl Recentring {
             }
         }
     }
-}
 
-impl Recentring {
     /// Appends the `N × 3` positions of row-major values (`dims` a row, within the box) to
     /// `out`, as [`recentre`] computes them.
     pub fn rows_into(&self, values: &[i64], dims: usize, out: &mut Vec<f32>) {
@@ -628,25 +626,6 @@ impl Recentring {
                 None => 0.0,
             }));
         }
-    }
-}
-
-/// [`recentre`] over `rows` of dim columns, without interleaving them first.
-pub fn recentre_columns(columns: &[Column], rows: Range<usize>) -> Recentred {
-    let Some(bbox) = columns_bbox(columns, rows.clone()) else {
-        return Recentred {
-            positions: Vec::new(),
-            origin: [0.0; 3],
-            bbox: None,
-        };
-    };
-    let recentring = Recentring::of(&bbox, columns.len());
-    let mut positions = Vec::with_capacity(rows.len() * 3);
-    recentring.columns_into(columns, rows, &mut positions);
-    Recentred {
-        positions,
-        origin: recentring.origin.map(|o| o as f64),
-        bbox: Some(bbox),
     }
 }
 
