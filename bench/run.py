@@ -6,8 +6,9 @@ workers and blocks), writes PoCADuck's optimized layout, imports that with
 `pocaduck-edge import`, serves it, and times:
 
 - get_points: PoCADuck `Query.get_points` (warm: the index is open, the label cache off)
-  against our server over loopback HTTP, Arrow format, decoded into an int64 array by a Rust
-  client (`pocaduck-edge bench-client`); medians of several runs, reported as a ratio;
+  against our server over loopback HTTP, Arrow format in each answer shape (rows, the
+  default, and `shape=columns`), decoded into an int64 array by a Rust client
+  (`pocaduck-edge bench-client`); medians of several runs, reported as a ratio;
 - bytes at rest per point and bytes on the wire per returned point (Parquet format);
 - import throughput and peak memory against PoCADuck's ingest (+ writing its optimized
   layout), each in its own process, peak RSS from /usr/bin/time; and our import alone on a
@@ -109,11 +110,14 @@ def main():
     base = server.stdout.readline().strip().removeprefix("listening on ")
     rows = []
     try:
-        client = subprocess.run(
-            [BIN, "bench-client", "--url", base, "--dataset", "edge", "--repeat", str(REPEAT), *map(str, labels)],
-            check=True, capture_output=True, text=True,
-        )
-        ours = {int(m["label"]): m for m in map(json.loads, client.stdout.splitlines())}
+        ours, columns = ({
+            int(m["label"]): m
+            for m in map(json.loads, subprocess.run(
+                [BIN, "bench-client", "--url", base, "--dataset", "edge", "--repeat", str(REPEAT),
+                 "--query", f"shape={shape}", *map(str, labels)],
+                check=True, capture_output=True, text=True,
+            ).stdout.splitlines())
+        } for shape in ("rows", "columns"))
         query = Query(StorageConfig(base_path=opt))
         for label, points in labels.items():
             query.get_points(label, use_cache=False)  # warm-up
@@ -122,20 +126,21 @@ def main():
                 started = time.perf_counter()
                 got = query.get_points(label, use_cache=False)
                 times.append(time.perf_counter() - started)
-            assert len(got) == len(points) == ours[label]["points"], label
+            assert len(got) == len(points) == ours[label]["points"] == columns[label]["points"], label
             wire = requests.get(f"{base}/v1/datasets/edge/labels/{label}/points?format=parquet", timeout=60).content
             theirs = statistics.median(times)
-            rows.append((label, len(points), theirs, ours[label]["seconds"], ours[label]["server_ms"], len(wire) / len(points)))
+            rows.append((label, len(points), theirs, ours[label], columns[label], len(wire) / len(points)))
         query.close()
     finally:
         server.kill()
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; python {platform.python_version()}")
     print(f"points: {total:,} in {len(labels)} labels; medians of {REPEAT} runs\n")
-    print("| label points | PoCADuck get_points | pocaduck-edge (HTTP, Arrow → int64) | speed-up | server time | wire (parquet) |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for label, n, theirs, ours_s, server_ms, wire in rows:
-        print(f"| {n:,} | {theirs * 1e3:.1f} ms | {ours_s * 1e3:.2f} ms | **{theirs / ours_s:.0f}×** | {server_ms:.2f} ms | {wire:.2f} B/pt |")
+    print("| label points | PoCADuck get_points | pocaduck-edge (HTTP, Arrow rows → int64) | speed-up | server time | Arrow `shape=columns` → int64 | speed-up | server time | wire (parquet) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for label, n, theirs, rows_m, columns_m, wire in rows:
+        print(f"| {n:,} | {theirs * 1e3:.1f} ms | {rows_m['seconds'] * 1e3:.2f} ms | **{theirs / rows_m['seconds']:.0f}×** | {rows_m['server_ms']:.2f} ms "
+              f"| {columns_m['seconds'] * 1e3:.2f} ms | **{theirs / columns_m['seconds']:.0f}×** | {columns_m['server_ms']:.2f} ms | {wire:.2f} B/pt |")
     print()
     def parquet_bytes(path):
         return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs if f.endswith(".parquet"))

@@ -8,8 +8,10 @@ same emulator and label:
   (PoCADuck layout: the rows' lists joined and `np.unique(axis=0)`, as PoCADuck does);
 - our `Query::get_points` (the library, in `pocaduck-edge bench-vastdb`);
 - the proxy: `pocaduck-edge serve` over the table, the label fetched over loopback HTTP as
-  Arrow and decoded to int64 (`pocaduck-edge bench-client`), and the same answer drained
-  undecoded (what the proxy adds over the raw reply), and the server's peak RSS;
+  Arrow in each answer shape (`shape=rows`, the default, and `shape=columns`, which passes a
+  columnar table's columns through) and decoded to int64 (`pocaduck-edge bench-client`), and
+  the same answers drained undecoded (what the proxy adds over the raw reply), and the
+  server's peak RSS;
 - the floor: the raw reply bytes of one signed query for the label, drained undecoded, which
   is also the emulator's own speed.
 
@@ -40,6 +42,7 @@ REPEAT = 9
 ACCESS, SECRET = "AKIABENCH", "bench-secret"
 KEYS = {**os.environ, "VASTDB_ACCESS_KEY": ACCESS, "VASTDB_SECRET_KEY": SECRET}
 LAYOUTS = ["columnar", "pocaduck"]
+SHAPES = ["rows", "columns"]
 
 
 def started(args, env=None):
@@ -109,17 +112,16 @@ def main():
                                     "--vastdb-table", layout, "--vastdb-layout", layout], env=KEYS)
             servers.append(server)
             before = peak_rss_mb(server.pid)
-            client = subprocess.run(
-                [BIN, "bench-client", "--url", base, "--dataset", layout, "--repeat", str(REPEAT), str(NEURON)],
-                check=True, capture_output=True, text=True)
-            proxy = json.loads(client.stdout.splitlines()[0])
-            drained = subprocess.run(
-                [BIN, "bench-client", "--url", base, "--dataset", layout, "--repeat", str(REPEAT), "--drain",
-                 str(NEURON)],
-                check=True, capture_output=True, text=True)
-            proxy["drained_seconds"] = json.loads(drained.stdout.splitlines()[0])["seconds"]
+            proxy = {}
+            for shape in SHAPES:
+                for drain in ([], ["--drain"]):
+                    client = subprocess.run(
+                        [BIN, "bench-client", "--url", base, "--dataset", layout, "--repeat", str(REPEAT),
+                         "--query", f"shape={shape}", *drain, str(NEURON)],
+                        check=True, capture_output=True, text=True)
+                    proxy[shape, bool(drain)] = json.loads(client.stdout.splitlines()[0])
+                assert lib["points"] == proxy[shape, False]["points"] == len(sdk), (lib, proxy, len(sdk))
             rss = peak_rss_mb(server.pid)
-            assert lib["points"] == proxy["points"] == len(sdk), (lib, proxy, len(sdk))
             rows.append((layout, len(sdk), sdk_s, lib, proxy, before, rss))
     finally:
         for p in servers + [emulator]:
@@ -129,18 +131,27 @@ def main():
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
           f"python {platform.python_version()}, vastdb {vastdb.__version__ if hasattr(vastdb, '__version__') else '2.1.0'}")
     print(f"table: the 64 nm sample, {total:,} points; label {NEURON}; medians of {REPEAT} runs\n")
-    print("| layout | points | official SDK `select` → numpy | `Query::get_points` | speed-up | proxy HTTP → int64 | speed-up | raw reply (floor) | proxy, drained | proxy over raw | emulator | proxy peak RSS |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| layout | points | official SDK `select` → numpy | `Query::get_points` | speed-up | raw reply (floor) | emulator | proxy peak RSS |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for layout, n, sdk_s, lib, proxy, before, rss in rows:
         raw = lib["raw_seconds"]
         print(f"| {layout} | {n:,} | {sdk_s * 1e3:.0f} ms | {lib['query_seconds'] * 1e3:.0f} ms | **{sdk_s / lib['query_seconds']:.1f}×** "
-              f"| {proxy['seconds'] * 1e3:.0f} ms | **{sdk_s / proxy['seconds']:.1f}×** | {raw * 1e3:.0f} ms ({lib['raw_bytes'] / 1e6:.0f} MB) "
-              f"| {proxy['drained_seconds'] * 1e3:.0f} ms ({proxy['bytes'] / 1e6:.0f} MB) | {100 * (proxy['drained_seconds'] / raw - 1):+.0f}% "
-              f"| {n / raw / 1e6:.0f} M points/s | {rss:.0f} MB (idle {before:.0f} MB) |")
+              f"| {raw * 1e3:.0f} ms ({lib['raw_bytes'] / 1e6:.0f} MB) | {n / raw / 1e6:.0f} M points/s | {rss:.0f} MB (idle {before:.0f} MB) |")
+    print()
+    print("Through the proxy (loopback HTTP, Arrow), in each answer shape:\n")
+    print("| layout | shape | proxy HTTP → int64 | speed-up over the SDK | proxy, drained | proxy over raw |")
+    print("|---|---|---:|---:|---:|---:|")
+    for layout, n, sdk_s, lib, proxy, before, rss in rows:
+        raw = lib["raw_seconds"]
+        for shape in SHAPES:
+            decoded, drained = proxy[shape, False], proxy[shape, True]
+            print(f"| {layout} | {shape} | {decoded['seconds'] * 1e3:.0f} ms | **{sdk_s / decoded['seconds']:.1f}×** "
+                  f"| {drained['seconds'] * 1e3:.1f} ms ({drained['bytes'] / 1e6:.0f} MB) "
+                  f"| {100 * (drained['seconds'] / raw - 1):+.0f}% |")
     print()
     for layout, seconds in loads.items():
         print(f"- `vastdb load`, {layout} layout: {total:,} points in {seconds:.1f} s ({total / seconds / 1e6:.1f} M points/s)")
-    best = min(min(r[3]["query_seconds"], r[4]["seconds"]) for r in rows)
+    best = min(min(r[3]["query_seconds"], *(p["seconds"] for p in r[4].values() if p["points"])) for r in rows)
     n = rows[0][1]
     print(f"- PoCADuck's seed claim (< 1 s, > 100K points/s): {n:,} points in {best * 1e3:.0f} ms = {n / best / 1e6:.1f} M points/s")
 

@@ -161,7 +161,10 @@ export function init(wasm?: BufferSource | WebAssembly.Module | URL | string): P
 export function connect(baseUrl: string, options?: ClientOptions): Client;
 /** An edge-layout dataset read straight from a bucket or static host (its folder URL). */
 export function openDataset(url: string, options?: ClientOptions & { name?: string }): Promise<Dataset>;
-/** Decodes an Arrow IPC stream of points (`label: uint64, points: fixed_size_list<int64>[D]`). */
+/** Decodes an Arrow IPC stream of points in either of the API's shapes: `label: uint64,
+ * points: fixed_size_list<int64>[D]`, or (`shape=columns`) one int32/int64 column per dim
+ * after a `label` column, or without one when the schema metadata `pocaduck_edge:label` names
+ * the answer's one label. */
 export function decodeArrow(bytes: Uint8Array | ArrayBuffer, outputs?: Outputs): Promise<Decoded>;
 /** Decodes a Parquet file of points (`label` and one int32/int64 column per dim). */
 export function decodeParquet(bytes: Uint8Array | ArrayBuffer, outputs?: Outputs): Promise<Decoded>;

@@ -422,7 +422,7 @@ describe("decoders", () => {
   test("decodeArrow and decodeParquet read the server's answers exactly", async () => {
     const base = `${server.url}/v1/datasets/extreme/points`;
     const body = JSON.stringify({ labels: [...EXTREME.keys()].map(String) });
-    for (const [format, decode] of [["arrow", decodeArrow], ["parquet", decodeParquet]]) {
+    for (const [format, decode] of [["arrow", decodeArrow], ["arrow&shape=columns", decodeArrow], ["parquet", decodeParquet]]) {
       const r = await fetch(`${base}?format=${format}`, { method: "POST", body });
       const decoded = await decode(await r.arrayBuffer());
       assert.deepEqual(decoded.map((p) => p.label), [...EXTREME.keys()].map(String));
@@ -433,6 +433,17 @@ describe("decoders", () => {
       const [positionsOnly] = await decode(await (await fetch(`${base}?format=${format}`, { method: "POST", body })).arrayBuffer(), { int64: false });
       assert.equal(positionsOnly.int64.length, 0);
       assert.deepEqual(positionsOnly.positions, decoded[0].positions);
+    }
+  });
+
+  test("decodeArrow reads a one-label answer of shape=columns, whose label is in its metadata", async () => {
+    for (const label of EXTREME.keys()) {
+      const r = await fetch(`${server.url}/v1/datasets/extreme/labels/${label}/points?shape=columns`);
+      const [decoded, ...rest] = await decodeArrow(await r.arrayBuffer());
+      assert.equal(rest.length, 0);
+      assert.equal(decoded.label, String(label));
+      assert.deepEqual(decoded.int64, await npy("extreme", decoded.label));
+      assertRecentred(decoded);
     }
   });
 

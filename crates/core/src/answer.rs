@@ -212,17 +212,36 @@ fn push_runs(runs: &mut Vec<LabelRun>, first_row: usize, labels: &[u64]) {
 /// Builds a [`Labelled`] cloud batch by batch.
 struct Builder {
     dims: Option<usize>,
-    /// Each batch's points, row-major: a fixed-size list's values stay where they are.
-    parts: Vec<ScalarBuffer<i64>>,
+    /// The points so far: each batch's fixed-size list values where they are, or the dim
+    /// columns appended batch by batch.
+    points: Option<Storage>,
     rows: usize,
     runs: Vec<LabelRun>,
+}
+
+/// A dim column of an Arrow answer as a [`Column`].
+fn dim_column(i: usize, column: &ArrayRef) -> Result<Column> {
+    if column.null_count() > 0 {
+        return Err(Error::Points(format!("dim column {i} has nulls")));
+    }
+    match column.data_type() {
+        DataType::Int32 => Ok(Column::I32(
+            column.as_primitive::<Int32Type>().values().to_vec(),
+        )),
+        DataType::Int64 => Ok(Column::I64(
+            column.as_primitive::<Int64Type>().values().to_vec(),
+        )),
+        other => Err(Error::Points(format!(
+            "dim column {i} is {other}, expected int32 or int64"
+        ))),
+    }
 }
 
 impl Builder {
     fn new() -> Self {
         Self {
             dims: None,
-            parts: Vec::new(),
+            points: None,
             rows: 0,
             runs: Vec::new(),
         }
@@ -242,9 +261,10 @@ impl Builder {
         }
     }
 
-    /// One batch's points, row-major: either one fixed-size list of int64 or one
-    /// int32/int64 column per dim.
-    fn points(&mut self, columns: &[ArrayRef]) -> Result<ScalarBuffer<i64>> {
+    /// Appends one batch's points, either one fixed-size list of int64 or one int32/int64
+    /// column per dim, and returns its number of rows.
+    fn points(&mut self, columns: &[ArrayRef]) -> Result<usize> {
+        let mixed = || Error::Points("batches mix a points list and dim columns".into());
         if let [list] = columns {
             if matches!(list.data_type(), DataType::FixedSizeList(..)) {
                 let list = list.as_fixed_size_list();
@@ -260,102 +280,133 @@ impl Builder {
                 };
                 let d = list.value_length() as usize;
                 self.set_dims(d)?;
-                return Ok(values.values().slice(list.offset() * d, list.len() * d));
+                let values = values.values().slice(list.offset() * d, list.len() * d);
+                match self.points.get_or_insert(Storage::Rows(Vec::new())) {
+                    Storage::Rows(parts) => parts.push(values),
+                    Storage::Columns(_) => return Err(mixed()),
+                }
+                return Ok(list.len());
             }
         }
-        let d = columns.len();
-        self.set_dims(d)?;
+        self.set_dims(columns.len())?;
         let rows = columns.first().map_or(0, |c| c.len());
-        let mut out = vec![0i64; rows * d];
+        let mut batch = Vec::with_capacity(columns.len());
         for (i, column) in columns.iter().enumerate() {
-            if column.null_count() > 0 {
-                return Err(Error::Points(format!("dim column {i} has nulls")));
+            if column.len() != rows {
+                return Err(Error::Points("dim columns of unequal lengths".into()));
             }
-            let slots = out.iter_mut().skip(i).step_by(d);
-            match column.data_type() {
-                DataType::Int32 => {
-                    let a = column.as_primitive::<Int32Type>();
-                    slots.zip(a.values()).for_each(|(s, v)| *s = *v as i64);
-                }
-                DataType::Int64 => {
-                    let a = column.as_primitive::<Int64Type>();
-                    slots.zip(a.values()).for_each(|(s, v)| *s = *v);
-                }
-                other => {
-                    return Err(Error::Points(format!(
-                        "dim column {i} is {other}, expected int32 or int64"
-                    )))
-                }
-            }
+            batch.push(dim_column(i, column)?);
         }
-        Ok(out.into())
+        match self.points.get_or_insert(Storage::Columns(Vec::new())) {
+            Storage::Columns(so_far) if so_far.is_empty() => *so_far = batch,
+            Storage::Columns(so_far) => {
+                for (c, more) in so_far.iter_mut().zip(batch) {
+                    c.append(more);
+                }
+            }
+            Storage::Rows(_) => return Err(mixed()),
+        }
+        Ok(rows)
     }
 
-    /// Appends one batch: its label column and its point columns.
-    fn push(&mut self, labels: &ArrayRef, columns: &[ArrayRef]) -> Result<()> {
-        if labels.null_count() > 0 {
-            return Err(Error::Points("the label column has nulls".into()));
-        }
-        let points = self.points(columns)?;
-        let rows = points.len() / self.dims.unwrap_or(1);
-        if rows != labels.len() {
-            return Err(Error::Points(format!(
-                "{} labels for {rows} points",
-                labels.len()
-            )));
-        }
-        let labels: Cow<'_, [u64]> = match labels.data_type() {
-            DataType::UInt64 => Cow::Borrowed(labels.as_primitive::<UInt64Type>().values()),
-            DataType::Int64 => Cow::Owned(
-                labels
-                    .as_primitive::<Int64Type>()
-                    .values()
-                    .iter()
-                    .map(|l| {
-                        u64::try_from(*l).map_err(|_| Error::Points(format!("negative label {l}")))
-                    })
-                    .collect::<Result<_>>()?,
-            ),
-            other => {
-                return Err(Error::Points(format!(
-                    "the label column is {other}, expected uint64"
-                )))
+    /// Appends one batch: its labels (a column, or the answer's one label) and its point
+    /// columns.
+    fn push(&mut self, labels: BatchLabels<'_>, columns: &[ArrayRef]) -> Result<()> {
+        let rows = self.points(columns)?;
+        match labels {
+            BatchLabels::One(label) => push_run(&mut self.runs, label, self.rows..self.rows + rows),
+            BatchLabels::Column(labels) => {
+                if labels.null_count() > 0 {
+                    return Err(Error::Points("the label column has nulls".into()));
+                }
+                if rows != labels.len() {
+                    return Err(Error::Points(format!(
+                        "{} labels for {rows} points",
+                        labels.len()
+                    )));
+                }
+                let labels: Cow<'_, [u64]> = match labels.data_type() {
+                    DataType::UInt64 => Cow::Borrowed(labels.as_primitive::<UInt64Type>().values()),
+                    DataType::Int64 => Cow::Owned(
+                        labels
+                            .as_primitive::<Int64Type>()
+                            .values()
+                            .iter()
+                            .map(|l| {
+                                u64::try_from(*l)
+                                    .map_err(|_| Error::Points(format!("negative label {l}")))
+                            })
+                            .collect::<Result<_>>()?,
+                    ),
+                    other => {
+                        return Err(Error::Points(format!(
+                            "the label column is {other}, expected uint64"
+                        )))
+                    }
+                };
+                push_runs(&mut self.runs, self.rows, &labels);
             }
-        };
-        push_runs(&mut self.runs, self.rows, &labels);
+        }
         self.rows += rows;
-        self.parts.push(points);
         Ok(())
     }
 
     fn push_batch(&mut self, batch: &RecordBatch) -> Result<()> {
         let schema = batch.schema();
-        let Some(label) = schema.index_of("label").ok() else {
-            return Err(Error::Points("the answer has no label column".into()));
-        };
+        let label = schema.index_of("label").ok();
         let columns: Vec<ArrayRef> = (0..batch.num_columns())
-            .filter(|i| *i != label)
+            .filter(|i| Some(*i) != label)
             .map(|i| batch.column(i).clone())
             .collect();
         if columns.is_empty() {
             return Err(Error::Points("the answer has no point columns".into()));
         }
-        self.push(batch.column(label), &columns)
+        let labels = match label {
+            Some(i) => BatchLabels::Column(batch.column(i)),
+            None => BatchLabels::One(one_label(&schema)?),
+        };
+        self.push(labels, &columns)
     }
 
     fn finish(self, dims_hint: Option<usize>) -> Result<Labelled> {
         let dims = self.dims.or(dims_hint).filter(|d| *d > 0).unwrap_or(3);
-        if self.parts.iter().any(|p| p.len() % dims != 0) {
-            return Err(Error::Points(
-                "the answer is not a whole number of points".into(),
-            ));
-        }
+        let points = match self.points {
+            Some(Storage::Rows(parts)) => {
+                if parts.iter().any(|p| p.len() % dims != 0) {
+                    return Err(Error::Points(
+                        "the answer is not a whole number of points".into(),
+                    ));
+                }
+                Storage::Rows(parts)
+            }
+            Some(columns) => columns,
+            None => Storage::Rows(Vec::new()),
+        };
         Ok(Labelled {
             dims,
-            points: Storage::Rows(self.parts),
+            points,
             runs: self.runs,
         })
     }
+}
+
+/// The labels of one batch of an Arrow answer.
+enum BatchLabels<'a> {
+    /// Every row is this label's (a one-label answer without a label column).
+    One(u64),
+    /// A label per row.
+    Column(&'a ArrayRef),
+}
+
+/// The label a one-label answer names in its schema metadata (`pocaduck_edge:label`).
+fn one_label(schema: &arrow_schema::Schema) -> Result<u64> {
+    let Some(text) = schema.metadata().get("pocaduck_edge:label") else {
+        return Err(Error::Points(
+            "the answer has no label column and names no label in its metadata".into(),
+        ));
+    };
+    crate::parse_label(text)
+        .map_err(|e| Error::Points(format!("the answer's metadata names a bad label: {e}")))
 }
 
 /// The end-of-stream marker of the Arrow IPC stream format.
@@ -375,7 +426,11 @@ pub fn decode_arrow(bytes: Bytes) -> Result<Labelled> {
         schema.map(
             |schema| match schema.field_with_name("points").map(|f| f.data_type()) {
                 Ok(DataType::FixedSizeList(_, d)) => *d as usize,
-                _ => schema.fields().len().saturating_sub(1),
+                _ => schema
+                    .fields()
+                    .iter()
+                    .filter(|f| f.name() != "label")
+                    .count(),
             },
         );
     out.finish(dims_hint)
@@ -721,6 +776,76 @@ mod tests {
                     assert_eq!((origin, bbox), (whole.origin, whole.bbox.clone()), "{what}");
                 }
             }
+        }
+    }
+
+    /// A batch of `shape=columns`: int32 x and z, int64 y, with `metadata` on its schema.
+    fn columns_batch(
+        labels: Option<Vec<u64>>,
+        rows: &[[i64; 3]],
+        metadata: &[(&str, &str)],
+    ) -> RecordBatch {
+        let mut fields = Vec::new();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        if let Some(labels) = labels {
+            fields.push(Field::new("label", DataType::UInt64, false));
+            columns.push(Arc::new(UInt64Array::from(labels)));
+        }
+        for (d, name) in ["x", "y", "z"].iter().enumerate() {
+            let values = rows.iter().map(|r| r[d]);
+            if d == 1 {
+                fields.push(Field::new(*name, DataType::Int64, false));
+                columns.push(Arc::new(Int64Array::from_iter_values(values)));
+            } else {
+                fields.push(Field::new(*name, DataType::Int32, false));
+                columns.push(Arc::new(Int32Array::from_iter_values(
+                    values.map(|v| v as i32),
+                )));
+            }
+        }
+        let metadata = metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        RecordBatch::try_new(
+            Arc::new(Schema::new_with_metadata(fields, metadata)),
+            columns,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn column_arrow_answers_keep_their_columns_and_find_their_label() {
+        let big = (1u64 << 53) + 1;
+        let rows = [[1, -(1 << 40), 3], [4, 5, -6], [7, 8, 9]];
+        let one = [("pocaduck_edge:label", "9007199254740993")];
+        let a = columns_batch(None, &rows[..2], &one);
+        let b = columns_batch(None, &rows[2..], &one);
+        let out = decode_arrow(ipc(&[a, b])).unwrap();
+        assert_eq!(out.dims, 3);
+        assert!(matches!(out.points, Storage::Columns(_)));
+        assert_eq!(
+            out.runs,
+            vec![LabelRun {
+                label: big,
+                rows: 0..3
+            }]
+        );
+        let all: Vec<i64> = rows.concat();
+        assert_eq!(out.int64(0..3), all);
+        assert_eq!(out.recentre(0..3), crate::cloud::recentre(&all, 3));
+
+        // Several labels carry a label column.
+        let c = columns_batch(Some(vec![5, 5, big]), &rows, &[]);
+        let out = decode_arrow(ipc(&[c])).unwrap();
+        assert_eq!(out.runs.len(), 2);
+        assert_eq!(out.int64(2..3), vec![7, 8, 9]);
+
+        // Neither a label column nor a label in the metadata, or a bad one: refused.
+        for metadata in [&[][..], &[("pocaduck_edge:label", "-1")][..]] {
+            let d = columns_batch(None, &rows, metadata);
+            let e = decode_arrow(ipc(&[d])).unwrap_err().to_string();
+            assert!(e.contains("label"), "{e}");
         }
     }
 

@@ -258,6 +258,24 @@ pub fn decode_columns(
         .collect())
 }
 
+/// Decodes `span` of a points file into one column per dim, as stored, reading only bytes
+/// in `file`.
+pub fn decode_point_columns(
+    path: &str,
+    meta: &ParquetMetaData,
+    file: SparseFile,
+    span: &RowSpan,
+    dims: usize,
+) -> Result<Vec<Column>> {
+    let columns = meta.file_metadata().schema_descr().num_columns();
+    if columns != dims + 1 {
+        return Err(Error::Points(format!(
+            "{path} has {columns} columns, expected label and {dims} dims"
+        )));
+    }
+    decode_columns(path, meta, file, span, 1..dims + 1)
+}
+
 /// Decodes `span` of a points file into `N × dims` int64 points, reading only bytes in `file`.
 pub fn decode_points(
     path: &str,
@@ -266,13 +284,7 @@ pub fn decode_points(
     span: &RowSpan,
     dims: usize,
 ) -> Result<PointCloud> {
-    let columns = meta.file_metadata().schema_descr().num_columns();
-    if columns != dims + 1 {
-        return Err(Error::Points(format!(
-            "{path} has {columns} columns, expected label and {dims} dims"
-        )));
-    }
-    let columns = decode_columns(path, meta, file, span, 1..dims + 1)?;
+    let columns = decode_point_columns(path, meta, file, span, dims)?;
     let n = columns.first().map_or(0, Column::len);
     PointCloud::new(dims, interleave(&columns, 0..n))
 }

@@ -8,9 +8,12 @@ use bytes::Bytes;
 use futures::future::try_join_all;
 use futures::StreamExt;
 use parquet::file::metadata::ParquetMetaData;
+use pocaduck_edge_core::cloud::Column;
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
 use pocaduck_edge_core::plan::{merge_ranges, plan_blocks, Chunk, COALESCE_GAP};
-use pocaduck_edge_core::read::{decode_points, parse_footer, RowSpan, SparseFile};
+use pocaduck_edge_core::read::{
+    decode_point_columns, decode_points, parse_footer, RowSpan, SparseFile,
+};
 use pocaduck_edge_core::{Manifest, PointCloud};
 
 use crate::body::Body;
@@ -322,6 +325,21 @@ impl Dataset {
         let meta = self.footer(loaded, file)?;
         let path = &self.points_file(loaded, file)?.path;
         decode_points(path, meta, sparse, span, loaded.manifest.dims())
+            .map_err(|e| unavailable(&self.name, e))
+    }
+
+    /// Decodes rows `span` of points file `file`, whose bytes are in `sparse`, into one
+    /// column per dim as stored.
+    pub fn decode_chunk_columns(
+        &self,
+        loaded: &Loaded,
+        file: u32,
+        sparse: SparseFile,
+        span: &RowSpan,
+    ) -> Result<Vec<Column>, ApiError> {
+        let meta = self.footer(loaded, file)?;
+        let path = &self.points_file(loaded, file)?.path;
+        decode_point_columns(path, meta, sparse, span, loaded.manifest.dims())
             .map_err(|e| unavailable(&self.name, e))
     }
 

@@ -1,7 +1,8 @@
 //! Response encoders. Arrow is the stable program format: one IPC stream whose schema is
 //! `label: uint64, points: fixed_size_list<int64>[D]` (the list's values are the `N × D`
 //! row-major int64 points, so a client can view them without copying), one record batch per
-//! piece of a label, with the dim names in the schema metadata `pocaduck_edge:dims`.
+//! piece of a label, with the dim names in the schema metadata `pocaduck_edge:dims`; or, with
+//! `shape=columns`, one integer column per dim as stored ([`ColumnsEncoder`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,8 +57,7 @@ pub struct ArrowEncoder {
     dims: usize,
     /// Encoded bytes not yet taken, in order.
     out: Vec<Bytes>,
-    /// The last label column built: a label repeated, sliced for each batch of that label.
-    labels: Option<(u64, Bytes)>,
+    labels: LabelColumns,
 }
 
 impl ArrowEncoder {
@@ -74,7 +74,7 @@ impl ArrowEncoder {
         Ok(Self {
             dims: dims.len(),
             out: vec![Bytes::from(head)],
-            labels: None,
+            labels: LabelColumns::default(),
         })
     }
 
@@ -90,23 +90,11 @@ impl ArrowEncoder {
         let n = cloud.len();
         self.out.push(batch_header(n, self.dims));
         if n > 0 {
-            let labels = self.label_column(label, n);
+            let labels = self.labels.get(label, n);
             self.out.push(labels);
             self.out.push(owned_bytes(cloud.into_values()));
         }
         Ok(())
-    }
-
-    /// `n` copies of `label`, little-endian.
-    fn label_column(&mut self, label: u64, n: usize) -> Bytes {
-        match &self.labels {
-            Some((l, column)) if *l == label && column.len() >= n * 8 => column.slice(..n * 8),
-            _ => {
-                let column = owned_bytes(vec![label; n]);
-                self.labels = Some((label, column.clone()));
-                column
-            }
-        }
     }
 
     /// The bytes encoded since the last call, in order.
@@ -118,6 +106,188 @@ impl ArrowEncoder {
     pub fn finish(mut self) -> Vec<Bytes> {
         self.out.push(Bytes::from_static(&END_OF_STREAM));
         self.take()
+    }
+}
+
+/// Encodes an Arrow IPC stream of `shape=columns`: one column per dim, named after it, of
+/// the type given at the start (int32 or int64), after a `label: uint64` column unless the
+/// answer is one label's, which the schema metadata `pocaduck_edge:label` then names. Each
+/// column goes out from its own buffer, without a copy.
+pub struct ColumnsEncoder {
+    types: Vec<DataType>,
+    /// The one label of the answer, or `None` when each batch carries a label column.
+    single: Option<u64>,
+    out: Vec<Bytes>,
+    labels: LabelColumns,
+}
+
+/// Eight zero bytes, to pad a body buffer to an 8-byte boundary.
+const PADDING: [u8; 8] = [0; 8];
+
+impl ColumnsEncoder {
+    /// Starts a stream of `dims` columns of `types` (each int32 or int64); `single` names the
+    /// answer's one label, so no label column is sent.
+    pub fn new(
+        dims: &[String],
+        types: Vec<DataType>,
+        single: Option<u64>,
+    ) -> Result<Self, ApiError> {
+        if types.len() != dims.len()
+            || types
+                .iter()
+                .any(|t| !matches!(t, DataType::Int32 | DataType::Int64))
+        {
+            return Err(internal(format!(
+                "column types {types:?} for dims {dims:?}"
+            )));
+        }
+        let mut metadata = HashMap::from([("pocaduck_edge:dims".to_string(), dims.join(","))]);
+        let mut fields = Vec::new();
+        match single {
+            Some(label) => {
+                metadata.insert("pocaduck_edge:label".to_string(), label.to_string());
+            }
+            None => fields.push(Field::new("label", DataType::UInt64, false)),
+        }
+        fields.extend(
+            dims.iter()
+                .zip(&types)
+                .map(|(d, t)| Field::new(d, t.clone(), false)),
+        );
+        let schema = Schema::new_with_metadata(fields, metadata);
+        Ok(Self {
+            types,
+            single,
+            out: vec![ipc::schema_message(&schema)],
+            labels: LabelColumns::default(),
+        })
+    }
+
+    /// The column type of each dim.
+    pub fn types(&self) -> &[DataType] {
+        &self.types
+    }
+
+    /// Appends a record batch of `label`'s points, one array per dim; an integer array of
+    /// another type is widened where the answer's column is int64.
+    pub fn push_columns(&mut self, label: u64, columns: Vec<ArrayRef>) -> Result<(), ApiError> {
+        if columns.len() != self.types.len() {
+            return Err(internal(format!(
+                "{} columns in a {}-dim answer",
+                columns.len(),
+                self.types.len()
+            )));
+        }
+        if self.single.is_some_and(|l| l != label) {
+            return Err(internal(format!("label {label} in another label's answer")));
+        }
+        let n = columns.first().map_or(0, |c| c.len());
+        let mut values = Vec::with_capacity(columns.len());
+        for (column, wanted) in columns.into_iter().zip(&self.types) {
+            if column.len() != n || column.null_count() > 0 {
+                return Err(internal("dim columns of unequal lengths or with nulls"));
+            }
+            let column = match (column.data_type(), wanted) {
+                (have, wanted) if have == wanted => column,
+                (have, DataType::Int64) if have.is_integer() => {
+                    let strict = arrow_cast::CastOptions {
+                        safe: false,
+                        ..Default::default()
+                    };
+                    arrow_cast::cast_with_options(&column, wanted, &strict).map_err(internal)?
+                }
+                (have, wanted) => {
+                    return Err(internal(format!("a {have} column where {wanted} is sent")))
+                }
+            };
+            let data = column.to_data();
+            let width = column
+                .data_type()
+                .primitive_width()
+                .expect("int32 or int64");
+            values.push(data.buffers()[0].slice_with_length(data.offset() * width, n * width));
+        }
+        let mut bodies = Vec::new();
+        if self.single.is_none() {
+            bodies.push(self.labels.get(label, n));
+        }
+        bodies.extend(values.into_iter().map(ipc::buffer_bytes));
+        let mut nodes = Vec::new();
+        let mut buffers = Vec::new();
+        let mut offset = 0usize;
+        let mut body = Vec::with_capacity(bodies.len() * 2);
+        for bytes in bodies {
+            let len = bytes.len();
+            nodes.push(arrow_ipc::FieldNode::new(n as i64, 0));
+            // No validity buffer, then the values.
+            buffers.push(arrow_ipc::Buffer::new(offset as i64, 0));
+            buffers.push(arrow_ipc::Buffer::new(offset as i64, len as i64));
+            let padded = len.next_multiple_of(8);
+            body.push(bytes);
+            if padded > len {
+                body.push(Bytes::from_static(&PADDING[..padded - len]));
+            }
+            offset += padded;
+        }
+        let header = ipc::batch_header(n as i64, &nodes, &buffers, offset as i64);
+        self.out.push(Bytes::from(header));
+        self.out.extend(body.into_iter().filter(|b| !b.is_empty()));
+        Ok(())
+    }
+
+    /// Appends a record batch of `label`'s points from `N × D` rows, each dim's values in
+    /// the answer's type (the caller's rows come from columns of those types).
+    pub fn push_cloud(&mut self, label: u64, cloud: &PointCloud) -> Result<(), ApiError> {
+        if cloud.dims() != self.types.len() {
+            return Err(internal(format!(
+                "{}-dim points in a {}-dim answer",
+                cloud.dims(),
+                self.types.len()
+            )));
+        }
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(cloud.dims());
+        for (d, t) in self.types.iter().enumerate() {
+            let values = cloud.rows().map(|r| r[d]);
+            columns.push(if t == &DataType::Int64 {
+                Arc::new(Int64Array::from_iter_values(values))
+            } else {
+                let narrow: Result<Vec<i32>, _> = values.map(i32::try_from).collect();
+                Arc::new(Int32Array::from(narrow.map_err(|_| {
+                    internal(format!("a value of dim {d} does not fit its int32 column"))
+                })?))
+            });
+        }
+        self.push_columns(label, columns)
+    }
+
+    /// The bytes encoded since the last call, in order.
+    pub fn take(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Ends the stream and returns the remaining bytes.
+    pub fn finish(mut self) -> Vec<Bytes> {
+        self.out.push(Bytes::from_static(&END_OF_STREAM));
+        self.take()
+    }
+}
+
+/// Label columns of a stream: the last one built (a label repeated), sliced for each batch
+/// of that label.
+#[derive(Default)]
+struct LabelColumns(Option<(u64, Bytes)>);
+
+impl LabelColumns {
+    /// `n` copies of `label`, little-endian.
+    fn get(&mut self, label: u64, n: usize) -> Bytes {
+        match &self.0 {
+            Some((l, column)) if *l == label && column.len() >= n * 8 => column.slice(..n * 8),
+            _ => {
+                let column = owned_bytes(vec![label; n]);
+                self.0 = Some((label, column.clone()));
+                column
+            }
+        }
     }
 }
 
@@ -539,6 +709,115 @@ mod tests {
             })
             .collect();
         assert_eq!(batches, expected);
+    }
+
+    /// A columns stream's batches, read back by arrow-rs's own reader.
+    fn read_columns(enc: ColumnsEncoder, head: Vec<u8>) -> (SchemaRef, Vec<RecordBatch>) {
+        let mut bytes = head;
+        bytes.extend(enc.finish().concat());
+        let reader =
+            arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).unwrap();
+        let schema = reader.schema();
+        (schema, reader.map(|b| b.unwrap()).collect())
+    }
+
+    #[test]
+    fn one_label_columns_stream_without_a_label_column() {
+        let dims = vec!["x".to_string(), "y".into(), "z".into()];
+        let label = (1u64 << 53) + 3;
+        let types = vec![DataType::Int32, DataType::Int64, DataType::Int32];
+        let mut enc = ColumnsEncoder::new(&dims, types.clone(), Some(label)).unwrap();
+        let mut head = enc.take().concat();
+        // Odd lengths, so each int32 buffer needs padding before the next; an int32 array
+        // widened into the int64 column; a sliced array; an empty piece.
+        let x: ArrayRef = Arc::new(Int32Array::from(vec![1, -2, i32::MAX]));
+        let y: ArrayRef = Arc::new(Int32Array::from(vec![i32::MIN, 5, 6]));
+        let z: ArrayRef = Arc::new(Int32Array::from(vec![7, 8, 9, 10]));
+        enc.push_columns(label, vec![x, y, z.slice(1, 3)]).unwrap();
+        let wide: ArrayRef = Arc::new(Int64Array::from(vec![i64::MIN]));
+        let one = |v: i32| -> ArrayRef { Arc::new(Int32Array::from(vec![v])) };
+        enc.push_columns(label, vec![one(11), wide, one(-12)])
+            .unwrap();
+        enc.push_cloud(label, &PointCloud::empty(3)).unwrap();
+        head.extend(enc.take().concat());
+        let (schema, batches) = read_columns(enc, head);
+        assert_eq!(schema.metadata()["pocaduck_edge:label"], label.to_string());
+        let fields: Vec<(String, DataType)> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        let expected: Vec<(String, DataType)> = dims.iter().cloned().zip(types).collect();
+        assert_eq!(fields, expected);
+        let column =
+            |b: usize, c: usize| arrow_cast::cast(batches[b].column(c), &DataType::Int64).unwrap();
+        let values = |b: usize, c: usize| -> Vec<i64> {
+            column(b, c)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        };
+        assert_eq!(batches.len(), 3);
+        assert_eq!(values(0, 0), vec![1, -2, i32::MAX as i64]);
+        assert_eq!(values(0, 1), vec![i32::MIN as i64, 5, 6]);
+        assert_eq!(values(0, 2), vec![8, 9, 10]);
+        assert_eq!(
+            [values(1, 0), values(1, 1), values(1, 2)],
+            [vec![11], vec![i64::MIN], vec![-12]]
+        );
+        assert_eq!(batches[2].num_rows(), 0);
+    }
+
+    #[test]
+    fn many_label_columns_streams_carry_a_label_column() {
+        let dims = vec!["x".to_string(), "y".into()];
+        let mut enc = ColumnsEncoder::new(&dims, vec![DataType::Int64; 2], None).unwrap();
+        let mut head = enc.take().concat();
+        enc.push_cloud(u64::MAX, &PointCloud::new(2, vec![1, 2, 3, 4]).unwrap())
+            .unwrap();
+        enc.push_cloud(7, &PointCloud::new(2, vec![i64::MAX, -5]).unwrap())
+            .unwrap();
+        head.extend(enc.take().concat());
+        let (schema, batches) = read_columns(enc, head);
+        assert!(!schema.metadata().contains_key("pocaduck_edge:label"));
+        let labels: Vec<u64> = batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<UInt64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(labels, vec![u64::MAX, u64::MAX, 7]);
+        let y = batches[1]
+            .column(2)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(y.values().to_vec(), vec![-5]);
+    }
+
+    #[test]
+    fn columns_that_do_not_fit_the_answer_are_refused() {
+        let dims = vec!["x".to_string()];
+        assert!(ColumnsEncoder::new(&dims, vec![DataType::Float32], None).is_err());
+        assert!(ColumnsEncoder::new(&dims, vec![DataType::Int32; 2], None).is_err());
+        let mut enc = ColumnsEncoder::new(&dims, vec![DataType::Int32], Some(1)).unwrap();
+        // An int64 value where int32 is sent; another label in a one-label answer; nulls.
+        let big = PointCloud::new(1, vec![1 << 40]).unwrap();
+        assert!(enc.push_cloud(1, &big).is_err());
+        assert!(enc
+            .push_cloud(2, &PointCloud::new(1, vec![1]).unwrap())
+            .is_err());
+        let nulls: ArrayRef = Arc::new(Int32Array::from(vec![Some(1), None]));
+        assert!(enc.push_columns(1, vec![nulls]).is_err());
+        let wide: ArrayRef = Arc::new(Int64Array::from(vec![1]));
+        assert!(enc.push_columns(1, vec![wide]).is_err());
     }
 
     #[test]

@@ -30,6 +30,18 @@ impl Format {
     }
 }
 
+/// How an Arrow answer lays out its points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `label: uint64, points: fixed_size_list<int64>[D]`: `N × D` row-major int64 (the
+    /// default).
+    Rows,
+    /// One integer column per dim named after it, int32 where the source stores int32,
+    /// else int64, after a `label: uint64` column when the answer may hold several labels
+    /// (`POST`); the points pass through as decoded or as VastDB sent them.
+    Columns,
+}
+
 /// Options of the points routes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointsOptions {
@@ -40,6 +52,8 @@ pub struct PointsOptions {
     /// At most this many points per label, spread evenly over its xyz order (a level of
     /// detail), taken before `bbox` filters.
     pub limit: Option<u64>,
+    /// Layout of an Arrow answer (default rows).
+    pub shape: Shape,
 }
 
 /// Options of the label listing.
@@ -79,8 +93,10 @@ pub fn points_options(query: Option<&str>, dims: usize) -> Result<PointsOptions,
         format: Format::Arrow,
         bbox: None,
         limit: None,
+        shape: Shape::Rows,
     };
-    for (k, v) in pairs(query, &["format", "order", "bbox", "limit"])? {
+    let mut shape_given = false;
+    for (k, v) in pairs(query, &["format", "order", "bbox", "limit", "shape"])? {
         match k.as_str() {
             "format" => {
                 out.format = match v.as_str() {
@@ -108,8 +124,26 @@ pub fn points_options(query: Option<&str>, dims: usize) -> Result<PointsOptions,
                     ApiError::bad_request(format!("limit {v:?} is not a non-negative integer"))
                 })?)
             }
+            "shape" => {
+                shape_given = true;
+                out.shape = match v.as_str() {
+                    "rows" => Shape::Rows,
+                    "columns" => Shape::Columns,
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "shape {v:?} is not one of rows, columns"
+                        )))
+                    }
+                }
+            }
             _ => unreachable!("pairs() admits only the listed options"),
         }
+    }
+    if shape_given && out.format != Format::Arrow {
+        return Err(ApiError::bad_request(format!(
+            "shape applies to format=arrow, not {:?}",
+            out.format
+        )));
     }
     Ok(out)
 }
@@ -181,6 +215,9 @@ mod tests {
         let o = points_options(Some("format=npy&order=xyz&limit=10&bbox=0,0,0,5,5,5"), 3).unwrap();
         assert_eq!((o.format, o.limit), (Format::Npy, Some(10)));
         assert_eq!(o.bbox.unwrap().max, vec![5, 5, 5]);
+        assert_eq!(o.shape, Shape::Rows);
+        let o = points_options(Some("shape=columns"), 3).unwrap();
+        assert_eq!((o.format, o.shape), (Format::Arrow, Shape::Columns));
     }
 
     #[test]
@@ -196,6 +233,9 @@ mod tests {
             "bbox=a,b",
             "format=json&format=npy",
             "bbox=0,0,0,0,1,1,1,1",
+            "shape=cols",
+            "shape=columns&format=parquet",
+            "format=npy&shape=rows",
         ] {
             let e = points_options(Some(q), 3).unwrap_err();
             assert_eq!(e.status, 400, "{q}");

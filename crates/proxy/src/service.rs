@@ -3,9 +3,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch};
+use arrow_schema::DataType;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
+use pocaduck_edge_core::cloud::Column;
 use pocaduck_edge_core::index::IndexEntry;
 use pocaduck_edge_core::plan::{plan_label, Chunk};
 use pocaduck_edge_core::read::{span_groups, RowSpan, SparseFile};
@@ -17,8 +20,8 @@ use crate::cors::CorsPolicy;
 use crate::dataset::{Dataset, Loaded};
 use crate::error::ApiError;
 use crate::files::{none_match, parse_range};
-use crate::formats::{self, ArrowEncoder, ParquetEncoder};
-use crate::options::{labels_options, points_options, Format, PointsOptions};
+use crate::formats::{self, ArrowEncoder, ColumnsEncoder, ParquetEncoder};
+use crate::options::{labels_options, points_options, Format, PointsOptions, Shape};
 use crate::store::{Clock, RangeStore};
 use crate::timing::Timing;
 use crate::vast::{LabelPoints, Layout, VastSource};
@@ -90,13 +93,14 @@ struct Piece {
 /// The encoder of a streamed answer.
 enum Encoder {
     Arrow(ArrowEncoder),
+    Columns(ColumnsEncoder),
     Parquet(ParquetEncoder),
 }
 
 impl Encoder {
     fn format(&self) -> Format {
         match self {
-            Encoder::Arrow(_) => Format::Arrow,
+            Encoder::Arrow(_) | Encoder::Columns(_) => Format::Arrow,
             Encoder::Parquet(_) => Format::Parquet,
         }
     }
@@ -104,6 +108,7 @@ impl Encoder {
     fn push(&mut self, label: u64, cloud: PointCloud) -> Result<(), ApiError> {
         match self {
             Encoder::Arrow(e) => e.push(label, cloud),
+            Encoder::Columns(e) => e.push_cloud(label, &cloud),
             Encoder::Parquet(e) => e.push(label, &cloud),
         }
     }
@@ -111,6 +116,7 @@ impl Encoder {
     fn take(&mut self) -> Vec<Bytes> {
         match self {
             Encoder::Arrow(e) => e.take(),
+            Encoder::Columns(e) => e.take(),
             Encoder::Parquet(e) => vec![e.take()],
         }
     }
@@ -118,15 +124,24 @@ impl Encoder {
     fn finish(self) -> Result<Vec<Bytes>, ApiError> {
         match self {
             Encoder::Arrow(e) => Ok(e.finish()),
+            Encoder::Columns(e) => Ok(e.finish()),
             Encoder::Parquet(e) => Ok(vec![e.finish()?]),
         }
     }
 }
 
-/// Whether a Parquet answer passes row groups through as stored: whole labels, no `limit`
-/// or `bbox`.
+/// Whether an answer passes the points through as stored (Parquet: whole row groups;
+/// Arrow columns: the decoded columns): whole labels, no `limit` or `bbox`.
 fn encoder_copies(options: &PointsOptions) -> bool {
     options.limit.is_none() && options.bbox.is_none()
+}
+
+/// A column as an Arrow array, sharing its values.
+fn column_array(column: Column) -> ArrayRef {
+    match column {
+        Column::I32(values) => Arc::new(Int32Array::from(values)),
+        Column::I64(values) => Arc::new(Int64Array::from(values)),
+    }
 }
 
 /// The points of a piece that the options keep: its share of a `limit` sample, inside `bbox`.
@@ -371,6 +386,7 @@ impl Service {
         let t0 = self.clock.now_ms();
         let mut pieces: Vec<Piece> = Vec::new();
         let mut total = 0u64;
+        let first = labels.first().copied();
         for label in labels {
             let entry = find_entry(d, &l, label, &mut timing).await?;
             // A level of detail of a big label reads its coarse level when that suffices.
@@ -394,20 +410,41 @@ impl Service {
                 .map_or(entry.point_count, |n| n.min(entry.point_count));
         }
         timing.index += self.clock.now_ms() - t0;
-        let encoder = match options.format {
-            Format::Arrow => Encoder::Arrow(ArrowEncoder::new(&l.manifest.dims)?),
-            Format::Parquet => {
+        // Which dims some file of the answer stores as int64 (the others are all int32).
+        let mut stored_wide = vec![false; l.manifest.dims()];
+        for p in &pieces {
+            let schema = d.footer(&l, p.chunk.file)?.file_metadata().schema_descr();
+            for (d, wide) in stored_wide.iter_mut().enumerate() {
+                *wide |= schema.columns().get(d + 1).map(|c| c.physical_type())
+                    == Some(parquet::basic::Type::INT64);
+            }
+        }
+        let encoder = match (options.format, options.shape) {
+            (Format::Arrow, Shape::Rows) => Encoder::Arrow(ArrowEncoder::new(&l.manifest.dims)?),
+            (Format::Arrow, Shape::Columns) => {
+                let types = stored_wide
+                    .iter()
+                    .map(|&wide| {
+                        if wide {
+                            DataType::Int64
+                        } else {
+                            DataType::Int32
+                        }
+                    })
+                    .collect();
+                Encoder::Columns(ColumnsEncoder::new(
+                    &l.manifest.dims,
+                    types,
+                    single.then_some(first).flatten(),
+                )?)
+            }
+            (Format::Parquet, _) => {
                 // Stored int64 coordinates stay int64, so whole row groups can be copied.
-                let mut wide = false;
-                for p in &pieces {
-                    let schema = d.footer(&l, p.chunk.file)?.file_metadata().schema_descr();
-                    wide |= schema.columns().get(1).map(|c| c.physical_type())
-                        == Some(parquet::basic::Type::INT64);
-                }
+                let wide = stored_wide.first().copied().unwrap_or(false);
                 let level = formats::answer_zstd_level(total);
                 Encoder::Parquet(ParquetEncoder::new(&l.manifest.dims, wide, level)?)
             }
-            Format::Npy | Format::Json => {
+            (Format::Npy | Format::Json, _) => {
                 if total > self.limits.max_points {
                     return Err(ApiError::too_large(format!(
                         "{total} points asked; the limit is {} points per {:?} answer (format=arrow or parquet streams any size)",
@@ -598,6 +635,14 @@ impl Service {
             Encoder::Parquet(p) if encoder_copies(options) => {
                 self.copy_piece(d, l, &piece, file, p)?;
                 timing.encode += self.clock.now_ms() - t0;
+            }
+            Encoder::Columns(c) if encoder_copies(options) => {
+                let columns =
+                    d.decode_chunk_columns(l, piece.chunk.file, file, &piece.chunk.rows)?;
+                let t1 = self.clock.now_ms();
+                timing.decode += t1 - t0;
+                c.push_columns(piece.label, columns.into_iter().map(column_array).collect())?;
+                timing.encode += self.clock.now_ms() - t1;
             }
             encoder => {
                 let cloud = d.decode_chunk(l, piece.chunk.file, file, &piece.chunk.rows)?;
@@ -842,9 +887,15 @@ impl Service {
         for &label in &labels {
             self.vast_known(v, label).await?;
         }
+        let single = single.then(|| labels.first().copied()).flatten();
         let mut reader = VastReader {
             source: v.clone(),
             options: options.clone(),
+            // A columnar table's columns pass through when they need no sampling or filter.
+            pass_columns: options.format == Format::Arrow
+                && options.shape == Shape::Columns
+                && v.layout() == Layout::Columnar
+                && encoder_copies(&options),
             labels: labels.into_iter().collect(),
             current: None,
             timing: Timing::default(),
@@ -852,7 +903,10 @@ impl Service {
         if options.format != Format::Arrow {
             let mut whole: Vec<(u64, PointCloud)> = Vec::new();
             let mut total = 0u64;
-            while let Some((label, cloud)) = reader.next().await? {
+            while let Some((label, piece)) = reader.next().await? {
+                let VastPiece::Rows(cloud) = piece else {
+                    return Err(ApiError::internal("columns passed through a whole answer"));
+                };
                 total += cloud.len() as u64;
                 if total > self.limits.max_points {
                     return Err(ApiError::too_large(format!(
@@ -868,23 +922,30 @@ impl Service {
                 }
             }
             let timing = std::mem::take(&mut reader.timing);
-            return self.encode_whole(&dim_names, &whole, &options, single, timing);
+            return self.encode_whole(&dim_names, &whole, &options, single.is_some(), timing);
         }
         // Arrow: the first piece is read before answering, so its errors get a status.
-        let mut encoder = ArrowEncoder::new(&dim_names)?;
-        if let Some((label, cloud)) = reader.next().await? {
-            encoder.push(label, cloud)?;
+        let mut encoder = match options.shape {
+            Shape::Rows => Encoder::Arrow(ArrowEncoder::new(&dim_names)?),
+            Shape::Columns => Encoder::Columns(ColumnsEncoder::new(
+                &dim_names,
+                v.dim_types().await?,
+                single,
+            )?),
+        };
+        if let Some((label, piece)) = reader.next().await? {
+            push_vast_piece(&mut encoder, label, piece)?;
         }
         let head = encoder.take();
         let timing = reader.timing.clone();
         let rest = futures::stream::unfold(Some((reader, encoder)), |state| async move {
             let (mut reader, mut encoder) = state?;
             match reader.next().await {
-                Ok(Some((label, cloud))) => match encoder.push(label, cloud) {
+                Ok(Some((label, piece))) => match push_vast_piece(&mut encoder, label, piece) {
                     Ok(()) => Some((Ok(encoder.take()), Some((reader, encoder)))),
                     Err(e) => Some((Err(e), None)),
                 },
-                Ok(None) => Some((Ok(encoder.finish()), None)),
+                Ok(None) => Some((encoder.finish(), None)),
                 Err(e) => Some((Err(e), None)),
             }
         });
@@ -902,10 +963,34 @@ impl Service {
     }
 }
 
+/// A piece of a label read from VastDB.
+enum VastPiece {
+    /// Points as `N × D` rows.
+    Rows(PointCloud),
+    /// A reply round's coordinate columns, as VastDB sent them.
+    Columns(Vec<RecordBatch>),
+}
+
+/// Encodes a piece read from VastDB.
+fn push_vast_piece(encoder: &mut Encoder, label: u64, piece: VastPiece) -> Result<(), ApiError> {
+    match (piece, encoder) {
+        (VastPiece::Rows(cloud), encoder) => encoder.push(label, cloud),
+        (VastPiece::Columns(batches), Encoder::Columns(columns)) => {
+            for batch in batches {
+                columns.push_columns(label, batch.columns().to_vec())?;
+            }
+            Ok(())
+        }
+        (VastPiece::Columns(_), _) => Err(ApiError::internal("columns for a rows answer")),
+    }
+}
+
 /// Reads labels from a VastDB table piece by piece, applying `limit` and `bbox`.
 struct VastReader {
     source: Arc<VastSource>,
     options: PointsOptions,
+    /// Hand out a columnar table's reply batches as they are (no `limit` or `bbox`).
+    pass_columns: bool,
     labels: std::collections::VecDeque<u64>,
     /// The label being read: its points, the rank of the next point and its point count.
     current: Option<(u64, LabelPoints, u64, u64)>,
@@ -913,7 +998,7 @@ struct VastReader {
 }
 
 impl VastReader {
-    async fn next(&mut self) -> Result<Option<(u64, PointCloud)>, ApiError> {
+    async fn next(&mut self) -> Result<Option<(u64, VastPiece)>, ApiError> {
         loop {
             let Some((label, points, rank, count)) = self.current.as_mut() else {
                 let Some(label) = self.labels.pop_front() else {
@@ -927,6 +1012,15 @@ impl VastReader {
                 self.current = Some((label, points, 0, count));
                 continue;
             };
+            if self.pass_columns {
+                match points.next_batches(&mut self.timing).await? {
+                    Some(batches) => return Ok(Some((*label, VastPiece::Columns(batches)))),
+                    None => {
+                        self.current = None;
+                        continue;
+                    }
+                }
+            }
             let Some(cloud) = points.next(&mut self.timing).await? else {
                 self.current = None;
                 continue;
@@ -940,7 +1034,7 @@ impl VastReader {
             if let Some(b) = &self.options.bbox {
                 cloud.retain(|point| b.contains(point));
             }
-            return Ok(Some((*label, cloud)));
+            return Ok(Some((*label, VastPiece::Rows(cloud))));
         }
     }
 }

@@ -125,13 +125,23 @@ impl VastSource {
     pub async fn dim_names(&self) -> Result<Vec<String>, ApiError> {
         let schema = self.schema().await?;
         Ok(match self.config.layout {
-            Layout::Columnar => schema
-                .fields()
-                .iter()
-                .filter(|f| f.name() != "label")
-                .map(|f| f.name().clone())
-                .collect(),
+            Layout::Columnar => coordinates(&schema).map(|f| f.name().clone()).collect(),
             Layout::Pocaduck => default_dim_names(self.config.dims),
+        })
+    }
+
+    /// The integer type of each dim's answer column: int32 for a columnar table's int32
+    /// column, else int64.
+    pub async fn dim_types(&self) -> Result<Vec<DataType>, ApiError> {
+        let schema = self.schema().await?;
+        Ok(match self.config.layout {
+            Layout::Columnar => coordinates(&schema)
+                .map(|f| match f.data_type() {
+                    DataType::Int32 => DataType::Int32,
+                    _ => DataType::Int64,
+                })
+                .collect(),
+            Layout::Pocaduck => vec![DataType::Int64; self.config.dims],
         })
     }
 
@@ -293,6 +303,11 @@ fn is_integer(data_type: &DataType) -> bool {
     data_type.is_integer()
 }
 
+/// The coordinate columns of a columnar table: every column but `label`.
+fn coordinates(schema: &SchemaRef) -> impl Iterator<Item = &arrow_schema::FieldRef> {
+    schema.fields().iter().filter(|f| f.name() != "label")
+}
+
 /// Checks the table's columns against the layout and the dims.
 pub fn check_layout(schema: &SchemaRef, layout: Layout, dims: usize) -> Result<(), String> {
     let label = schema
@@ -306,11 +321,7 @@ pub fn check_layout(schema: &SchemaRef, layout: Layout, dims: usize) -> Result<(
     }
     match layout {
         Layout::Columnar => {
-            let coords: Vec<_> = schema
-                .fields()
-                .iter()
-                .filter(|f| f.name() != "label")
-                .collect();
+            let coords: Vec<_> = coordinates(schema).collect();
             if coords.len() != dims {
                 return Err(format!(
                     "has {} coordinate columns, not {dims}",
@@ -436,6 +447,25 @@ impl LabelPoints {
                 Ok(Some(cloud))
             }
         }
+    }
+
+    /// The next reply round of a columnar table as VastDB sent it, one batch of coordinate
+    /// columns per sub-stream message, or `None` at the end (no order check).
+    pub async fn next_batches(
+        &mut self,
+        timing: &mut Timing,
+    ) -> Result<Option<Vec<RecordBatch>>, ApiError> {
+        if self.layout != Layout::Columnar {
+            return Err(ApiError::internal(
+                "only a columnar table's batches pass through",
+            ));
+        }
+        if self.done {
+            return Ok(None);
+        }
+        let round = self.run.next_round(timing).await?;
+        self.done = round.is_none();
+        Ok(round)
     }
 
     /// Whether the points handed out so far are strictly ascending, each piece after the

@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use arrow_array::{Array, FixedSizeListArray, Int64Array};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
 use pocaduck_edge_proxy::service::POINT_COUNT;
@@ -100,9 +102,10 @@ async fn drain_body(mut response: reqwest::Response) -> anyhow::Result<usize> {
     Ok(received)
 }
 
-/// Decodes an Arrow points stream into row-major int64 values as its bytes arrive (each
-/// batch viewed in the received buffer where it lies whole in one), into an array sized
-/// once when the answer gives its point count; returns them and the bytes received.
+/// Decodes an Arrow points stream (either shape) into row-major int64 values as its bytes
+/// arrive (each batch viewed in the received buffer where it lies whole in one), into an
+/// array sized once when the answer gives its point count; returns them and the bytes
+/// received.
 async fn decode_arrow(mut response: reqwest::Response) -> anyhow::Result<(Vec<i64>, usize)> {
     let mut decoder = StreamDecoder::new();
     let count = response
@@ -118,27 +121,62 @@ async fn decode_arrow(mut response: reqwest::Response) -> anyhow::Result<(Vec<i6
             let Some(batch) = decoder.decode(&mut buffer)? else {
                 continue;
             };
-            let points = batch
-                .column(1)
-                .as_any()
-                .downcast_ref::<FixedSizeListArray>()
-                .context("points column")?;
-            let ints = points
-                .values()
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .context("int64 values")?;
-            let d = points.value_length() as usize;
-            if values.is_empty() {
-                // A hint only: an absurd count must not abort the client.
-                values
-                    .try_reserve(count.unwrap_or(0).saturating_mul(d))
-                    .ok();
-            }
-            let offset = points.offset() * d;
-            values.extend_from_slice(&ints.values()[offset..offset + points.len() * d]);
+            append_rows(&batch, &mut values, count)?;
         }
     }
     decoder.finish()?;
     Ok((values, received))
+}
+
+/// Appends a batch's points to `values` as `N × D` row-major int64: a `points` fixed-size
+/// list copied as it is, or dim columns (int32 or int64, after any `label`) interleaved;
+/// reserves for `count` points first.
+fn append_rows(
+    batch: &RecordBatch,
+    values: &mut Vec<i64>,
+    count: Option<usize>,
+) -> anyhow::Result<()> {
+    let schema = batch.schema();
+    let columns: Vec<&ArrayRef> = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .filter(|(f, _)| f.name() != "label")
+        .map(|(_, c)| c)
+        .collect();
+    let list = match columns.as_slice() {
+        [one] => one.as_fixed_size_list_opt(),
+        _ => None,
+    };
+    let d = list.map_or(columns.len(), |l| l.value_length() as usize);
+    if values.is_empty() {
+        // A hint only: an absurd count must not abort the client.
+        values
+            .try_reserve(count.unwrap_or(0).saturating_mul(d))
+            .ok();
+    }
+    let n = batch.num_rows();
+    if let Some(points) = list {
+        let ints = points
+            .values()
+            .as_primitive_opt::<Int64Type>()
+            .context("int64 values")?;
+        let offset = points.offset() * d;
+        values.extend_from_slice(&ints.values()[offset..offset + n * d]);
+        return Ok(());
+    }
+    let start = values.len();
+    values.resize(start + n * d, 0);
+    for (i, column) in columns.iter().enumerate() {
+        let slots = values[start..].iter_mut().skip(i).step_by(d);
+        if let Some(c) = column.as_primitive_opt::<Int32Type>() {
+            slots.zip(c.values()).for_each(|(s, v)| *s = i64::from(*v));
+        } else {
+            let c = column
+                .as_primitive_opt::<Int64Type>()
+                .context("a dim column that is not int32 or int64")?;
+            slots.zip(c.values()).for_each(|(s, v)| *s = *v);
+        }
+    }
+    Ok(())
 }

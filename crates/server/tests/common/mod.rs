@@ -269,3 +269,54 @@ pub fn arrow_rows(bytes: &[u8]) -> Vec<(u64, Vec<i64>)> {
     }
     out
 }
+
+/// Decodes an Arrow IPC points stream of `shape=columns` into its schema and (label, row)
+/// pairs: the label from the `label` column, or from the schema metadata of a one-label
+/// answer; each dim column int32 or int64.
+pub fn arrow_column_rows(bytes: &[u8]) -> (arrow_schema::SchemaRef, Vec<(u64, Vec<i64>)>) {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
+    use arrow_array::Array;
+    let reader = arrow_ipc::reader::StreamReader::try_new(bytes, None).unwrap();
+    let schema = reader.schema();
+    let one: Option<u64> = schema
+        .metadata()
+        .get("pocaduck_edge:label")
+        .map(|l| l.parse().unwrap());
+    let labelled = schema.index_of("label").is_ok();
+    assert!(
+        labelled != one.is_some(),
+        "a label column or a label in the metadata"
+    );
+    let first_dim = usize::from(labelled);
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let dims: Vec<Vec<i64>> = batch.columns()[first_dim..]
+            .iter()
+            .map(|c| {
+                assert_eq!(c.null_count(), 0);
+                match c.data_type() {
+                    arrow_schema::DataType::Int32 => c
+                        .as_primitive::<Int32Type>()
+                        .values()
+                        .iter()
+                        .map(|v| *v as i64)
+                        .collect(),
+                    arrow_schema::DataType::Int64 => {
+                        c.as_primitive::<Int64Type>().values().to_vec()
+                    }
+                    other => panic!("a dim column of type {other}"),
+                }
+            })
+            .collect();
+        for i in 0..batch.num_rows() {
+            let label = match one {
+                Some(l) => l,
+                None => batch.column(0).as_primitive::<UInt64Type>().value(i),
+            };
+            out.push((label, dims.iter().map(|d| d[i]).collect()));
+        }
+    }
+    (schema, out)
+}
