@@ -117,6 +117,13 @@ def test_json_arrow_and_parquet_carry_big_labels_exactly(server, queries):
     assert table.schema.field("points").type == pa.list_(pa.field("item", pa.int64(), nullable=False), 3)
     assert set(table.column("label").to_pylist()) == {label}
     assert {tuple(p) for p in table.column("points").to_pylist()} == expected
+    # shape=columns: a column per dim, the one label in the schema metadata.
+    r = get(f"{server}/v1/datasets/raw/labels/{label}/points?shape=columns")
+    table = pa.ipc.open_stream(r.content).read_all()
+    assert table.schema.names == ["x", "y", "z"]
+    assert table.schema.metadata[b"pocaduck_edge:label"] == str(label).encode()
+    assert all(pa.types.is_integer(t) for t in table.schema.types)
+    assert set(zip(*(table.column(d).to_pylist() for d in "xyz"))) == expected
     # Parquet: the label's type comes from the Parquet schema alone (no ARROW:schema key).
     r = get(f"{server}/v1/datasets/raw/labels/{label}/points?format=parquet")
     parquet = pq.ParquetFile(io.BytesIO(r.content))
