@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int32Array, Int64Array, UInt64Array};
 use arrow_buffer::{ArrowNativeType, Buffer};
-use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
@@ -62,20 +61,12 @@ pub struct ArrowEncoder {
 
 impl ArrowEncoder {
     /// Starts a stream; the schema message is in the first [`ArrowEncoder::take`].
-    pub fn new(dims: &[String]) -> Result<Self, ApiError> {
-        let options = IpcWriteOptions::default();
-        let schema = IpcDataGenerator::default().schema_to_bytes_with_dictionary_tracker(
-            &arrow_schema(dims),
-            &mut DictionaryTracker::new(false),
-            &options,
-        );
-        let mut head = Vec::new();
-        arrow_ipc::writer::write_message(&mut head, schema, &options).map_err(internal)?;
-        Ok(Self {
+    pub fn new(dims: &[String]) -> Self {
+        Self {
             dims: dims.len(),
-            out: vec![Bytes::from(head)],
+            out: vec![ipc::schema_message(&arrow_schema(dims))],
             labels: LabelColumns::default(),
-        })
+        }
     }
 
     /// Appends a record batch of `label`'s points.
@@ -678,7 +669,7 @@ mod tests {
             ((1 << 53) + 1, vec![-1, -2, -3]),
             (5, vec![]),
         ];
-        let mut enc = ArrowEncoder::new(&dims).unwrap();
+        let mut enc = ArrowEncoder::new(&dims);
         let mut bytes: Vec<u8> = enc.take().concat();
         for (label, values) in &pieces {
             enc.push(*label, PointCloud::new(3, values.clone()).unwrap())
@@ -823,7 +814,7 @@ mod tests {
     #[test]
     fn arrow_pieces_of_the_wrong_dims_are_refused() {
         let dims = vec!["x".to_string(), "y".into(), "z".into()];
-        let mut enc = ArrowEncoder::new(&dims).unwrap();
+        let mut enc = ArrowEncoder::new(&dims);
         let flat = PointCloud::new(2, vec![1, 2]).unwrap();
         assert!(enc.push(1, flat).is_err());
     }

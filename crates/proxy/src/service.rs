@@ -136,6 +136,19 @@ fn encoder_copies(options: &PointsOptions) -> bool {
     options.limit.is_none() && options.bbox.is_none()
 }
 
+/// Which dims some points file of `pieces` stores as int64 (the others are int32 in all).
+fn stored_int64_dims(d: &Dataset, l: &Loaded, pieces: &[Piece]) -> Result<Vec<bool>, ApiError> {
+    let mut wide = vec![false; l.manifest.dims()];
+    for p in pieces {
+        let schema = d.footer(l, p.chunk.file)?.file_metadata().schema_descr();
+        for (dim, wide) in wide.iter_mut().enumerate() {
+            *wide |= schema.columns().get(dim + 1).map(|c| c.physical_type())
+                == Some(parquet::basic::Type::INT64);
+        }
+    }
+    Ok(wide)
+}
+
 /// A column as an Arrow array, sharing its values.
 fn column_array(column: Column) -> ArrayRef {
     match column {
@@ -410,19 +423,10 @@ impl Service {
                 .map_or(entry.point_count, |n| n.min(entry.point_count));
         }
         timing.index += self.clock.now_ms() - t0;
-        // Which dims some file of the answer stores as int64 (the others are all int32).
-        let mut stored_wide = vec![false; l.manifest.dims()];
-        for p in &pieces {
-            let schema = d.footer(&l, p.chunk.file)?.file_metadata().schema_descr();
-            for (d, wide) in stored_wide.iter_mut().enumerate() {
-                *wide |= schema.columns().get(d + 1).map(|c| c.physical_type())
-                    == Some(parquet::basic::Type::INT64);
-            }
-        }
         let encoder = match (options.format, options.shape) {
-            (Format::Arrow, Shape::Rows) => Encoder::Arrow(ArrowEncoder::new(&l.manifest.dims)?),
+            (Format::Arrow, Shape::Rows) => Encoder::Arrow(ArrowEncoder::new(&l.manifest.dims)),
             (Format::Arrow, Shape::Columns) => {
-                let types = stored_wide
+                let types = stored_int64_dims(d, &l, &pieces)?
                     .iter()
                     .map(|&wide| {
                         if wide {
@@ -440,7 +444,10 @@ impl Service {
             }
             (Format::Parquet, _) => {
                 // Stored int64 coordinates stay int64, so whole row groups can be copied.
-                let wide = stored_wide.first().copied().unwrap_or(false);
+                let wide = stored_int64_dims(d, &l, &pieces)?
+                    .first()
+                    .copied()
+                    .unwrap_or(false);
                 let level = formats::answer_zstd_level(total);
                 Encoder::Parquet(ParquetEncoder::new(&l.manifest.dims, wide, level)?)
             }
@@ -926,7 +933,7 @@ impl Service {
         }
         // Arrow: the first piece is read before answering, so its errors get a status.
         let mut encoder = match options.shape {
-            Shape::Rows => Encoder::Arrow(ArrowEncoder::new(&dim_names)?),
+            Shape::Rows => Encoder::Arrow(ArrowEncoder::new(&dim_names)),
             Shape::Columns => Encoder::Columns(ColumnsEncoder::new(
                 &dim_names,
                 v.dim_types().await?,
