@@ -9,7 +9,8 @@ workers and blocks), writes PoCADuck's optimized layout, imports that with
   against our server over loopback HTTP, Arrow format in each answer shape (rows, the
   default, and `shape=columns`), decoded into an int64 array by a Rust client
   (`pocaduck-edge bench-client`); medians of several runs, reported as a ratio;
-- bytes at rest per point and bytes on the wire per returned point (Parquet format);
+- bytes at rest per point and bytes on the wire per returned point (Parquet format), on
+  these labels and on every label of the bundled sample (`pocaduck-edge sample`);
 - import throughput and peak memory against PoCADuck's ingest (+ writing its optimized
   layout), each in its own process, peak RSS from /usr/bin/time; and our import alone on a
   larger optimized layout (the whole 64 nm sample, ~15M points).
@@ -81,6 +82,18 @@ def optimized_from_sample(sample, path):
     return len(xyz)
 
 
+def sample_parquet_answers(base):
+    """(points, bytes) of the Parquet answer of every label of the served bundled sample."""
+    url = f"{base}/v1/datasets/sample"
+    labels = requests.get(f"{url}/labels", params={"limit": 10000}, timeout=60).json()["labels"]
+    answers = []
+    for label in labels:
+        count = requests.get(f"{url}/labels/{label}", timeout=60).json()["point_count"]
+        body = requests.get(f"{url}/labels/{label}/points", params={"format": "parquet"}, timeout=60).content
+        answers.append((count, len(body)))
+    return answers
+
+
 def main():
     if sys.argv[1:2] == ["pocaduck-ingest"]:
         _, _, raw, opt, npz = sys.argv
@@ -105,8 +118,10 @@ def main():
     big_points = optimized_from_sample(os.path.join(work, "sample-64"), big)
     big_s, big_rss = run_measured([BIN, "import", big, os.path.join(work, "edge-big")])
     rest_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(edge) for f in fs)
+    sample = os.path.join(work, "sample")  # the bundled sample, as `npm start` serves it
+    subprocess.run([BIN, "sample", sample], check=True, stderr=subprocess.DEVNULL)
 
-    server = subprocess.Popen([BIN, "serve", "--data", edge, "--addr", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    server = subprocess.Popen([BIN, "serve", "--data", edge, "--data", sample, "--addr", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     base = server.stdout.readline().strip().removeprefix("listening on ")
     rows = []
     try:
@@ -131,6 +146,7 @@ def main():
             theirs = statistics.median(times)
             rows.append((label, len(points), theirs, ours[label], columns[label], len(wire) / len(points)))
         query.close()
+        sample_wire = sample_parquet_answers(base)
     finally:
         server.kill()
 
@@ -150,6 +166,12 @@ def main():
     print(f"| import, {total:,} points | pocaduck-edge {import_s:.2f} s ({total / import_s / 1e6:.2f} M points/s), peak {import_rss:.0f} MB "
           f"| PoCADuck ingest + optimized layout {pocaduck_s:.1f} s ({total / pocaduck_s / 1e6:.3f} M points/s), peak {pocaduck_rss:.0f} MB "
           f"| ratio {pocaduck_s / import_s:.0f}× |")
+    sample_points = sum(n for n, _ in sample_wire)
+    sample_rest = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(sample) for f in fs)
+    per_label = [size / n for n, size in sample_wire]
+    print(f"| the bundled sample, {len(sample_wire)} labels, {sample_points:,} points | at rest {sample_rest / sample_points:.3f} B/point "
+          f"| on the wire, each label's Parquet answer: {min(per_label):.3f} to {max(per_label):.3f} B/point "
+          f"(all of them {sum(s for _, s in sample_wire) / sample_points:.3f}) |")
     print(f"| import, {big_points:,} points (optimized layout) | pocaduck-edge {big_s:.2f} s ({big_points / big_s / 1e6:.2f} M points/s), peak {big_rss:.0f} MB |")
 
 

@@ -117,7 +117,7 @@ function ours(lib, label) {
     }
     return points[0];
   };
-  return {
+  const calls = {
     parquetF32: async (bytes) => {
       const p = one(await lib.decodeParquet(bytes, { int64: false }));
       return { positions: p.positions, origin: p.origin };
@@ -129,6 +129,8 @@ function ours(lib, label) {
     },
     arrowI64: async (bytes) => ({ int64: one(await lib.decodeArrow(bytes, { positions: false })).int64 }),
   };
+  // The same calls read either Arrow shape.
+  return { ...calls, columnsF32: calls.arrowF32, columnsI64: calls.arrowI64 };
 }
 
 /** Per-axis chunks of an apache-arrow Table's int32/int64 columns x, y, z. */
@@ -207,9 +209,25 @@ function pointBatches(table) {
   });
 }
 
-/** apache-arrow: tableFromIPC (zero-copy) → JS re-centring, or the values view itself. */
-function apacheArrow(arrow) {
+/**
+ * apache-arrow: tableFromIPC (zero-copy) → JS re-centring, or the values view itself; for
+ * the `shape=columns` answer, its int32 column chunks re-centred or interleaved as the
+ * Parquet peers' are.
+ */
+function apacheArrow(arrow, names) {
+  const columns = (bytes) => {
+    const t = arrow.tableFromIPC(bytes);
+    return { axes: int32Axes(axesOfTable(t, names)), n: t.numRows };
+  };
   return {
+    columnsF32: async (bytes) => {
+      const { axes, n } = columns(bytes);
+      return float32FromAxes(axes, n);
+    },
+    columnsI64: async (bytes) => {
+      const { axes, n } = columns(bytes);
+      return int64FromAxes(axes, n);
+    },
     arrowF32: async (bytes) => {
       const batches = pointBatches(arrow.tableFromIPC(bytes));
       let n = 0;
@@ -335,25 +353,27 @@ async function measure(fn, { warmup, minRuns, maxRuns, budgetMs }) {
 }
 
 /**
- * Runs every contestant on `parquet` and `arrow` (Uint8Arrays over whole ArrayBuffers) of one
- * label. `libs`: `{ ours: {decodeParquet, decodeArrow}, arrow: {tableFromIPC}, pw: {readParquet},
+ * Runs every contestant on `parquet`, `arrow` and (when given) `columns`, the Arrow answer in
+ * `shape=columns` (Uint8Arrays over whole ArrayBuffers), of one label. `libs`: `{ ours: {decodeParquet, decodeArrow}, arrow: {tableFromIPC}, pw: {readParquet},
  * hyp: {parquetRead, parquetMetadata}, decompressZstd }`. Returns rows
  * `{task, contestant, medianMs, minMs, runs, count}`, checksums of our outputs, and `floors`:
  * the time to allocate a fresh output array of each kind and copy into it (`.slice()`).
  */
-export async function runSuite(libs, { parquet, arrow, label, names = ["x", "y", "z"], warmup = 3, minRuns = 10, maxRuns = 40, budgetMs = 1500, log = () => {} }) {
+export async function runSuite(libs, { parquet, arrow, columns, label, names = ["x", "y", "z"], warmup = 3, minRuns = 10, maxRuns = 40, budgetMs = 1500, log = () => {} }) {
   const contestants = {
     ours: ours(libs.ours, label),
     "parquet-wasm": parquetWasm(libs.pw, libs.arrow, names),
     hyparquet: hyparquet(libs.hyp, libs.decompressZstd, names),
-    "apache-arrow": apacheArrow(libs.arrow),
+    "apache-arrow": apacheArrow(libs.arrow, names),
   };
   const tasks = [
     { task: "Parquet → float32", key: "parquetF32", input: parquet },
     { task: "Parquet → int64", key: "parquetI64", input: parquet },
     { task: "Arrow IPC → float32", key: "arrowF32", input: arrow },
     { task: "Arrow IPC → int64", key: "arrowI64", input: arrow },
-  ];
+    { task: "Arrow IPC columns → float32", key: "columnsF32", input: columns },
+    { task: "Arrow IPC columns → int64", key: "columnsI64", input: columns },
+  ].filter((t) => t.input);
   const rows = [];
   const checksums = {};
   const floors = {};
@@ -393,8 +413,9 @@ export async function runSuite(libs, { parquet, arrow, label, names = ["x", "y",
       floors[ref.positions ? "float32" : "int64"] = { medianMs: median(times), runs: times.length, bytes: src.byteLength };
     }
     // Our output of the other input must be the very same values.
-    if (checksums[key.replace("arrow", "parquet")] && key.startsWith("arrow")) {
-      const other = checksums[key.replace("arrow", "parquet")];
+    const parquetKey = key.replace(/^(arrow|columns)/, "parquet");
+    if (parquetKey !== key && checksums[parquetKey]) {
+      const other = checksums[parquetKey];
       if (other !== checksums[key]) throw new Error(`ours: ${task} differs from the Parquet decode (${checksums[key]} vs ${other})`);
     }
   }

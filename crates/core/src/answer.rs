@@ -212,29 +212,59 @@ fn push_runs(runs: &mut Vec<LabelRun>, first_row: usize, labels: &[u64]) {
 /// Builds a [`Labelled`] cloud batch by batch.
 struct Builder {
     dims: Option<usize>,
-    /// The points so far: each batch's fixed-size list values where they are, or the dim
-    /// columns appended batch by batch.
-    points: Option<Storage>,
+    /// The points so far: each batch's fixed-size list values where they are, or each
+    /// batch's dim columns, checked and held as they are until [`Builder::finish`] joins them.
+    points: Option<Pending>,
     rows: usize,
     runs: Vec<LabelRun>,
 }
 
-/// A dim column of an Arrow answer as a [`Column`].
-fn dim_column(i: usize, column: &ArrayRef) -> Result<Column> {
+/// The points of the batches read so far.
+enum Pending {
+    /// Each batch's `N × D` values.
+    Rows(Vec<ScalarBuffer<i64>>),
+    /// Each batch's dim columns (int32 or int64, no nulls, of equal lengths).
+    Columns(Vec<Vec<ArrayRef>>),
+}
+
+/// Checks a dim column of an Arrow answer: int32 or int64, no nulls.
+fn check_dim_column(i: usize, column: &ArrayRef) -> Result<()> {
     if column.null_count() > 0 {
         return Err(Error::Points(format!("dim column {i} has nulls")));
     }
     match column.data_type() {
-        DataType::Int32 => Ok(Column::I32(
-            column.as_primitive::<Int32Type>().values().to_vec(),
-        )),
-        DataType::Int64 => Ok(Column::I64(
-            column.as_primitive::<Int64Type>().values().to_vec(),
-        )),
+        DataType::Int32 | DataType::Int64 => Ok(()),
         other => Err(Error::Points(format!(
             "dim column {i} is {other}, expected int32 or int64"
         ))),
     }
+}
+
+/// Dim `dim` of every batch joined into one [`Column`] sized once (int32 when every batch
+/// holds it as int32, else int64).
+fn join_dim(batches: &[Vec<ArrayRef>], dim: usize) -> Column {
+    let parts = batches.iter().map(|b| &b[dim]);
+    let rows = parts.clone().map(|a| a.len()).sum();
+    if parts.clone().all(|a| a.data_type() == &DataType::Int32) {
+        let mut out = Vec::with_capacity(rows);
+        for a in parts {
+            out.extend_from_slice(a.as_primitive::<Int32Type>().values());
+        }
+        return Column::I32(out);
+    }
+    let mut out = Vec::with_capacity(rows);
+    for a in parts {
+        match a.data_type() {
+            DataType::Int32 => out.extend(
+                a.as_primitive::<Int32Type>()
+                    .values()
+                    .iter()
+                    .map(|v| i64::from(*v)),
+            ),
+            _ => out.extend_from_slice(a.as_primitive::<Int64Type>().values()),
+        }
+    }
+    Column::I64(out)
 }
 
 impl Builder {
@@ -281,30 +311,24 @@ impl Builder {
                 let d = list.value_length() as usize;
                 self.set_dims(d)?;
                 let values = values.values().slice(list.offset() * d, list.len() * d);
-                match self.points.get_or_insert(Storage::Rows(Vec::new())) {
-                    Storage::Rows(parts) => parts.push(values),
-                    Storage::Columns(_) => return Err(mixed()),
+                match self.points.get_or_insert(Pending::Rows(Vec::new())) {
+                    Pending::Rows(parts) => parts.push(values),
+                    Pending::Columns(_) => return Err(mixed()),
                 }
                 return Ok(list.len());
             }
         }
         self.set_dims(columns.len())?;
         let rows = columns.first().map_or(0, |c| c.len());
-        let mut batch = Vec::with_capacity(columns.len());
         for (i, column) in columns.iter().enumerate() {
             if column.len() != rows {
                 return Err(Error::Points("dim columns of unequal lengths".into()));
             }
-            batch.push(dim_column(i, column)?);
+            check_dim_column(i, column)?;
         }
-        match self.points.get_or_insert(Storage::Columns(Vec::new())) {
-            Storage::Columns(so_far) if so_far.is_empty() => *so_far = batch,
-            Storage::Columns(so_far) => {
-                for (c, more) in so_far.iter_mut().zip(batch) {
-                    c.append(more);
-                }
-            }
-            Storage::Rows(_) => return Err(mixed()),
+        match self.points.get_or_insert(Pending::Columns(Vec::new())) {
+            Pending::Columns(batches) => batches.push(columns.to_vec()),
+            Pending::Rows(_) => return Err(mixed()),
         }
         Ok(rows)
     }
@@ -371,7 +395,7 @@ impl Builder {
     fn finish(self, dims_hint: Option<usize>) -> Result<Labelled> {
         let dims = self.dims.or(dims_hint).filter(|d| *d > 0).unwrap_or(3);
         let points = match self.points {
-            Some(Storage::Rows(parts)) => {
+            Some(Pending::Rows(parts)) => {
                 if parts.iter().any(|p| p.len() % dims != 0) {
                     return Err(Error::Points(
                         "the answer is not a whole number of points".into(),
@@ -379,7 +403,9 @@ impl Builder {
                 }
                 Storage::Rows(parts)
             }
-            Some(columns) => columns,
+            Some(Pending::Columns(batches)) => {
+                Storage::Columns((0..dims).map(|d| join_dim(&batches, d)).collect())
+            }
             None => Storage::Rows(Vec::new()),
         };
         Ok(Labelled {
@@ -779,11 +805,13 @@ mod tests {
         }
     }
 
-    /// A batch of `shape=columns`: int32 x and z, int64 y, with `metadata` on its schema.
+    /// A batch of `shape=columns`: int32 x and z, y int64 when `wide_y` (else int32), with
+    /// `metadata` on its schema.
     fn columns_batch(
         labels: Option<Vec<u64>>,
         rows: &[[i64; 3]],
         metadata: &[(&str, &str)],
+        wide_y: bool,
     ) -> RecordBatch {
         let mut fields = Vec::new();
         let mut columns: Vec<ArrayRef> = Vec::new();
@@ -793,7 +821,7 @@ mod tests {
         }
         for (d, name) in ["x", "y", "z"].iter().enumerate() {
             let values = rows.iter().map(|r| r[d]);
-            if d == 1 {
+            if d == 1 && wide_y {
                 fields.push(Field::new(*name, DataType::Int64, false));
                 columns.push(Arc::new(Int64Array::from_iter_values(values)));
             } else {
@@ -819,11 +847,17 @@ mod tests {
         let big = (1u64 << 53) + 1;
         let rows = [[1, -(1 << 40), 3], [4, 5, -6], [7, 8, 9]];
         let one = [("pocaduck_edge:label", "9007199254740993")];
-        let a = columns_batch(None, &rows[..2], &one);
-        let b = columns_batch(None, &rows[2..], &one);
+        let a = columns_batch(None, &rows[..2], &one, true);
+        let b = columns_batch(None, &rows[2..], &one, true);
         let out = decode_arrow(ipc(&[a, b])).unwrap();
         assert_eq!(out.dims, 3);
-        assert!(matches!(out.points, Storage::Columns(_)));
+        let Storage::Columns(columns) = &out.points else {
+            panic!("columns were not kept");
+        };
+        assert!(matches!(
+            columns[..],
+            [Column::I32(_), Column::I64(_), Column::I32(_)]
+        ));
         assert_eq!(
             out.runs,
             vec![LabelRun {
@@ -836,17 +870,32 @@ mod tests {
         assert_eq!(out.recentre(0..3), crate::cloud::recentre(&all, 3));
 
         // Several labels carry a label column.
-        let c = columns_batch(Some(vec![5, 5, big]), &rows, &[]);
+        let c = columns_batch(Some(vec![5, 5, big]), &rows, &[], true);
         let out = decode_arrow(ipc(&[c])).unwrap();
         assert_eq!(out.runs.len(), 2);
         assert_eq!(out.int64(2..3), vec![7, 8, 9]);
 
         // Neither a label column nor a label in the metadata, or a bad one: refused.
         for metadata in [&[][..], &[("pocaduck_edge:label", "-1")][..]] {
-            let d = columns_batch(None, &rows, metadata);
+            let d = columns_batch(None, &rows, metadata, true);
             let e = decode_arrow(ipc(&[d])).unwrap_err().to_string();
             assert!(e.contains("label"), "{e}");
         }
+    }
+
+    #[test]
+    fn dim_columns_join_across_batches_widening_only_when_a_batch_is_int64() {
+        let rows = [[1, -(1 << 40), 3], [4, 5, -6], [7, 8, 9]];
+        let batches: Vec<Vec<ArrayRef>> = [
+            columns_batch(None, &rows[..2], &[], true),
+            columns_batch(None, &rows[2..], &[], false),
+        ]
+        .iter()
+        .map(|b| b.columns().to_vec())
+        .collect();
+        assert_eq!(join_dim(&batches, 0), Column::I32(vec![1, 4, 7]));
+        assert_eq!(join_dim(&batches, 1), Column::I64(vec![-(1 << 40), 5, 8]));
+        assert_eq!(join_dim(&batches[1..], 1), Column::I32(vec![8]));
     }
 
     #[test]
