@@ -348,9 +348,28 @@ impl QueryRun {
         }
     }
 
+    /// Reads on until a round is ready (false once every sub-split is done). The rest of
+    /// that round's reply is read and the next request sent before the round is handed out,
+    /// so VastDB works on the next page while the caller handles this one; the rounds held
+    /// are those of one reply.
+    async fn read_more(&mut self, timing: &mut Timing) -> Result<bool, ApiError> {
+        if !self.read_step(timing).await? {
+            return Ok(false);
+        }
+        if !self.ready.is_empty() {
+            while self.body.is_some() {
+                self.read_step(timing).await?;
+            }
+            if !self.done {
+                self.read_step(timing).await?;
+            }
+        }
+        Ok(true)
+    }
+
     /// Sends the next request or reads the next bytes of the reply; false once every
     /// sub-split is done.
-    async fn read_more(&mut self, timing: &mut Timing) -> Result<bool, ApiError> {
+    async fn read_step(&mut self, timing: &mut Timing) -> Result<bool, ApiError> {
         if self.done {
             return Ok(false);
         }

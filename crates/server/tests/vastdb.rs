@@ -235,6 +235,67 @@ fn truncated_and_reset_replies_are_resent() {
 }
 
 #[test]
+fn the_next_page_is_asked_for_before_a_page_is_handed_out() {
+    use pocaduck_edge_proxy::timing::Timing;
+    use pocaduck_edge_proxy::vast::DEFAULT_MAX_RETRIES;
+    use pocaduck_edge_proxy::vast_client::VastClient;
+    use pocaduck_edge_query::{HttpUpstream, SystemClock};
+    use pocaduck_edge_vastdb::query::{Condition, Filter};
+    use pocaduck_edge_vastdb::{Credentials, Endpoint, QuerySettings, TablePath};
+    use std::sync::Arc;
+
+    let _one = exclusive();
+    let label = big_label();
+    let (expected, pages) = baseline(label);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = Arc::new(VastClient::new(
+        Endpoint::parse(&stack().emulator).unwrap(),
+        Credentials::new(ACCESS_KEY, SECRET_KEY),
+        Arc::new(HttpUpstream::new(Duration::from_secs(10)).unwrap()),
+        Arc::new(SystemClock::new()),
+        DEFAULT_MAX_RETRIES,
+    ));
+    let table = TablePath::new("pocaduck", "tests", "columnar").unwrap();
+    let mut timing = Timing::default();
+    let mut run = runtime
+        .block_on(async {
+            let txid = client.begin(&mut timing).await?;
+            let schema = client.columns(txid, &table, &mut timing).await?;
+            let filter = Filter::all().and("label", Condition::eq(label));
+            // The server's page size, so the label takes as many pages as its answers do.
+            let settings = QuerySettings {
+                num_sub_splits: 1,
+                limit_rows: 16384,
+                ..QuerySettings::default()
+            };
+            client
+                .query(txid, &table, &schema, &["x", "y", "z"], &filter, settings)
+                .map(|run| run.committing())
+        })
+        .unwrap();
+    assert!(pages >= 3, "the label takes several pages");
+    let before = queries();
+    let points = |round: Vec<arrow_array::RecordBatch>| -> usize {
+        round.iter().map(|b| b.num_rows()).sum()
+    };
+    let first = runtime.block_on(run.next_round(&mut timing)).unwrap();
+    let mut got = points(first.expect("a first round"));
+    assert_eq!(
+        queries() - before,
+        2,
+        "the second page is asked for before the first is handed out"
+    );
+    while let Some(round) = runtime.block_on(run.next_round(&mut timing)).unwrap() {
+        got += points(round);
+    }
+    assert_eq!(got, expected.len());
+    assert_eq!(queries() - before, pages, "no page asked for twice");
+}
+
+#[test]
 fn a_stalled_reply_is_504_within_the_read_timeout() {
     let _one = exclusive();
     let label = big_label();
