@@ -37,8 +37,9 @@ pub enum Storage {
     /// `N × D` row-major int64 in pieces of whole rows (Arrow answers: each record batch's
     /// values, held in place in the answer).
     Rows(Vec<ScalarBuffer<i64>>),
-    /// One column per dim (Parquet answers and files), as stored.
-    Columns(Vec<Column>),
+    /// One column per dim, as stored, in pieces of whole rows (each an Arrow answer's
+    /// record batch, held where it lies in the answer, or a Parquet answer's columns).
+    Columns(Vec<Vec<Column>>),
 }
 
 /// Points of several labels: their values, and the runs of rows that belong to each label
@@ -78,13 +79,15 @@ impl Labelled {
                     offset += piece.len();
                 }
             }
-            Storage::Columns(c) => {
+            Storage::Columns(pieces) => {
                 let mut buffer = Vec::with_capacity(chunk_rows.min(rows.len()) * self.dims);
-                for chunk in chunks(rows, chunk_rows) {
-                    buffer.clear();
-                    interleave_into(c, chunk, &mut buffer);
-                    sink(offset, &buffer);
-                    offset += buffer.len();
+                for (piece, rows) in column_pieces(pieces, rows) {
+                    for chunk in chunks(rows, chunk_rows) {
+                        buffer.clear();
+                        interleave_into(piece, chunk, &mut buffer);
+                        sink(offset, &buffer);
+                        offset += buffer.len();
+                    }
                 }
             }
         }
@@ -119,9 +122,11 @@ impl Labelled {
                     }
                 }
             }
-            Storage::Columns(c) => {
-                for chunk in chunks(rows, chunk_rows) {
-                    emit(&|out| recentring.columns_into(c, chunk.clone(), out));
+            Storage::Columns(pieces) => {
+                for (piece, rows) in column_pieces(pieces, rows) {
+                    for chunk in chunks(rows, chunk_rows) {
+                        emit(&|out| recentring.columns_into(piece, chunk.clone(), out));
+                    }
                 }
             }
         }
@@ -147,7 +152,10 @@ impl Labelled {
             Storage::Rows(pieces) => {
                 bbox_of_pieces(&row_pieces(pieces, self.dims, rows), self.dims)
             }
-            Storage::Columns(c) => columns_bbox(c, rows),
+            Storage::Columns(pieces) => column_pieces(pieces, rows)
+                .into_iter()
+                .filter_map(|(piece, rows)| columns_bbox(piece, rows))
+                .reduce(|a, b| a.union(&b)),
         }
     }
 }
@@ -158,6 +166,21 @@ fn chunks(rows: Range<usize>, size: usize) -> impl Iterator<Item = Range<usize>>
     (rows.start..rows.end)
         .step_by(size)
         .map(move |start| start..start.saturating_add(size).min(rows.end))
+}
+
+/// The pieces of column storage that hold `rows`, each with its rows of them.
+fn column_pieces(pieces: &[Vec<Column>], rows: Range<usize>) -> Vec<(&[Column], Range<usize>)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for piece in pieces {
+        let len = piece.first().map_or(0, Column::len);
+        let (lo, hi) = (rows.start.max(offset), rows.end.min(offset + len));
+        if lo < hi {
+            out.push((&piece[..], lo - offset..hi - offset));
+        }
+        offset += len;
+    }
+    out
 }
 
 /// The parts of `pieces` (row-major, `dims` values a row) that hold `rows`.
@@ -212,8 +235,8 @@ fn push_runs(runs: &mut Vec<LabelRun>, first_row: usize, labels: &[u64]) {
 /// Builds a [`Labelled`] cloud batch by batch.
 struct Builder {
     dims: Option<usize>,
-    /// The points so far: each batch's fixed-size list values where they are, or each
-    /// batch's dim columns, checked and held as they are until [`Builder::finish`] joins them.
+    /// The points so far: each batch's fixed-size list values, or its dim columns, checked
+    /// and held where they lie in the answer.
     points: Option<Pending>,
     rows: usize,
     runs: Vec<LabelRun>,
@@ -223,48 +246,27 @@ struct Builder {
 enum Pending {
     /// Each batch's `N × D` values.
     Rows(Vec<ScalarBuffer<i64>>),
-    /// Each batch's dim columns (int32 or int64, no nulls, of equal lengths).
-    Columns(Vec<Vec<ArrayRef>>),
+    /// Each batch's dim columns.
+    Columns(Vec<Vec<Column>>),
 }
 
-/// Checks a dim column of an Arrow answer: int32 or int64, no nulls.
-fn check_dim_column(i: usize, column: &ArrayRef) -> Result<()> {
+/// A dim column of an Arrow answer (int32 or int64, no nulls) as a [`Column`], its values
+/// held where they lie in the answer.
+fn dim_column(i: usize, column: &ArrayRef) -> Result<Column> {
     if column.null_count() > 0 {
         return Err(Error::Points(format!("dim column {i} has nulls")));
     }
     match column.data_type() {
-        DataType::Int32 | DataType::Int64 => Ok(()),
+        DataType::Int32 => Ok(Column::I32(
+            column.as_primitive::<Int32Type>().values().clone(),
+        )),
+        DataType::Int64 => Ok(Column::I64(
+            column.as_primitive::<Int64Type>().values().clone(),
+        )),
         other => Err(Error::Points(format!(
             "dim column {i} is {other}, expected int32 or int64"
         ))),
     }
-}
-
-/// Dim `dim` of every batch joined into one [`Column`] sized once (int32 when every batch
-/// holds it as int32, else int64).
-fn join_dim(batches: &[Vec<ArrayRef>], dim: usize) -> Column {
-    let parts = batches.iter().map(|b| &b[dim]);
-    let rows = parts.clone().map(|a| a.len()).sum();
-    if parts.clone().all(|a| a.data_type() == &DataType::Int32) {
-        let mut out = Vec::with_capacity(rows);
-        for a in parts {
-            out.extend_from_slice(a.as_primitive::<Int32Type>().values());
-        }
-        return Column::I32(out);
-    }
-    let mut out = Vec::with_capacity(rows);
-    for a in parts {
-        match a.data_type() {
-            DataType::Int32 => out.extend(
-                a.as_primitive::<Int32Type>()
-                    .values()
-                    .iter()
-                    .map(|v| i64::from(*v)),
-            ),
-            _ => out.extend_from_slice(a.as_primitive::<Int64Type>().values()),
-        }
-    }
-    Column::I64(out)
 }
 
 impl Builder {
@@ -320,14 +322,15 @@ impl Builder {
         }
         self.set_dims(columns.len())?;
         let rows = columns.first().map_or(0, |c| c.len());
+        let mut batch = Vec::with_capacity(columns.len());
         for (i, column) in columns.iter().enumerate() {
             if column.len() != rows {
                 return Err(Error::Points("dim columns of unequal lengths".into()));
             }
-            check_dim_column(i, column)?;
+            batch.push(dim_column(i, column)?);
         }
         match self.points.get_or_insert(Pending::Columns(Vec::new())) {
-            Pending::Columns(batches) => batches.push(columns.to_vec()),
+            Pending::Columns(batches) => batches.push(batch),
             Pending::Rows(_) => return Err(mixed()),
         }
         Ok(rows)
@@ -403,9 +406,7 @@ impl Builder {
                 }
                 Storage::Rows(parts)
             }
-            Some(Pending::Columns(batches)) => {
-                Storage::Columns((0..dims).map(|d| join_dim(&batches, d)).collect())
-            }
+            Some(Pending::Columns(batches)) => Storage::Columns(batches),
             None => Storage::Rows(Vec::new()),
         };
         Ok(Labelled {
@@ -596,7 +597,10 @@ pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
             let Some(Column::I64(labels)) = decoded.into_iter().next() else {
                 return Err(Error::Points("the label column is not 64-bit".into()));
             };
-            let labels = labels.into_iter().map(check).collect::<Result<Vec<_>>>()?;
+            let labels = labels
+                .iter()
+                .map(|l| check(*l))
+                .collect::<Result<Vec<_>>>()?;
             push_runs(&mut runs, first_row, &labels);
         }
         first_row += n;
@@ -618,7 +622,7 @@ pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
     }
     Ok(Labelled {
         dims: points.len(),
-        points: Storage::Columns(points),
+        points: Storage::Columns(vec![points]),
         runs,
     })
 }
@@ -672,16 +676,38 @@ mod tests {
         Bytes::from(w.into_inner().unwrap())
     }
 
+    /// `columns` cut into pieces of rows at `cuts`, as an answer's batches hold them.
+    fn column_pieces_at(columns: &[Column], cuts: &[usize]) -> Vec<Vec<Column>> {
+        let n = columns[0].len();
+        let bounds: Vec<usize> = [0].iter().chain(cuts).chain([n].iter()).copied().collect();
+        bounds
+            .windows(2)
+            .map(|w| {
+                let (at, len) = (w[0], w[1] - w[0]);
+                columns
+                    .iter()
+                    .map(|c| match c {
+                        Column::I32(v) => Column::I32(v.slice(at, len)),
+                        Column::I64(v) => Column::I64(v.slice(at, len)),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     #[test]
     fn column_answers_go_out_chunk_by_chunk_equal_to_the_whole() {
         let n = 1000usize;
-        let wide = |k: i64| {
+        let wide = |k: i64| -> ScalarBuffer<i64> {
             (0..n as i64)
                 .map(|i| (i * 7919 + k) % 5003 - 2500)
                 .collect::<Vec<_>>()
+                .into()
         };
-        let narrow = |k: i64| wide(k).into_iter().map(|v| v as i32).collect::<Vec<_>>();
-        let far = (0..n as i64)
+        let narrow = |k: i64| -> ScalarBuffer<i32> {
+            wide(k).iter().map(|v| *v as i32).collect::<Vec<_>>().into()
+        };
+        let far: Vec<i64> = (0..n as i64)
             .map(|i| {
                 if i % 2 == 0 {
                     i64::MIN + i
@@ -702,24 +728,25 @@ mod tests {
                 Column::I32(narrow(3)),
             ],
             vec![
-                Column::I64(far),
+                Column::I64(far.into()),
                 Column::I64(wide(2)),
                 Column::I32(narrow(3)),
             ],
             vec![Column::I32(narrow(4)), Column::I64(wide(5))],
         ];
-        for columns in cases {
+        for (columns, cuts) in cases.iter().zip([&[][..], &[1, 2, 500], &[3], &[999]]) {
             let dims = columns.len();
             let labelled = Labelled {
                 dims,
-                points: Storage::Columns(columns.clone()),
+                // One piece, or pieces cut across the rows asked for and at their ends.
+                points: Storage::Columns(column_pieces_at(columns, cuts)),
                 runs: vec![LabelRun {
                     label: 1,
                     rows: 0..n,
                 }],
             };
             let rows = 3..n - 5;
-            let whole_int64 = interleave(&columns, rows.clone());
+            let whole_int64 = interleave(columns, rows.clone());
             let whole = labelled.recentre(rows.clone());
             for chunk in [1, 2, 7, 64, n] {
                 let mut int64 = Vec::new();
@@ -752,11 +779,11 @@ mod tests {
         // No rows: nothing handed out, no bounds.
         let empty = Labelled {
             dims: 3,
-            points: Storage::Columns(vec![
-                Column::I32(vec![]),
-                Column::I32(vec![]),
-                Column::I32(vec![]),
-            ]),
+            points: Storage::Columns(vec![vec![
+                Column::I32(ScalarBuffer::from(vec![])),
+                Column::I32(ScalarBuffer::from(vec![])),
+                Column::I32(ScalarBuffer::from(vec![])),
+            ]]),
             runs: vec![],
         };
         assert_eq!(
@@ -851,11 +878,13 @@ mod tests {
         let b = columns_batch(None, &rows[2..], &one, true);
         let out = decode_arrow(ipc(&[a, b])).unwrap();
         assert_eq!(out.dims, 3);
-        let Storage::Columns(columns) = &out.points else {
+        // Each batch's columns are kept as they are, a piece per batch.
+        let Storage::Columns(pieces) = &out.points else {
             panic!("columns were not kept");
         };
+        assert_eq!(pieces.len(), 2);
         assert!(matches!(
-            columns[..],
+            pieces[0][..],
             [Column::I32(_), Column::I64(_), Column::I32(_)]
         ));
         assert_eq!(
@@ -881,21 +910,35 @@ mod tests {
             let e = decode_arrow(ipc(&[d])).unwrap_err().to_string();
             assert!(e.contains("label"), "{e}");
         }
-    }
 
-    #[test]
-    fn dim_columns_join_across_batches_widening_only_when_a_batch_is_int64() {
-        let rows = [[1, -(1 << 40), 3], [4, 5, -6], [7, 8, 9]];
-        let batches: Vec<Vec<ArrayRef>> = [
-            columns_batch(None, &rows[..2], &[], true),
-            columns_batch(None, &rows[2..], &[], false),
-        ]
-        .iter()
-        .map(|b| b.columns().to_vec())
-        .collect();
-        assert_eq!(join_dim(&batches, 0), Column::I32(vec![1, 4, 7]));
-        assert_eq!(join_dim(&batches, 1), Column::I64(vec![-(1 << 40), 5, 8]));
-        assert_eq!(join_dim(&batches[1..], 1), Column::I32(vec![8]));
+        // A dim column with a null, or of another type: refused, naming the column.
+        let refused = |y: ArrayRef, expected: &str| {
+            let fields = ["x", "y", "z"].map(|name| {
+                let t = if name == "y" {
+                    y.data_type().clone()
+                } else {
+                    DataType::Int32
+                };
+                Field::new(name, t, true)
+            });
+            let metadata = [("pocaduck_edge:label".to_string(), "5".to_string())].into();
+            let x: ArrayRef = Arc::new(Int32Array::from(vec![1, 2]));
+            let batch = RecordBatch::try_new(
+                Arc::new(Schema::new_with_metadata(fields.to_vec(), metadata)),
+                vec![x.clone(), y, x],
+            )
+            .unwrap();
+            let e = decode_arrow(ipc(&[batch])).unwrap_err().to_string();
+            assert!(e.contains(expected), "{e}");
+        };
+        refused(
+            Arc::new(Int32Array::from(vec![Some(1), None])),
+            "dim column 1 has nulls",
+        );
+        refused(
+            Arc::new(arrow_array::Float64Array::from(vec![1.0, 2.0])),
+            "dim column 1 is Float64, expected int32 or int64",
+        );
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::ops::Range;
 
+use arrow_buffer::ScalarBuffer;
+
 use crate::error::{Error, Result};
 
 /// `N × D` int64 points in row-major order. `D` (the number of dims) is explicit and never
@@ -437,13 +439,14 @@ pub struct Recentred {
 }
 
 /// One dim's values as stored: the edge layout keeps a dim as int32 when every value
-/// fits, else int64.
+/// fits, else int64. The values are an Arrow buffer, so an Arrow array's values are held
+/// where they lie, and a `Vec` becomes one without a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Column {
     /// An INT32 column.
-    I32(Vec<i32>),
+    I32(ScalarBuffer<i32>),
     /// An INT64 column (also `uint64`, bit for bit).
-    I64(Vec<i64>),
+    I64(ScalarBuffer<i64>),
 }
 
 impl Column {
@@ -482,20 +485,6 @@ impl Column {
         match self {
             Column::I32(v) => fold(&v[rows]),
             Column::I64(v) => fold(&v[rows]),
-        }
-    }
-
-    /// Appends `other`, widening to int64 when the two differ.
-    pub fn append(&mut self, other: Column) {
-        match (&mut *self, other) {
-            (Column::I32(a), Column::I32(b)) => a.extend_from_slice(&b),
-            (Column::I64(a), Column::I64(b)) => a.extend_from_slice(&b),
-            (Column::I64(a), Column::I32(b)) => a.extend(b.iter().map(|x| *x as i64)),
-            (Column::I32(a), Column::I64(b)) => {
-                let mut wide: Vec<i64> = a.iter().map(|x| *x as i64).collect();
-                wide.extend_from_slice(&b);
-                *self = Column::I64(wide);
-            }
         }
     }
 }

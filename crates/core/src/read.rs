@@ -224,22 +224,28 @@ pub fn decode_columns(
             columns.end
         )));
     }
-    let mut out: Vec<Option<Column>> = vec![None; columns.len()];
+    /// A column's values as they are read.
+    #[derive(Clone)]
+    enum Values {
+        I32(Vec<i32>),
+        I64(Vec<i64>),
+    }
+    let mut out: Vec<Option<Values>> = vec![None; columns.len()];
     for (group, skip, take) in span_readers(path, meta, file, span)? {
         for (slot, c) in out.iter_mut().zip(columns.clone()) {
             match group.get_column_reader(c).map_err(&err)? {
                 ColumnReader::Int32ColumnReader(mut r) => {
                     let column = slot
-                        .get_or_insert_with(|| Column::I32(Vec::with_capacity(span.take as usize)));
-                    let Column::I32(values) = column else {
+                        .get_or_insert_with(|| Values::I32(Vec::with_capacity(span.take as usize)));
+                    let Values::I32(values) = column else {
                         return Err(Error::Points(format!("{path}: column {c} changes type")));
                     };
                     read_records(path, &mut r, skip, take, values)?;
                 }
                 ColumnReader::Int64ColumnReader(mut r) => {
                     let column = slot
-                        .get_or_insert_with(|| Column::I64(Vec::with_capacity(span.take as usize)));
-                    let Column::I64(values) = column else {
+                        .get_or_insert_with(|| Values::I64(Vec::with_capacity(span.take as usize)));
+                    let Values::I64(values) = column else {
                         return Err(Error::Points(format!("{path}: column {c} changes type")));
                     };
                     read_records(path, &mut r, skip, take, values)?;
@@ -254,7 +260,11 @@ pub fn decode_columns(
     }
     Ok(out
         .into_iter()
-        .map(|c| c.unwrap_or(Column::I64(Vec::new())))
+        .map(|c| match c {
+            Some(Values::I32(v)) => Column::I32(v.into()),
+            Some(Values::I64(v)) => Column::I64(v.into()),
+            None => Column::I64(Vec::new().into()),
+        })
         .collect())
 }
 

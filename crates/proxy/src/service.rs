@@ -152,8 +152,8 @@ fn stored_int64_dims(d: &Dataset, l: &Loaded, pieces: &[Piece]) -> Result<Vec<bo
 /// A column as an Arrow array, sharing its values.
 fn column_array(column: Column) -> ArrayRef {
     match column {
-        Column::I32(values) => Arc::new(Int32Array::from(values)),
-        Column::I64(values) => Arc::new(Int64Array::from(values)),
+        Column::I32(values) => Arc::new(Int32Array::new(values, None)),
+        Column::I64(values) => Arc::new(Int64Array::new(values, None)),
     }
 }
 

@@ -384,7 +384,7 @@ impl EdgeReader {
         let dims = self.manifest.dims();
         // Whole labels stay in columns, as stored; a selection goes through rows.
         let select = limit.is_some() || bbox.is_some();
-        let mut columns: Option<Vec<Column>> = None;
+        let mut pieces: Vec<Vec<Column>> = Vec::new();
         let mut values = Vec::new();
         let mut rows = 0usize;
         let mut runs = Vec::with_capacity(labels.len());
@@ -411,10 +411,7 @@ impl EdgeReader {
                     values.extend_from_slice(cloud.values());
                 } else {
                     rows += taken as usize;
-                    match &mut columns {
-                        None => columns = Some(piece),
-                        Some(all) => all.iter_mut().zip(piece).for_each(|(a, p)| a.append(p)),
-                    }
+                    pieces.push(piece);
                 }
                 rank += taken;
             }
@@ -423,10 +420,11 @@ impl EdgeReader {
                 rows: first_row..rows,
             });
         }
-        // Only whole labels fill `columns`; a selection filled `values`.
-        let points = match columns {
-            Some(c) => Storage::Columns(c),
-            None => Storage::Rows(vec![values.into()]),
+        // Only whole labels fill `pieces`; a selection filled `values`.
+        let points = if select {
+            Storage::Rows(vec![values.into()])
+        } else {
+            Storage::Columns(pieces)
         };
         Ok(Decoded::new(Labelled { dims, points, runs }))
     }
