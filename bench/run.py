@@ -82,6 +82,11 @@ def optimized_from_sample(sample, path):
     return len(xyz)
 
 
+def dir_bytes(path, suffix=""):
+    """Bytes of the files under `path` whose names end with `suffix`."""
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs if f.endswith(suffix))
+
+
 def sample_parquet_answers(base):
     """(points, bytes) of the Parquet answer of every label of the served bundled sample."""
     url = f"{base}/v1/datasets/sample"
@@ -117,7 +122,7 @@ def main():
     big = os.path.join(work, "pocaduck-big")
     big_points = optimized_from_sample(os.path.join(work, "sample-64"), big)
     big_s, big_rss = run_measured([BIN, "import", big, os.path.join(work, "edge-big")])
-    rest_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(edge) for f in fs)
+    rest_bytes = dir_bytes(edge)
     sample = os.path.join(work, "sample")  # the bundled sample, as `npm start` serves it
     subprocess.run([BIN, "sample", sample], check=True, stderr=subprocess.DEVNULL)
 
@@ -158,16 +163,13 @@ def main():
         print(f"| {n:,} | {theirs * 1e3:.1f} ms | {rows_m['seconds'] * 1e3:.2f} ms | **{theirs / rows_m['seconds']:.0f}×** | {rows_m['server_ms']:.2f} ms "
               f"| {columns_m['seconds'] * 1e3:.2f} ms | **{theirs / columns_m['seconds']:.0f}×** | {columns_m['server_ms']:.2f} ms | {wire:.2f} B/pt |")
     print()
-    def parquet_bytes(path):
-        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs if f.endswith(".parquet"))
-
-    print(f"| at rest | pocaduck-edge {rest_bytes / total:.2f} B/point | PoCADuck raw layout {parquet_bytes(raw) / total:.2f} B/point, "
-          f"optimized layout {parquet_bytes(os.path.join(opt, 'optimized')) / total:.2f} B/point |")
+    print(f"| at rest | pocaduck-edge {rest_bytes / total:.2f} B/point | PoCADuck raw layout {dir_bytes(raw, '.parquet') / total:.2f} B/point, "
+          f"optimized layout {dir_bytes(os.path.join(opt, 'optimized'), '.parquet') / total:.2f} B/point |")
     print(f"| import, {total:,} points | pocaduck-edge {import_s:.2f} s ({total / import_s / 1e6:.2f} M points/s), peak {import_rss:.0f} MB "
           f"| PoCADuck ingest + optimized layout {pocaduck_s:.1f} s ({total / pocaduck_s / 1e6:.3f} M points/s), peak {pocaduck_rss:.0f} MB "
           f"| ratio {pocaduck_s / import_s:.0f}× |")
     sample_points = sum(n for n, _ in sample_wire)
-    sample_rest = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(sample) for f in fs)
+    sample_rest = dir_bytes(sample)
     per_label = [size / n for n, size in sample_wire]
     print(f"| the bundled sample, {len(sample_wire)} labels, {sample_points:,} points | at rest {sample_rest / sample_points:.3f} B/point "
           f"| on the wire, each label's Parquet answer: {min(per_label):.3f} to {max(per_label):.3f} B/point "

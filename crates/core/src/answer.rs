@@ -237,17 +237,9 @@ struct Builder {
     dims: Option<usize>,
     /// The points so far: each batch's fixed-size list values, or its dim columns, checked
     /// and held where they lie in the answer.
-    points: Option<Pending>,
+    points: Option<Storage>,
     rows: usize,
     runs: Vec<LabelRun>,
-}
-
-/// The points of the batches read so far.
-enum Pending {
-    /// Each batch's `N × D` values.
-    Rows(Vec<ScalarBuffer<i64>>),
-    /// Each batch's dim columns.
-    Columns(Vec<Vec<Column>>),
 }
 
 /// A dim column of an Arrow answer (int32 or int64, no nulls) as a [`Column`], its values
@@ -313,9 +305,9 @@ impl Builder {
                 let d = list.value_length() as usize;
                 self.set_dims(d)?;
                 let values = values.values().slice(list.offset() * d, list.len() * d);
-                match self.points.get_or_insert(Pending::Rows(Vec::new())) {
-                    Pending::Rows(parts) => parts.push(values),
-                    Pending::Columns(_) => return Err(mixed()),
+                match self.points.get_or_insert(Storage::Rows(Vec::new())) {
+                    Storage::Rows(parts) => parts.push(values),
+                    Storage::Columns(_) => return Err(mixed()),
                 }
                 return Ok(list.len());
             }
@@ -329,9 +321,9 @@ impl Builder {
             }
             batch.push(dim_column(i, column)?);
         }
-        match self.points.get_or_insert(Pending::Columns(Vec::new())) {
-            Pending::Columns(batches) => batches.push(batch),
-            Pending::Rows(_) => return Err(mixed()),
+        match self.points.get_or_insert(Storage::Columns(Vec::new())) {
+            Storage::Columns(batches) => batches.push(batch),
+            Storage::Rows(_) => return Err(mixed()),
         }
         Ok(rows)
     }
@@ -398,7 +390,7 @@ impl Builder {
     fn finish(self, dims_hint: Option<usize>) -> Result<Labelled> {
         let dims = self.dims.or(dims_hint).filter(|d| *d > 0).unwrap_or(3);
         let points = match self.points {
-            Some(Pending::Rows(parts)) => {
+            Some(Storage::Rows(parts)) => {
                 if parts.iter().any(|p| p.len() % dims != 0) {
                     return Err(Error::Points(
                         "the answer is not a whole number of points".into(),
@@ -406,7 +398,7 @@ impl Builder {
                 }
                 Storage::Rows(parts)
             }
-            Some(Pending::Columns(batches)) => Storage::Columns(batches),
+            Some(columns) => columns,
             None => Storage::Rows(Vec::new()),
         };
         Ok(Labelled {
