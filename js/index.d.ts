@@ -61,12 +61,17 @@ export interface Points {
   timing: Timing;
 }
 
-/** Which outputs to build (both by default); a skipped one is an empty array. */
+/**
+ * Which outputs to build (both by default); a skipped one is an empty array. Either may be
+ * a caller's array to write into instead of a new one (a viewer re-using its buffers): the
+ * runs are written one after another from its start, each `Points` getting a view of its
+ * part; an array too short for the answer is a `RangeError`, before anything is written.
+ */
 export interface Outputs {
-  /** Build `int64` (default true). */
-  int64?: boolean;
-  /** Build `positions` and `origin` (default true). */
-  positions?: boolean;
+  /** Build `int64` (default true), or write it into this array (N × D values per run). */
+  int64?: boolean | BigInt64Array;
+  /** Build `positions` and `origin` (default true), or write positions into this array (N × 3 per run). */
+  positions?: boolean | Float32Array;
 }
 
 /** Options of a points load. */

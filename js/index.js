@@ -8,6 +8,7 @@ import initWasm, {
   decodeArrow as wasmDecodeArrow,
   decodeParquet as wasmDecodeParquet,
 } from "../pkg/pocaduck_edge_wasm.js";
+import { checkOutputs, outputSlots } from "./outputs.js";
 
 const U64_MAX = (1n << 64n) - 1n;
 /** Requests in flight per client, as browsers allow per origin over HTTP/1.1. */
@@ -187,12 +188,25 @@ function limitParam(limit) {
   return BigInt(limit);
 }
 
-/** Turns run `i` of a wasm `Decoded` into a `Points`; `want` may skip either output. */
-function pointsOf(decoded, i, label, timing, want = {}) {
+/**
+ * Turns run `i` of a wasm `Decoded` into a `Points`; `want` may skip either output, and
+ * `slots` (from `outputSlots`) holds the caller's views to write into, at index `at`.
+ */
+function pointsOf(decoded, i, label, timing, want, slots, at) {
   const dims = decoded.dims;
-  const [positions, origin, flatBox] =
-    want.positions === false ? [new Float32Array(0), new Float64Array(3), decoded.bbox(i)] : decoded.render(i);
-  const int64 = want.int64 === false ? new BigInt64Array(0) : decoded.int64(i);
+  let positions, origin, flatBox;
+  if (want.positions === false) {
+    [positions, origin, flatBox] = [new Float32Array(0), new Float64Array(3), decoded.bbox(i)];
+  } else if (slots.positions) {
+    positions = slots.positions[at];
+    [origin, flatBox] = decoded.renderInto(i, positions);
+  } else {
+    [positions, origin, flatBox] = decoded.render(i);
+  }
+  let int64;
+  if (want.int64 === false) int64 = new BigInt64Array(0);
+  else if (slots.int64) decoded.int64Into(i, (int64 = slots.int64[at]));
+  else int64 = decoded.int64(i);
   return {
     label,
     count: decoded.count(i),
@@ -205,13 +219,13 @@ function pointsOf(decoded, i, label, timing, want = {}) {
   };
 }
 
-function emptyPoints(label, dims, timing) {
+function emptyPoints(label, dims, timing, slots, at) {
   return {
     label,
     count: 0,
     dims,
-    int64: new BigInt64Array(0),
-    positions: new Float32Array(0),
+    int64: slots.int64?.[at] ?? new BigInt64Array(0),
+    positions: slots.positions?.[at] ?? new Float32Array(0),
     origin: new Float64Array(3),
     bbox: null,
     timing,
@@ -222,7 +236,8 @@ function emptyPoints(label, dims, timing) {
 function allPoints(decoded, timing, want) {
   try {
     const labels = decoded.labels();
-    return Array.from(labels, (label, i) => pointsOf(decoded, i, label.toString(), timing, want));
+    const slots = outputSlots(want, Array.from(labels, (_, i) => decoded.count(i)), decoded.dims);
+    return Array.from(labels, (label, i) => pointsOf(decoded, i, label.toString(), timing, want, slots, i));
   } finally {
     decoded.free();
   }
@@ -234,9 +249,13 @@ function pointsFor(decoded, labels, meter, want) {
     const runs = new Map();
     decoded.labels().forEach((l, i) => runs.set(l.toString(), i));
     const t0 = performance.now();
-    const out = labels.map((label) => {
-      const i = runs.get(label);
-      return i === undefined ? emptyPoints(label, decoded.dims, null) : pointsOf(decoded, i, label, null, want);
+    const run = labels.map((label) => runs.get(label));
+    const slots = outputSlots(want, run.map((i) => (i === undefined ? 0 : decoded.count(i))), decoded.dims);
+    const out = labels.map((label, at) => {
+      const i = run[at];
+      return i === undefined
+        ? emptyPoints(label, decoded.dims, null, slots, at)
+        : pointsOf(decoded, i, label, null, want, slots, at);
     });
     meter.decodeMs += performance.now() - t0;
     const shared = meter.timing();
@@ -268,6 +287,7 @@ function timedDecode(meter, decode) {
 
 /** Runs a wasm decoder over bytes the caller fetched: one `Points` per label run. */
 async function decodeWhole(decoder, bytes, want) {
+  checkOutputs(want);
   await init();
   const t0 = performance.now();
   const input = asBytes(bytes);
@@ -329,6 +349,7 @@ export function connect(baseUrl, options = {}) {
       return q.toString();
     };
     async function load(labels, url, requestOptions, options) {
+      checkOutputs(options);
       await init();
       const meter = new Meter(options.onProgress);
       const bytes = await request(url, `points of ${labels.length === 1 ? `label ${labels[0]}` : `${labels.length} labels`}`, {
@@ -516,6 +537,7 @@ export async function openDataset(url, options = {}) {
 
 
   async function load(labels, options) {
+    checkOutputs(options);
     const box = bboxParam(options.bbox);
     const limit = limitParam(options.limit);
     if (options.order !== undefined && options.order !== "xyz") {

@@ -21,8 +21,9 @@ function dataset(source) {
   return datasets.get(key);
 }
 
+/** Every buffer of the points, each once (a caller's output array is shared by its runs). */
 function transferables(points) {
-  return points.flatMap((p) => [p.int64.buffer, p.positions.buffer, p.origin.buffer]);
+  return [...new Set(points.flatMap((p) => [p.int64.buffer, p.positions.buffer, p.origin.buffer]))];
 }
 
 self.onmessage = async ({ data }) => {
@@ -35,8 +36,8 @@ self.onmessage = async ({ data }) => {
   running.set(id, controller);
   try {
     let points;
-    if (op === "decodeArrow") points = await decodeArrow(data.bytes);
-    else if (op === "decodeParquet") points = await decodeParquet(data.bytes);
+    if (op === "decodeArrow") points = await decodeArrow(data.bytes, data.outputs);
+    else if (op === "decodeParquet") points = await decodeParquet(data.bytes, data.outputs);
     else if (op === "getPoints") {
       const options = {
         ...data.options,

@@ -1,4 +1,4 @@
-import type { LabelLike, Points, PointsOptions } from "./index.js";
+import type { LabelLike, Outputs, Points, PointsOptions } from "./index.js";
 
 /** Where a worker reads: a server's dataset (proxy) or an edge-layout folder (serverless). */
 export type Source =
@@ -7,7 +7,9 @@ export type Source =
 
 /**
  * Loads and decodes points in a module Web Worker; results arrive as transferred typed
- * arrays, so the main thread does no decoding and no copying.
+ * arrays, so the main thread does no decoding and no copying. A caller's output array
+ * (`Outputs`) is transferred to the worker with its whole buffer (detached here) and comes
+ * back as the `Points`' views of that buffer.
  */
 export class PointsWorker {
   /** Starts the worker (`worker-main.js` beside this module unless `url` says otherwise). */
@@ -15,9 +17,9 @@ export class PointsWorker {
   getPoints(source: Source, label: LabelLike, options?: PointsOptions): Promise<Points>;
   getPointsMany(source: Source, labels: LabelLike[], options?: PointsOptions): Promise<Points[]>;
   /** Decodes in the worker; `bytes.buffer` is transferred (detached here). */
-  decodeArrow(bytes: Uint8Array): Promise<Points[]>;
+  decodeArrow(bytes: Uint8Array, outputs?: Outputs): Promise<Points[]>;
   /** Decodes in the worker; `bytes.buffer` is transferred (detached here). */
-  decodeParquet(bytes: Uint8Array): Promise<Points[]>;
+  decodeParquet(bytes: Uint8Array, outputs?: Outputs): Promise<Points[]>;
   /** Stops the worker; calls in flight reject. */
   terminate(): void;
 }

@@ -2,6 +2,16 @@
 // finished typed arrays (moved, not copied). Types: worker.d.ts.
 
 import { PocaduckError, labelString } from "./index.js";
+import { checkOutputs } from "./outputs.js";
+
+/** The buffers of a caller's output arrays, each once. */
+function outputBuffers(outputs) {
+  return unique([outputs.int64, outputs.positions].filter(ArrayBuffer.isView).map((a) => a.buffer));
+}
+
+function unique(buffers) {
+  return [...new Set(buffers)];
+}
 
 /** A Web Worker that loads and decodes points. */
 export class PointsWorker {
@@ -51,10 +61,16 @@ export class PointsWorker {
     });
   }
 
-  /** Points of labels of a dataset: `{baseUrl, dataset}` (proxy) or `{url}` (serverless). */
+  /**
+   * Points of labels of a dataset: `{baseUrl, dataset}` (proxy) or `{url}` (serverless). A
+   * caller's output array moves to the worker with its buffer and comes back as the
+   * `Points`' views.
+   */
   getPointsMany(source, labels, options = {}) {
     const { signal, onProgress, ...rest } = options;
-    return this.call({ op: "getPoints", source, labels: labels.map(labelString), options: rest }, [], { signal, onProgress });
+    checkOutputs(rest);
+    const message = { op: "getPoints", source, labels: labels.map(labelString), options: rest };
+    return this.call(message, outputBuffers(rest), { signal, onProgress });
   }
 
   /** One label's points. */
@@ -63,13 +79,15 @@ export class PointsWorker {
   }
 
   /** Decodes an Arrow IPC stream in the worker; `bytes`' buffer is moved there. */
-  decodeArrow(bytes) {
-    return this.call({ op: "decodeArrow", bytes }, [bytes.buffer]);
+  decodeArrow(bytes, outputs = {}) {
+    checkOutputs(outputs);
+    return this.call({ op: "decodeArrow", bytes, outputs }, unique([bytes.buffer, ...outputBuffers(outputs)]));
   }
 
   /** Decodes a Parquet file in the worker; `bytes`' buffer is moved there. */
-  decodeParquet(bytes) {
-    return this.call({ op: "decodeParquet", bytes }, [bytes.buffer]);
+  decodeParquet(bytes, outputs = {}) {
+    checkOutputs(outputs);
+    return this.call({ op: "decodeParquet", bytes, outputs }, unique([bytes.buffer, ...outputBuffers(outputs)]));
   }
 
   /** Stops the worker; calls in flight reject. */

@@ -44,10 +44,11 @@ function originOf(lo, hi) {
   return o;
 }
 
-function float32FromAxes(axes, n) {
+/** Re-centred float32 positions, into `target` when given (N × 3 long), else a new array. */
+function float32FromAxes(axes, n, target) {
   const { lo, hi } = boundsOfAxes(axes);
   const origin = originOf(lo, hi);
-  const out = new Float32Array(n * 3);
+  const out = target ?? new Float32Array(n * 3);
   for (let k = 0; k < 3; k++) {
     const o = origin[k];
     for (const { start, values } of axes[k]) {
@@ -109,7 +110,7 @@ function int32Axes(axes) {
 // ---------------------------------------------------------------------------------------
 // The contestants
 
-/** Our package: one call, the run of `label`. */
+/** Our package: one call, the run of `label`; float32 into `target` when given. */
 function ours(lib, label) {
   const one = (points) => {
     if (points.length !== 1 || points[0].label !== label) {
@@ -118,13 +119,13 @@ function ours(lib, label) {
     return points[0];
   };
   const calls = {
-    parquetF32: async (bytes) => {
-      const p = one(await lib.decodeParquet(bytes, { int64: false }));
+    parquetF32: async (bytes, target) => {
+      const p = one(await lib.decodeParquet(bytes, { int64: false, positions: target ?? true }));
       return { positions: p.positions, origin: p.origin };
     },
     parquetI64: async (bytes) => ({ int64: one(await lib.decodeParquet(bytes, { positions: false })).int64 }),
-    arrowF32: async (bytes) => {
-      const p = one(await lib.decodeArrow(bytes, { int64: false }));
+    arrowF32: async (bytes, target) => {
+      const p = one(await lib.decodeArrow(bytes, { int64: false, positions: target ?? true }));
       return { positions: p.positions, origin: p.origin };
     },
     arrowI64: async (bytes) => ({ int64: one(await lib.decodeArrow(bytes, { positions: false })).int64 }),
@@ -156,9 +157,9 @@ function parquetWasm(pw, arrow, names) {
   // option is ignored by readParquet 0.8.0.
   const table = (bytes) => arrow.tableFromIPC(pw.readParquet(bytes, { batchSize: 1 << 22 }).intoIPCStream());
   return {
-    parquetF32: async (bytes) => {
+    parquetF32: async (bytes, target) => {
       const t = table(bytes);
-      return float32FromAxes(int32Axes(axesOfTable(t, names)), t.numRows);
+      return float32FromAxes(int32Axes(axesOfTable(t, names)), t.numRows, target);
     },
     parquetI64: async (bytes) => {
       const t = table(bytes);
@@ -185,9 +186,9 @@ function hyparquet(hyp, decompressZstd, names) {
     return { axes: names.map((n) => byName.get(n)), n: Number(metadata.num_rows) };
   }
   return {
-    parquetF32: async (bytes) => {
+    parquetF32: async (bytes, target) => {
       const { axes: a, n } = await axes(bytes);
-      return float32FromAxes(int32Axes(a), n);
+      return float32FromAxes(int32Axes(a), n, target);
     },
     parquetI64: async (bytes) => {
       const { axes: a, n } = await axes(bytes);
@@ -220,15 +221,15 @@ function apacheArrow(arrow, names) {
     return { axes: int32Axes(axesOfTable(t, names)), n: t.numRows };
   };
   return {
-    columnsF32: async (bytes) => {
+    columnsF32: async (bytes, target) => {
       const { axes, n } = columns(bytes);
-      return float32FromAxes(axes, n);
+      return float32FromAxes(axes, n, target);
     },
     columnsI64: async (bytes) => {
       const { axes, n } = columns(bytes);
       return int64FromAxes(axes, n);
     },
-    arrowF32: async (bytes) => {
+    arrowF32: async (bytes, target) => {
       const batches = pointBatches(arrow.tableFromIPC(bytes));
       let n = 0;
       // Pass 1: bounds from the low words, checking each high word is the sign of its low one.
@@ -250,7 +251,7 @@ function apacheArrow(arrow, names) {
       if (bad) return bigintRecentre(batches, n);
       const origin = originOf([x0, y0, z0], [x1, y1, z1]);
       const [ox, oy, oz] = origin;
-      const out = new Float32Array(n * 3);
+      const out = target ?? new Float32Array(n * 3);
       let i = 0;
       for (const w of words) {
         for (let j = 0; j < w.length; j += 6, i += 3) {
@@ -352,6 +353,9 @@ async function measure(fn, { warmup, minRuns, maxRuns, budgetMs }) {
   return { times, out };
 }
 
+/** The name of a task whose output goes into an array the caller gives. */
+export const INTO = (task) => `${task}, into the caller's array`;
+
 /**
  * Runs every contestant on `parquet`, `arrow` and (when given) `columns`, the Arrow answer in
  * `shape=columns` (Uint8Arrays over whole ArrayBuffers), of one label. `libs`: `{ ours: {decodeParquet, decodeArrow}, arrow: {tableFromIPC}, pw: {readParquet},
@@ -373,22 +377,32 @@ export async function runSuite(libs, { parquet, arrow, columns, label, names = [
     { task: "Arrow IPC → int64", key: "arrowI64", input: arrow },
     { task: "Arrow IPC columns → float32", key: "columnsF32", input: columns },
     { task: "Arrow IPC columns → int64", key: "columnsI64", input: columns },
+    // A viewer re-using its buffers: each contestant writes into an array it was given.
+    { task: INTO("Parquet → float32"), key: "parquetF32", input: parquet, into: true },
+    { task: INTO("Arrow IPC → float32"), key: "arrowF32", input: arrow, into: true },
+    { task: INTO("Arrow IPC columns → float32"), key: "columnsF32", input: columns, into: true },
   ].filter((t) => t.input);
   const rows = [];
   const checksums = {};
   const floors = {};
   let count;
-  for (const { task, key, input } of tasks) {
+  for (const { task, key, input, into } of tasks) {
+    const id = into ? `${key}Into` : key;
     let ref;
     for (const [name, c] of Object.entries(contestants)) {
       if (!c[key]) continue;
-      const { times, out } = await measure(() => c[key](input), { warmup, minRuns, maxRuns, budgetMs });
+      // Each contestant its own array, so the check below compares two outputs.
+      const target = into ? new Float32Array(count * 3) : undefined;
+      const { times, out } = await measure(() => c[key](input, target), { warmup, minRuns, maxRuns, budgetMs });
+      if (into && out.positions !== target && out.positions.buffer !== target.buffer) {
+        throw new Error(`${name} ${task}: the output is not in the array given`);
+      }
       const values = out.positions ?? out.int64;
       const n = values.length / 3;
       if (name === "ours") {
         ref = out;
         count ??= n;
-        checksums[key] = checksum(values) + (out.origin ? `/${Array.from(out.origin).join(",")}` : "");
+        checksums[id] = checksum(values) + (out.origin ? `/${Array.from(out.origin).join(",")}` : "");
       } else {
         checkSame(out, ref, `${name} ${task}`);
       }
@@ -406,17 +420,24 @@ export async function runSuite(libs, { parquet, arrow, columns, label, names = [
       rows.push(row);
       log(`${task.padEnd(20)} ${name.padEnd(13)} median ${row.medianMs.toFixed(1)} ms over ${row.runs} runs`);
     }
-    // The floor of any decoder that hands out a fresh array: allocate one and copy into it.
-    if (key === "parquetF32" || key === "parquetI64") {
+    // The floor of any decoder that hands out a fresh array: allocate one and copy into it;
+    // of one that writes into a given array: copy into it.
+    if (id === "parquetF32" || id === "parquetI64") {
       const src = ref.positions ?? ref.int64;
       const { times } = await measure(async () => src.slice(), { warmup, minRuns, maxRuns, budgetMs: Math.min(budgetMs, 500) });
       floors[ref.positions ? "float32" : "int64"] = { medianMs: median(times), runs: times.length, bytes: src.byteLength };
     }
+    if (id === "parquetF32Into") {
+      const src = ref.positions.slice();
+      const dst = new Float32Array(src.length);
+      const { times } = await measure(async () => dst.set(src), { warmup, minRuns, maxRuns, budgetMs: Math.min(budgetMs, 500) });
+      floors.float32Into = { medianMs: median(times), runs: times.length, bytes: src.byteLength };
+    }
     // Our output of the other input must be the very same values.
-    const parquetKey = key.replace(/^(arrow|columns)/, "parquet");
-    if (parquetKey !== key && checksums[parquetKey]) {
-      const other = checksums[parquetKey];
-      if (other !== checksums[key]) throw new Error(`ours: ${task} differs from the Parquet decode (${checksums[key]} vs ${other})`);
+    const parquetId = id.replace(/^(arrow|columns)/, "parquet");
+    if (parquetId !== id && checksums[parquetId]) {
+      const other = checksums[parquetId];
+      if (other !== checksums[id]) throw new Error(`ours: ${task} differs from the Parquet decode (${checksums[id]} vs ${other})`);
     }
   }
   return { rows, checksums, count, floors };

@@ -31,7 +31,7 @@ import { parseArgs } from "node:util";
 
 import { CHROMIUM, launchChromium } from "../../tests/support/chromium.mjs";
 import { binary, serve } from "../../tests/support/server.mjs";
-import { checksum, runSuite } from "./contestants.mjs";
+import { INTO, checksum, runSuite } from "./contestants.mjs";
 import { profileCalls } from "./profile-decode.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -456,17 +456,18 @@ function report({ data, node, chromium, sizeRows, wireRows, m }) {
     L(`| ${cells.join(" | ")} |`);
   }
   const floorRow = (kind, what) => {
-    const cells = [`floor: a fresh ${what} N×3 (\`.slice()\` of one)`, "—"];
+    const cells = [`floor: ${what}`, "—"];
     for (const [, env] of envs) {
       const fl = env.floors[kind];
       cells.push(f1(fl.medianMs), f1(mps(data.count, fl.medianMs)), "");
     }
     L(`| ${cells.join(" | ")} |`);
   };
-  floorRow("float32", "Float32Array");
-  floorRow("int64", "BigInt64Array");
+  floorRow("float32", "a fresh Float32Array N×3 (`.slice()` of one)");
+  floorRow("int64", "a fresh BigInt64Array N×3 (`.slice()` of one)");
+  floorRow("float32Into", "a copy into an existing Float32Array N×3 (`.set()`)");
   L();
-  L("The floor rows are the cost of allocating and filling an output of that size on this machine (page faults and memory bandwidth): no decoder that returns a fresh array can beat them.");
+  L("The fresh-array floor rows are the cost of allocating and filling an output of that size on this machine (page faults and memory bandwidth): no decoder that returns a fresh array can beat them. The tasks *into the caller's array* are a viewer re-using its buffers (`positions: aFloat32Array`; each peer's JS writes into an array it is given too), whose floor is the last row: copying into memory already mapped.");
   L();
   L("Peers: parquet-wasm = `readParquet(bytes, {batchSize: 4Mi})` → `intoIPCStream()` → apache-arrow `tableFromIPC` → JS (its default 1024-row batches are ~10× slower; it reads every column, the label too, as ours does). hyparquet = `parquetMetadata` + `parquetRead({columns: [x, y, z], onChunk})` with zstd by `decompressZstd` (fzstd) into a pre-sized buffer; it skips the label column, which ours decodes. apache-arrow = `tableFromIPC(bytes)` → the fixed_size_list's BigInt64Array viewed as int32 words (high words checked to be sign extensions, else an exact BigInt path), re-centred in JS; for int64 the values view itself (zero-copy); for the columns answer, its int32 column chunks (zero-copy) re-centred or interleaved in JS as the Parquet peers' are. JS = typed arrays, no BigInt in the hot loops.");
   L();
@@ -498,7 +499,7 @@ function report({ data, node, chromium, sizeRows, wireRows, m }) {
   L();
   L("| target | measured | met? |");
   L("|---|---|---|");
-  for (const t of targets({ envs, sizeRows, wireRows })) L(`| ${t.target} | ${t.measured} | ${t.met ? "met" : "**unmet**"} |`);
+  for (const t of targets({ envs, sizeRows, wireRows })) L(`| ${t.target} | ${t.measured} | ${t.met === true ? "met" : t.met || "**unmet**"} |`);
   L();
   return lines.join("\n");
 }
@@ -525,29 +526,41 @@ function targets({ envs, sizeRows, wireRows }) {
   const out = [];
   const get = (env, task, who) => env.rows.find((r) => r.task === task && r.contestant === who);
   const each = (fn) => envs.map(([name, env]) => ({ name, ...fn(env) }));
+  const speed = (e, task) => mps(get(e, task, "ours").count, get(e, task, "ours").medianMs);
+  const against = (e, task, peer) => get(e, task, peer).medianMs / get(e, task, "ours").medianMs;
+  // Each speed target is measured into a fresh array and into the caller's array.
+  const outputs = [["fresh array", (t) => t], ["caller's array", INTO]];
+  const status = (fresh, into) => (fresh ? "met" : into ? "met into the caller's array" : false);
   {
-    const xs = each((e) => ({ v: mps(get(e, "Parquet → float32", "ours").count, get(e, "Parquet → float32", "ours").medianMs) }));
-    out.push({ target: "Parquet → float32 ≥ 80 M points/s, single thread", measured: xs.map((x) => `${x.name} ${f1(x.v)} M/s`).join(", "), met: xs.every((x) => x.v >= 80) });
-  }
-  {
-    const xs = each((e) => ({ v: get(e, "Parquet → float32", "parquet-wasm").medianMs / get(e, "Parquet → float32", "ours").medianMs }));
-    out.push({ target: "Parquet → float32 ≥ 5× parquet-wasm end-to-end", measured: xs.map((x) => `${x.name} ${x.v.toFixed(2)}×`).join(", "), met: xs.every((x) => x.v >= 5) });
-  }
-  const shapes = [["rows", "Arrow IPC → float32"], ["columns", "Arrow IPC columns → float32"]];
-  {
-    const xs = each((e) => ({ v: shapes.map(([, task]) => mps(get(e, task, "ours").count, get(e, task, "ours").medianMs)) }));
+    const xs = each((e) => ({ v: outputs.map(([, as]) => speed(e, as("Parquet → float32"))) }));
     out.push({
-      target: "Arrow → float32 ≥ 250 M points/s",
-      measured: xs.map((x) => `${x.name} ${x.v.map((v, i) => `${f1(v)} M/s (${shapes[i][0]})`).join(", ")}`).join("; "),
-      met: xs.every((x) => Math.max(...x.v) >= 250),
+      target: "Parquet → float32 ≥ 80 M points/s, single thread",
+      measured: xs.map((x) => `${x.name} ${x.v.map((v, i) => `${f1(v)} M/s (${outputs[i][0]})`).join(", ")}`).join("; "),
+      met: status(xs.every((x) => x.v[0] >= 80), xs.every((x) => x.v[1] >= 80)),
     });
   }
   {
-    const xs = each((e) => ({ v: shapes.map(([, task]) => get(e, task, "apache-arrow").medianMs / get(e, task, "ours").medianMs) }));
+    const xs = each((e) => ({ v: outputs.map(([, as]) => against(e, as("Parquet → float32"), "parquet-wasm")) }));
     out.push({
-      target: "Arrow → float32 never slower than apache-arrow zero-copy + re-centring",
-      measured: xs.map((x) => `${x.name} ${x.v.map((v, i) => `${v.toFixed(2)}× (${shapes[i][0]})`).join(", ")}`).join("; ") + " (> 1: ours faster)",
-      met: xs.every((x) => x.v.every((v) => v >= 1)),
+      target: "Parquet → float32 ≥ 5× parquet-wasm end-to-end",
+      measured: xs.map((x) => `${x.name} ${x.v.map((v, i) => `${v.toFixed(2)}× (${outputs[i][0]})`).join(", ")}`).join("; "),
+      met: status(xs.every((x) => x.v[0] >= 5), xs.every((x) => x.v[1] >= 5)),
+    });
+  }
+  const shapes = [["rows", "Arrow IPC → float32"], ["columns", "Arrow IPC columns → float32"]];
+  for (const [kind, value, goal] of [
+    ["≥ 250 M points/s", speed, (v) => v >= 250],
+    ["never slower than apache-arrow zero-copy + re-centring", (e, task) => against(e, task, "apache-arrow"), (v) => v >= 1],
+  ]) {
+    const xs = each((e) => ({ v: outputs.map(([, as]) => shapes.map(([, task]) => value(e, as(task)))) }));
+    const fmt = (v) => (kind.startsWith("≥") ? `${f1(v)} M/s` : `${v.toFixed(2)}×`);
+    const cases = (x) => outputs.map(([what], o) => `${shapes.map(([shape], i) => `${fmt(x.v[o][i])} (${shape})`).join(", ")} into a ${what}`).join("; ");
+    // The speed target asks for the faster shape; "never slower" for both.
+    const pass = (o) => xs.every((x) => (kind.startsWith("≥") ? goal(Math.max(...x.v[o])) : x.v[o].every(goal)));
+    out.push({
+      target: `Arrow → float32 ${kind}`,
+      measured: xs.map((x) => `${x.name}: ${cases(x)}`).join(". ") + (kind.startsWith("≥") ? "" : " (> 1: ours faster)"),
+      met: status(pass(0), pass(1)),
     });
   }
   {

@@ -398,11 +398,21 @@ test("the Web Worker helper loads and decodes off the main thread, in both modes
           proxy: { baseUrl: location.origin, dataset },
           serverless: { url: `${location.origin}/v1/datasets/${dataset}/files/` },
         };
+        let positions;
         for (const [mode, source] of Object.entries(sources)) {
           let progress = 0;
           const p = await worker.getPoints(source, label, { onProgress: () => (progress += 1) });
           out[mode] = { count: p.count, label: p.label, sum: String(sum(p.int64)), positions: p.positions.length, progress };
+          positions = p.positions;
         }
+        // A caller's array moves to the worker and comes back holding the positions.
+        const target = new Float32Array(positions.length + 4);
+        const q = await worker.getPoints(sources.proxy, label, { positions: target, int64: false });
+        out.into = {
+          detached: target.length === 0,
+          bufferBytes: q.positions.buffer.byteLength,
+          same: q.positions.length === positions.length && q.positions.every((v, i) => v === positions[i]),
+        };
         // Bytes handed to the worker are moved there (the caller's buffer is detached).
         const bytes = new Uint8Array(await (await fetch(`/v1/datasets/${dataset}/labels/${label}/points?format=parquet`)).arrayBuffer());
         const [decoded] = await worker.decodeParquet(bytes);
@@ -427,6 +437,7 @@ test("the Web Worker helper loads and decodes off the main thread, in both modes
       assert.ok(results[mode].progress > 0, `${mode}: no progress reported`);
     }
     assert.deepEqual(results.decoded, { count: facts.counts.get(label), detached: true });
+    assert.deepEqual(results.into, { detached: true, bufferBytes: (facts.counts.get(label) * 3 + 4) * 4, same: true });
     assert.equal(results.bad, "TypeError");
     assert.equal(results.unknown, "PocaduckError not_found 404");
     assert.deepEqual(page.problems, []);

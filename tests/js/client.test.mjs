@@ -248,6 +248,51 @@ for (const mode of ["proxy", "serverless"]) {
       assert.equal(none[0].bbox, null);
     });
 
+    test("points can be written into the caller's arrays, one run after another", async () => {
+      const d = await open(SAMPLE);
+      const labels = ["9007199254740993", "722817260", "18446744073709551615"];
+      const fresh = await d.getPointsMany(labels);
+      const total = fresh.reduce((n, p) => n + p.count, 0);
+      // Longer than needed, with a tail that must stay untouched.
+      const positions = new Float32Array(total * 3 + 5).fill(-7);
+      const int64 = new BigInt64Array(total * 3 + 2).fill(-7n);
+      const into = await d.getPointsMany(labels, { positions, int64 });
+      let at = 0;
+      for (const [i, p] of into.entries()) {
+        assert.equal(p.label, labels[i]);
+        assert.equal(p.positions.buffer, positions.buffer);
+        assert.equal(p.int64.buffer, int64.buffer);
+        assert.equal(p.positions.byteOffset, at * 3 * 4);
+        assert.equal(p.int64.byteOffset, at * 3 * 8);
+        assert.deepEqual(p.positions, fresh[i].positions);
+        assert.deepEqual(p.int64, fresh[i].int64);
+        assert.deepEqual(p.origin, fresh[i].origin);
+        at += p.count;
+      }
+      assert.deepEqual(Array.from(positions.subarray(total * 3)), [-7, -7, -7, -7, -7]);
+      assert.deepEqual(Array.from(int64.subarray(total * 3)), [-7n, -7n]);
+      // A label without points gets an empty view of the array.
+      const [none] = await d.getPointsMany(labels.slice(0, 1), { bbox: [[-5], [-1]], positions });
+      assert.equal(none.positions.length, 0);
+      assert.equal(none.positions.buffer, positions.buffer);
+    });
+
+    test("a caller's array of the wrong type is a TypeError before any request, one too short a RangeError that writes nothing", async () => {
+      const { fetch, log } = recordingFetch();
+      const d = await open(SAMPLE, { fetch });
+      const before = log.requests.length;
+      await assert.rejects(d.getPoints("722817260", { positions: new Float64Array(10) }), TypeError);
+      await assert.rejects(d.getPoints("722817260", { int64: new Int32Array(10) }), TypeError);
+      await assert.rejects(d.getPoints("722817260", { positions: "yes" }), TypeError);
+      assert.equal(log.requests.length, before);
+      const count = await d.getPointCount("722817260");
+      const short = new Float32Array(count * 3 - 1).fill(-7);
+      await assert.rejects(d.getPoints("722817260", { positions: short }), (e) => e instanceof RangeError && e.message.includes(String(count * 3)));
+      assert.ok(short.every((v) => v === -7), "nothing was written");
+      const p = await d.getPoints("722817260", { positions: new Float32Array(count * 3) });
+      assert.equal(p.count, count);
+    });
+
     test("one round trip per label through the proxy, two serverless, bounded ranges only", async () => {
       // A slow fetch, so requests made together are seen in flight together.
       const { fetch, log } = recordingFetch(30);
@@ -433,6 +478,23 @@ describe("decoders", () => {
       const [positionsOnly] = await decode(await (await fetch(`${base}?format=${format}`, { method: "POST", body })).arrayBuffer(), { int64: false });
       assert.equal(positionsOnly.int64.length, 0);
       assert.deepEqual(positionsOnly.positions, decoded[0].positions);
+    }
+  });
+
+  test("decoders write into the caller's arrays in either Arrow shape and Parquet", async () => {
+    const base = `${server.url}/v1/datasets/extreme/points`;
+    const body = JSON.stringify({ labels: [...EXTREME.keys()].map(String) });
+    for (const [format, decode] of [["arrow", decodeArrow], ["arrow&shape=columns", decodeArrow], ["parquet", decodeParquet]]) {
+      const bytes = await (await fetch(`${base}?format=${format}`, { method: "POST", body })).arrayBuffer();
+      const fresh = await decode(bytes.slice(0));
+      const total = fresh.reduce((n, p) => n + p.count, 0);
+      const int64 = new BigInt64Array(total * 3);
+      const positions = new Float32Array(total * 3);
+      const into = await decode(bytes, { int64, positions });
+      assert.deepEqual(into.map((p) => [p.int64, p.positions]), fresh.map((p) => [p.int64, p.positions]));
+      assert.deepEqual(int64, BigInt64Array.from(fresh.flatMap((p) => Array.from(p.int64))));
+      assert.ok(into.every((p) => p.positions.buffer === positions.buffer && p.int64.buffer === int64.buffer));
+      await assert.rejects(decode(bytes, { int64: int64.subarray(1) }), RangeError);
     }
   });
 

@@ -31,6 +31,10 @@ async function usage(): Promise<void> {
   const decoded = await decodeArrow(new Uint8Array(8), { positions: false });
   const worker = new PointsWorker();
   const w: Points = await worker.getPoints({ baseUrl: "/", dataset: "d" }, "1");
+  // A viewer re-using its buffers: the points are written into them.
+  const reused: Points[] = await proxy.getPointsMany(["1", "2"], { positions: new Float32Array(1 << 20), int64: false });
+  const viaWorker = await worker.decodeParquet(new Uint8Array(8), { int64: new BigInt64Array(30) });
+  console.log(reused.length, viaWorker.length);
   worker.terminate();
   const label: LabelLike = 5n;
   console.log(x, px, waits, count, id, decoded.length, w.count, label);
@@ -41,6 +45,8 @@ async function usage(): Promise<void> {
   }
   // @ts-expect-error: a label is never an object
   await proxy.getPoints({});
+  // @ts-expect-error: positions are float32
+  await proxy.getPoints(1n, { positions: new Float64Array(3) });
   // @ts-expect-error: only the xyz order exists
   await proxy.getPoints(1n, { order: "zyx" });
 }

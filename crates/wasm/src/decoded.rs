@@ -48,18 +48,25 @@ impl Decoded {
         Ok(self.rows(run)?.len())
     }
 
-    /// Run `run`'s points, `N × D` row-major, exact.
+    /// Run `run`'s points, `N × D` row-major, exact, in a new array.
     pub fn int64(&self, run: usize) -> Result<BigInt64Array, JsError> {
+        let array = BigInt64Array::new_with_length((self.rows(run)?.len() * self.dims()) as u32);
+        self.int64_into(run, &array)?;
+        Ok(array)
+    }
+
+    /// Writes run `run`'s points, `N × D` row-major, exact, into `out` (exactly `N × D` long).
+    #[wasm_bindgen(js_name = int64Into)]
+    pub fn int64_into(&self, run: usize, out: &BigInt64Array) -> Result<(), JsError> {
         let rows = self.rows(run)?;
-        let array = BigInt64Array::new_with_length((rows.len() * self.dims()) as u32);
+        check_length("int64", out.length(), rows.len() * self.dims())?;
         self.labelled
             .int64_chunked(rows, CHUNK_ROWS, |offset, values| {
                 let offset = offset as u32;
-                array
-                    .subarray(offset, offset + values.len() as u32)
+                out.subarray(offset, offset + values.len() as u32)
                     .copy_from(values)
             });
-        Ok(array)
+        Ok(())
     }
 
     /// Bounds of run `run`: min then max, D int64 each; empty when there are no points.
@@ -72,21 +79,46 @@ impl Decoded {
     /// Run `run` ready to render: `[positions (N × 3 float32), origin (3 float64), bbox
     /// (min then max, D int64 each; empty when there are no points)]`.
     pub fn render(&self, run: usize) -> Result<js_sys::Array, JsError> {
+        let positions = Float32Array::new_with_length((self.rows(run)?.len() * 3) as u32);
+        let [origin, bbox] = self.render_parts(run, &positions)?;
+        Ok(js_sys::Array::of3(&positions, &origin, &bbox))
+    }
+
+    /// Writes run `run`'s positions (N × 3 float32) into `out` (exactly `N × 3` long) and
+    /// returns `[origin, bbox]` as [`Decoded::render`] does.
+    #[wasm_bindgen(js_name = renderInto)]
+    pub fn render_into(&self, run: usize, out: &Float32Array) -> Result<js_sys::Array, JsError> {
+        let [origin, bbox] = self.render_parts(run, out)?;
+        Ok(js_sys::Array::of2(&origin, &bbox))
+    }
+}
+
+impl Decoded {
+    fn render_parts(&self, run: usize, out: &Float32Array) -> Result<[JsValue; 2], JsError> {
         let rows = self.rows(run)?;
-        let positions = Float32Array::new_with_length((rows.len() * 3) as u32);
+        check_length("positions", out.length(), rows.len() * 3)?;
         let (origin, bbox) = self
             .labelled
             .recentre_chunked(rows, CHUNK_ROWS, |offset, values| {
                 let offset = offset as u32;
-                positions
-                    .subarray(offset, offset + values.len() as u32)
+                out.subarray(offset, offset + values.len() as u32)
                     .copy_from(values)
             });
-        Ok(js_sys::Array::of3(
-            &positions,
-            &Float64Array::from(&origin[..]),
-            &BigInt64Array::from(&flat_bbox(bbox)[..]),
-        ))
+        Ok([
+            Float64Array::from(&origin[..]).into(),
+            BigInt64Array::from(&flat_bbox(bbox)[..]).into(),
+        ])
+    }
+}
+
+/// A target array must be exactly the output's length: the JS half cuts it to size.
+fn check_length(what: &str, have: u32, needed: usize) -> Result<(), JsError> {
+    if have as usize == needed {
+        Ok(())
+    } else {
+        Err(JsError::new(&format!(
+            "{what} target holds {have} values; the run needs {needed}"
+        )))
     }
 }
 
