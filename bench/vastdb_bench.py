@@ -13,7 +13,10 @@ same emulator and label:
   the same answers drained undecoded (what the proxy adds over the raw reply), and the
   server's peak RSS;
 - the floor: the raw reply bytes of one signed query for the label, drained undecoded, which
-  is also the emulator's own speed.
+  is also the emulator's own speed; and the proxy's floor: the raw replies of the very
+  requests the proxy sends for the label (one per page of 131072 rows), sent one after
+  another and drained undecoded;
+- the proxy's CPU time per answer (user and system), over its drained runs.
 
 Medians of several runs after a warm-up; the machine is shared, so compare the ratios.
 Run: npm run bench   (or: .venv/bin/python bench/vastdb_bench.py)
@@ -70,6 +73,14 @@ def sdk_points(session, layout, label):
         return np.unique(flat.reshape(-1, 3), axis=0)
 
 
+def cpu_seconds(pid):
+    """A process's (user, system) CPU seconds so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def median_time(fn, repeat=REPEAT):
     fn()  # warm-up
     times = []
@@ -115,11 +126,15 @@ def main():
             proxy = {}
             for shape in SHAPES:
                 for drain in ([], ["--drain"]):
+                    cpu = cpu_seconds(server.pid)
                     client = subprocess.run(
                         [BIN, "bench-client", "--url", base, "--dataset", layout, "--repeat", str(REPEAT),
                          "--query", f"shape={shape}", *drain, str(NEURON)],
                         check=True, capture_output=True, text=True)
-                    proxy[shape, bool(drain)] = json.loads(client.stdout.splitlines()[0])
+                    result = json.loads(client.stdout.splitlines()[0])
+                    # Per answer: the warm-up and the timed runs.
+                    result["cpu"] = [(b - a) / (REPEAT + 1) for a, b in zip(cpu, cpu_seconds(server.pid))]
+                    proxy[shape, bool(drain)] = result
                 assert lib["points"] == proxy[shape, False]["points"] == len(sdk), (lib, proxy, len(sdk))
             rss = peak_rss_mb(server.pid)
             rows.append((layout, len(sdk), sdk_s, lib, proxy, before, rss))
@@ -131,23 +146,26 @@ def main():
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
           f"python {platform.python_version()}, vastdb {vastdb.__version__ if hasattr(vastdb, '__version__') else '2.1.0'}")
     print(f"table: the 64 nm sample, {total:,} points; label {NEURON}; medians of {REPEAT} runs\n")
-    print("| layout | points | official SDK `select` → numpy | `Query::get_points` | speed-up | raw reply (floor) | emulator | proxy peak RSS |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| layout | points | official SDK `select` → numpy | `Query::get_points` | speed-up | raw reply (floor) | raw pages of the proxy | emulator | proxy peak RSS |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for layout, n, sdk_s, lib, proxy, before, rss in rows:
         raw = lib["raw_seconds"]
         print(f"| {layout} | {n:,} | {sdk_s * 1e3:.0f} ms | {lib['query_seconds'] * 1e3:.0f} ms | **{sdk_s / lib['query_seconds']:.1f}×** "
-              f"| {raw * 1e3:.0f} ms ({lib['raw_bytes'] / 1e6:.0f} MB) | {n / raw / 1e6:.0f} M points/s | {rss:.0f} MB (idle {before:.0f} MB) |")
+              f"| {raw * 1e3:.1f} ms ({lib['raw_bytes'] / 1e6:.0f} MB) | {lib['paged_seconds'] * 1e3:.1f} ms ({lib['paged_requests']} request{'s' if lib['paged_requests'] != 1 else ''}) "
+              f"| {n / raw / 1e6:.0f} M points/s | {rss:.0f} MB (idle {before:.0f} MB) |")
     print()
     print("Through the proxy (loopback HTTP, Arrow), in each answer shape:\n")
-    print("| layout | shape | proxy HTTP → int64 | speed-up over the SDK | proxy, drained | proxy over raw |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| layout | shape | proxy HTTP → int64 | speed-up over the SDK | proxy, drained | over the raw reply | over its raw pages | proxy CPU per answer (user + system) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for layout, n, sdk_s, lib, proxy, before, rss in rows:
-        raw = lib["raw_seconds"]
+        raw, paged = lib["raw_seconds"], lib["paged_seconds"]
         for shape in SHAPES:
             decoded, drained = proxy[shape, False], proxy[shape, True]
+            user, system = drained["cpu"]
             print(f"| {layout} | {shape} | {decoded['seconds'] * 1e3:.0f} ms | **{sdk_s / decoded['seconds']:.1f}×** "
                   f"| {drained['seconds'] * 1e3:.1f} ms ({drained['bytes'] / 1e6:.0f} MB) "
-                  f"| {100 * (drained['seconds'] / raw - 1):+.0f}% |")
+                  f"| {100 * (drained['seconds'] / raw - 1):+.0f}% | {100 * (drained['seconds'] / paged - 1):+.0f}% "
+                  f"| {user * 1e3:.1f} + {system * 1e3:.1f} ms |")
     print()
     for layout, seconds in loads.items():
         print(f"- `vastdb load`, {layout} layout: {total:,} points in {seconds:.1f} s ({total / seconds / 1e6:.1f} M points/s)")

@@ -1,13 +1,17 @@
 //! `pocaduck-edge bench-vastdb`: the VastDB side of the benchmark. For each label it times
 //! reading the raw reply bytes of one signed query for the label's points (the floor: no
-//! de-framing, no Arrow), and the library's `Query::get_points` (de-framed, re-assembled,
-//! checked, an `N × D` int64 array), and reports medians as JSON lines.
+//! de-framing, no Arrow), the raw replies of the paged requests the proxy sends for it (the
+//! floor of the proxy, whose pages each cost VastDB a request), and the library's
+//! `Query::get_points` (de-framed, re-assembled, checked, an `N × D` int64 array), and
+//! reports medians as JSON lines.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures::StreamExt;
 use pocaduck_edge_proxy::timing::Timing;
+use pocaduck_edge_proxy::upstream::{Upstream, UpstreamError, UpstreamResponse};
 use pocaduck_edge_proxy::vast::{default_dim_names, Layout, DEFAULT_MAX_RETRIES};
 use pocaduck_edge_proxy::vast_client::VastClient;
 use pocaduck_edge_query::{HttpUpstream, Query, StorageConfig, SystemClock};
@@ -41,6 +45,12 @@ pub struct Measurement {
     pub raw_bytes: u64,
     /// Median seconds to read the raw reply.
     pub raw_seconds: f64,
+    /// Requests the proxy sends for the label (one per page).
+    pub paged_requests: usize,
+    /// Bytes of their raw replies.
+    pub paged_bytes: u64,
+    /// Median seconds to send them one after another and read their raw replies.
+    pub paged_seconds: f64,
     /// Median seconds of `Query::get_points`.
     pub query_seconds: f64,
 }
@@ -67,34 +77,56 @@ pub fn run(target: &Target, labels: &[u64], repeat: usize) -> anyhow::Result<Vec
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let client = Arc::new(VastClient::new(
-        Endpoint::parse(&target.endpoint)?,
-        Credentials::new(target.access_key.clone(), target.secret_key.clone()),
-        Arc::new(HttpUpstream::new(Duration::from_secs(60))?),
-        Arc::new(SystemClock::new()),
-        DEFAULT_MAX_RETRIES,
-    ));
+    let upstream: Arc<dyn Upstream> = Arc::new(HttpUpstream::new(Duration::from_secs(60))?);
+    let recorder = Arc::new(Recorder {
+        inner: Arc::clone(&upstream),
+        queries: Mutex::default(),
+    });
+    let client_over = |upstream: Arc<dyn Upstream>| -> anyhow::Result<Arc<VastClient>> {
+        Ok(Arc::new(VastClient::new(
+            Endpoint::parse(&target.endpoint)?,
+            Credentials::new(target.access_key.clone(), target.secret_key.clone()),
+            upstream,
+            Arc::new(SystemClock::new()),
+            DEFAULT_MAX_RETRIES,
+        )))
+    };
+    let client = client_over(upstream.clone())?;
+    let recording = client_over(recorder.clone())?;
     let mut out = Vec::new();
     for &label in labels {
-        let (mut raw_times, mut query_times) = (Vec::new(), Vec::new());
-        let (mut raw_bytes, mut points) = (0, 0);
+        let (mut raw_times, mut paged_times, mut query_times) =
+            (Vec::new(), Vec::new(), Vec::new());
+        let (mut raw_bytes, mut paged_bytes, mut points) = (0, 0, 0);
+        let txid = runtime.block_on(record_pages(&recording, target, label))?;
+        let pages = std::mem::take(&mut *recorder.queries.lock().expect("recorder lock"));
         for i in 0..=repeat {
             let started = Instant::now();
             raw_bytes = runtime.block_on(raw_reply(&client, target, label))?;
             let raw = started.elapsed().as_secs_f64();
             let started = Instant::now();
+            paged_bytes = runtime.block_on(replay(upstream.as_ref(), &pages))?;
+            let paged = started.elapsed().as_secs_f64();
+            let started = Instant::now();
             points = query.get_points(label)?.len();
             let got = started.elapsed().as_secs_f64();
             if i > 0 {
                 raw_times.push(raw);
+                paged_times.push(paged);
                 query_times.push(got);
             }
         }
+        runtime
+            .block_on(client.commit(txid, &mut Timing::default()))
+            .map_err(api)?;
         out.push(Measurement {
             label: label.to_string(),
             points,
             raw_bytes,
             raw_seconds: median(raw_times),
+            paged_requests: pages.len(),
+            paged_bytes,
+            paged_seconds: median(paged_times),
             query_seconds: median(query_times),
         });
     }
@@ -105,19 +137,10 @@ pub fn run(target: &Target, labels: &[u64], repeat: usize) -> anyhow::Result<Vec
 /// Sends the query for `label`'s points with the whole label in one reply and counts the
 /// reply's bytes without decoding them.
 async fn raw_reply(client: &Arc<VastClient>, target: &Target, label: u64) -> anyhow::Result<u64> {
-    let api = |e: pocaduck_edge_proxy::ApiError| anyhow::anyhow!("{}", e.message);
     let mut timing = Timing::default();
-    let txid = client.begin(&mut timing).await.map_err(api)?;
-    let schema = client
-        .columns(txid, &target.table, &mut timing)
-        .await
-        .map_err(api)?;
-    let dims = default_dim_names(target.dims);
-    let columns: Vec<&str> = match target.layout {
-        Layout::Columnar => dims.iter().map(String::as_str).collect(),
-        Layout::Pocaduck => vec!["points"],
-    };
-    let filter = Filter::all().and("label", Condition::eq(label));
+    let (txid, schema) = open(client, target, &mut timing).await?;
+    let (columns, filter) = label_query(target, label);
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
     let encoded = query::encode(&schema, &columns, &filter)?;
     let settings = QuerySettings {
         num_sub_splits: 1,
@@ -134,5 +157,124 @@ async fn raw_reply(client: &Arc<VastClient>, target: &Target, label: u64) -> any
         bytes += chunk.map_err(|e| anyhow::anyhow!("{e:?}"))?.len() as u64;
     }
     client.commit(txid, &mut timing).await.map_err(api)?;
+    Ok(bytes)
+}
+
+fn api(e: pocaduck_edge_proxy::ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{}", e.message)
+}
+
+/// Begins a transaction and reads the table's columns.
+async fn open(
+    client: &VastClient,
+    target: &Target,
+    timing: &mut Timing,
+) -> anyhow::Result<(u64, arrow_schema::Schema)> {
+    let txid = client.begin(timing).await.map_err(api)?;
+    let schema = client
+        .columns(txid, &target.table, timing)
+        .await
+        .map_err(api)?;
+    Ok((txid, schema))
+}
+
+/// The columns of a label's points in the table's layout, and the filter for the label.
+fn label_query(target: &Target, label: u64) -> (Vec<String>, Filter) {
+    let columns = match target.layout {
+        Layout::Columnar => default_dim_names(target.dims),
+        Layout::Pocaduck => vec!["points".to_owned()],
+    };
+    (columns, Filter::all().and("label", Condition::eq(label)))
+}
+
+/// A query request as it went out, signed.
+struct SentQuery {
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+/// An upstream that keeps each query (`?data`) request it forwards.
+struct Recorder {
+    inner: Arc<dyn Upstream>,
+    queries: Mutex<Vec<SentQuery>>,
+}
+
+#[async_trait::async_trait]
+impl Upstream for Recorder {
+    async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        if url.ends_with("?data") {
+            self.queries.lock().expect("recorder lock").push(SentQuery {
+                url: url.to_owned(),
+                headers: headers.to_vec(),
+                body: body.clone(),
+            });
+        }
+        self.inner.send(method, url, headers, body).await
+    }
+
+    async fn sleep(&self, ms: u64) {
+        self.inner.sleep(ms).await
+    }
+}
+
+/// Reads `label`'s points page by page as the proxy does (its query, settings and page
+/// size), through a recording client, and returns the transaction, left open so that the
+/// recorded requests can be sent again.
+async fn record_pages(
+    client: &Arc<VastClient>,
+    target: &Target,
+    label: u64,
+) -> anyhow::Result<u64> {
+    let mut timing = Timing::default();
+    let (txid, schema) = open(client, target, &mut timing).await?;
+    let (columns, filter) = label_query(target, label);
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let mut run = client
+        .query(
+            txid,
+            &target.table,
+            &schema,
+            &columns,
+            &filter,
+            proxy_settings(),
+        )
+        .map_err(api)?;
+    while run.next_round(&mut timing).await.map_err(api)?.is_some() {}
+    Ok(txid)
+}
+
+/// The proxy's query settings (`serve`'s defaults).
+fn proxy_settings() -> QuerySettings {
+    QuerySettings {
+        num_sub_splits: 1,
+        ..QuerySettings::default()
+    }
+}
+
+/// Sends the recorded requests one after another and counts their replies' bytes.
+async fn replay(upstream: &dyn Upstream, pages: &[SentQuery]) -> anyhow::Result<u64> {
+    let mut bytes = 0u64;
+    for page in pages {
+        let response = upstream
+            .send("GET", &page.url, &page.headers, page.body.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::ensure!(
+            response.status == 200,
+            "a page answered {}",
+            response.status
+        );
+        let mut body = response.body;
+        while let Some(chunk) = body.next().await {
+            bytes += chunk.map_err(|e| anyhow::anyhow!("{e}"))?.len() as u64;
+        }
+    }
     Ok(bytes)
 }
