@@ -115,6 +115,10 @@ pub struct ColumnsEncoder {
 /// Eight zero bytes, to pad a body buffer to an 8-byte boundary.
 const PADDING: [u8; 8] = [0; 8];
 
+/// Rows of a record batch cut from rows by [`ColumnsEncoder::push_cloud`]: each batch's
+/// columns are built while its rows are in cache, and a big label goes out batch by batch.
+pub const CLOUD_BATCH_ROWS: usize = 1 << 16;
+
 impl ColumnsEncoder {
     /// Starts a stream of `dims` columns of `types` (each int32 or int64); `single` names the
     /// answer's one label, so no label column is sent.
@@ -226,29 +230,40 @@ impl ColumnsEncoder {
         Ok(())
     }
 
-    /// Appends a record batch of `label`'s points from `N × D` rows, each dim's values in
-    /// the answer's type (the caller's rows come from columns of those types).
+    /// Appends `label`'s points from `N × D` rows, each dim's values in the answer's type
+    /// (the caller's rows come from columns of those types), as record batches of at most
+    /// [`CLOUD_BATCH_ROWS`] rows (one, empty, for no rows).
     pub fn push_cloud(&mut self, label: u64, cloud: &PointCloud) -> Result<(), ApiError> {
-        if cloud.dims() != self.types.len() {
+        let dims = cloud.dims();
+        if dims != self.types.len() {
             return Err(internal(format!(
-                "{}-dim points in a {}-dim answer",
-                cloud.dims(),
+                "{dims}-dim points in a {}-dim answer",
                 self.types.len()
             )));
         }
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(cloud.dims());
-        for (d, t) in self.types.iter().enumerate() {
-            let values = cloud.rows().map(|r| r[d]);
-            columns.push(if t == &DataType::Int64 {
-                Arc::new(Int64Array::from_iter_values(values))
-            } else {
-                let narrow: Result<Vec<i32>, _> = values.map(i32::try_from).collect();
-                Arc::new(Int32Array::from(narrow.map_err(|_| {
-                    internal(format!("a value of dim {d} does not fit its int32 column"))
-                })?))
-            });
+        let values = cloud.values();
+        let step = CLOUD_BATCH_ROWS * dims;
+        let mut start = 0;
+        loop {
+            let rows = &values[start..(start + step).min(values.len())];
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(dims);
+            for (d, t) in self.types.iter().enumerate() {
+                let values = rows.chunks_exact(dims).map(|r| r[d]);
+                columns.push(if t == &DataType::Int64 {
+                    Arc::new(Int64Array::from_iter_values(values))
+                } else {
+                    let narrow: Result<Vec<i32>, _> = values.map(i32::try_from).collect();
+                    Arc::new(Int32Array::from(narrow.map_err(|_| {
+                        internal(format!("a value of dim {d} does not fit its int32 column"))
+                    })?))
+                });
+            }
+            self.push_columns(label, columns)?;
+            start += rows.len();
+            if start >= values.len() {
+                return Ok(());
+            }
         }
-        self.push_columns(label, columns)
     }
 
     /// The bytes encoded since the last call, in order.
@@ -528,6 +543,8 @@ pub fn parquet(dims: &[String], labels: &[(u64, PointCloud)]) -> Result<Bytes, A
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int32Type;
     use arrow_array::{Array, FixedSizeListArray, RecordBatch};
 
     #[test]
@@ -791,6 +808,37 @@ mod tests {
             .downcast_ref::<Int64Array>()
             .unwrap();
         assert_eq!(y.values().to_vec(), vec![-5]);
+    }
+
+    #[test]
+    fn a_big_cloud_goes_out_in_batches_of_its_rows() {
+        let dims = vec!["x".to_string(), "y".into(), "z".into()];
+        let rows = 2 * CLOUD_BATCH_ROWS + 5;
+        let values: Vec<i64> = (0..rows as i64 * 3).map(|v| v * 7 - 1_000_000).collect();
+        let label = 42;
+        let mut enc = ColumnsEncoder::new(&dims, vec![DataType::Int32; 3], Some(label)).unwrap();
+        let mut head = enc.take().concat();
+        enc.push_cloud(label, &PointCloud::new(3, values.clone()).unwrap())
+            .unwrap();
+        head.extend(enc.take().concat());
+        let (_, batches) = read_columns(enc, head);
+        let sizes: Vec<usize> = batches.iter().map(|b| b.num_rows()).collect();
+        assert_eq!(sizes, vec![CLOUD_BATCH_ROWS, CLOUD_BATCH_ROWS, 5]);
+        let mut back = Vec::new();
+        for batch in &batches {
+            let column = |c: usize| {
+                batch
+                    .column(c)
+                    .as_primitive::<Int32Type>()
+                    .values()
+                    .to_vec()
+            };
+            let (x, y, z) = (column(0), column(1), column(2));
+            for i in 0..batch.num_rows() {
+                back.extend([x[i], y[i], z[i]].map(i64::from));
+            }
+        }
+        assert_eq!(back, values);
     }
 
     #[test]

@@ -423,22 +423,28 @@ impl LabelPoints {
                 }
             },
             Layout::Pocaduck => {
-                let mut values = Vec::new();
+                // Each batch's rows lie one after another in its list values: they are kept
+                // as they are, then joined once into a vector of the right size.
+                let mut spans = Vec::new();
                 while let Some(batch) = self.run.next(timing).await? {
                     let lists = batch.column(0).as_list::<i32>();
-                    for i in 0..lists.len() {
-                        let row = lists.value(i);
-                        let row = row.as_primitive::<Int64Type>().values();
-                        if row.len() % self.dims != 0 {
+                    for row in lists.offsets().windows(2) {
+                        let len = (row[1] - row[0]) as usize;
+                        if len % self.dims != 0 {
                             return Err(gateway(format!(
-                                "a row of label {} holds {} values, not a multiple of {} dims",
-                                self.label,
-                                row.len(),
-                                self.dims
+                                "a row of label {} holds {len} values, not a multiple of {} dims",
+                                self.label, self.dims
                             )));
                         }
-                        values.extend_from_slice(row);
                     }
+                    let offsets = lists.value_offsets();
+                    let (first, last) = (offsets[0] as usize, offsets[lists.len()] as usize);
+                    let values = lists.values().as_primitive::<Int64Type>();
+                    spans.push(values.values().slice(first, last - first));
+                }
+                let mut values = Vec::with_capacity(spans.iter().map(|s| s.len()).sum());
+                for span in &spans {
+                    values.extend_from_slice(span);
                 }
                 self.done = true;
                 let mut cloud =

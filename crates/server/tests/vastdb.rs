@@ -296,6 +296,76 @@ fn the_next_page_is_asked_for_before_a_page_is_handed_out() {
 }
 
 #[test]
+fn a_pocaduck_row_that_is_not_whole_points_is_502_naming_the_label() {
+    use arrow_array::builder::{Int64Builder, ListBuilder};
+    use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+    use arrow_schema::{DataType, Field, Schema};
+    use pocaduck_edge_proxy::timing::Timing;
+    use pocaduck_edge_proxy::vast::DEFAULT_MAX_RETRIES;
+    use pocaduck_edge_proxy::vast_client::VastClient;
+    use pocaduck_edge_query::{HttpUpstream, SystemClock};
+    use pocaduck_edge_vastdb::request;
+    use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
+    use std::sync::Arc;
+
+    let _one = exclusive();
+    // A PoCADuck-layout table beside the shared one: a whole point, then a row of 4 values.
+    let item = Field::new("item", DataType::Int64, true);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("label", DataType::UInt64, false),
+        Field::new("block_id", DataType::Utf8, false),
+        Field::new("points", DataType::List(Arc::new(item.clone())), false),
+    ]));
+    let mut points = ListBuilder::new(Int64Builder::new()).with_field(item);
+    points.values().append_slice(&[1, 2, 3]);
+    points.append(true);
+    points.values().append_slice(&[4, 5, 6, 7]);
+    points.append(true);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from(vec![5, 5])),
+        Arc::new(StringArray::from(vec!["0_0_0", "1_0_0"])),
+        Arc::new(points.finish()),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let vast = VastClient::new(
+        Endpoint::parse(&stack().emulator).unwrap(),
+        Credentials::new(ACCESS_KEY, SECRET_KEY),
+        Arc::new(HttpUpstream::new(Duration::from_secs(10)).unwrap()),
+        Arc::new(SystemClock::new()),
+        DEFAULT_MAX_RETRIES,
+    );
+    let table = TablePath::new("pocaduck", "tests", "pocaduck").unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut timing = Timing::default();
+            let txid = vast.begin(&mut timing).await?;
+            let create = request::create_table(txid, &table, &schema).unwrap();
+            vast.call(create, &mut timing).await?;
+            vast.insert(txid, &table, &batch, &mut timing).await?;
+            vast.commit(txid, &mut timing).await
+        })
+        .unwrap();
+    let mut server = common::serve_table(&stack().emulator, "pocaduck", SECRET_KEY, &[], None);
+    server.stderr(std::process::Stdio::null());
+    let (_server, base) = common::spawn_listening(server);
+    let r = client()
+        .get(format!(
+            "{base}/v1/datasets/pocaduck/labels/5/points?format=npy"
+        ))
+        .send()
+        .unwrap();
+    let (code, message) = error_of(r, 502);
+    assert_eq!(code, "upstream_error");
+    assert!(
+        message.contains("a row of label 5 holds 4 values, not a multiple of 3 dims"),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_stalled_reply_is_504_within_the_read_timeout() {
     let _one = exclusive();
     let label = big_label();
