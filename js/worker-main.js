@@ -48,7 +48,11 @@ self.onmessage = async ({ data }) => {
     } else throw new TypeError(`unknown operation ${op}`);
     self.postMessage({ id, points }, transferables(points));
   } catch (e) {
-    self.postMessage({ id, error: { name: e.name, message: e.message, code: e.code, status: e.status } });
+    // The caller's output arrays go back with the error, so a failed load loses none.
+    const given = op === "getPoints" ? data.options : data.outputs;
+    const outputs = { int64: given?.int64, positions: given?.positions };
+    const buffers = [...new Set([outputs.int64, outputs.positions].filter(ArrayBuffer.isView).map((a) => a.buffer))];
+    self.postMessage({ id, error: { name: e.name, message: e.message, code: e.code, status: e.status }, outputs }, buffers);
   } finally {
     running.delete(id);
   }

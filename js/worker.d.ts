@@ -9,7 +9,8 @@ export type Source =
  * Loads and decodes points in a module Web Worker; results arrive as transferred typed
  * arrays, so the main thread does no decoding and no copying. A caller's output array
  * (`Outputs`) is transferred to the worker with its whole buffer (detached here) and comes
- * back as the `Points`' views of that buffer.
+ * back as the `Points`' views of that buffer; when the call fails, the rejection's error
+ * carries the arrays back as `error.outputs` (`{int64?, positions?}`).
  */
 export class PointsWorker {
   /** Starts the worker (`worker-main.js` beside this module unless `url` says otherwise). */

@@ -35,8 +35,11 @@ export class PointsWorker {
       if (data.error) {
         const { name, message, code, status } = data.error;
         const error = name === "TypeError" ? new TypeError(message)
+          : name === "RangeError" ? new RangeError(message)
           : name === "AbortError" ? new DOMException(message, "AbortError")
           : new PocaduckError(message, code ?? "worker", status);
+        // The caller's output arrays, moved back from the worker.
+        if (data.outputs?.int64 || data.outputs?.positions) error.outputs = data.outputs;
         call.reject(error);
       } else call.resolve(data.points);
     };

@@ -413,6 +413,11 @@ test("the Web Worker helper loads and decodes off the main thread, in both modes
           bufferBytes: q.positions.buffer.byteLength,
           same: q.positions.length === positions.length && q.positions.every((v, i) => v === positions[i]),
         };
+        // A failed load gives the array back on its error.
+        const lost = await worker.getPoints(sources.proxy, "5", { positions: q.positions }).then(() => null, (e) => e);
+        out.failedInto = { code: lost.code, back: lost.outputs.positions.buffer.byteLength, detached: q.positions.length === 0 };
+        const short = await worker.getPoints(sources.serverless, label, { positions: new Float32Array(6) }).then(() => null, (e) => e);
+        out.shortInto = { name: short.name, back: short.outputs.positions.length };
         // Bytes handed to the worker are moved there (the caller's buffer is detached).
         const bytes = new Uint8Array(await (await fetch(`/v1/datasets/${dataset}/labels/${label}/points?format=parquet`)).arrayBuffer());
         const [decoded] = await worker.decodeParquet(bytes);
@@ -438,6 +443,8 @@ test("the Web Worker helper loads and decodes off the main thread, in both modes
     }
     assert.deepEqual(results.decoded, { count: facts.counts.get(label), detached: true });
     assert.deepEqual(results.into, { detached: true, bufferBytes: (facts.counts.get(label) * 3 + 4) * 4, same: true });
+    assert.deepEqual(results.failedInto, { code: "not_found", back: (facts.counts.get(label) * 3 + 4) * 4, detached: true });
+    assert.deepEqual(results.shortInto, { name: "RangeError", back: 6 });
     assert.equal(results.bad, "TypeError");
     assert.equal(results.unknown, "PocaduckError not_found 404");
     assert.deepEqual(page.problems, []);
