@@ -234,14 +234,26 @@ fn truncated_and_reset_replies_are_resent() {
     }
 }
 
+/// A client of the shared emulator, as the server signs.
+fn vast_client() -> pocaduck_edge_proxy::vast_client::VastClient {
+    use pocaduck_edge_query::{HttpUpstream, SystemClock};
+    use pocaduck_edge_vastdb::{Credentials, Endpoint};
+    use std::sync::Arc;
+
+    pocaduck_edge_proxy::vast_client::VastClient::new(
+        Endpoint::parse(&stack().emulator).unwrap(),
+        Credentials::new(ACCESS_KEY, SECRET_KEY),
+        Arc::new(HttpUpstream::new(Duration::from_secs(10)).unwrap()),
+        Arc::new(SystemClock::new()),
+        pocaduck_edge_proxy::vast::DEFAULT_MAX_RETRIES,
+    )
+}
+
 #[test]
 fn the_next_page_is_asked_for_before_a_page_is_handed_out() {
     use pocaduck_edge_proxy::timing::Timing;
-    use pocaduck_edge_proxy::vast::DEFAULT_MAX_RETRIES;
-    use pocaduck_edge_proxy::vast_client::VastClient;
-    use pocaduck_edge_query::{HttpUpstream, SystemClock};
     use pocaduck_edge_vastdb::query::{Condition, Filter};
-    use pocaduck_edge_vastdb::{Credentials, Endpoint, QuerySettings, TablePath};
+    use pocaduck_edge_vastdb::{QuerySettings, TablePath};
     use std::sync::Arc;
 
     let _one = exclusive();
@@ -251,13 +263,7 @@ fn the_next_page_is_asked_for_before_a_page_is_handed_out() {
         .enable_all()
         .build()
         .unwrap();
-    let client = Arc::new(VastClient::new(
-        Endpoint::parse(&stack().emulator).unwrap(),
-        Credentials::new(ACCESS_KEY, SECRET_KEY),
-        Arc::new(HttpUpstream::new(Duration::from_secs(10)).unwrap()),
-        Arc::new(SystemClock::new()),
-        DEFAULT_MAX_RETRIES,
-    ));
+    let client = Arc::new(vast_client());
     let table = TablePath::new("pocaduck", "tests", "columnar").unwrap();
     let mut timing = Timing::default();
     let mut run = runtime
@@ -301,11 +307,8 @@ fn a_pocaduck_row_that_is_not_whole_points_is_502_naming_the_label() {
     use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
     use arrow_schema::{DataType, Field, Schema};
     use pocaduck_edge_proxy::timing::Timing;
-    use pocaduck_edge_proxy::vast::DEFAULT_MAX_RETRIES;
-    use pocaduck_edge_proxy::vast_client::VastClient;
-    use pocaduck_edge_query::{HttpUpstream, SystemClock};
     use pocaduck_edge_vastdb::request;
-    use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
+    use pocaduck_edge_vastdb::TablePath;
     use std::sync::Arc;
 
     let _one = exclusive();
@@ -327,13 +330,7 @@ fn a_pocaduck_row_that_is_not_whole_points_is_502_naming_the_label() {
         Arc::new(points.finish()),
     ];
     let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
-    let vast = VastClient::new(
-        Endpoint::parse(&stack().emulator).unwrap(),
-        Credentials::new(ACCESS_KEY, SECRET_KEY),
-        Arc::new(HttpUpstream::new(Duration::from_secs(10)).unwrap()),
-        Arc::new(SystemClock::new()),
-        DEFAULT_MAX_RETRIES,
-    );
+    let vast = vast_client();
     let table = TablePath::new("pocaduck", "tests", "pocaduck").unwrap();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
