@@ -842,6 +842,22 @@ mod tests {
     }
 
     #[test]
+    fn a_value_beyond_an_int32_column_is_refused_naming_its_dim() {
+        let dims = vec!["x".to_string(), "y".into()];
+        let mut enc = ColumnsEncoder::new(&dims, vec![DataType::Int32; 2], Some(1)).unwrap();
+        let cloud = PointCloud::new(2, vec![1, 2, 3, i64::from(i32::MAX) + 1]).unwrap();
+        let e = enc.push_cloud(1, &cloud).unwrap_err();
+        assert!(
+            e.message.contains("dim 1 does not fit its int32 column"),
+            "{}",
+            e.message
+        );
+        let cloud = PointCloud::new(2, vec![i64::from(i32::MIN) - 1, 0]).unwrap();
+        let e = enc.push_cloud(1, &cloud).unwrap_err();
+        assert!(e.message.contains("dim 0 does not fit"), "{}", e.message);
+    }
+
+    #[test]
     fn columns_that_do_not_fit_the_answer_are_refused() {
         let dims = vec!["x".to_string()];
         assert!(ColumnsEncoder::new(&dims, vec![DataType::Float32], None).is_err());
