@@ -12,7 +12,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use pocaduck_edge_proxy::timing::Timing;
 use pocaduck_edge_proxy::upstream::{Upstream, UpstreamError, UpstreamResponse};
-use pocaduck_edge_proxy::vast::{default_dim_names, Layout, DEFAULT_MAX_RETRIES};
+use pocaduck_edge_proxy::vast::{
+    default_dim_names, Layout, VastConfig, VastSource, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES,
+};
 use pocaduck_edge_proxy::vast_client::VastClient;
 use pocaduck_edge_query::{HttpUpstream, Query, StorageConfig, SystemClock};
 use pocaduck_edge_vastdb::query::{self, Condition, Filter};
@@ -82,24 +84,20 @@ pub fn run(target: &Target, labels: &[u64], repeat: usize) -> anyhow::Result<Vec
         inner: Arc::clone(&upstream),
         queries: Mutex::default(),
     });
-    let client_over = |upstream: Arc<dyn Upstream>| -> anyhow::Result<Arc<VastClient>> {
-        Ok(Arc::new(VastClient::new(
-            Endpoint::parse(&target.endpoint)?,
-            Credentials::new(target.access_key.clone(), target.secret_key.clone()),
-            upstream,
-            Arc::new(SystemClock::new()),
-            DEFAULT_MAX_RETRIES,
-        )))
-    };
-    let client = client_over(upstream.clone())?;
-    let recording = client_over(recorder.clone())?;
+    let client = Arc::new(VastClient::new(
+        Endpoint::parse(&target.endpoint)?,
+        Credentials::new(target.access_key.clone(), target.secret_key.clone()),
+        upstream.clone(),
+        Arc::new(SystemClock::new()),
+        DEFAULT_MAX_RETRIES,
+    ));
     let mut out = Vec::new();
     for &label in labels {
         let (mut raw_times, mut paged_times, mut query_times) =
             (Vec::new(), Vec::new(), Vec::new());
         let (mut raw_bytes, mut paged_bytes, mut points) = (0, 0, 0);
-        let txid = runtime.block_on(record_pages(&recording, target, label))?;
-        let pages = std::mem::take(&mut *recorder.queries.lock().expect("recorder lock"));
+        let (pages, txid) =
+            runtime.block_on(record_pages(recorder.clone(), &client, target, label))?;
         for i in 0..=repeat {
             let started = Instant::now();
             raw_bytes = runtime.block_on(raw_reply(&client, target, label))?;
@@ -138,9 +136,17 @@ pub fn run(target: &Target, labels: &[u64], repeat: usize) -> anyhow::Result<Vec
 /// reply's bytes without decoding them.
 async fn raw_reply(client: &Arc<VastClient>, target: &Target, label: u64) -> anyhow::Result<u64> {
     let mut timing = Timing::default();
-    let (txid, schema) = open(client, target, &mut timing).await?;
-    let (columns, filter) = label_query(target, label);
-    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let txid = client.begin(&mut timing).await.map_err(api)?;
+    let schema = client
+        .columns(txid, &target.table, &mut timing)
+        .await
+        .map_err(api)?;
+    let dims = default_dim_names(target.dims);
+    let columns: Vec<&str> = match target.layout {
+        Layout::Columnar => dims.iter().map(String::as_str).collect(),
+        Layout::Pocaduck => vec!["points"],
+    };
+    let filter = Filter::all().and("label", Condition::eq(label));
     let encoded = query::encode(&schema, &columns, &filter)?;
     let settings = QuerySettings {
         num_sub_splits: 1,
@@ -162,29 +168,6 @@ async fn raw_reply(client: &Arc<VastClient>, target: &Target, label: u64) -> any
 
 fn api(e: pocaduck_edge_proxy::ApiError) -> anyhow::Error {
     anyhow::anyhow!("{}", e.message)
-}
-
-/// Begins a transaction and reads the table's columns.
-async fn open(
-    client: &VastClient,
-    target: &Target,
-    timing: &mut Timing,
-) -> anyhow::Result<(u64, arrow_schema::Schema)> {
-    let txid = client.begin(timing).await.map_err(api)?;
-    let schema = client
-        .columns(txid, &target.table, timing)
-        .await
-        .map_err(api)?;
-    Ok((txid, schema))
-}
-
-/// The columns of a label's points in the table's layout, and the filter for the label.
-fn label_query(target: &Target, label: u64) -> (Vec<String>, Filter) {
-    let columns = match target.layout {
-        Layout::Columnar => default_dim_names(target.dims),
-        Layout::Pocaduck => vec!["points".to_owned()],
-    };
-    (columns, Filter::all().and("label", Condition::eq(label)))
 }
 
 /// A query request as it went out, signed.
@@ -224,38 +207,44 @@ impl Upstream for Recorder {
     }
 }
 
-/// Reads `label`'s points page by page as the proxy does (its query, settings and page
-/// size), through a recording client, and returns the transaction, left open so that the
-/// recorded requests can be sent again.
+/// Reads `label`'s points through the proxy's own VastDB source, over a recording upstream,
+/// and returns the query requests it sent, moved into a new transaction (left open, so that
+/// they can be sent again; the transaction id is not among the signed headers) and that
+/// transaction.
 async fn record_pages(
-    client: &Arc<VastClient>,
+    recorder: Arc<Recorder>,
+    client: &VastClient,
     target: &Target,
     label: u64,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<(Vec<SentQuery>, u64)> {
+    let config = VastConfig {
+        endpoint: Endpoint::parse(&target.endpoint)?,
+        credentials: Credentials::new(target.access_key.clone(), target.secret_key.clone()),
+        table: target.table.clone(),
+        layout: target.layout,
+        dims: target.dims,
+        max_retries: DEFAULT_MAX_RETRIES,
+        limit_rows: DEFAULT_LIMIT_ROWS,
+    };
+    let source = Arc::new(VastSource::new(
+        "bench",
+        config,
+        recorder.clone(),
+        Arc::new(SystemClock::new()),
+    ));
     let mut timing = Timing::default();
-    let (txid, schema) = open(client, target, &mut timing).await?;
-    let (columns, filter) = label_query(target, label);
-    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-    let mut run = client
-        .query(
-            txid,
-            &target.table,
-            &schema,
-            &columns,
-            &filter,
-            proxy_settings(),
-        )
-        .map_err(api)?;
-    while run.next_round(&mut timing).await.map_err(api)?.is_some() {}
-    Ok(txid)
-}
-
-/// The proxy's query settings (`serve`'s defaults).
-fn proxy_settings() -> QuerySettings {
-    QuerySettings {
-        num_sub_splits: 1,
-        ..QuerySettings::default()
+    let mut points = source.points(label, &mut timing).await.map_err(api)?;
+    while points.next(&mut timing).await.map_err(api)?.is_some() {}
+    let txid = client.begin(&mut timing).await.map_err(api)?;
+    let mut pages = std::mem::take(&mut *recorder.queries.lock().expect("recorder lock"));
+    for page in &mut pages {
+        for (name, value) in &mut page.headers {
+            if name == "tabular-txid" {
+                *value = txid.to_string();
+            }
+        }
     }
+    Ok((pages, txid))
 }
 
 /// Sends the recorded requests one after another and counts their replies' bytes.
