@@ -1,6 +1,6 @@
 // The output options of a decode (`Outputs` in index.d.ts): checked before anything is
-// fetched or moved, and a caller's arrays cut into one view per run. Shared by the main
-// module and the worker client.
+// fetched or moved, a caller's arrays cut into one view per run, and their buffers listed
+// for a move to or from a worker. Shared by the main module and both sides of the worker.
 
 /**
  * Checks the output options: each of `int64` and `positions` is a boolean (build a new array,
@@ -31,4 +31,9 @@ export function outputSlots(want, counts, dims) {
     return counts.map((n) => array.subarray(at, (at += n * per)));
   };
   return { int64: cut(want.int64, dims, "int64"), positions: cut(want.positions, 3, "positions") };
+}
+
+/** The buffers of a caller's output arrays in `outputs`, each once (to transfer them). */
+export function outputBuffers(outputs) {
+  return [...new Set([outputs.int64, outputs.positions].filter(ArrayBuffer.isView).map((a) => a.buffer))];
 }

@@ -2,6 +2,7 @@
 // thread and hands the typed arrays back as transferables.
 
 import { connect, decodeArrow, decodeParquet, openDataset } from "./index.js";
+import { outputBuffers } from "./outputs.js";
 
 const datasets = new Map();
 const running = new Map();
@@ -51,8 +52,7 @@ self.onmessage = async ({ data }) => {
     // The caller's output arrays go back with the error, so a failed load loses none.
     const given = op === "getPoints" ? data.options : data.outputs;
     const outputs = { int64: given?.int64, positions: given?.positions };
-    const buffers = [...new Set([outputs.int64, outputs.positions].filter(ArrayBuffer.isView).map((a) => a.buffer))];
-    self.postMessage({ id, error: { name: e.name, message: e.message, code: e.code, status: e.status }, outputs }, buffers);
+    self.postMessage({ id, error: { name: e.name, message: e.message, code: e.code, status: e.status }, outputs }, outputBuffers(outputs));
   } finally {
     running.delete(id);
   }

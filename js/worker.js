@@ -2,12 +2,7 @@
 // finished typed arrays (moved, not copied). Types: worker.d.ts.
 
 import { PocaduckError, labelString } from "./index.js";
-import { checkOutputs } from "./outputs.js";
-
-/** The buffers of a caller's output arrays, each once. */
-function outputBuffers(outputs) {
-  return unique([outputs.int64, outputs.positions].filter(ArrayBuffer.isView).map((a) => a.buffer));
-}
+import { checkOutputs, outputBuffers } from "./outputs.js";
 
 function unique(buffers) {
   return [...new Set(buffers)];
