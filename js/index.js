@@ -194,6 +194,11 @@ function limitParam(limit) {
  */
 function pointsOf(decoded, i, label, timing, want, slots, at) {
   const dims = decoded.dims;
+  // The exact values first: a pass over them also finds the bounds the positions need.
+  let int64;
+  if (want.int64 === false) int64 = new BigInt64Array(0);
+  else if (slots.int64) decoded.int64Into(i, (int64 = slots.int64[at]));
+  else int64 = decoded.int64(i);
   let positions, origin, flatBox;
   if (want.positions === false) {
     [positions, origin, flatBox] = [new Float32Array(0), new Float64Array(3), decoded.bbox(i)];
@@ -203,10 +208,6 @@ function pointsOf(decoded, i, label, timing, want, slots, at) {
   } else {
     [positions, origin, flatBox] = decoded.render(i);
   }
-  let int64;
-  if (want.int64 === false) int64 = new BigInt64Array(0);
-  else if (slots.int64) decoded.int64Into(i, (int64 = slots.int64[at]));
-  else int64 = decoded.int64(i);
   return {
     label,
     count: decoded.count(i),

@@ -20,6 +20,7 @@ use crate::cloud::{
     bbox_of_pieces, columns_bbox, interleave_into, BBox, Column, Recentred, Recentring,
 };
 use crate::error::{Error, Result};
+use crate::ipc;
 use crate::read::{decode_columns, RowSpan, SparseFile};
 
 /// Rows of one label in a [`Labelled`] cloud.
@@ -419,7 +420,7 @@ enum BatchLabels<'a> {
 
 /// The label a one-label answer names in its schema metadata (`pocaduck_edge:label`).
 fn one_label(schema: &arrow_schema::Schema) -> Result<u64> {
-    let Some(text) = schema.metadata().get("pocaduck_edge:label") else {
+    let Some(text) = schema.metadata().get(ipc::LABEL_KEY) else {
         return Err(Error::Points(
             "the answer has no label column and names no label in its metadata".into(),
         ));
@@ -428,17 +429,9 @@ fn one_label(schema: &arrow_schema::Schema) -> Result<u64> {
         .map_err(|e| Error::Points(format!("the answer's metadata names a bad label: {e}")))
 }
 
-/// The end-of-stream marker of the Arrow IPC stream format.
-const ARROW_EOS: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
-
 /// Decodes a whole Arrow IPC stream of labelled points. A stream without its end marker is
 /// refused, so a cut answer is never taken for a whole one.
 pub fn decode_arrow(bytes: Bytes) -> Result<Labelled> {
-    if !bytes.ends_with(&ARROW_EOS) {
-        return Err(Error::Points(
-            "the Arrow stream does not end with its end-of-stream marker: it was cut short".into(),
-        ));
-    }
     let mut out = Builder::new();
     let schema = read_ipc_stream(Buffer::from(bytes), |batch| out.push_batch(&batch))?;
     let dims_hint =
@@ -455,46 +448,19 @@ pub fn decode_arrow(bytes: Bytes) -> Result<Labelled> {
     out.finish(dims_hint)
 }
 
-/// Reads an Arrow IPC stream message by message, handing each record batch to `batch`, and
-/// returns its schema (`None` for an empty stream). The framing is read here and each
-/// message is decoded by arrow-ipc; dictionary batches are refused (answers have none),
-/// which keeps arrow-ipc's dictionary merging, and the array kernels it needs, out of the
-/// wasm client.
+/// Reads a whole Arrow IPC stream message by message, handing each record batch to
+/// `batch`, and returns its schema (`None` for an empty stream). The framing is read by
+/// [`ipc::walk_stream`] and each message is decoded by arrow-ipc; dictionary batches are
+/// refused (answers have none), which keeps arrow-ipc's dictionary merging, and the array
+/// kernels it needs, out of the wasm client.
 fn read_ipc_stream(
     buffer: Buffer,
     mut batch: impl FnMut(RecordBatch) -> Result<()>,
 ) -> Result<Option<SchemaRef>> {
-    let cut = || Error::Points("the Arrow stream is cut short".into());
     let mut schema: Option<SchemaRef> = None;
     let no_dictionaries = Default::default();
-    let mut at = 0usize;
-    loop {
-        let word = |at: usize| -> Result<u32> {
-            let bytes = buffer.get(at..at + 4).ok_or_else(cut)?;
-            Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
-        };
-        // A message: the continuation marker (absent in old streams), the length of its
-        // flatbuffer header, the header, then its body.
-        let mut length = word(at)?;
-        at += 4;
-        if length == u32::MAX {
-            length = word(at)?;
-            at += 4;
-        }
-        if length == 0 {
-            break;
-        }
-        let header_end = at.checked_add(length as usize).ok_or_else(cut)?;
-        let header = buffer.get(at..header_end).ok_or_else(cut)?;
-        let message = arrow_ipc::root_as_message(header)
-            .map_err(|e| Error::Points(format!("a bad Arrow message header: {e}")))?;
-        let body_length = usize::try_from(message.bodyLength()).map_err(|_| cut())?;
-        let body_end = header_end.checked_add(body_length).ok_or_else(cut)?;
-        if body_end > buffer.len() {
-            return Err(cut());
-        }
-        let body = buffer.slice_with_length(header_end, body_length);
-        at = body_end;
+    let read = |range: Range<usize>| Cow::Borrowed(&buffer[range]);
+    ipc::walk_stream(buffer.len(), read, |message, body| {
         match message.header_type() {
             MessageHeader::Schema => {
                 let fb = message.header_as_schema().expect("a schema header");
@@ -506,6 +472,7 @@ fn read_ipc_stream(
                     Error::Points("the Arrow stream has a record batch before its schema".into())
                 })?;
                 let version = message.version();
+                let body = buffer.slice_with_length(body.start, body.len());
                 let decoded =
                     RecordBatchDecoder::try_new(&body, fb, schema, &no_dictionaries, &version)?
                         .read_record_batch()?;
@@ -523,12 +490,8 @@ fn read_ipc_stream(
                 )))
             }
         }
-    }
-    if at != buffer.len() {
-        return Err(Error::Points(
-            "the Arrow stream has bytes after its end-of-stream marker".into(),
-        ));
-    }
+        Ok(())
+    })?;
     Ok(schema)
 }
 

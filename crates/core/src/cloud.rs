@@ -465,28 +465,40 @@ impl Column {
 
     /// Smallest and largest of `rows`, `None` when empty.
     pub fn min_max(&self, rows: Range<usize>) -> Option<(i64, i64)> {
-        // One pass, 16 lanes at a step so that it vectorises.
-        fn fold<T: Copy + Ord + Into<i64>>(v: &[T]) -> Option<(i64, i64)> {
-            const LANES: usize = 16;
-            let first = *v.first()?;
-            let (mut lo, mut hi) = ([first; LANES], [first; LANES]);
-            let mut steps = v.chunks_exact(LANES);
-            for step in &mut steps {
-                for k in 0..LANES {
-                    lo[k] = lo[k].min(step[k]);
-                    hi[k] = hi[k].max(step[k]);
-                }
-            }
-            let tail = steps.remainder();
-            let lo = lo.into_iter().chain(tail.iter().copied()).min()?;
-            let hi = hi.into_iter().chain(tail.iter().copied()).max()?;
-            Some((lo.into(), hi.into()))
-        }
         match self {
-            Column::I32(v) => fold(&v[rows]),
-            Column::I64(v) => fold(&v[rows]),
+            Column::I32(v) => min_max(&v[rows]),
+            Column::I64(v) => min_max(&v[rows]),
         }
     }
+}
+
+/// Smallest and largest of `values`, `None` when empty: one pass, 16 lanes at a step so
+/// that it vectorises.
+pub fn min_max<T: Copy + Ord + Into<i64>>(values: &[T]) -> Option<(i64, i64)> {
+    const LANES: usize = 16;
+    let first = *values.first()?;
+    let (mut lo, mut hi) = ([first; LANES], [first; LANES]);
+    let mut steps = values.chunks_exact(LANES);
+    for step in &mut steps {
+        for k in 0..LANES {
+            lo[k] = lo[k].min(step[k]);
+            hi[k] = hi[k].max(step[k]);
+        }
+    }
+    let tail = steps.remainder();
+    let lo = lo.into_iter().chain(tail.iter().copied()).min()?;
+    let hi = hi.into_iter().chain(tail.iter().copied()).max()?;
+    Some((lo.into(), hi.into()))
+}
+
+/// Bounds of three int32 columns of equal length, `None` when empty.
+pub fn xyz_bbox(xyz: [&[i32]; 3]) -> Option<BBox> {
+    let [x, y, z] = xyz.map(min_max);
+    let ((x0, x1), (y0, y1), (z0, z1)) = (x?, y?, z?);
+    Some(BBox {
+        min: vec![x0, y0, z0],
+        max: vec![x1, y1, z1],
+    })
 }
 
 /// Interleaves `rows` of dim columns into `N × D` row-major int64 values.
@@ -500,14 +512,8 @@ pub fn interleave(columns: &[Column], rows: Range<usize>) -> Vec<i64> {
 pub fn interleave_into(columns: &[Column], rows: Range<usize>, out: &mut Vec<i64>) {
     let dims = columns.len();
     if let [Column::I32(x), Column::I32(y), Column::I32(z)] = columns {
-        // The common case in one pass, rows appended whole to memory that is never zeroed
-        // first (twice as fast as filling a zeroed buffer).
-        let xyz = x[rows.clone()]
-            .iter()
-            .zip(&y[rows.clone()])
-            .zip(&z[rows.clone()]);
-        out.reserve(rows.len() * 3);
-        out.extend(xyz.flat_map(|((x, y), z)| [i64::from(*x), i64::from(*y), i64::from(*z)]));
+        let rows = rows.clone();
+        xyz_interleave_into([&x[rows.clone()], &y[rows.clone()], &z[rows]], out);
         return;
     }
     let start = out.len();
@@ -521,6 +527,19 @@ pub fn interleave_into(columns: &[Column], rows: Range<usize>, out: &mut Vec<i64
             Column::I64(v) => slots.zip(&v[rows.clone()]).for_each(|(s, x)| *s = *x),
         }
     }
+}
+
+/// Appends three int32 columns of equal length to `out` as `N × 3` row-major int64, in one
+/// pass, rows appended whole to memory that is never zeroed first (twice as fast as
+/// filling a zeroed buffer).
+pub fn xyz_interleave_into([x, y, z]: [&[i32]; 3], out: &mut Vec<i64>) {
+    out.reserve(x.len() * 3);
+    out.extend(
+        x.iter()
+            .zip(y)
+            .zip(z)
+            .flat_map(|((x, y), z)| [i64::from(*x), i64::from(*y), i64::from(*z)]),
+    );
 }
 
 /// Bounds of `rows` of dim columns, `None` when there are none.
@@ -564,17 +583,10 @@ impl Recentring {
         if let ([Column::I32(x), Column::I32(y), Column::I32(z), ..], true) =
             (columns, self.spans_fit_i32)
         {
-            // The common case in one pass, rows written whole, in int32: the origin lies
-            // within each column's bounds, so no difference overflows.
-            let [ox, oy, oz] = self.origin.map(|o| o as i32);
-            let xyz = x[rows.clone()]
-                .iter()
-                .zip(&y[rows.clone()])
-                .zip(&z[rows.clone()]);
-            out.reserve(rows.len() * 3);
-            out.extend(
-                xyz.flat_map(|((x, y), z)| [(*x - ox) as f32, (*y - oy) as f32, (*z - oz) as f32]),
-            );
+            let start = out.len();
+            out.resize(start + rows.len() * 3, 0.0);
+            let xyz = [&x[rows.clone()], &y[rows.clone()], &z[rows]];
+            self.xyz_into(xyz, &mut out[start..]);
             return;
         }
         let start = out.len();
@@ -593,6 +605,31 @@ impl Recentring {
                     .zip(&v[rows.clone()])
                     .for_each(|(s, x)| *s = (*x as f64 - o as f64) as f32),
             }
+        }
+    }
+
+    /// Writes the `N × 3` positions of three int32 columns of equal length (within the box)
+    /// into `out` (`3 × N` long) and returns the columns' bounds, in one pass: in int32 when
+    /// every span fits it (the origin then lies within each column's bounds, so no
+    /// difference overflows; a value outside the box gets a meaningless position, never a
+    /// panic), four rows at a step with 128-bit SIMD in WebAssembly.
+    pub fn xyz_into(&self, xyz: [&[i32]; 3], out: &mut [f32]) -> Option<BBox> {
+        assert_eq!(out.len(), xyz[0].len() * 3, "3 positions a row");
+        if !self.spans_fit_i32 {
+            let columns = xyz.map(|c| Column::I32(c.to_vec().into()));
+            let mut positions = Vec::with_capacity(out.len());
+            self.columns_into(&columns, 0..xyz[0].len(), &mut positions);
+            out.copy_from_slice(&positions);
+            return xyz_bbox(xyz);
+        }
+        let origin = self.origin.map(|o| o as i32);
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            simd::xyz_into(xyz, origin, out)
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        {
+            xyz_rows_into(xyz, origin, out)
         }
     }
 
@@ -707,6 +744,90 @@ pub fn bbox_of_pieces(pieces: &[&[i64]], dims: usize) -> Option<BBox> {
         .iter()
         .filter_map(|p| bbox_of(p, dims))
         .reduce(|a, b| a.union(&b))
+}
+
+/// [`Recentring::xyz_into`] a row at a time, in int32 (wrapping, so a value outside the box
+/// never panics).
+fn xyz_rows_into(xyz: [&[i32]; 3], [ox, oy, oz]: [i32; 3], out: &mut [f32]) -> Option<BBox> {
+    let [x, y, z] = xyz;
+    for (((x, y), z), slot) in x.iter().zip(y).zip(z).zip(out.chunks_exact_mut(3)) {
+        slot.copy_from_slice(
+            &[x.wrapping_sub(ox), y.wrapping_sub(oy), z.wrapping_sub(oz)].map(|d| d as f32),
+        );
+    }
+    xyz_bbox(xyz)
+}
+
+/// [`Recentring::xyz_into`] in WebAssembly's 128-bit SIMD: four rows at a step, their
+/// bounds kept as they pass.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd {
+    use core::arch::wasm32::*;
+
+    use super::{xyz_rows_into, BBox};
+
+    pub(super) fn xyz_into(xyz: [&[i32]; 3], origin: [i32; 3], out: &mut [f32]) -> Option<BBox> {
+        let [x, y, z] = xyz;
+        let whole = x.len() / 4 * 4;
+        if whole == 0 {
+            return xyz_rows_into(xyz, origin, out);
+        }
+        let load = |v: &[i32]| -> v128 { bytemuck::pod_read_unaligned(bytemuck::cast_slice(v)) };
+        let [ox, oy, oz] = origin.map(|o| i32x4_splat(o));
+        let first = [load(&x[..4]), load(&y[..4]), load(&z[..4])];
+        let (mut lo, mut hi) = (first, first);
+        let steps = x[..whole]
+            .chunks_exact(4)
+            .zip(y[..whole].chunks_exact(4))
+            .zip(z[..whole].chunks_exact(4));
+        let out_bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut out[..whole * 3]);
+        for (((a, b), c), to) in steps.zip(out_bytes.chunks_exact_mut(48)) {
+            let v = [load(a), load(b), load(c)];
+            for k in 0..3 {
+                lo[k] = i32x4_min(lo[k], v[k]);
+                hi[k] = i32x4_max(hi[k], v[k]);
+            }
+            let fx = f32x4_convert_i32x4(i32x4_sub(v[0], ox));
+            let fy = f32x4_convert_i32x4(i32x4_sub(v[1], oy));
+            let fz = f32x4_convert_i32x4(i32x4_sub(v[2], oz));
+            // x0 y0 z0 x1 | y1 z1 x2 y2 | z2 x3 y3 z3
+            let xy = i32x4_shuffle::<0, 4, 1, 5>(fx, fy);
+            let yz = i32x4_shuffle::<1, 5, 2, 6>(fy, fz);
+            let xy3 = i32x4_shuffle::<3, 7, 3, 7>(fx, fy);
+            let rows = [
+                i32x4_shuffle::<0, 1, 4, 2>(xy, fz),
+                i32x4_shuffle::<0, 1, 6, 2>(yz, fx),
+                i32x4_shuffle::<2, 4, 5, 3>(fz, xy3),
+            ];
+            for (slot, row) in to.chunks_exact_mut(16).zip(rows) {
+                slot.copy_from_slice(bytemuck::bytes_of(&row));
+            }
+        }
+        let lanes = |v: &v128| {
+            [
+                i32x4_extract_lane::<0>(*v),
+                i32x4_extract_lane::<1>(*v),
+                i32x4_extract_lane::<2>(*v),
+                i32x4_extract_lane::<3>(*v),
+            ]
+            .into_iter()
+        };
+        let bounds = BBox {
+            min: lo
+                .iter()
+                .map(|v| lanes(v).min().expect("4 lanes").into())
+                .collect(),
+            max: hi
+                .iter()
+                .map(|v| lanes(v).max().expect("4 lanes").into())
+                .collect(),
+        };
+        let rest = [&x[whole..], &y[whole..], &z[whole..]];
+        match xyz_rows_into(rest, origin, &mut out[whole * 3..]) {
+            Some(more) => Some(bounds.union(&more)),
+            None => Some(bounds),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -914,6 +1035,34 @@ mod tests {
                     prop_assert_eq!(whole.positions[i] as i128, difference);
                 }
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn int32_columns_recentre_as_rows_do_and_give_their_bounds(
+            columns in prop_oneof![
+                prop::collection::vec((-1000i32..1000, -5i32..5, 0i32..1 << 20), 0..40),
+                prop::collection::vec((any::<i32>(), any::<i32>(), any::<i32>()), 1..40),
+            ]
+        ) {
+            let x: Vec<i32> = columns.iter().map(|c| c.0).collect();
+            let y: Vec<i32> = columns.iter().map(|c| c.1).collect();
+            let z: Vec<i32> = columns.iter().map(|c| c.2).collect();
+            let rows: Vec<i64> = columns
+                .iter()
+                .flat_map(|c| [c.0, c.1, c.2].map(i64::from))
+                .collect();
+            let whole = recentre(&rows, 3);
+            let Some(bbox) = &whole.bbox else {
+                prop_assert_eq!(xyz_bbox([&x, &y, &z]), None);
+                return Ok(());
+            };
+            let mut out = vec![f32::NAN; rows.len()];
+            let bounds = Recentring::of(bbox, 3).xyz_into([&x, &y, &z], &mut out);
+            prop_assert_eq!(bounds.as_ref(), Some(bbox));
+            let bits = |p: &[f32]| p.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&out), bits(&whole.positions));
         }
     }
 

@@ -11,6 +11,7 @@ pub mod cloud;
 pub mod encoding;
 pub mod error;
 pub mod index;
+pub mod ipc;
 pub mod label;
 pub mod manifest;
 pub mod plan;

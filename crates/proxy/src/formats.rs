@@ -19,7 +19,9 @@ use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnPath, SchemaDescriptor};
+use pocaduck_edge_core::cloud::BBox;
 use pocaduck_edge_core::encoding::coordinate_encoding;
+use pocaduck_edge_core::ipc::{format_bbox, BBOX_KEY, LABEL_KEY};
 use pocaduck_edge_core::read::SparseFile;
 use pocaduck_edge_core::PointCloud;
 use pocaduck_edge_vastdb::ipc;
@@ -102,8 +104,10 @@ impl ArrowEncoder {
 
 /// Encodes an Arrow IPC stream of `shape=columns`: one column per dim, named after it, of
 /// the type given at the start (int32 or int64), after a `label: uint64` column unless the
-/// answer is one label's, which the schema metadata `pocaduck_edge:label` then names. Each
-/// column goes out from its own buffer, without a copy.
+/// answer is one label's, which the schema metadata `pocaduck_edge:label` then names (with,
+/// when the answer holds every point of the label, their bounds as `pocaduck_edge:bbox`,
+/// which lets a decoder re-centre them in one pass). Each column goes out from its own
+/// buffer, without a copy.
 pub struct ColumnsEncoder {
     types: Vec<DataType>,
     /// The one label of the answer, or `None` when each batch carries a label column.
@@ -121,11 +125,13 @@ pub const CLOUD_BATCH_ROWS: usize = 1 << 16;
 
 impl ColumnsEncoder {
     /// Starts a stream of `dims` columns of `types` (each int32 or int64); `single` names the
-    /// answer's one label, so no label column is sent.
+    /// answer's one label, so no label column is sent, and `bbox` gives the bounds of its
+    /// points when the answer holds every one of them.
     pub fn new(
         dims: &[String],
         types: Vec<DataType>,
         single: Option<u64>,
+        bbox: Option<&BBox>,
     ) -> Result<Self, ApiError> {
         if types.len() != dims.len()
             || types
@@ -140,7 +146,10 @@ impl ColumnsEncoder {
         let mut fields = Vec::new();
         match single {
             Some(label) => {
-                metadata.insert("pocaduck_edge:label".to_string(), label.to_string());
+                metadata.insert(LABEL_KEY.to_string(), label.to_string());
+                if let Some(bbox) = bbox {
+                    metadata.insert(BBOX_KEY.to_string(), format_bbox(bbox));
+                }
             }
             None => fields.push(Field::new("label", DataType::UInt64, false)),
         }
@@ -734,7 +743,11 @@ mod tests {
         let dims = vec!["x".to_string(), "y".into(), "z".into()];
         let label = (1u64 << 53) + 3;
         let types = vec![DataType::Int32, DataType::Int64, DataType::Int32];
-        let mut enc = ColumnsEncoder::new(&dims, types.clone(), Some(label)).unwrap();
+        let bbox = BBox {
+            min: vec![-2, i64::MIN, -12],
+            max: vec![i32::MAX as i64, 6, 11],
+        };
+        let mut enc = ColumnsEncoder::new(&dims, types.clone(), Some(label), Some(&bbox)).unwrap();
         let mut head = enc.take().concat();
         // Odd lengths, so each int32 buffer needs padding before the next; an int32 array
         // widened into the int64 column; a sliced array; an empty piece.
@@ -750,6 +763,10 @@ mod tests {
         head.extend(enc.take().concat());
         let (schema, batches) = read_columns(enc, head);
         assert_eq!(schema.metadata()["pocaduck_edge:label"], label.to_string());
+        assert_eq!(
+            schema.metadata()["pocaduck_edge:bbox"],
+            "-2,-9223372036854775808,-12,2147483647,6,11"
+        );
         let fields: Vec<(String, DataType)> = schema
             .fields()
             .iter()
@@ -781,7 +798,7 @@ mod tests {
     #[test]
     fn many_label_columns_streams_carry_a_label_column() {
         let dims = vec!["x".to_string(), "y".into()];
-        let mut enc = ColumnsEncoder::new(&dims, vec![DataType::Int64; 2], None).unwrap();
+        let mut enc = ColumnsEncoder::new(&dims, vec![DataType::Int64; 2], None, None).unwrap();
         let mut head = enc.take().concat();
         enc.push_cloud(u64::MAX, &PointCloud::new(2, vec![1, 2, 3, 4]).unwrap())
             .unwrap();
@@ -816,7 +833,8 @@ mod tests {
         let rows = 2 * CLOUD_BATCH_ROWS + 5;
         let values: Vec<i64> = (0..rows as i64 * 3).map(|v| v * 7 - 1_000_000).collect();
         let label = 42;
-        let mut enc = ColumnsEncoder::new(&dims, vec![DataType::Int32; 3], Some(label)).unwrap();
+        let mut enc =
+            ColumnsEncoder::new(&dims, vec![DataType::Int32; 3], Some(label), None).unwrap();
         let mut head = enc.take().concat();
         enc.push_cloud(label, &PointCloud::new(3, values.clone()).unwrap())
             .unwrap();
@@ -844,7 +862,7 @@ mod tests {
     #[test]
     fn a_value_beyond_an_int32_column_is_refused_naming_its_dim() {
         let dims = vec!["x".to_string(), "y".into()];
-        let mut enc = ColumnsEncoder::new(&dims, vec![DataType::Int32; 2], Some(1)).unwrap();
+        let mut enc = ColumnsEncoder::new(&dims, vec![DataType::Int32; 2], Some(1), None).unwrap();
         let cloud = PointCloud::new(2, vec![1, 2, 3, i64::from(i32::MAX) + 1]).unwrap();
         let e = enc.push_cloud(1, &cloud).unwrap_err();
         assert!(
@@ -860,9 +878,9 @@ mod tests {
     #[test]
     fn columns_that_do_not_fit_the_answer_are_refused() {
         let dims = vec!["x".to_string()];
-        assert!(ColumnsEncoder::new(&dims, vec![DataType::Float32], None).is_err());
-        assert!(ColumnsEncoder::new(&dims, vec![DataType::Int32; 2], None).is_err());
-        let mut enc = ColumnsEncoder::new(&dims, vec![DataType::Int32], Some(1)).unwrap();
+        assert!(ColumnsEncoder::new(&dims, vec![DataType::Float32], None, None).is_err());
+        assert!(ColumnsEncoder::new(&dims, vec![DataType::Int32; 2], None, None).is_err());
+        let mut enc = ColumnsEncoder::new(&dims, vec![DataType::Int32], Some(1), None).unwrap();
         // An int64 value where int32 is sent; another label in a one-label answer; nulls.
         let big = PointCloud::new(1, vec![1 << 40]).unwrap();
         assert!(enc.push_cloud(1, &big).is_err());

@@ -400,8 +400,16 @@ impl Service {
         let mut pieces: Vec<Piece> = Vec::new();
         let mut total = 0u64;
         let first = labels.first().copied();
+        // The bounds of a one-label answer of every point of its label, from its entry.
+        let mut whole_bbox = None;
         for label in labels {
             let entry = find_entry(d, &l, label, &mut timing).await?;
+            if single
+                && options.bbox.is_none()
+                && options.limit.is_none_or(|n| n >= entry.point_count)
+            {
+                whole_bbox = Some(entry.bbox.clone());
+            }
             // A level of detail of a big label reads its coarse level when that suffices.
             let entry = l.manifest.entry_for_limit(&entry, options.limit);
             let meta = d.footer(&l, entry.file)?;
@@ -440,6 +448,7 @@ impl Service {
                     &l.manifest.dims,
                     types,
                     single.then_some(first).flatten(),
+                    whole_bbox.as_ref(),
                 )?)
             }
             (Format::Parquet, _) => {
@@ -938,6 +947,7 @@ impl Service {
                 &dim_names,
                 v.dim_types().await?,
                 single,
+                None,
             )?),
         };
         if let Some((label, piece)) = reader.next().await? {

@@ -7,25 +7,44 @@ use std::ops::Range;
 use pocaduck_edge_core::cloud::BBox;
 use wasm_bindgen::prelude::*;
 
-/// Points of one or more labels, decoded in wasm memory; each accessor copies out a typed
+use crate::js_columns::JsColumns;
+
+/// Points of one or more labels, ready to copy out; each accessor copies out a typed
 /// array that JS owns (and may transfer). Call `free()` when done.
 #[wasm_bindgen]
 pub struct Decoded {
-    labelled: Labelled,
+    points: Points,
+}
+
+/// Where a [`Decoded`]'s points are.
+enum Points {
+    /// Decoded into wasm memory.
+    Wasm(Labelled),
+    /// A one-label columns answer, read from the caller's bytes as it is copied out.
+    Js(JsColumns),
 }
 
 impl Decoded {
     /// Wraps a decoded answer.
     pub fn new(labelled: Labelled) -> Self {
-        Self { labelled }
+        Self {
+            points: Points::Wasm(labelled),
+        }
+    }
+
+    /// Wraps a one-label columns answer left in JS memory.
+    pub fn in_js(columns: JsColumns) -> Self {
+        Self {
+            points: Points::Js(columns),
+        }
     }
 
     fn rows(&self, run: usize) -> Result<Range<usize>, JsError> {
-        self.labelled
-            .runs
-            .get(run)
-            .map(|r| r.rows.clone())
-            .ok_or_else(|| JsError::new(&format!("no run {run}")))
+        let rows = match &self.points {
+            Points::Wasm(labelled) => labelled.runs.get(run).map(|r| r.rows.clone()),
+            Points::Js(columns) => (run == 0).then(|| 0..columns.rows()),
+        };
+        rows.ok_or_else(|| JsError::new(&format!("no run {run}")))
     }
 }
 
@@ -34,12 +53,18 @@ impl Decoded {
     /// Values per point.
     #[wasm_bindgen(getter)]
     pub fn dims(&self) -> usize {
-        self.labelled.dims
+        match &self.points {
+            Points::Wasm(labelled) => labelled.dims,
+            Points::Js(_) => 3,
+        }
     }
 
     /// The label of each run, in order (a label may have no run when no point was returned).
     pub fn labels(&self) -> BigUint64Array {
-        let labels: Vec<u64> = self.labelled.runs.iter().map(|r| r.label).collect();
+        let labels: Vec<u64> = match &self.points {
+            Points::Wasm(labelled) => labelled.runs.iter().map(|r| r.label).collect(),
+            Points::Js(columns) => vec![columns.label()],
+        };
         BigUint64Array::from(&labels[..])
     }
 
@@ -60,20 +85,26 @@ impl Decoded {
     pub fn int64_into(&self, run: usize, out: &BigInt64Array) -> Result<(), JsError> {
         let rows = self.rows(run)?;
         check_length("int64", out.length(), rows.len() * self.dims())?;
-        self.labelled
-            .int64_chunked(rows, CHUNK_ROWS, |offset, values| {
-                let offset = offset as u32;
-                out.subarray(offset, offset + values.len() as u32)
-                    .copy_from(values)
-            });
+        let sink = |offset: usize, values: &[i64]| {
+            let offset = offset as u32;
+            out.subarray(offset, offset + values.len() as u32)
+                .copy_from(values)
+        };
+        match &self.points {
+            Points::Wasm(labelled) => labelled.int64_chunked(rows, CHUNK_ROWS, sink),
+            Points::Js(columns) => columns.int64_chunked(sink),
+        }
         Ok(())
     }
 
     /// Bounds of run `run`: min then max, D int64 each; empty when there are no points.
     pub fn bbox(&self, run: usize) -> Result<BigInt64Array, JsError> {
-        Ok(BigInt64Array::from(
-            &flat_bbox(self.labelled.bbox(self.rows(run)?))[..],
-        ))
+        let rows = self.rows(run)?;
+        let bbox = match &self.points {
+            Points::Wasm(labelled) => labelled.bbox(rows),
+            Points::Js(columns) => columns.bbox(),
+        };
+        Ok(BigInt64Array::from(&flat_bbox(bbox)[..]))
     }
 
     /// Run `run` ready to render: `[positions (N × 3 float32), origin (3 float64), bbox
@@ -97,13 +128,15 @@ impl Decoded {
     fn render_parts(&self, run: usize, out: &Float32Array) -> Result<[JsValue; 2], JsError> {
         let rows = self.rows(run)?;
         check_length("positions", out.length(), rows.len() * 3)?;
-        let (origin, bbox) = self
-            .labelled
-            .recentre_chunked(rows, CHUNK_ROWS, |offset, values| {
-                let offset = offset as u32;
-                out.subarray(offset, offset + values.len() as u32)
-                    .copy_from(values)
-            });
+        let sink = |offset: usize, values: &[f32]| {
+            let offset = offset as u32;
+            out.subarray(offset, offset + values.len() as u32)
+                .copy_from(values)
+        };
+        let (origin, bbox) = match &self.points {
+            Points::Wasm(labelled) => labelled.recentre_chunked(rows, CHUNK_ROWS, sink),
+            Points::Js(columns) => columns.recentre_chunked(sink),
+        };
         Ok([
             Float64Array::from(&origin[..]).into(),
             BigInt64Array::from(&flat_bbox(bbox)[..]).into(),
@@ -126,7 +159,7 @@ fn check_length(what: &str, have: u32, needed: usize) -> Result<(), JsError> {
 /// filled chunk by chunk from one small buffer that stays in cache, with no wasm copy of
 /// the whole output. (Each chunk goes out through `TypedArray.prototype.set`, which V8 runs
 /// about 3× faster than the typed-array constructor when the source is wasm memory.)
-const CHUNK_ROWS: usize = 16 << 10;
+pub(crate) const CHUNK_ROWS: usize = 16 << 10;
 
 /// A box as min then max; empty for none.
 fn flat_bbox(bbox: Option<BBox>) -> Vec<i64> {
