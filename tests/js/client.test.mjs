@@ -509,6 +509,27 @@ describe("decoders", () => {
     }
   });
 
+  /**
+   * An answer that names its points' bounds (`pocaduck_edge:bbox`: D minima, then D
+   * maxima), as served and with those bounds rewritten in place to the same length: wrong
+   * (a decoder's pass finds them out and makes a second), and unreadable. `[what, bytes]`.
+   */
+  const withNamedBounds = (bytes, bbox, label) => {
+    const named = [...bbox.min, ...bbox.max].join(",");
+    const at = Buffer.from(bytes).indexOf(named);
+    assert.ok(at > 0, `${label}: the answer names its bounds`);
+    const rewritten = (text) => {
+      const copy = bytes.slice();
+      copy.set(new TextEncoder().encode(text), at);
+      return copy;
+    };
+    return [
+      ["as served", bytes],
+      ["wrong bounds", rewritten(named.replace(/[0-9]/g, "1"))],
+      ["unreadable bounds", rewritten(named.replace(/[0-9]/g, "x"))],
+    ];
+  };
+
   test("decodeArrow reads a one-label int32 columns answer in place, and checks the bounds it names", async () => {
     const labels = (await (await fetch(`${sample.url}/v1/datasets/${SAMPLE}/labels`)).json()).labels;
     assert.ok(labels.length >= 3);
@@ -522,20 +543,8 @@ describe("decoders", () => {
       const same = (p, what) => {
         assert.deepEqual([p.positions, p.origin, p.bbox], [rows.positions, rows.origin, rows.bbox], `${label}: ${what}`);
       };
-      // The bounds the answer names, as written: D minima, then D maxima.
-      const named = [...rows.bbox.min, ...rows.bbox.max].join(",");
-      const at = Buffer.from(bytes).indexOf(named);
-      assert.ok(at > 0, `${label}: the answer names its bounds`);
-      const withBounds = (text) => {
-        const copy = bytes.slice();
-        copy.set(new TextEncoder().encode(text), at);
-        return copy;
-      };
       for (const [what, input] of [
-        ["as served", bytes],
-        // Wrong bounds of the same length: the pass finds them out and makes a second.
-        ["wrong bounds", withBounds(named.replace(/[0-9]/g, "1"))],
-        ["unreadable bounds", withBounds(named.replace(/[0-9]/g, "x"))],
+        ...withNamedBounds(bytes, rows.bbox, label),
         // Bytes not 4-aligned in their buffer: decoded by the general decoder.
         ["unaligned", (() => { const b = new Uint8Array(bytes.length + 1); b.set(bytes, 1); return b.subarray(1); })()],
       ]) {
@@ -549,6 +558,24 @@ describe("decoders", () => {
         assert.deepEqual([int64Only.int64, int64Only.bbox], [exact, rows.bbox], `${label}: ${what}, int64 only`);
       }
       assertRecentred(rows);
+    }
+  });
+
+  test("decodeParquet re-centres a one-label answer in one pass with the bounds it names, and checks them", async () => {
+    const labels = (await (await fetch(`${sample.url}/v1/datasets/${SAMPLE}/labels`)).json()).labels;
+    for (const label of labels) {
+      const points = `${sample.url}/v1/datasets/${SAMPLE}/labels/${label}/points`;
+      const bytes = new Uint8Array(await (await fetch(`${points}?format=parquet`)).arrayBuffer());
+      const [rows] = await decodeArrow(await (await fetch(points)).arrayBuffer());
+      const exact = await npy(SAMPLE, label);
+      for (const [what, input] of withNamedBounds(bytes, rows.bbox, label)) {
+        const [p] = await decodeParquet(input);
+        assert.deepEqual(p.int64, exact, `${label}: ${what}`);
+        const [positionsOnly] = await decodeParquet(input, { int64: false, positions: new Float32Array(p.count * 3) });
+        for (const q of [p, positionsOnly]) {
+          assert.deepEqual([q.positions, q.origin, q.bbox], [rows.positions, rows.origin, rows.bbox], `${label}: ${what}`);
+        }
+      }
     }
   });
 

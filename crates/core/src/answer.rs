@@ -21,6 +21,7 @@ use crate::cloud::{
 };
 use crate::error::{Error, Result};
 use crate::ipc;
+use crate::metadata;
 use crate::read::{decode_columns, RowSpan, SparseFile};
 
 /// Rows of one label in a [`Labelled`] cloud.
@@ -30,6 +31,9 @@ pub struct LabelRun {
     pub label: u64,
     /// Its rows in the cloud.
     pub rows: Range<usize>,
+    /// The bounds of those rows as the answer names them (the label's index entry, or an
+    /// answer's `pocaduck_edge:bbox`): unchecked, so only a hint.
+    pub bbox_hint: Option<BBox>,
 }
 
 /// How a [`Labelled`] answer holds its points.
@@ -97,47 +101,82 @@ impl Labelled {
     /// Rows `rows` ready to render, the positions handed to `sink` `chunk_rows` rows at a
     /// time from one reused buffer, with each chunk's offset in values; returns the origin
     /// and the bounds. The positions equal [`Labelled::recentre`]'s.
+    ///
+    /// `hint` is what the rows' bounds are said to be (a [`LabelRun::bbox_hint`]). Column
+    /// storage finds its bounds as it re-centres, so with a hint it takes one pass over the
+    /// rows instead of two, and a hint that pass proves wrong is followed by a second pass
+    /// with the true bounds, which rewrites every position.
     pub fn recentre_chunked(
         &self,
         rows: Range<usize>,
+        hint: Option<&BBox>,
         chunk_rows: usize,
         mut sink: impl FnMut(usize, &[f32]),
     ) -> ([f64; 3], Option<BBox>) {
-        let Some(bbox) = self.bbox(rows.clone()) else {
+        if rows.is_empty() {
             return ([0.0; 3], None);
+        }
+        let checked_as_it_goes = matches!(self.points, Storage::Columns(_));
+        let guess = match hint.filter(|h| checked_as_it_goes && h.min.len() == self.dims) {
+            Some(hint) => hint.clone(),
+            None => match self.bbox(rows.clone()) {
+                Some(bbox) => bbox,
+                None => return ([0.0; 3], None),
+            },
         };
-        let recentring = Recentring::of(&bbox, self.dims);
+        let (origin, seen) = self.recentre_pass(rows.clone(), &guess, chunk_rows, &mut sink);
+        match seen {
+            Some(seen) if seen != guess => {
+                let (origin, _) = self.recentre_pass(rows, &seen, chunk_rows, &mut sink);
+                (origin, Some(seen))
+            }
+            _ => (origin, Some(guess)),
+        }
+    }
+
+    /// One pass of [`Labelled::recentre_chunked`] around the origin of `bbox`; returns the
+    /// origin and, for column storage, the bounds of the rows it saw.
+    fn recentre_pass(
+        &self,
+        rows: Range<usize>,
+        bbox: &BBox,
+        chunk_rows: usize,
+        sink: &mut impl FnMut(usize, &[f32]),
+    ) -> ([f64; 3], Option<BBox>) {
+        let recentring = Recentring::of(bbox, self.dims);
         let mut buffer = Vec::with_capacity(chunk_rows.min(rows.len()) * 3);
         let mut offset = 0;
-        let mut emit = |fill: &dyn Fn(&mut Vec<f32>)| {
-            buffer.clear();
-            fill(&mut buffer);
-            sink(offset, &buffer);
-            offset += buffer.len();
-        };
+        let mut seen: Option<BBox> = None;
         match &self.points {
             Storage::Rows(pieces) => {
                 for piece in row_pieces(pieces, self.dims, rows) {
                     for chunk in piece.chunks(chunk_rows.max(1).saturating_mul(self.dims)) {
-                        emit(&|out| recentring.rows_into(chunk, self.dims, out));
+                        buffer.clear();
+                        recentring.rows_into(chunk, self.dims, &mut buffer);
+                        sink(offset, &buffer);
+                        offset += buffer.len();
                     }
                 }
             }
             Storage::Columns(pieces) => {
                 for (piece, rows) in column_pieces(pieces, rows) {
                     for chunk in chunks(rows, chunk_rows) {
-                        emit(&|out| recentring.columns_into(piece, chunk.clone(), out));
+                        buffer.clear();
+                        let bounds = recentring.columns_into(piece, chunk, &mut buffer);
+                        seen = BBox::union_of(seen, bounds);
+                        sink(offset, &buffer);
+                        offset += buffer.len();
                     }
                 }
             }
         }
-        (recentring.origin.map(|o| o as f64), Some(bbox))
+        (recentring.origin.map(|o| o as f64), seen)
     }
 
     /// Rows `rows` ready to render.
     pub fn recentre(&self, rows: Range<usize>) -> Recentred {
         let mut positions = Vec::with_capacity(rows.len() * 3);
-        let (origin, bbox) = self.recentre_chunked(rows, usize::MAX, |_, values| {
+        let (origin, bbox) = self.recentre_chunked(rows, None, usize::MAX, |_, values| {
             positions.extend_from_slice(values)
         });
         Recentred {
@@ -218,7 +257,11 @@ fn run_length(labels: &[u64]) -> usize {
 fn push_run(runs: &mut Vec<LabelRun>, label: u64, rows: Range<usize>) {
     match runs.last_mut() {
         Some(run) if run.label == label && run.rows.end == rows.start => run.rows.end = rows.end,
-        _ => runs.push(LabelRun { label, rows }),
+        _ => runs.push(LabelRun {
+            label,
+            rows,
+            bbox_hint: None,
+        }),
     }
 }
 
@@ -420,7 +463,7 @@ enum BatchLabels<'a> {
 
 /// The label a one-label answer names in its schema metadata (`pocaduck_edge:label`).
 fn one_label(schema: &arrow_schema::Schema) -> Result<u64> {
-    let Some(text) = schema.metadata().get(ipc::LABEL_KEY) else {
+    let Some(text) = schema.metadata().get(metadata::LABEL_KEY) else {
         return Err(Error::Points(
             "the answer has no label column and names no label in its metadata".into(),
         ));
@@ -496,7 +539,8 @@ fn read_ipc_stream(
 }
 
 /// Decodes a whole Parquet file of labelled points: a `label` column (uint64, or int64 with
-/// no negative value) and one INT32/INT64 column per dim, kept as columns.
+/// no negative value) and one INT32/INT64 column per dim, kept as columns. A one-label
+/// answer's `pocaduck_edge:bbox` key-value metadata becomes its run's bounds hint.
 pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
     const PATH: &str = "answer";
     let meta = ParquetMetaDataReader::new()
@@ -574,6 +618,14 @@ pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
             "the answer has {first_row} labels for {} points",
             short.len()
         )));
+    }
+    if let [run] = &mut runs[..] {
+        run.bbox_hint = meta
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|kv| kv.key == metadata::BBOX_KEY))
+            .and_then(|kv| kv.value.as_deref())
+            .and_then(|text| metadata::parse_bbox(text, points.len()));
     }
     Ok(Labelled {
         dims: points.len(),
@@ -698,6 +750,7 @@ mod tests {
                 runs: vec![LabelRun {
                     label: 1,
                     rows: 0..n,
+                    bbox_hint: None,
                 }],
             };
             let rows = 3..n - 5;
@@ -713,12 +766,51 @@ mod tests {
                 assert_eq!(int64, whole_int64, "{dims} dims, chunks of {chunk}");
                 let mut positions = Vec::new();
                 let (origin, bbox) =
-                    labelled.recentre_chunked(rows.clone(), chunk, |offset, values| {
+                    labelled.recentre_chunked(rows.clone(), None, chunk, |offset, values| {
                         assert_eq!(offset, positions.len());
                         positions.extend_from_slice(values);
                     });
                 assert_eq!(positions, whole.positions, "{dims} dims, chunks of {chunk}");
                 assert_eq!((origin, bbox), (whole.origin, whole.bbox.clone()));
+            }
+            // Bounds hints: the true bounds take one pass; wrong ones (a box too wide, too
+            // narrow, shifted anywhere, even past int32) a second pass, which rewrites every
+            // position; a hint of other dims is not used. The answer is the same each time.
+            let exact = whole.bbox.clone().unwrap();
+            let moved = |lo: i64, hi: i64| BBox {
+                min: exact.min.iter().map(|v| v.saturating_add(lo)).collect(),
+                max: exact.max.iter().map(|v| v.saturating_add(hi)).collect(),
+            };
+            let other_dims = BBox {
+                min: exact.min[..1].to_vec(),
+                max: exact.max[..1].to_vec(),
+            };
+            let hints = [
+                (exact.clone(), 1),
+                (moved(-1, 1), 2),
+                (moved(1, -1), 2),
+                (moved(1 << 40, 1 << 40), 2),
+                (moved(i64::MIN, i64::MIN), 2),
+                (other_dims, 1),
+            ];
+            for (hint, passes) in hints {
+                for chunk in [7, n] {
+                    let mut positions = vec![f32::NAN; rows.len() * 3];
+                    let mut written = 0;
+                    let (origin, bbox) = labelled.recentre_chunked(
+                        rows.clone(),
+                        Some(&hint),
+                        chunk,
+                        |at, values| {
+                            positions[at..at + values.len()].copy_from_slice(values);
+                            written += values.len();
+                        },
+                    );
+                    let what = format!("{dims} dims, hint {hint:?}, chunks of {chunk}");
+                    assert_eq!(positions, whole.positions, "{what}");
+                    assert_eq!((origin, bbox), (whole.origin, whole.bbox.clone()), "{what}");
+                    assert_eq!(written, passes * rows.len() * 3, "{what}");
+                }
             }
             assert_eq!(labelled.int64(rows.clone()), whole_int64);
             // The re-centred positions are the int64 rows minus the origin (exact here:
@@ -742,7 +834,7 @@ mod tests {
             runs: vec![],
         };
         assert_eq!(
-            empty.recentre_chunked(0..0, 8, |_, _| panic!("no chunk")),
+            empty.recentre_chunked(0..0, None, 8, |_, _| panic!("no chunk")),
             ([0.0; 3], None)
         );
         empty.int64_chunked(0..0, 8, |_, _| panic!("no chunk"));
@@ -774,7 +866,7 @@ mod tests {
                 for chunk in [1, 2, 7, n] {
                     let mut positions = Vec::new();
                     let (origin, bbox) =
-                        labelled.recentre_chunked(rows.clone(), chunk, |offset, values| {
+                        labelled.recentre_chunked(rows.clone(), None, chunk, |offset, values| {
                             assert_eq!(offset, positions.len());
                             assert!(values.len() <= chunk * 3);
                             positions.extend_from_slice(values);
@@ -846,7 +938,8 @@ mod tests {
             out.runs,
             vec![LabelRun {
                 label: big,
-                rows: 0..3
+                rows: 0..3,
+                bbox_hint: None,
             }]
         );
         let all: Vec<i64> = rows.concat();
@@ -922,11 +1015,13 @@ mod tests {
             vec![
                 LabelRun {
                     label: big,
-                    rows: 0..3
+                    rows: 0..3,
+                    bbox_hint: None,
                 },
                 LabelRun {
                     label: 7,
-                    rows: 3..4
+                    rows: 3..4,
+                    bbox_hint: None,
                 }
             ]
         );
@@ -997,6 +1092,58 @@ mod tests {
             out.runs.iter().map(|r| (r.label, r.rows.clone())).collect();
         assert_eq!(runs, vec![(5, 0..3), (7, 3..6), (9, 6..7)]);
         assert_eq!(out.int64(5..7), vec![5, 6]);
+    }
+
+    #[test]
+    fn a_one_label_parquet_answer_s_named_bounds_are_its_run_s_hint() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("label", DataType::UInt64, false),
+            Field::new("x", DataType::Int32, false),
+            Field::new("y", DataType::Int64, false),
+        ]));
+        let file = |labels: Vec<u64>, bbox: Option<&str>| {
+            let n = labels.len() as i32;
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(UInt64Array::from(labels)),
+                    Arc::new(Int32Array::from((0..n).collect::<Vec<i32>>())),
+                    Arc::new(Int64Array::from(
+                        (0..n as i64).map(|i| -i).collect::<Vec<_>>(),
+                    )),
+                ],
+            )
+            .unwrap();
+            let kv = bbox.map(|b| {
+                vec![parquet::file::metadata::KeyValue::new(
+                    metadata::BBOX_KEY.into(),
+                    b.to_string(),
+                )]
+            });
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_key_value_metadata(kv)
+                .build();
+            let mut w = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).unwrap();
+            w.write(&batch).unwrap();
+            decode_parquet(Bytes::from(w.into_inner().unwrap())).unwrap()
+        };
+        let hint = |out: &Labelled| {
+            out.runs
+                .iter()
+                .map(|r| r.bbox_hint.clone())
+                .collect::<Vec<_>>()
+        };
+        // Taken as it is said (it is checked when used), for the answer's dims.
+        let said = BBox {
+            min: vec![-1, -9],
+            max: vec![5, 0],
+        };
+        assert_eq!(hint(&file(vec![3; 4], Some("-1,-9,5,0"))), [Some(said)]);
+        assert_eq!(hint(&file(vec![3; 4], None)), [None]);
+        assert_eq!(hint(&file(vec![3; 4], Some("0,0,3"))), [None]);
+        assert_eq!(hint(&file(vec![3; 4], Some("0,0,3,x"))), [None]);
+        // Not one label: not one box.
+        assert_eq!(hint(&file(vec![3, 3, 4], Some("0,-2,2,0"))), [None, None]);
     }
 
     #[test]

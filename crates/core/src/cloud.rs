@@ -230,6 +230,14 @@ impl BBox {
                 .collect(),
         }
     }
+
+    /// The smallest box holding both, either of which may be absent.
+    pub fn union_of(a: Option<BBox>, b: Option<BBox>) -> Option<BBox> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.union(&b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 impl PointCloud {
@@ -578,34 +586,46 @@ impl Recentring {
         }
     }
 
-    /// Appends the `N × 3` positions of `rows` of dim columns (within the box) to `out`.
-    pub fn columns_into(&self, columns: &[Column], rows: Range<usize>, out: &mut Vec<f32>) {
-        if let ([Column::I32(x), Column::I32(y), Column::I32(z), ..], true) =
-            (columns, self.spans_fit_i32)
-        {
-            let start = out.len();
-            out.resize(start + rows.len() * 3, 0.0);
-            let xyz = [&x[rows.clone()], &y[rows.clone()], &z[rows]];
-            self.xyz_into(xyz, &mut out[start..]);
-            return;
-        }
+    /// Appends the `N × 3` positions of `rows` of dim columns (within the box: a value
+    /// outside it gets a meaningless position, never a panic) to `out`; returns the bounds
+    /// of those rows, found in the same pass for int32 x, y and z.
+    pub fn columns_into(
+        &self,
+        columns: &[Column],
+        rows: Range<usize>,
+        out: &mut Vec<f32>,
+    ) -> Option<BBox> {
         let start = out.len();
         out.resize(start + rows.len() * 3, 0.0);
+        if let ([Column::I32(x), Column::I32(y), Column::I32(z), rest @ ..], true) =
+            (columns, self.spans_fit_i32)
+        {
+            let xyz = [&x[rows.clone()], &y[rows.clone()], &z[rows.clone()]];
+            let mut bbox = self.xyz_into(xyz, &mut out[start..])?;
+            for column in rest {
+                let (lo, hi) = column.min_max(rows.clone())?;
+                bbox.min.push(lo);
+                bbox.max.push(hi);
+            }
+            return Some(bbox);
+        }
+        // Wrapping: a value outside the box gets a meaningless position, never a panic.
         for (k, column) in columns.iter().enumerate().take(3) {
             let o = self.origin[k];
             let slots = out[start..].iter_mut().skip(k).step_by(3);
             match column {
                 Column::I32(v) => slots
                     .zip(&v[rows.clone()])
-                    .for_each(|(s, x)| *s = (*x as i64 - o) as f32),
+                    .for_each(|(s, x)| *s = (*x as i64).wrapping_sub(o) as f32),
                 Column::I64(v) if self.narrow => slots
                     .zip(&v[rows.clone()])
-                    .for_each(|(s, x)| *s = (*x - o) as f32),
+                    .for_each(|(s, x)| *s = x.wrapping_sub(o) as f32),
                 Column::I64(v) => slots
                     .zip(&v[rows.clone()])
                     .for_each(|(s, x)| *s = (*x as f64 - o as f64) as f32),
             }
         }
+        columns_bbox(columns, rows)
     }
 
     /// Writes the `N × 3` positions of three int32 columns of equal length (within the box)
@@ -618,9 +638,9 @@ impl Recentring {
         if !self.spans_fit_i32 {
             let columns = xyz.map(|c| Column::I32(c.to_vec().into()));
             let mut positions = Vec::with_capacity(out.len());
-            self.columns_into(&columns, 0..xyz[0].len(), &mut positions);
+            let bbox = self.columns_into(&columns, 0..xyz[0].len(), &mut positions);
             out.copy_from_slice(&positions);
-            return xyz_bbox(xyz);
+            return bbox;
         }
         let origin = self.origin.map(|o| o as i32);
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

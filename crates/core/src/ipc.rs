@@ -11,15 +11,10 @@ use arrow_schema::{DataType, Schema};
 
 use crate::cloud::BBox;
 use crate::error::{Error, Result};
+use crate::metadata::{parse_bbox, BBOX_KEY, LABEL_KEY};
 
 /// The end-of-stream marker of the Arrow IPC stream format.
 pub const END_OF_STREAM: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
-
-/// Schema metadata of a one-label answer: its label.
-pub const LABEL_KEY: &str = "pocaduck_edge:label";
-/// Schema metadata of an answer of one label's every point: their bounds, the `D` minima
-/// then the `D` maxima, in decimal, comma-separated. A hint: a decoder checks it.
-pub const BBOX_KEY: &str = "pocaduck_edge:bbox";
 
 fn cut() -> Error {
     Error::Points("the Arrow stream is cut short".into())
@@ -207,34 +202,6 @@ fn plain_batch(fb: &arrow_ipc::RecordBatch<'_>, body: &Range<usize>) -> Option<C
     Some(ColumnsBatch { rows, columns })
 }
 
-/// The bounds written as [`BBOX_KEY`] says, `None` unless it is `2 × dims` integers with
-/// each minimum at most its maximum.
-pub fn parse_bbox(text: &str, dims: usize) -> Option<BBox> {
-    let values: Vec<i64> = text
-        .split(',')
-        .map(|v| v.trim().parse().ok())
-        .collect::<Option<_>>()?;
-    if values.len() != 2 * dims {
-        return None;
-    }
-    let (min, max) = values.split_at(dims);
-    min.iter().zip(max).all(|(lo, hi)| lo <= hi).then(|| BBox {
-        min: min.to_vec(),
-        max: max.to_vec(),
-    })
-}
-
-/// `bbox` as [`BBOX_KEY`] holds it.
-pub fn format_bbox(bbox: &BBox) -> String {
-    let values: Vec<String> = bbox
-        .min
-        .iter()
-        .chain(&bbox.max)
-        .map(i64::to_string)
-        .collect();
-    values.join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -242,7 +209,6 @@ mod tests {
 
     use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, UInt64Array};
     use arrow_schema::Field;
-    use proptest::prelude::*;
 
     use super::*;
 
@@ -399,18 +365,5 @@ mod tests {
         let mut short = bytes[..bytes.len() - 8 - 16].to_vec();
         short.extend_from_slice(&END_OF_STREAM);
         assert!(layout_of(&short).is_err());
-    }
-
-    proptest! {
-        #[test]
-        fn bounds_round_trip_as_metadata(
-            lo in prop::collection::vec(any::<i64>(), 1..5),
-            span in prop::collection::vec(any::<u64>(), 5),
-        ) {
-            let max: Vec<i64> = lo.iter().zip(&span).map(|(l, s)| l.saturating_add_unsigned(*s)).collect();
-            let bbox = BBox { min: lo.clone(), max };
-            prop_assert_eq!(parse_bbox(&format_bbox(&bbox), lo.len()), Some(bbox.clone()));
-            prop_assert_eq!(parse_bbox(&format_bbox(&bbox), lo.len() + 1), None);
-        }
     }
 }

@@ -14,6 +14,7 @@ pub mod index;
 pub mod ipc;
 pub mod label;
 pub mod manifest;
+pub mod metadata;
 pub mod plan;
 pub mod read;
 #[cfg(feature = "write")]

@@ -15,13 +15,13 @@ use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::column::writer::ColumnCloseResult;
-use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::metadata::{KeyValue, RowGroupMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 use pocaduck_edge_core::cloud::BBox;
 use pocaduck_edge_core::encoding::coordinate_encoding;
-use pocaduck_edge_core::ipc::{format_bbox, BBOX_KEY, LABEL_KEY};
+use pocaduck_edge_core::metadata::{format_bbox, BBOX_KEY, LABEL_KEY};
 use pocaduck_edge_core::read::SparseFile;
 use pocaduck_edge_core::PointCloud;
 use pocaduck_edge_vastdb::ipc;
@@ -393,7 +393,8 @@ pub fn answer_zstd_level(points: u64) -> i32 {
 
 /// Encodes a Parquet answer a row group at a time: `label: uint64` and one column per dim
 /// (int32, or int64 when `wide`), zstd (at a level [`answer_zstd_level`] picks) with the
-/// layout's coordinate encodings, no statistics.
+/// layout's coordinate encodings, no statistics; a one-label answer whose points' bounds
+/// are known names them in its key-value metadata (`pocaduck_edge:bbox`).
 /// Row groups of the layout's points files with the same columns are copied as they are
 /// stored, so a whole label costs no decoding and as many bytes as at rest.
 pub struct ParquetEncoder {
@@ -405,7 +406,12 @@ pub struct ParquetEncoder {
 
 impl ParquetEncoder {
     /// Starts a file; its magic is in the first [`ParquetEncoder::take`].
-    pub fn new(dims: &[String], wide: bool, zstd_level: i32) -> Result<Self, ApiError> {
+    pub fn new(
+        dims: &[String],
+        wide: bool,
+        zstd_level: i32,
+        bbox: Option<&BBox>,
+    ) -> Result<Self, ApiError> {
         let coord = if wide {
             DataType::Int64
         } else {
@@ -423,7 +429,10 @@ impl ParquetEncoder {
             .set_statistics_enabled(EnabledStatistics::None)
             .set_offset_index_disabled(true)
             .set_column_encoding(ColumnPath::from("label"), Encoding::DELTA_BINARY_PACKED)
-            .set_column_dictionary_enabled(ColumnPath::from("label"), false);
+            .set_column_dictionary_enabled(ColumnPath::from("label"), false)
+            .set_key_value_metadata(
+                bbox.map(|b| vec![KeyValue::new(BBOX_KEY.to_string(), format_bbox(b))]),
+            );
         for (i, d) in dims.iter().enumerate() {
             props = props
                 .set_column_dictionary_enabled(ColumnPath::from(d.as_str()), false)
@@ -540,7 +549,11 @@ pub fn parquet(dims: &[String], labels: &[(u64, PointCloud)]) -> Result<Bytes, A
         .iter()
         .any(|(_, c)| c.values().iter().any(|v| i32::try_from(*v).is_err()));
     let points = labels.iter().map(|(_, c)| c.len() as u64).sum();
-    let mut encoder = ParquetEncoder::new(dims, wide, answer_zstd_level(points))?;
+    let bbox = match labels {
+        [(_, cloud)] => cloud.bbox(),
+        _ => None,
+    };
+    let mut encoder = ParquetEncoder::new(dims, wide, answer_zstd_level(points), bbox.as_ref())?;
     let mut out = encoder.take().to_vec();
     for (label, cloud) in labels {
         encoder.push(*label, cloud)?;
@@ -633,7 +646,7 @@ mod tests {
         let cloud = PointCloud::new(3, values).unwrap();
         let dims: Vec<String> = ["x", "y", "z"].map(String::from).to_vec();
         let small = parquet(&dims, &[(7, cloud.clone())]).unwrap();
-        let mut fast = ParquetEncoder::new(&dims, false, ANSWER_ZSTD_LEVEL).unwrap();
+        let mut fast = ParquetEncoder::new(&dims, false, ANSWER_ZSTD_LEVEL, None).unwrap();
         let mut at_fast_level = fast.take().to_vec();
         fast.push(7, &cloud).unwrap();
         at_fast_level.extend_from_slice(&fast.finish().unwrap());
@@ -662,7 +675,7 @@ mod tests {
         let mut file = SparseFile::new(stored.len() as u64);
         file.insert(0, stored.clone());
 
-        let mut encoder = ParquetEncoder::new(&dims, false, ANSWER_ZSTD_LEVEL).unwrap();
+        let mut encoder = ParquetEncoder::new(&dims, false, ANSWER_ZSTD_LEVEL, None).unwrap();
         assert!(encoder.can_copy(meta.file_metadata().schema_descr()));
         let mut out = encoder.take().to_vec();
         encoder.copy_row_group(meta.row_group(1), &file).unwrap();
@@ -676,7 +689,7 @@ mod tests {
         expected.extend(a.rows().map(|p| row(7, p)));
         assert_eq!(parquet_rows(Bytes::from(out)), expected);
 
-        let wide = ParquetEncoder::new(&dims, true, ANSWER_ZSTD_LEVEL).unwrap();
+        let wide = ParquetEncoder::new(&dims, true, ANSWER_ZSTD_LEVEL, None).unwrap();
         assert!(
             !wide.can_copy(meta.file_metadata().schema_descr()),
             "int32 columns are not copied into an int64 answer"

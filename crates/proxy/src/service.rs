@@ -458,7 +458,12 @@ impl Service {
                     .copied()
                     .unwrap_or(false);
                 let level = formats::answer_zstd_level(total);
-                Encoder::Parquet(ParquetEncoder::new(&l.manifest.dims, wide, level)?)
+                Encoder::Parquet(ParquetEncoder::new(
+                    &l.manifest.dims,
+                    wide,
+                    level,
+                    whole_bbox.as_ref(),
+                )?)
             }
             (Format::Npy | Format::Json, _) => {
                 if total > self.limits.max_points {

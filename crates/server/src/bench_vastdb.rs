@@ -3,7 +3,8 @@
 //! de-framing, no Arrow), the raw replies of the paged requests the proxy sends for it (the
 //! floor of the proxy, whose pages each cost VastDB a request), and the library's
 //! `Query::get_points` (de-framed, re-assembled, checked, an `N × D` int64 array), and
-//! reports medians as JSON lines.
+//! reports medians as JSON lines, with the CPU time the whole machine spends on the proxy's
+//! floor (the emulator's and this reader's together).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,6 +54,9 @@ pub struct Measurement {
     pub paged_bytes: u64,
     /// Median seconds to send them one after another and read their raw replies.
     pub paged_seconds: f64,
+    /// CPU seconds of the whole machine (every process, user and system) per reading of
+    /// those replies, over `3 × repeat` readings; `None` where `/proc/stat` is not to be read.
+    pub paged_machine_cpu_seconds: Option<f64>,
     /// Median seconds of `Query::get_points`.
     pub query_seconds: f64,
 }
@@ -114,6 +118,14 @@ pub fn run(target: &Target, labels: &[u64], repeat: usize) -> anyhow::Result<Vec
                 query_times.push(got);
             }
         }
+        let cpu_runs = 3 * repeat;
+        let busy = machine_busy_seconds();
+        for _ in 0..cpu_runs {
+            runtime.block_on(replay(upstream.as_ref(), &pages))?;
+        }
+        let paged_machine_cpu_seconds = busy
+            .zip(machine_busy_seconds())
+            .map(|(before, after)| (after - before) / cpu_runs as f64);
         runtime
             .block_on(client.commit(txid, &mut Timing::default()))
             .map_err(api)?;
@@ -125,6 +137,7 @@ pub fn run(target: &Target, labels: &[u64], repeat: usize) -> anyhow::Result<Vec
             paged_requests: pages.len(),
             paged_bytes,
             paged_seconds: median(paged_times),
+            paged_machine_cpu_seconds,
             query_seconds: median(query_times),
         });
     }
@@ -164,6 +177,23 @@ async fn raw_reply(client: &Arc<VastClient>, target: &Target, label: u64) -> any
     }
     client.commit(txid, &mut timing).await.map_err(api)?;
     Ok(bytes)
+}
+
+/// CPU seconds the machine has spent busy (user, nice, system, irq and softirq, over every
+/// core) since boot, from Linux's `/proc/stat` (in its fixed 1/100 s ticks).
+fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .map(|t| t.parse().ok())
+        .collect::<Option<_>>()?;
+    let [user, nice, system, _idle, _iowait, irq, softirq, ..] = ticks[..] else {
+        return None;
+    };
+    Some((user + nice + system + irq + softirq) as f64 / 100.0)
 }
 
 fn api(e: pocaduck_edge_proxy::ApiError) -> anyhow::Error {

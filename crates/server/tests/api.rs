@@ -454,14 +454,8 @@ fn the_columns_shape_carries_the_same_points_as_rows() {
         // The edge layout knows a label's bounds from its index: an answer of every point
         // gives them (D minima, then D maxima); VastDB's streamed answers do not.
         let hint = schema.metadata().get("pocaduck_edge:bbox");
-        let axis = |d: usize| rows.iter().map(move |r| r[d]);
-        let bounds: Vec<String> = (0..dims.len())
-            .map(|d| axis(d).min().unwrap())
-            .chain((0..dims.len()).map(|d| axis(d).max().unwrap()))
-            .map(|v| v.to_string())
-            .collect();
         if server()._vast.is_none() || hint.is_some() {
-            assert_eq!(hint, Some(&bounds.join(",")), "label {label}");
+            assert_eq!(hint, Some(&bounds_text(&rows)), "label {label}");
         }
     }
     // A level of detail and a box select the same points in either shape, and name no
@@ -493,6 +487,76 @@ fn the_columns_shape_carries_the_same_points_as_rows() {
 }
 
 /// The answer's `Pocaduck-Point-Count`, if any.
+/// The bounds of points as an answer names them (`pocaduck_edge:bbox`): the D minima, then
+/// the D maxima, comma-separated.
+fn bounds_text(points: &[Vec<i64>]) -> String {
+    let dims = points[0].len();
+    let axis = |d: usize| points.iter().map(move |p| p[d]);
+    let bounds: Vec<String> = (0..dims)
+        .map(|d| axis(d).min().unwrap())
+        .chain((0..dims).map(|d| axis(d).max().unwrap()))
+        .map(|v| v.to_string())
+        .collect();
+    bounds.join(",")
+}
+
+/// What a Parquet answer's key-value metadata says for `key`.
+fn parquet_metadata(bytes: &bytes::Bytes, key: &str) -> Option<String> {
+    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(bytes)
+        .unwrap();
+    let kv = meta.file_metadata().key_value_metadata()?;
+    kv.iter().find(|kv| kv.key == key)?.value.clone()
+}
+
+#[test]
+fn parquet_answers_of_one_label_name_their_bounds() {
+    // Every point of a label: its bounds, from the index on the edge layout.
+    for label in all_labels() {
+        let bytes = points(label, "format=parquet").bytes().unwrap();
+        let hint = parquet_metadata(&bytes, "pocaduck_edge:bbox");
+        let rows: Vec<Vec<i64>> = parquet_rows(bytes)
+            .into_iter()
+            .map(|r| r[1..].to_vec())
+            .collect();
+        assert_eq!(rows, label_rows(label, ""), "label {label}");
+        if server()._vast.is_none() || hint.is_some() {
+            assert_eq!(hint, Some(bounds_text(&rows)), "label {label}");
+        }
+    }
+    // A selection: the bounds of what it holds when the server knows them (an answer it
+    // buffers), never the label's; the edge layout's streamed answers name none.
+    let label = all_labels()[0];
+    for q in ["limit=50".to_owned(), lower_half_bbox(label).0] {
+        let bytes = points(label, &format!("format=parquet&{q}"))
+            .bytes()
+            .unwrap();
+        let hint = parquet_metadata(&bytes, "pocaduck_edge:bbox");
+        let rows: Vec<Vec<i64>> = parquet_rows(bytes)
+            .into_iter()
+            .map(|r| r[1..].to_vec())
+            .collect();
+        assert_eq!(rows, label_rows(label, &q), "{q}");
+        if server()._vast.is_none() {
+            assert_eq!(hint, None, "{q}");
+        } else if let Some(hint) = hint {
+            assert_eq!(hint, bounds_text(&rows), "{q}");
+        }
+    }
+    // Several labels: none.
+    let chosen: Vec<String> = all_labels()[..2].iter().map(u64::to_string).collect();
+    let r = client()
+        .post(url("/points?format=parquet"))
+        .json(&serde_json::json!({ "labels": chosen }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        parquet_metadata(&r.bytes().unwrap(), "pocaduck_edge:bbox"),
+        None
+    );
+}
+
 fn point_count(r: &reqwest::blocking::Response) -> Option<u64> {
     r.headers()
         .get("pocaduck-point-count")

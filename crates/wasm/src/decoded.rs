@@ -134,7 +134,10 @@ impl Decoded {
                 .copy_from(values)
         };
         let (origin, bbox) = match &self.points {
-            Points::Wasm(labelled) => labelled.recentre_chunked(rows, CHUNK_ROWS, sink),
+            Points::Wasm(labelled) => {
+                let hint = labelled.runs[run].bbox_hint.as_ref();
+                labelled.recentre_chunked(rows, hint, CHUNK_ROWS, sink)
+            }
             Points::Js(columns) => columns.recentre_chunked(sink),
         };
         Ok([

@@ -20,14 +20,6 @@ pub struct JsColumns {
     bbox: RefCell<Option<BBox>>,
 }
 
-/// The union of two boxes, either possibly absent.
-fn union(a: Option<BBox>, b: Option<BBox>) -> Option<BBox> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.union(&b)),
-        (a, b) => a.or(b),
-    }
-}
-
 impl JsColumns {
     /// The answer in `bytes` (4-byte aligned in its buffer), laid out as `layout` says.
     pub fn new(bytes: Uint8Array, layout: ColumnsLayout) -> Self {
@@ -66,7 +58,7 @@ impl JsColumns {
                         .copy_to(&mut column[..n]);
                 }
                 let [x, y, z] = &scratch;
-                bounds = union(bounds, f(offset, [&x[..n], &y[..n], &z[..n]]));
+                bounds = BBox::union_of(bounds, f(offset, [&x[..n], &y[..n], &z[..n]]));
                 offset += n;
             }
         }

@@ -418,6 +418,8 @@ impl EdgeReader {
             runs.push(LabelRun {
                 label: entry.label,
                 rows: first_row..rows,
+                // A whole label's bounds are its entry's.
+                bbox_hint: (!select).then(|| entry.bbox.clone()),
             });
         }
         // Only whole labels fill `pieces`; a selection filled `values`.
