@@ -361,8 +361,9 @@ export const INTO = (task) => `${task}, into the caller's array`;
  * `shape=columns` (Uint8Arrays over whole ArrayBuffers), of one label. `libs`: `{ ours: {decodeParquet, decodeArrow}, arrow: {tableFromIPC}, pw: {readParquet},
  * hyp: {parquetRead, parquetMetadata}, decompressZstd }`. Returns rows
  * `{task, contestant, medianMs, minMs, runs, count}`, checksums of our outputs, and `floors`:
- * the time to allocate a fresh output array of each kind and copy into it (`.slice()`), and
- * to copy a float32 output into an existing array (`.set()`).
+ * the time to allocate a fresh output array of each kind and copy into it (`.slice()`), to
+ * copy a float32 output into an existing array (`.set()`), and our Parquet decode with no
+ * output (`parquetDecode`).
  */
 export async function runSuite(libs, { parquet, arrow, columns, label, names = ["x", "y", "z"], warmup = 3, minRuns = 10, maxRuns = 40, budgetMs = 1500, log = () => {} }) {
   const contestants = {
@@ -433,6 +434,10 @@ export async function runSuite(libs, { parquet, arrow, columns, label, names = [
       const dst = new Float32Array(src.length);
       const { times } = await measure(async () => dst.set(src), { warmup, minRuns, maxRuns, budgetMs: Math.min(budgetMs, 500) });
       floors.float32Into = { medianMs: median(times), runs: times.length, bytes: src.byteLength };
+      // The floor of our Parquet decoding itself: its pages decoded into columns in wasm,
+      // then no output but the bounds.
+      const decodeOnly = await measure(() => libs.ours.decodeParquet(input, { int64: false, positions: false }), { warmup, minRuns, maxRuns, budgetMs });
+      floors.parquetDecode = { medianMs: median(decodeOnly.times), runs: decodeOnly.times.length };
     }
     // Our output of the other input must be the very same values.
     const parquetId = id.replace(/^(arrow|columns)/, "parquet");
