@@ -463,13 +463,11 @@ enum BatchLabels<'a> {
 
 /// The label a one-label answer names in its schema metadata (`pocaduck_edge:label`).
 fn one_label(schema: &arrow_schema::Schema) -> Result<u64> {
-    let Some(text) = schema.metadata().get(metadata::LABEL_KEY) else {
-        return Err(Error::Points(
+    metadata::label(schema.metadata()).unwrap_or_else(|| {
+        Err(Error::Points(
             "the answer has no label column and names no label in its metadata".into(),
-        ));
-    };
-    crate::parse_label(text)
-        .map_err(|e| Error::Points(format!("the answer's metadata names a bad label: {e}")))
+        ))
+    })
 }
 
 /// Decodes a whole Arrow IPC stream of labelled points. A stream without its end marker is

@@ -11,7 +11,7 @@ use arrow_schema::{DataType, Schema};
 
 use crate::cloud::BBox;
 use crate::error::{Error, Result};
-use crate::metadata::{parse_bbox, BBOX_KEY, LABEL_KEY};
+use crate::metadata::{self, parse_bbox, BBOX_KEY};
 
 /// The end-of-stream marker of the Arrow IPC stream format.
 pub const END_OF_STREAM: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
@@ -160,7 +160,7 @@ fn one_label_layout(schema: &Schema) -> Option<ColumnsLayout> {
     {
         return None;
     }
-    let label = crate::parse_label(schema.metadata().get(LABEL_KEY)?).ok()?;
+    let label = metadata::label(schema.metadata())?.ok()?;
     Some(ColumnsLayout {
         label,
         bbox_hint: schema
@@ -211,6 +211,7 @@ mod tests {
     use arrow_schema::Field;
 
     use super::*;
+    use crate::metadata::LABEL_KEY;
 
     /// An IPC stream of `batches` of columns named x, y, z (and `label` when `labelled`),
     /// with `metadata` on the schema; each batch a column per dim.

@@ -1,13 +1,26 @@
 //! What an answer says of itself in its metadata (an Arrow stream's schema metadata, a
 //! Parquet file's key-value metadata): the keys, and how their values are written.
 
+use std::collections::HashMap;
+
 use crate::cloud::BBox;
+use crate::error::{Error, Result};
 
 /// The label of a one-label answer, in decimal.
 pub const LABEL_KEY: &str = "pocaduck_edge:label";
 /// The bounds of a one-label answer's points: the `D` minima then the `D` maxima, in
 /// decimal, comma-separated. A hint: a decoder checks it.
 pub const BBOX_KEY: &str = "pocaduck_edge:bbox";
+
+/// The label an Arrow schema's `metadata` names ([`LABEL_KEY`]): `None` when it names none,
+/// an error when what it names is not a `u64`.
+pub fn label(metadata: &HashMap<String, String>) -> Option<Result<u64>> {
+    let text = metadata.get(LABEL_KEY)?;
+    Some(
+        crate::parse_label(text)
+            .map_err(|e| Error::Points(format!("the answer's metadata names a bad label: {e}"))),
+    )
+}
 
 /// The bounds written as [`BBOX_KEY`] says, `None` unless it is `2 × dims` integers with
 /// each minimum at most its maximum.
@@ -42,6 +55,20 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn a_label_is_a_u64_in_decimal() {
+        let named = |text: &str| HashMap::from([(LABEL_KEY.to_string(), text.to_string())]);
+        assert_eq!(label(&HashMap::new()).map(|l| l.ok()), None);
+        assert_eq!(
+            label(&named("18446744073709551615")).unwrap().unwrap(),
+            u64::MAX
+        );
+        for bad in ["-1", "18446744073709551616", "1e3", ""] {
+            let err = label(&named(bad)).unwrap().unwrap_err().to_string();
+            assert!(err.contains("bad label"), "{bad:?}: {err}");
+        }
+    }
 
     #[test]
     fn bounds_that_are_not_a_box_of_dims_are_refused() {
