@@ -738,8 +738,16 @@ mod tests {
                 Column::I32(narrow(3)),
             ],
             vec![Column::I32(narrow(4)), Column::I64(wide(5))],
+            // A fourth dim beyond x, y and z: in the bounds, not in the positions.
+            vec![
+                Column::I32(narrow(6)),
+                Column::I32(narrow(7)),
+                Column::I32(narrow(8)),
+                Column::I64(wide(9)),
+            ],
         ];
-        for (columns, cuts) in cases.iter().zip([&[][..], &[1, 2, 500], &[3], &[999]]) {
+        let cuts: [&[usize]; 5] = [&[], &[1, 2, 500], &[3], &[999], &[10]];
+        for (columns, cuts) in cases.iter().zip(cuts) {
             let dims = columns.len();
             let labelled = Labelled {
                 dims,
@@ -815,7 +823,7 @@ mod tests {
             // every difference of these columns is well inside float32's integers).
             if !matches!(columns[0], Column::I64(_)) {
                 for (p, v) in whole.positions.chunks(3).zip(whole_int64.chunks(dims)) {
-                    for d in 0..dims {
+                    for d in 0..dims.min(3) {
                         assert_eq!(p[d] as f64, v[d] as f64 - whole.origin[d]);
                     }
                 }
