@@ -124,26 +124,20 @@ impl Labelled {
                 None => return ([0.0; 3], None),
             },
         };
-        let (origin, seen) = self.recentre_pass(rows.clone(), &guess, chunk_rows, &mut sink);
-        match seen {
-            Some(seen) if seen != guess => {
-                let (origin, _) = self.recentre_pass(rows, &seen, chunk_rows, &mut sink);
-                (origin, Some(seen))
-            }
-            _ => (origin, Some(guess)),
-        }
+        Recentring::checked(guess, self.dims, |recentring| {
+            self.recentre_pass(rows.clone(), recentring, chunk_rows, &mut sink)
+        })
     }
 
-    /// One pass of [`Labelled::recentre_chunked`] around the origin of `bbox`; returns the
-    /// origin and, for column storage, the bounds of the rows it saw.
+    /// One pass of [`Labelled::recentre_chunked`]; returns, for column storage, the bounds
+    /// of the rows it saw.
     fn recentre_pass(
         &self,
         rows: Range<usize>,
-        bbox: &BBox,
+        recentring: &Recentring,
         chunk_rows: usize,
         sink: &mut impl FnMut(usize, &[f32]),
-    ) -> ([f64; 3], Option<BBox>) {
-        let recentring = Recentring::of(bbox, self.dims);
+    ) -> Option<BBox> {
         let mut buffer = Vec::with_capacity(chunk_rows.min(rows.len()) * 3);
         let mut offset = 0;
         let mut seen: Option<BBox> = None;
@@ -170,7 +164,7 @@ impl Labelled {
                 }
             }
         }
-        (recentring.origin.map(|o| o as f64), seen)
+        seen
     }
 
     /// Rows `rows` ready to render.

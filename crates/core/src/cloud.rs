@@ -572,6 +572,28 @@ pub struct Recentring {
 }
 
 impl Recentring {
+    /// Re-centres points whose bounds are thought to be `guess` (`dims` values a point):
+    /// `pass` writes every position with the re-centring it is given and returns the bounds
+    /// of the points it saw (`None` when it does not find them); when those prove `guess`
+    /// wrong, `pass` runs again with them and rewrites every position. Returns the origin
+    /// and the bounds.
+    pub fn checked(
+        guess: BBox,
+        dims: usize,
+        mut pass: impl FnMut(&Recentring) -> Option<BBox>,
+    ) -> ([f64; 3], Option<BBox>) {
+        let recentring = Self::of(&guess, dims);
+        let (recentring, bbox) = match pass(&recentring) {
+            Some(seen) if seen != guess => {
+                let truer = Self::of(&seen, dims);
+                pass(&truer);
+                (truer, seen)
+            }
+            _ => (recentring, guess),
+        };
+        (recentring.origin.map(|o| o as f64), Some(bbox))
+    }
+
     /// The re-centring of points within `bbox` (`dims` values a point).
     pub fn of(bbox: &BBox, dims: usize) -> Self {
         let (origin, narrow) = origin_of(bbox, dims);

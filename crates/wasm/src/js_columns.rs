@@ -111,21 +111,15 @@ impl JsColumns {
             return ([0.0; 3], None);
         };
         let mut buffer = vec![0f32; CHUNK_ROWS.min(self.rows()) * 3];
-        let mut render = |bbox: &BBox| {
-            let recentring = Recentring::of(bbox, 3);
-            let found = self.pass(|offset, xyz| {
+        let (origin, found) = Recentring::checked(guess, 3, |recentring| {
+            self.pass(|offset, xyz| {
                 let out = &mut buffer[..xyz[0].len() * 3];
                 let bounds = recentring.xyz_into(xyz, out);
                 sink(offset * 3, out);
                 bounds
-            });
-            self.bbox.replace(found.clone());
-            (recentring.origin.map(|o| o as f64), found)
-        };
-        let (origin, found) = render(&guess);
-        match found {
-            Some(found) if found != guess => render(&found),
-            found => (origin, found),
-        }
+            })
+        });
+        self.bbox.replace(found.clone());
+        (origin, found)
     }
 }
