@@ -7,12 +7,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use pocaduck_edge_proxy::upstream::{Upstream, UpstreamError, UpstreamResponse};
+use thread_local::ThreadLocal;
 
 use crate::error::{Error, Result};
 
-/// reqwest as the proxy's upstream.
+/// reqwest as the proxy's upstream, with a client per thread: a connection's reads then
+/// stay on the thread whose runtime consumes them.
 pub struct HttpUpstream {
-    client: reqwest::Client,
+    read: Duration,
+    clients: ThreadLocal<reqwest::Client>,
 }
 
 /// The longest wait for a connection to VastDB.
@@ -21,12 +24,23 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 impl HttpUpstream {
     /// A client that gives up connecting after 10 s and waiting for bytes after `read`.
     pub fn new(read: Duration) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(read)
-            .build()
-            .map_err(|e| Error::Runtime(format!("building the HTTP client: {e}")))?;
-        Ok(Self { client })
+        let upstream = Self {
+            read,
+            clients: ThreadLocal::new(),
+        };
+        upstream.client()?;
+        Ok(upstream)
+    }
+
+    /// This thread's client.
+    fn client(&self) -> Result<&reqwest::Client> {
+        self.clients.get_or_try(|| {
+            reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(self.read)
+                .build()
+                .map_err(|e| Error::Runtime(format!("building the HTTP client: {e}")))
+        })
     }
 }
 
@@ -51,7 +65,10 @@ impl Upstream for HttpUpstream {
     ) -> Result<UpstreamResponse, UpstreamError> {
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| UpstreamError::Connection(e.to_string()))?;
-        let mut request = self.client.request(method, url);
+        let client = self
+            .client()
+            .map_err(|e| UpstreamError::Connection(e.to_string()))?;
+        let mut request = client.request(method, url);
         for (name, value) in headers {
             request = request.header(name.as_str(), value.as_str());
         }

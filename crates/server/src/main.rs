@@ -61,6 +61,10 @@ enum Command {
         /// A static site (the viewer) to serve at `/`; `/v1/...` stays the read API.
         #[arg(long, value_name = "DIR")]
         www: Option<PathBuf>,
+        /// Threads serving connections, each running its connections whole (one per core
+        /// by default).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
     },
     /// Import a PoCADuck dataset (raw `worker_*` or `optimized/` layout) into the edge layout.
     Import {
@@ -228,6 +232,7 @@ fn main() -> anyhow::Result<()> {
             mut vastdb,
             vastdb_emulator,
             www,
+            threads,
         } => {
             if let Some(dir) = &www {
                 anyhow::ensure!(
@@ -259,15 +264,21 @@ fn main() -> anyhow::Result<()> {
                 max_points,
                 ..Limits::default()
             };
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(serve::serve(serve::ServeOptions {
-                data,
-                addr,
-                cors_origins,
-                limits,
-                vastdb: Some(vastdb),
-                www,
-            }))
+            let threads = threads.map_or_else(
+                || std::thread::available_parallelism().map_or(1, usize::from),
+                usize::from,
+            );
+            serve::serve(
+                serve::ServeOptions {
+                    data,
+                    addr,
+                    cors_origins,
+                    limits,
+                    vastdb: Some(vastdb),
+                    www,
+                },
+                threads,
+            )
         }
         Command::Import {
             source,

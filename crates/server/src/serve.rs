@@ -165,13 +165,31 @@ pub fn service(options: &ServeOptions) -> anyhow::Result<Arc<Service>> {
     })))
 }
 
-/// Serves until interrupted; prints `listening on http://ADDR` once the socket is bound.
-pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+/// Serves until interrupted; prints `listening on http://ADDR` once the socket is bound and
+/// its threads started.
+///
+/// One thread per core, each with a single-threaded runtime that accepts from the shared
+/// socket and runs its connections whole: an answer relayed from VastDB is read and written
+/// on one thread, never handed between threads chunk by chunk.
+pub fn serve(options: ServeOptions, threads: usize) -> anyhow::Result<()> {
     let service = service(&options)?;
-    let listener = tokio::net::TcpListener::bind(options.addr)
-        .await
+    let listener = std::net::TcpListener::bind(options.addr)
         .with_context(|| format!("binding {}", options.addr))?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    tracing::info!(%addr, datasets = options.data.len(), threads, "serving");
+    let app = router(service, &options);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = (1..threads.max(1))
+        .map(|i| {
+            let listener = listener.try_clone()?;
+            let (app, stopped) = (app.clone(), stopped.clone());
+            std::thread::Builder::new()
+                .name(format!("serve-{i}"))
+                .spawn(move || run(listener, app, until(stopped)))
+                .context("starting a server thread")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     println!("listening on http://{addr}");
     if options.www.is_some() {
         // Best effort: a caller that only wanted the first line may have closed the pipe.
@@ -181,12 +199,25 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             "the viewer: open http://{addr}/ in a browser"
         );
     }
-    tracing::info!(%addr, datasets = options.data.len(), "serving");
+    let served = run(listener, app, async move {
+        shutdown().await;
+        let _ = stop.send(true);
+    });
+    for worker in workers {
+        worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("a server thread panicked"))??;
+    }
+    served
+}
+
+/// The routes: the API, and the site when there is one.
+fn router(service: Arc<Service>, options: &ServeOptions) -> axum::Router {
     let max_body = options.limits.max_body_bytes;
     let api = move |State(service): State<Arc<Service>>, request: Request| {
         handle(service, request, max_body)
     };
-    let app = match &options.www {
+    match &options.www {
         // `/v1` and below go to the API; everything else is a file of the site.
         Some(dir) => axum::Router::new()
             .route("/v1", any(api))
@@ -195,16 +226,35 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             .fallback_service(static_site(dir)),
         None => axum::Router::new().fallback(api),
     }
-    .with_state(service);
-    // Streamed answers go out in several writes: without TCP_NODELAY a small one waits for
-    // the client's delayed ACK (up to 40 ms).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
-    Ok(())
+    .with_state(service)
+}
+
+/// Serves `app` on this thread until `stop` resolves, then lets open requests finish.
+fn run(
+    listener: std::net::TcpListener,
+    app: axum::Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        // Streamed answers go out in several writes: without TCP_NODELAY a small one waits
+        // for the client's delayed ACK (up to 40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            let _ = stream.set_nodelay(true);
+        });
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Resolves once `stopped` turns true (or its sender is gone).
+async fn until(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// The site's files: `index.html` for a directory, `.wasm` as `application/wasm` (by
