@@ -264,21 +264,18 @@ fn main() -> anyhow::Result<()> {
                 max_points,
                 ..Limits::default()
             };
-            let threads = threads.map_or_else(
-                || std::thread::available_parallelism().map_or(1, usize::from),
-                usize::from,
-            );
-            serve::serve(
-                serve::ServeOptions {
-                    data,
-                    addr,
-                    cors_origins,
-                    limits,
-                    vastdb: Some(vastdb),
-                    www,
-                },
-                threads,
-            )
+            serve::serve(serve::ServeOptions {
+                data,
+                addr,
+                cors_origins,
+                limits,
+                vastdb: Some(vastdb),
+                www,
+                threads: threads.map_or_else(
+                    || std::thread::available_parallelism().map_or(1, usize::from),
+                    usize::from,
+                ),
+            })
         }
         Command::Import {
             source,

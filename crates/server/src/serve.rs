@@ -32,6 +32,8 @@ pub struct ServeOptions {
     pub vastdb: Option<VastOptions>,
     /// A static site (the viewer) served at `/`, beside the API under `/v1`.
     pub www: Option<PathBuf>,
+    /// Threads serving connections, each with a runtime of its own.
+    pub threads: usize,
 }
 
 /// A VastDB table to serve (the seed's `StorageConfig` names, on the command line).
@@ -168,10 +170,11 @@ pub fn service(options: &ServeOptions) -> anyhow::Result<Arc<Service>> {
 /// Serves until interrupted; prints `listening on http://ADDR` once the socket is bound and
 /// its threads started.
 ///
-/// One thread per core, each with a single-threaded runtime that accepts from the shared
+/// `threads` threads, each with a single-threaded runtime that accepts from the shared
 /// socket and runs its connections whole: an answer relayed from VastDB is read and written
 /// on one thread, never handed between threads chunk by chunk.
-pub fn serve(options: ServeOptions, threads: usize) -> anyhow::Result<()> {
+pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let threads = options.threads.max(1);
     let service = service(&options)?;
     let listener = std::net::TcpListener::bind(options.addr)
         .with_context(|| format!("binding {}", options.addr))?;
@@ -180,7 +183,7 @@ pub fn serve(options: ServeOptions, threads: usize) -> anyhow::Result<()> {
     tracing::info!(%addr, datasets = options.data.len(), threads, "serving");
     let app = router(service, &options);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let workers = (1..threads.max(1))
+    let workers = (1..threads)
         .map(|i| {
             let listener = listener.try_clone()?;
             let (app, stopped) = (app.clone(), stopped.clone());
