@@ -20,6 +20,9 @@ same emulator and label:
   machine's (every process: the emulator, the proxy and the reader) per answer, for the
   drained answers and for the raw pages, which bounds what the proxy can add on this
   machine's cores: no schedule runs that CPU time in less than CPU / cores of wall time.
+- the columnar table's columns answer, drained, over the proxy's raw pages once more, in pairs
+  of readings taken back to back: the host's load drifts between the blocks above, and the
+  pairs show how far the ratio moves with it.
 
 Medians of several runs after a warm-up; the machine is shared, so compare the ratios.
 Run: npm run bench   (or: .venv/bin/python bench/vastdb_bench.py)
@@ -45,6 +48,7 @@ from measure import BIN, ROOT, TARGET, peak_rss_mb
 EMULATOR = os.path.join(TARGET, "release", "vastdb-emulator")
 NEURON = 722817260
 REPEAT = 9
+PAIRED_ROUNDS = 7
 ACCESS, SECRET = "AKIABENCH", "bench-secret"
 KEYS = {**os.environ, "VASTDB_ACCESS_KEY": ACCESS, "VASTDB_SECRET_KEY": SECRET}
 LAYOUTS = ["columnar", "pocaduck"]
@@ -91,6 +95,24 @@ def machine_busy_seconds():
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
+def bench_vastdb(endpoint, layout):
+    """`pocaduck-edge bench-vastdb` on the label: `Query`, the raw reply and the proxy's raw pages."""
+    out = subprocess.run(
+        [BIN, "bench-vastdb", "--endpoint", endpoint, "--bucket", "pocaduck", "--schema", "bench",
+         "--table", layout, "--layout", layout, "--repeat", str(REPEAT), str(NEURON)],
+        check=True, capture_output=True, text=True, env=KEYS)
+    return json.loads(out.stdout.splitlines()[0])
+
+
+def bench_client(base, layout, shape, drain):
+    """`pocaduck-edge bench-client` on the label through the proxy at `base`, in `shape`."""
+    out = subprocess.run(
+        [BIN, "bench-client", "--url", base, "--dataset", layout, "--repeat", str(REPEAT),
+         "--query", f"shape={shape}", *(["--drain"] if drain else []), str(NEURON)],
+        check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.splitlines()[0])
+
+
 def median_time(fn, repeat=REPEAT):
     fn()  # warm-up
     times = []
@@ -121,13 +143,10 @@ def main():
         total = json.load(open(os.path.join(sample, "manifest.json")))["point_count"]
         session = vastdb.connect(endpoint=endpoint, access=ACCESS, secret=SECRET)
         rows = []
+        paired = []  # the columns answer over the raw pages, per pair of readings
         for layout in LAYOUTS:
             sdk_s, sdk = median_time(lambda: sdk_points(session, layout, NEURON))
-            ours = subprocess.run(
-                [BIN, "bench-vastdb", "--endpoint", endpoint, "--bucket", "pocaduck", "--schema", "bench",
-                 "--table", layout, "--layout", layout, "--repeat", str(REPEAT), str(NEURON)],
-                check=True, capture_output=True, text=True, env=KEYS)
-            lib = json.loads(ours.stdout.splitlines()[0])
+            lib = bench_vastdb(endpoint, layout)
             server, base = started([BIN, "serve", "--addr", "127.0.0.1:0", "--vastdb-endpoint", endpoint,
                                     "--vastdb-bucket", "pocaduck", "--vastdb-schema", "bench",
                                     "--vastdb-table", layout, "--vastdb-layout", layout], env=KEYS)
@@ -135,20 +154,23 @@ def main():
             before = peak_rss_mb(server.pid)
             proxy = {}
             for shape in SHAPES:
-                for drain in ([], ["--drain"]):
+                for drain in (False, True):
                     cpu, busy = cpu_seconds(server.pid), machine_busy_seconds()
-                    client = subprocess.run(
-                        [BIN, "bench-client", "--url", base, "--dataset", layout, "--repeat", str(REPEAT),
-                         "--query", f"shape={shape}", *drain, str(NEURON)],
-                        check=True, capture_output=True, text=True)
-                    result = json.loads(client.stdout.splitlines()[0])
+                    result = bench_client(base, layout, shape, drain)
                     # Per answer: the warm-up and the timed runs.
                     result["cpu"] = [(b - a) / (REPEAT + 1) for a, b in zip(cpu, cpu_seconds(server.pid))]
                     result["machine_cpu"] = (machine_busy_seconds() - busy) / (REPEAT + 1)
-                    proxy[shape, bool(drain)] = result
+                    proxy[shape, drain] = result
                 assert lib["points"] == proxy[shape, False]["points"] == len(sdk), (lib, proxy, len(sdk))
             rss = peak_rss_mb(server.pid)
             rows.append((layout, len(sdk), sdk_s, lib, proxy, before, rss))
+            if layout == "columnar":
+                # The host's load drifts between the blocks above: pair each reading of the raw
+                # pages with a reading of the proxy's answer taken right after it.
+                for _ in range(PAIRED_ROUNDS):
+                    pages = bench_vastdb(endpoint, layout)["paged_seconds"]
+                    answer = bench_client(base, layout, "columns", True)["seconds"]
+                    paired.append(answer / pages - 1)
     finally:
         for p in servers + [emulator]:
             p.kill()
@@ -182,6 +204,10 @@ def main():
                   f"| {user * 1e3:.1f} + {system * 1e3:.1f} ms | {drained['machine_cpu'] * 1e3:.1f} ms "
                   f"| {least * 1e3:.1f} ms, {100 * (least / paged - 1):+.0f}% |")
     print()
+    paired.sort()
+    print(f"- The columnar table's `shape=columns` answer, drained, over the proxy's raw pages, in {PAIRED_ROUNDS} "
+          f"pairs of readings taken back to back (each the median of {REPEAT} runs): median "
+          f"{100 * paired[len(paired) // 2]:+.0f}% ({', '.join(f'{100 * r:+.0f}%' for r in paired)})")
     for layout, seconds in loads.items():
         print(f"- `vastdb load`, {layout} layout: {total:,} points in {seconds:.1f} s ({total / seconds / 1e6:.1f} M points/s)")
     best = min(min(r[3]["query_seconds"], *(p["seconds"] for p in r[4].values() if p["points"])) for r in rows)
