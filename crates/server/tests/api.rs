@@ -486,7 +486,6 @@ fn the_columns_shape_carries_the_same_points_as_rows() {
     assert_eq!(rows, arrow_rows(&r.bytes().unwrap()));
 }
 
-/// The answer's `Pocaduck-Point-Count`, if any.
 /// The bounds of points as an answer names them (`pocaduck_edge:bbox`): the D minima, then
 /// the D maxima, comma-separated.
 fn bounds_text(points: &[Vec<i64>]) -> String {
@@ -509,16 +508,22 @@ fn parquet_metadata(bytes: &bytes::Bytes, key: &str) -> Option<String> {
     kv.iter().find(|kv| kv.key == key)?.value.clone()
 }
 
+/// A one-label Parquet answer's points (its rows without the label) and the bounds it names.
+fn parquet_points_and_bounds(bytes: bytes::Bytes) -> (Vec<Vec<i64>>, Option<String>) {
+    let bounds = parquet_metadata(&bytes, "pocaduck_edge:bbox");
+    let points = parquet_rows(bytes)
+        .into_iter()
+        .map(|r| r[1..].to_vec())
+        .collect();
+    (points, bounds)
+}
+
 #[test]
 fn parquet_answers_of_one_label_name_their_bounds() {
     // Every point of a label: its bounds, from the index on the edge layout.
     for label in all_labels() {
-        let bytes = points(label, "format=parquet").bytes().unwrap();
-        let hint = parquet_metadata(&bytes, "pocaduck_edge:bbox");
-        let rows: Vec<Vec<i64>> = parquet_rows(bytes)
-            .into_iter()
-            .map(|r| r[1..].to_vec())
-            .collect();
+        let (rows, hint) =
+            parquet_points_and_bounds(points(label, "format=parquet").bytes().unwrap());
         assert_eq!(rows, label_rows(label, ""), "label {label}");
         if server()._vast.is_none() || hint.is_some() {
             assert_eq!(hint, Some(bounds_text(&rows)), "label {label}");
@@ -528,14 +533,11 @@ fn parquet_answers_of_one_label_name_their_bounds() {
     // buffers), never the label's; the edge layout's streamed answers name none.
     let label = all_labels()[0];
     for q in ["limit=50".to_owned(), lower_half_bbox(label).0] {
-        let bytes = points(label, &format!("format=parquet&{q}"))
-            .bytes()
-            .unwrap();
-        let hint = parquet_metadata(&bytes, "pocaduck_edge:bbox");
-        let rows: Vec<Vec<i64>> = parquet_rows(bytes)
-            .into_iter()
-            .map(|r| r[1..].to_vec())
-            .collect();
+        let (rows, hint) = parquet_points_and_bounds(
+            points(label, &format!("format=parquet&{q}"))
+                .bytes()
+                .unwrap(),
+        );
         assert_eq!(rows, label_rows(label, &q), "{q}");
         if server()._vast.is_none() {
             assert_eq!(hint, None, "{q}");
@@ -557,6 +559,7 @@ fn parquet_answers_of_one_label_name_their_bounds() {
     );
 }
 
+/// The answer's `Pocaduck-Point-Count`, if any.
 fn point_count(r: &reqwest::blocking::Response) -> Option<u64> {
     r.headers()
         .get("pocaduck-point-count")
