@@ -20,9 +20,12 @@ same emulator and label:
   machine's (every process: the emulator, the proxy and the reader) per answer, for the
   drained answers and for the raw pages, which bounds what the proxy can add on this
   machine's cores: no schedule runs that CPU time in less than CPU / cores of wall time.
-- the columnar table's columns answer, drained, over the proxy's raw pages once more, in pairs
-  of readings taken back to back: the host's load drifts between the blocks above, and the
-  pairs show how far the ratio moves with it.
+- the relay floor: the same raw pages read through `pocaduck-edge bench-relay`, a TCP relay
+  that copies bytes both ways and does nothing else, which costs what any proxy must (one
+  more process receiving and sending every byte);
+- the columnar table's columns answer, drained, over the proxy's raw pages once more, in
+  rounds of readings taken back to back (the raw pages, the relayed pages, the answer): the
+  host's load drifts between the blocks above, and the rounds show how far the ratios move.
 
 Medians of several runs after a warm-up; the machine is shared, so compare the ratios.
 Run: npm run bench   (or: .venv/bin/python bench/vastdb_bench.py)
@@ -143,7 +146,8 @@ def main():
         total = json.load(open(os.path.join(sample, "manifest.json")))["point_count"]
         session = vastdb.connect(endpoint=endpoint, access=ACCESS, secret=SECRET)
         rows = []
-        paired = []  # the columns answer over the raw pages, per pair of readings
+        paired = []  # per round: (relayed pages, columns answer) over the raw pages
+        relayed = None  # bench-vastdb's figures through the relay
         for layout in LAYOUTS:
             sdk_s, sdk = median_time(lambda: sdk_points(session, layout, NEURON))
             lib = bench_vastdb(endpoint, layout)
@@ -165,12 +169,16 @@ def main():
             rss = peak_rss_mb(server.pid)
             rows.append((layout, len(sdk), sdk_s, lib, proxy, before, rss))
             if layout == "columnar":
-                # The host's load drifts between the blocks above: pair each reading of the raw
-                # pages with a reading of the proxy's answer taken right after it.
+                relay, relay_url = started([BIN, "bench-relay", "--upstream", endpoint.removeprefix("http://")])
+                servers.append(relay)
+                relayed = bench_vastdb(relay_url, layout)
+                # The host's load drifts between the blocks above: each round reads the raw
+                # pages, the same pages through the relay, then the proxy's answer, at once.
                 for _ in range(PAIRED_ROUNDS):
                     pages = bench_vastdb(endpoint, layout)["paged_seconds"]
+                    through_relay = bench_vastdb(relay_url, layout)["paged_seconds"]
                     answer = bench_client(base, layout, "columns", True)["seconds"]
-                    paired.append(answer / pages - 1)
+                    paired.append((through_relay / pages - 1, answer / pages - 1, answer / through_relay - 1))
     finally:
         for p in servers + [emulator]:
             p.kill()
@@ -204,10 +212,18 @@ def main():
                   f"| {user * 1e3:.1f} + {system * 1e3:.1f} ms | {drained['machine_cpu'] * 1e3:.1f} ms "
                   f"| {least * 1e3:.1f} ms, {100 * (least / paged - 1):+.0f}% |")
     print()
-    paired.sort()
-    print(f"- The columnar table's `shape=columns` answer, drained, over the proxy's raw pages, in {PAIRED_ROUNDS} "
-          f"pairs of readings taken back to back (each the median of {REPEAT} runs): median "
-          f"{100 * paired[len(paired) // 2]:+.0f}% ({', '.join(f'{100 * r:+.0f}%' for r in paired)})")
+    paged = rows[0][3]["paged_seconds"]
+    print(f"- The relay floor: the columnar table's raw pages through `bench-relay` took "
+          f"{relayed['paged_seconds'] * 1e3:.1f} ms ({100 * (relayed['paged_seconds'] / paged - 1):+.0f}% over "
+          f"{paged * 1e3:.1f} ms direct), with {relayed['paged_machine_cpu_seconds'] * 1e3:.1f} ms of machine CPU "
+          f"per reading (direct: {rows[0][3]['paged_machine_cpu_seconds'] * 1e3:.1f} ms)")
+    print(f"- In {PAIRED_ROUNDS} rounds of readings taken back to back (each the median of {REPEAT} runs), "
+          "over the raw pages: the relayed pages, the columns answer drained; and the answer over the relayed pages:")
+    for i, what in enumerate(["relayed pages over the raw pages", "columns answer over the raw pages",
+                              "columns answer over the relayed pages"]):
+        ratios = sorted(r[i] for r in paired)
+        print(f"  - {what}: median {100 * ratios[len(ratios) // 2]:+.0f}% "
+              f"({', '.join(f'{100 * r:+.0f}%' for r in ratios)})")
     for layout, seconds in loads.items():
         print(f"- `vastdb load`, {layout} layout: {total:,} points in {seconds:.1f} s ({total / seconds / 1e6:.1f} M points/s)")
     best = min(min(r[3]["query_seconds"], *(p["seconds"] for p in r[4].values() if p["points"])) for r in rows)

@@ -7,6 +7,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod bench_relay;
 mod bench_vastdb;
 mod emulated;
 mod import;
@@ -109,6 +110,16 @@ enum Command {
         repeat: usize,
         /// Labels to read.
         labels: Vec<u64>,
+    },
+    /// Relay TCP connections to another address, copying bytes both ways and nothing else
+    /// (the VastDB benchmark's floor for any proxy).
+    BenchRelay {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// The address to relay to, e.g. 127.0.0.1:9090.
+        #[arg(long)]
+        upstream: SocketAddr,
     },
     /// Fetch labels from a running server as Arrow, decode them to int64, print JSON timings.
     BenchClient {
@@ -364,6 +375,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::BenchRelay { listen, upstream } => bench_relay::run(listen, upstream),
         Command::BenchClient {
             url,
             dataset,
