@@ -73,6 +73,20 @@ function run(cmd, args, what) {
   if (r.status !== 0) throw new Error(`${what} failed (${r.status ?? r.signal})`);
 }
 
+/** Our Parquet decode of `bytes` built natively (`pocaduck-edge bench-decode`): `{points, median_seconds, min_seconds}`. */
+function nativeDecode(bytes) {
+  const dir = mkdtempSync(join(tmpdir(), "pocaduck-edge-bench-decode-"));
+  try {
+    const file = join(dir, "answer.parquet");
+    writeFileSync(file, bytes);
+    const r = spawnSync(BIN, ["bench-decode", "--repeat", "20", file], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`bench-decode failed (${r.status ?? r.signal}): ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const PKG_FILES = ["pkg/pocaduck_edge_wasm_bg.wasm", "pkg/pocaduck_edge_wasm.js"];
 
 /** pkg/ may be rebuilt by someone else mid-run: wait for it rather than fail at once. */
@@ -426,7 +440,7 @@ function machine(chromiumVersion) {
   return { nproc: availableParallelism(), cpu, node: process.version, chromium: chromiumVersion ?? "not run", date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC" };
 }
 
-function report({ data, node, chromium, sizeRows, wireRows, m }) {
+function report({ data, node, chromium, native, sizeRows, wireRows, m }) {
   const envs = [["Node", node], ...(chromium ? [["Chromium", chromium]] : [])];
   const lines = [];
   const L = (s = "") => lines.push(s);
@@ -467,8 +481,14 @@ function report({ data, node, chromium, sizeRows, wireRows, m }) {
   floorRow("int64", "a fresh BigInt64Array N×3 (`.slice()` of one)");
   floorRow("float32Into", "a copy into an existing Float32Array N×3 (`.set()`)");
   floorRow("parquetDecode", "our Parquet decode with no output (`{int64: false, positions: false}`)");
+  {
+    const ms = native.median_seconds * 1e3;
+    const cells = ["floor: the same Parquet decode built natively, no output (`pocaduck-edge bench-decode`)", "—"];
+    for (const _ of envs) cells.push(`${f1(ms)} (${native.runs})`, f1(mps(data.count, ms)), "");
+    L(`| ${cells.join(" | ")} |`);
+  }
   L();
-  L("The fresh-array floor rows are the cost of allocating and filling an output of that size on this machine (page faults and memory bandwidth): no decoder that returns a fresh array can beat them. The tasks *into the caller's array* are a viewer re-using its buffers (`positions: aFloat32Array`; each peer's JS writes into an array it is given too), whose floor is the copy into memory already mapped. The last floor row is our Parquet decoding itself (zstd and Parquet's decoders, in wasm, into one int32 column per dim, then the bounds): every Parquet output costs at least that.");
+  L("The fresh-array floor rows are the cost of allocating and filling an output of that size on this machine (page faults and memory bandwidth): no decoder that returns a fresh array can beat them. The tasks *into the caller's array* are a viewer re-using its buffers (`positions: aFloat32Array`; each peer's JS writes into an array it is given too), whose floor is the copy into memory already mapped. The last two floor rows are our Parquet decoding itself (zstd and Parquet's decoders into one int32 column per dim, then the bounds), in wasm and, the same code, as a native x86_64 release build on this machine (with mimalloc, as the server): every Parquet output costs at least the first, and the second is what this machine's CPU allows that code.");
   L();
   L("Peers: parquet-wasm = `readParquet(bytes, {batchSize: 4Mi})` → `intoIPCStream()` → apache-arrow `tableFromIPC` → JS (its default 1024-row batches are ~10× slower; it reads every column, the label too, as ours does). hyparquet = `parquetMetadata` + `parquetRead({columns: [x, y, z], onChunk})` with zstd by `decompressZstd` (fzstd) into a pre-sized buffer; it skips the label column, which ours decodes. apache-arrow = `tableFromIPC(bytes)` → the fixed_size_list's BigInt64Array viewed as int32 words (high words checked to be sign extensions, else an exact BigInt path), re-centred in JS; for int64 the values view itself (zero-copy); for the columns answer, its int32 column chunks (zero-copy) re-centred or interleaved in JS as the Parquet peers' are. JS = typed arrays, no BigInt in the hot loops.");
   L();
@@ -500,7 +520,7 @@ function report({ data, node, chromium, sizeRows, wireRows, m }) {
   L();
   L("| target | measured | met? |");
   L("|---|---|---|");
-  for (const t of targets({ envs, sizeRows, wireRows })) L(`| ${t.target} | ${t.measured} | ${t.met === true ? "met" : t.met || "**unmet**"} |`);
+  for (const t of targets({ envs, native, count: data.count, sizeRows, wireRows })) L(`| ${t.target} | ${t.measured} | ${t.met === true ? "met" : t.met || "**unmet**"} |`);
   L();
   return lines.join("\n");
 }
@@ -523,7 +543,7 @@ function contestantLabel(r) {
   return r.contestant + (r.slowPath ? " (BigInt path)" : "");
 }
 
-function targets({ envs, sizeRows, wireRows }) {
+function targets({ envs, native, count, sizeRows, wireRows }) {
   const out = [];
   const get = (env, task, who) => env.rows.find((r) => r.task === task && r.contestant === who);
   const each = (fn) => envs.map(([name, env]) => ({ name, ...fn(env) }));
@@ -536,7 +556,9 @@ function targets({ envs, sizeRows, wireRows }) {
     const xs = each((e) => ({ v: outputs.map(([, as]) => speed(e, as("Parquet → float32"))) }));
     out.push({
       target: "Parquet → float32 ≥ 80 M points/s, single thread",
-      measured: xs.map((x) => `${x.name} ${x.v.map((v, i) => `${f1(v)} M/s (${outputs[i][0]})`).join(", ")}`).join("; "),
+      measured:
+        xs.map((x) => `${x.name} ${x.v.map((v, i) => `${f1(v)} M/s (${outputs[i][0]})`).join(", ")}`).join("; ") +
+        `; the same decode built natively, no output: ${f1(mps(count, native.median_seconds * 1e3))} M/s`,
       met: status(xs.every((x) => x.v[0] >= 80), xs.every((x) => x.v[1] >= 80)),
     });
   }
@@ -623,7 +645,9 @@ async function main() {
   }
   const sizeRows = sizes();
   const wireRows = await wire(base, ds, [big, ...(mid && mid.label !== big.label ? [mid] : [])], { label: big.label, checksums: node.checksums });
-  const text = report({ data, node, chromium, sizeRows, wireRows, m: machine(chromium?.version) });
+  const native = nativeDecode(data.parquet);
+  if (native.points !== big.count) throw new Error(`bench-decode decoded ${native.points} points, the API says ${big.count}`);
+  const text = report({ data, node, chromium, native, sizeRows, wireRows, m: machine(chromium?.version) });
   console.log(text);
   writeFileSync(opts.out, text);
   log(`wrote ${relative(process.cwd(), opts.out) || opts.out} in ${((performance.now() - started) / 1000).toFixed(0)} s`);

@@ -7,6 +7,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod bench_decode;
 mod bench_relay;
 mod bench_vastdb;
 mod emulated;
@@ -110,6 +111,15 @@ enum Command {
         repeat: usize,
         /// Labels to read.
         labels: Vec<u64>,
+    },
+    /// Time the npm client's Parquet decode built natively on an answer saved to a file;
+    /// print JSON (the decode benchmark runs it).
+    BenchDecode {
+        /// Timed decodes (after one warm-up).
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+        /// A Parquet answer of the read API (`format=parquet`).
+        file: PathBuf,
     },
     /// Relay TCP connections to another address, copying bytes both ways and nothing else
     /// (the VastDB benchmark's floor for any proxy).
@@ -373,6 +383,11 @@ fn main() -> anyhow::Result<()> {
             for m in bench_vastdb::run(&target, &labels, repeat.max(1))? {
                 println!("{}", serde_json::to_string(&m)?);
             }
+            Ok(())
+        }
+        Command::BenchDecode { repeat, file } => {
+            let m = bench_decode::run(&file, repeat.max(1))?;
+            println!("{}", serde_json::to_string(&m)?);
             Ok(())
         }
         Command::BenchRelay { listen, upstream } => bench_relay::run(listen, upstream),

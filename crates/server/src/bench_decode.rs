@@ -1,0 +1,53 @@
+//! `pocaduck-edge bench-decode`: the npm client's Parquet decode (core's `decode_parquet`,
+//! then each label's bounds) built natively, timed on an answer saved to a file. The decode
+//! benchmark reads it beside the same code built to WebAssembly: what this machine's CPU
+//! allows that decoder at best.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use bytes::Bytes;
+use pocaduck_edge_core::answer::decode_parquet;
+
+/// The timings of one answer.
+#[derive(Debug, serde::Serialize)]
+pub struct Measurement {
+    /// Points in the answer.
+    pub points: usize,
+    /// Timed runs (after one warm-up).
+    pub runs: usize,
+    /// Median seconds of a decode.
+    pub median_seconds: f64,
+    /// Least seconds of a decode.
+    pub min_seconds: f64,
+}
+
+/// Decodes the Parquet answer at `path` `repeat` times after a warm-up.
+pub fn run(path: &Path, repeat: usize) -> anyhow::Result<Measurement> {
+    let bytes = Bytes::from(std::fs::read(path).with_context(|| path.display().to_string())?);
+    let mut times = Vec::with_capacity(repeat);
+    let mut points = 0;
+    for i in 0..=repeat {
+        let started = Instant::now();
+        let labelled = decode_parquet(bytes.clone())?;
+        let bounds = labelled
+            .runs
+            .iter()
+            .filter_map(|run| labelled.bbox(run.rows.clone()))
+            .count();
+        let seconds = started.elapsed().as_secs_f64();
+        anyhow::ensure!(bounds == labelled.runs.len(), "a label with no points");
+        points = labelled.runs.last().map_or(0, |run| run.rows.end);
+        if i > 0 {
+            times.push(seconds);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(Measurement {
+        points,
+        runs: times.len(),
+        median_seconds: times[times.len() / 2],
+        min_seconds: times[0],
+    })
+}
