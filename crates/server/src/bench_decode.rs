@@ -51,3 +51,33 @@ pub fn run(path: &Path, repeat: usize) -> anyhow::Result<Measurement> {
         min_seconds: times[0],
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use pocaduck_edge_core::cloud::PointCloud;
+    use pocaduck_edge_proxy::formats;
+
+    use super::*;
+
+    /// Two labels' Parquet answer, written by the server's encoder, decodes to all their
+    /// points; a missing file and a cut one are errors that say what went wrong.
+    #[test]
+    fn decodes_an_answer_and_refuses_bad_files() {
+        let dims = ["x", "y", "z"].map(String::from);
+        let cloud = |n: i64| PointCloud::new(3, (0..3 * n).map(|v| v * 7 - 50).collect()).unwrap();
+        let answer = formats::parquet(&dims, &[(1 << 60, cloud(5)), (3, cloud(1000))]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("answer.parquet");
+        std::fs::write(&path, &answer).unwrap();
+        let m = run(&path, 2).unwrap();
+        assert_eq!((m.points, m.runs), (1005, 2));
+        assert!(m.min_seconds <= m.median_seconds);
+
+        let missing = dir.path().join("missing.parquet");
+        let e = run(&missing, 1).unwrap_err();
+        assert!(format!("{e:#}").contains("missing.parquet"), "{e:#}");
+        std::fs::write(&path, &answer[..answer.len() / 2]).unwrap();
+        let e = run(&path, 1).unwrap_err();
+        assert!(format!("{e:#}").contains("Parquet"), "{e:#}");
+    }
+}
