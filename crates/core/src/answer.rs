@@ -17,7 +17,7 @@ use bytes::Bytes;
 use parquet::file::metadata::ParquetMetaDataReader;
 
 use crate::cloud::{
-    bbox_of_pieces, columns_bbox, interleave_into, BBox, Column, Recentred, Recentring,
+    bbox_of, bbox_of_pieces, columns_bbox, interleave_into, BBox, Column, Recentred, Recentring,
 };
 use crate::error::{Error, Result};
 use crate::ipc;
@@ -102,10 +102,11 @@ impl Labelled {
     /// time from one reused buffer, with each chunk's offset in values; returns the origin
     /// and the bounds. The positions equal [`Labelled::recentre`]'s.
     ///
-    /// `hint` is what the rows' bounds are said to be (a [`LabelRun::bbox_hint`]). Column
-    /// storage finds its bounds as it re-centres, so with a hint it takes one pass over the
-    /// rows instead of two, and a hint that pass proves wrong is followed by a second pass
-    /// with the true bounds, which rewrites every position.
+    /// `hint` is what the rows' bounds are said to be (a [`LabelRun::bbox_hint`]). With a
+    /// hint the positions take one pass over the rows instead of two: it finds their bounds
+    /// as it re-centres them (row storage a chunk at a time, while the chunk is in cache),
+    /// and a hint that pass proves wrong is followed by a second pass with the true bounds,
+    /// which rewrites every position.
     pub fn recentre_chunked(
         &self,
         rows: Range<usize>,
@@ -116,26 +117,30 @@ impl Labelled {
         if rows.is_empty() {
             return ([0.0; 3], None);
         }
-        let checked_as_it_goes = matches!(self.points, Storage::Columns(_));
-        let guess = match hint.filter(|h| checked_as_it_goes && h.min.len() == self.dims) {
+        let hint = hint.filter(|h| h.min.len() == self.dims);
+        let guess = match hint {
             Some(hint) => hint.clone(),
             None => match self.bbox(rows.clone()) {
                 Some(bbox) => bbox,
                 None => return ([0.0; 3], None),
             },
         };
+        // Bounds found by a pass of their own need no check.
+        let check = hint.is_some();
         Recentring::checked(guess, self.dims, |recentring| {
-            self.recentre_pass(rows.clone(), recentring, chunk_rows, &mut sink)
+            self.recentre_pass(rows.clone(), recentring, chunk_rows, check, &mut sink)
         })
     }
 
-    /// One pass of [`Labelled::recentre_chunked`]; returns, for column storage, the bounds
-    /// of the rows it saw.
+    /// One pass of [`Labelled::recentre_chunked`]; returns the bounds of the rows it saw:
+    /// always for column storage, which finds them as it re-centres, and for row storage
+    /// when `check` asks.
     fn recentre_pass(
         &self,
         rows: Range<usize>,
         recentring: &Recentring,
         chunk_rows: usize,
+        check: bool,
         sink: &mut impl FnMut(usize, &[f32]),
     ) -> Option<BBox> {
         let mut buffer = Vec::with_capacity(chunk_rows.min(rows.len()) * 3);
@@ -145,6 +150,9 @@ impl Labelled {
             Storage::Rows(pieces) => {
                 for piece in row_pieces(pieces, self.dims, rows) {
                     for chunk in piece.chunks(chunk_rows.max(1).saturating_mul(self.dims)) {
+                        if check {
+                            seen = BBox::union_of(seen, bbox_of(chunk, self.dims));
+                        }
                         buffer.clear();
                         recentring.rows_into(chunk, self.dims, &mut buffer);
                         sink(offset, &buffer);
@@ -465,22 +473,29 @@ fn one_label(schema: &arrow_schema::Schema) -> Result<u64> {
 }
 
 /// Decodes a whole Arrow IPC stream of labelled points. A stream without its end marker is
-/// refused, so a cut answer is never taken for a whole one.
+/// refused, so a cut answer is never taken for a whole one. A one-label answer's
+/// `pocaduck_edge:bbox` schema metadata becomes its run's bounds hint.
 pub fn decode_arrow(bytes: Bytes) -> Result<Labelled> {
     let mut out = Builder::new();
     let schema = read_ipc_stream(Buffer::from(bytes), |batch| out.push_batch(&batch))?;
-    let dims_hint =
-        schema.map(
-            |schema| match schema.field_with_name("points").map(|f| f.data_type()) {
-                Ok(DataType::FixedSizeList(_, d)) => *d as usize,
-                _ => schema
-                    .fields()
-                    .iter()
-                    .filter(|f| f.name() != "label")
-                    .count(),
-            },
-        );
-    out.finish(dims_hint)
+    let dims_hint = schema.as_ref().map(|schema| {
+        match schema.field_with_name("points").map(|f| f.data_type()) {
+            Ok(DataType::FixedSizeList(_, d)) => *d as usize,
+            _ => schema
+                .fields()
+                .iter()
+                .filter(|f| f.name() != "label")
+                .count(),
+        }
+    });
+    let mut labelled = out.finish(dims_hint)?;
+    if let (Some(schema), [run]) = (schema, &mut labelled.runs[..]) {
+        run.bbox_hint = schema
+            .metadata()
+            .get(metadata::BBOX_KEY)
+            .and_then(|text| metadata::parse_bbox(text, labelled.dims));
+    }
+    Ok(labelled)
 }
 
 /// Reads a whole Arrow IPC stream message by message, handing each record batch to
@@ -641,6 +656,7 @@ fn single_value(column: &parquet::file::metadata::ColumnChunkMetaData) -> Option
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
     use std::sync::Arc;
 
     use arrow_array::{FixedSizeListArray, Int32Array, Int64Array, UInt64Array};
@@ -773,45 +789,7 @@ mod tests {
                 assert_eq!(positions, whole.positions, "{dims} dims, chunks of {chunk}");
                 assert_eq!((origin, bbox), (whole.origin, whole.bbox.clone()));
             }
-            // Bounds hints: the true bounds take one pass; wrong ones (a box too wide, too
-            // narrow, shifted anywhere, even past int32) a second pass, which rewrites every
-            // position; a hint of other dims is not used. The answer is the same each time.
-            let exact = whole.bbox.clone().unwrap();
-            let moved = |lo: i64, hi: i64| BBox {
-                min: exact.min.iter().map(|v| v.saturating_add(lo)).collect(),
-                max: exact.max.iter().map(|v| v.saturating_add(hi)).collect(),
-            };
-            let other_dims = BBox {
-                min: exact.min[..1].to_vec(),
-                max: exact.max[..1].to_vec(),
-            };
-            let hints = [
-                (exact.clone(), 1),
-                (moved(-1, 1), 2),
-                (moved(1, -1), 2),
-                (moved(1 << 40, 1 << 40), 2),
-                (moved(i64::MIN, i64::MIN), 2),
-                (other_dims, 1),
-            ];
-            for (hint, passes) in hints {
-                for chunk in [7, n] {
-                    let mut positions = vec![f32::NAN; rows.len() * 3];
-                    let mut written = 0;
-                    let (origin, bbox) = labelled.recentre_chunked(
-                        rows.clone(),
-                        Some(&hint),
-                        chunk,
-                        |at, values| {
-                            positions[at..at + values.len()].copy_from_slice(values);
-                            written += values.len();
-                        },
-                    );
-                    let what = format!("{dims} dims, hint {hint:?}, chunks of {chunk}");
-                    assert_eq!(positions, whole.positions, "{what}");
-                    assert_eq!((origin, bbox), (whole.origin, whole.bbox.clone()), "{what}");
-                    assert_eq!(written, passes * rows.len() * 3, "{what}");
-                }
-            }
+            assert_hints_change_nothing(&labelled, rows.clone(), &whole);
             assert_eq!(labelled.int64(rows.clone()), whole_int64);
             // The re-centred positions are the int64 rows minus the origin (exact here:
             // every difference of these columns is well inside float32's integers).
@@ -838,6 +816,47 @@ mod tests {
             ([0.0; 3], None)
         );
         empty.int64_chunked(0..0, 8, |_, _| panic!("no chunk"));
+    }
+
+    /// Bounds hints: the true bounds take one pass; wrong ones (a box too wide, too narrow,
+    /// shifted anywhere, even past int32) a second pass, which rewrites every position; a
+    /// hint of other dims is not used. The answer is `whole`'s each time.
+    fn assert_hints_change_nothing(labelled: &Labelled, rows: Range<usize>, whole: &Recentred) {
+        let exact = whole.bbox.clone().unwrap();
+        let moved = |lo: i64, hi: i64| BBox {
+            min: exact.min.iter().map(|v| v.saturating_add(lo)).collect(),
+            max: exact.max.iter().map(|v| v.saturating_add(hi)).collect(),
+        };
+        let other_dims = BBox {
+            min: exact.min[..1].to_vec(),
+            max: exact.max[..1].to_vec(),
+        };
+        let hints = [
+            exact.clone(),
+            moved(-1, 1),
+            moved(1, -1),
+            moved(1 << 40, 1 << 40),
+            moved(i64::MIN, i64::MIN),
+            other_dims,
+        ];
+        for hint in hints {
+            // (Moving a bound already at an end of int64 may leave the box as it was.)
+            let wrong = hint != exact && hint.min.len() == labelled.dims;
+            let passes = if wrong { 2 } else { 1 };
+            for chunk in [7, rows.len()] {
+                let mut positions = vec![f32::NAN; rows.len() * 3];
+                let mut written = 0;
+                let (origin, bbox) =
+                    labelled.recentre_chunked(rows.clone(), Some(&hint), chunk, |at, values| {
+                        positions[at..at + values.len()].copy_from_slice(values);
+                        written += values.len();
+                    });
+                let what = format!("{} dims, hint {hint:?}, chunks of {chunk}", labelled.dims);
+                assert_eq!(positions, whole.positions, "{what}");
+                assert_eq!((origin, bbox), (whole.origin, whole.bbox.clone()), "{what}");
+                assert_eq!(written, passes * rows.len() * 3, "{what}");
+            }
+        }
     }
 
     #[test]
@@ -875,6 +894,7 @@ mod tests {
                     assert_eq!(positions, whole.positions, "{what}");
                     assert_eq!((origin, bbox), (whole.origin, whole.bbox.clone()), "{what}");
                 }
+                assert_hints_change_nothing(&labelled, rows, &whole);
             }
         }
     }
@@ -1092,6 +1112,35 @@ mod tests {
             out.runs.iter().map(|r| (r.label, r.rows.clone())).collect();
         assert_eq!(runs, vec![(5, 0..3), (7, 3..6), (9, 6..7)]);
         assert_eq!(out.int64(5..7), vec![5, 6]);
+    }
+
+    #[test]
+    fn a_one_label_arrow_answer_s_named_bounds_are_its_run_s_hint() {
+        let answer = |labels: Vec<u64>, bbox: Option<&str>| {
+            let n = labels.len() as i64;
+            let batch = list_batch(labels, (0..3 * n).map(|v| v - 4).collect());
+            let mut metadata = HashMap::new();
+            if let Some(b) = bbox {
+                metadata.insert(metadata::BBOX_KEY.to_string(), b.to_string());
+            }
+            let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
+            let batch = batch.with_schema(schema).unwrap();
+            let out = decode_arrow(ipc(&[batch])).unwrap();
+            out.runs
+                .iter()
+                .map(|r| r.bbox_hint.clone())
+                .collect::<Vec<_>>()
+        };
+        // Taken as it is said (it is checked when used), for the answer's dims.
+        let said = BBox {
+            min: vec![-4, -3, -2],
+            max: vec![5, 6, 7],
+        };
+        assert_eq!(answer(vec![9; 4], Some("-4,-3,-2,5,6,7")), [Some(said)]);
+        assert_eq!(answer(vec![9; 4], None), [None]);
+        assert_eq!(answer(vec![9; 4], Some("-4,-3,5,6")), [None]);
+        // Not one label: not one box.
+        assert_eq!(answer(vec![9, 9, 8], Some("-4,-3,-2,5,6,7")), [None, None]);
     }
 
     #[test]

@@ -675,21 +675,25 @@ impl Recentring {
         }
     }
 
-    /// Appends the `N × 3` positions of row-major values (`dims` a row, within the box) to
-    /// `out`, as [`recentre`] computes them.
+    /// Appends the `N × 3` positions of row-major values (`dims` a row) to `out`, as
+    /// [`recentre`] computes them for values within the box (a value outside it gets a
+    /// meaningless position, never a panic).
     pub fn rows_into(&self, values: &[i64], dims: usize, out: &mut Vec<f32>) {
         let [ox, oy, oz] = self.origin;
         if dims == 3 && self.narrow {
-            out.extend(
-                values
-                    .chunks_exact(3)
-                    .flat_map(|r| [(r[0] - ox) as f32, (r[1] - oy) as f32, (r[2] - oz) as f32]),
-            );
+            out.extend(values.chunks_exact(3).flat_map(|r| {
+                [
+                    r[0].wrapping_sub(ox),
+                    r[1].wrapping_sub(oy),
+                    r[2].wrapping_sub(oz),
+                ]
+                .map(|d| d as f32)
+            }));
             return;
         }
         for row in values.chunks_exact(dims) {
             out.extend((0..3).map(|k| match row.get(k) {
-                Some(v) if self.narrow => (v - self.origin[k]) as f32,
+                Some(v) if self.narrow => v.wrapping_sub(self.origin[k]) as f32,
                 Some(v) => (*v as f64 - self.origin[k] as f64) as f32,
                 None => 0.0,
             }));

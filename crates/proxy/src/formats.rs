@@ -54,6 +54,8 @@ const END_OF_STREAM: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
 
 /// Encodes an Arrow IPC stream piece by piece, without copying the points: each record
 /// batch goes out as its message header, the label column and the cloud's own values.
+/// When the answer holds every point of one label, its schema metadata names their bounds
+/// (`pocaduck_edge:bbox`), which lets a decoder re-centre the rows in one pass.
 pub struct ArrowEncoder {
     dims: usize,
     /// Encoded bytes not yet taken, in order.
@@ -62,11 +64,18 @@ pub struct ArrowEncoder {
 }
 
 impl ArrowEncoder {
-    /// Starts a stream; the schema message is in the first [`ArrowEncoder::take`].
-    pub fn new(dims: &[String]) -> Self {
+    /// Starts a stream; the schema message is in the first [`ArrowEncoder::take`]. `bbox`
+    /// gives the bounds of the points when the answer holds every point of one label.
+    pub fn new(dims: &[String], bbox: Option<&BBox>) -> Self {
+        let mut schema = arrow_schema(dims);
+        if let Some(bbox) = bbox {
+            let mut metadata = schema.metadata().clone();
+            metadata.insert(BBOX_KEY.to_string(), format_bbox(bbox));
+            schema = Arc::new(schema.as_ref().clone().with_metadata(metadata));
+        }
         Self {
             dims: dims.len(),
-            out: vec![ipc::schema_message(&arrow_schema(dims))],
+            out: vec![ipc::schema_message(&schema)],
             labels: LabelColumns::default(),
         }
     }
@@ -708,7 +717,7 @@ mod tests {
             ((1 << 53) + 1, vec![-1, -2, -3]),
             (5, vec![]),
         ];
-        let mut enc = ArrowEncoder::new(&dims);
+        let mut enc = ArrowEncoder::new(&dims, None);
         let mut bytes: Vec<u8> = enc.take().concat();
         for (label, values) in &pieces {
             enc.push(*label, PointCloud::new(3, values.clone()).unwrap())
@@ -907,9 +916,34 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_label_rows_stream_names_its_bounds() {
+        let dims = vec!["x".to_string(), "y".into()];
+        let bbox = BBox {
+            min: vec![i64::MIN, -5],
+            max: vec![3, i64::MAX],
+        };
+        let mut enc = ArrowEncoder::new(&dims, Some(&bbox));
+        let mut bytes: Vec<u8> = enc.take().concat();
+        let values = vec![i64::MIN, i64::MAX, 3, -5];
+        enc.push(7, PointCloud::new(2, values).unwrap()).unwrap();
+        bytes.extend(enc.take().concat());
+        bytes.extend(enc.finish().concat());
+        let reader =
+            arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).unwrap();
+        let schema = reader.schema();
+        assert_eq!(
+            schema.metadata()["pocaduck_edge:bbox"],
+            format!("{},-5,3,{}", i64::MIN, i64::MAX)
+        );
+        assert_eq!(schema.metadata()["pocaduck_edge:dims"], "x,y");
+        assert_eq!(schema.fields(), arrow_schema(&dims).fields());
+        assert_eq!(reader.map(|b| b.unwrap().num_rows()).sum::<usize>(), 2);
+    }
+
+    #[test]
     fn arrow_pieces_of_the_wrong_dims_are_refused() {
         let dims = vec!["x".to_string(), "y".into(), "z".into()];
-        let mut enc = ArrowEncoder::new(&dims);
+        let mut enc = ArrowEncoder::new(&dims, None);
         let flat = PointCloud::new(2, vec![1, 2]).unwrap();
         assert!(enc.push(1, flat).is_err());
     }

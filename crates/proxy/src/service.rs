@@ -432,7 +432,9 @@ impl Service {
         }
         timing.index += self.clock.now_ms() - t0;
         let encoder = match (options.format, options.shape) {
-            (Format::Arrow, Shape::Rows) => Encoder::Arrow(ArrowEncoder::new(&l.manifest.dims)),
+            (Format::Arrow, Shape::Rows) => {
+                Encoder::Arrow(ArrowEncoder::new(&l.manifest.dims, whole_bbox.as_ref()))
+            }
             (Format::Arrow, Shape::Columns) => {
                 let types = stored_int64_dims(d, &l, &pieces)?
                     .iter()
@@ -947,7 +949,7 @@ impl Service {
         }
         // Arrow: the first piece is read before answering, so its errors get a status.
         let mut encoder = match options.shape {
-            Shape::Rows => Encoder::Arrow(ArrowEncoder::new(&dim_names)),
+            Shape::Rows => Encoder::Arrow(ArrowEncoder::new(&dim_names, None)),
             Shape::Columns => Encoder::Columns(ColumnsEncoder::new(
                 &dim_names,
                 v.dim_types().await?,
