@@ -486,6 +486,41 @@ fn the_columns_shape_carries_the_same_points_as_rows() {
     assert_eq!(rows, arrow_rows(&r.bytes().unwrap()));
 }
 
+/// The schema metadata of an Arrow answer.
+fn arrow_metadata(bytes: &[u8]) -> std::collections::HashMap<String, String> {
+    let reader = arrow_ipc::reader::StreamReader::try_new(bytes, None).unwrap();
+    reader.schema().metadata().clone()
+}
+
+#[test]
+fn rows_answers_of_one_whole_label_name_its_bounds() {
+    let labels = all_labels();
+    for &label in &labels {
+        let bytes = points(label, "").bytes().unwrap();
+        let rows: Vec<Vec<i64>> = arrow_rows(&bytes).into_iter().map(|(_, p)| p).collect();
+        // As in the columns shape: the edge layout knows the bounds from its index.
+        let hint = arrow_metadata(&bytes).get("pocaduck_edge:bbox").cloned();
+        if server()._vast.is_none() || hint.is_some() {
+            assert_eq!(hint, Some(bounds_text(&rows)), "label {label}");
+        }
+    }
+    // A level of detail, a box and several labels name none.
+    let label = labels[0];
+    for q in ["limit=50".to_owned(), lower_half_bbox(label).0] {
+        let bytes = points(label, &q).bytes().unwrap();
+        assert!(
+            !arrow_metadata(&bytes).contains_key("pocaduck_edge:bbox"),
+            "{q}"
+        );
+    }
+    let chosen = [labels[0], *labels.last().unwrap()];
+    let body = serde_json::json!({"labels": chosen.iter().map(u64::to_string).collect::<Vec<_>>()});
+    let r = client().post(url("/points")).json(&body).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let metadata = arrow_metadata(&r.bytes().unwrap());
+    assert!(!metadata.contains_key("pocaduck_edge:bbox"));
+}
+
 /// The bounds of points as an answer names them (`pocaduck_edge:bbox`): the D minima, then
 /// the D maxima, comma-separated.
 fn bounds_text(points: &[Vec<i64>]) -> String {
