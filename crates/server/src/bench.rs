@@ -67,17 +67,22 @@ pub fn run(
                 }
                 last = (points, bytes, server_ms);
             }
-            times.sort_by(f64::total_cmp);
             out.push(Measurement {
                 label: label.clone(),
                 points: last.0,
                 bytes: last.1,
-                seconds: times[times.len() / 2],
+                seconds: median(times),
                 server_ms: last.2,
             });
         }
         Ok(out)
     })
+}
+
+/// The median of timings (the upper one of an even count); `times` must not be empty.
+pub fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 /// The sum of the `dur=` values of a `Server-Timing` header.

@@ -10,6 +10,8 @@ use anyhow::Context;
 use bytes::Bytes;
 use pocaduck_edge_core::answer::decode_parquet;
 
+use crate::bench::median;
+
 /// The timings of one answer.
 #[derive(Debug, serde::Serialize)]
 pub struct Measurement {
@@ -43,12 +45,11 @@ pub fn run(path: &Path, repeat: usize) -> anyhow::Result<Measurement> {
             times.push(seconds);
         }
     }
-    times.sort_by(f64::total_cmp);
     Ok(Measurement {
         points,
         runs: times.len(),
-        median_seconds: times[times.len() / 2],
-        min_seconds: times[0],
+        min_seconds: times.iter().copied().fold(f64::INFINITY, f64::min),
+        median_seconds: median(times),
     })
 }
 

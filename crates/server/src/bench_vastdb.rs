@@ -21,6 +21,8 @@ use pocaduck_edge_query::{HttpUpstream, Query, StorageConfig, SystemClock};
 use pocaduck_edge_vastdb::query::{self, Condition, Filter};
 use pocaduck_edge_vastdb::{Credentials, Endpoint, QueryCursor, QuerySettings, TablePath};
 
+use crate::bench::median;
+
 /// Where the table is.
 pub struct Target {
     /// The VastDB endpoint.
@@ -59,11 +61,6 @@ pub struct Measurement {
     pub paged_machine_cpu_seconds: Option<f64>,
     /// Median seconds of `Query::get_points`.
     pub query_seconds: f64,
-}
-
-fn median(mut times: Vec<f64>) -> f64 {
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
 }
 
 /// Times `repeat` runs of each (after one warm-up) per label.
