@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit and HTTP tests, the wasm32 build of core, proxy and vastdb, the
+# Runs every test: Rust unit and HTTP tests, the wasm32 build of core, vastdb, read and proxy, the
 # npm package (its types, and the client against the real server in Node), the viewer in
 # headless Chromium, the reference test against the real PoCADuck package, and the official
 # VastDB SDK against the emulator.
@@ -7,7 +7,7 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 ensure_wasm_toolchain
 cargo fmt --all --check
-cargo build --locked --target wasm32-unknown-unknown -p pocaduck-edge-core -p pocaduck-edge-proxy -p pocaduck-edge-vastdb
+cargo build --locked --target wasm32-unknown-unknown -p pocaduck-edge-core -p pocaduck-edge-vastdb -p pocaduck-edge-read -p pocaduck-edge-proxy
 # The HTTP tests start both binaries.
 cargo build --locked -p pocaduck-edge -p vastdb-emulator
 cargo test --locked --workspace

@@ -1,6 +1,16 @@
-//! API errors: a status, a stable code and a message, sent as `{"error": {code, message}}`.
+//! API errors: a status, a stable code and a message, sent as
+//! `{"error": {code, message, request_id}}`.
+//!
+//! [`From<ReadError>`](ApiError#impl-From<ReadError>-for-ApiError) is the one place a
+//! reading failure gets its status. A 5xx answer says only a generic line: what went wrong
+//! inside (store messages, upstream URLs, bucket, schema or table paths) stays in
+//! [`ApiError::detail`], which the service hands to the host's log with the request id.
 
+use http::header::{HeaderName, HeaderValue};
 use http::StatusCode;
+use pocaduck_edge_read::ReadError;
+
+use crate::formats::FormatError;
 
 /// An error answer of the API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -10,8 +20,12 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Stable machine-readable code.
     pub code: &'static str,
-    /// What went wrong, for people.
+    /// What went wrong, for the client: the request's own terms, never internals.
     pub message: String,
+    /// What went wrong inside, for the operator's log; never sent.
+    pub detail: Option<String>,
+    /// Headers the answer carries besides the JSON body's (e.g. a 416's `Content-Range`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -20,6 +34,22 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            detail: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The same error, its answer carrying header `name: value` too.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// A server-side failure: `message` is generic, `detail` goes to the log only.
+    fn server(status: StatusCode, code: &'static str, message: &str, detail: String) -> Self {
+        Self {
+            detail: Some(detail),
+            ..Self::new(status, code, message)
         }
     }
 
@@ -61,35 +91,110 @@ impl ApiError {
         )
     }
 
-    /// 503: the dataset cannot be served (its manifest or data is missing or corrupt).
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "dataset_unavailable",
-            message,
-        )
+    /// Whether this is a failure on the server's side (5xx), whose detail is logged.
+    pub fn is_server_error(&self) -> bool {
+        self.status.is_server_error()
     }
 
-    /// 502: VastDB answered with an error (the message carries its code and message).
-    pub fn bad_gateway(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
-    }
-
-    /// 504: VastDB did not answer in time.
-    pub fn gateway_timeout(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", message)
-    }
-
-    /// 500: a fault of ours.
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
-    }
-
-    /// The JSON body.
-    pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(
-            &serde_json::json!({"error": {"code": self.code, "message": self.message}}),
-        )
+    /// The JSON body, naming the request.
+    pub fn to_json(&self, request_id: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"error": {
+            "code": self.code,
+            "message": self.message,
+            "request_id": request_id,
+        }}))
         .expect("an error always serialises")
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        let detail = e.to_string();
+        match e {
+            ReadError::NotFound { .. } => Self::not_found(detail),
+            ReadError::BadRequest { message } => Self::bad_request(message),
+            ReadError::TooLarge { message } => Self::too_large(message),
+            ReadError::Unavailable { dataset, .. } => Self::server(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "dataset_unavailable",
+                &format!("dataset {dataset} is unavailable"),
+                detail,
+            ),
+            ReadError::UpstreamFailed { .. } => Self::server(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                "the upstream store failed",
+                detail,
+            ),
+            ReadError::TimedOut { .. } => Self::server(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                "the upstream store did not answer in time",
+                detail,
+            ),
+            _ => Self::server(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+                detail,
+            ),
+        }
+    }
+}
+
+impl From<FormatError> for ApiError {
+    fn from(e: FormatError) -> Self {
+        ReadError::internal(e).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every category: its status and code, and a 5xx's message free of the detail.
+    #[test]
+    fn a_status_per_category_and_no_internals_in_5xx_messages() {
+        let secret = "s3://private-bucket/schema/table at http://10.1.2.3:9000/?data";
+        let cases = [
+            (
+                ReadError::not_found("label 5 in dataset d"),
+                404,
+                "not_found",
+            ),
+            (ReadError::bad_request("bad filter"), 400, "bad_request"),
+            (ReadError::too_large("over 3 labels"), 413, "too_large"),
+            (
+                ReadError::unavailable("d", secret),
+                503,
+                "dataset_unavailable",
+            ),
+            (ReadError::upstream(secret), 502, "upstream_error"),
+            (
+                ReadError::TimedOut {
+                    detail: secret.into(),
+                },
+                504,
+                "upstream_timeout",
+            ),
+            (ReadError::internal(secret), 500, "internal"),
+        ];
+        for (read, status, code) in cases {
+            let api = ApiError::from(read.clone());
+            assert_eq!((api.status.as_u16(), api.code), (status, code), "{read:?}");
+            let body = String::from_utf8(api.to_json("r1")).unwrap();
+            if api.is_server_error() {
+                assert!(!body.contains("private-bucket"), "{body}");
+                assert!(!body.contains("10.1.2.3"), "{body}");
+                assert_eq!(api.detail.as_deref(), Some(read.to_string().as_str()));
+            } else {
+                assert!(api.detail.is_none());
+            }
+            assert!(body.contains("\"request_id\":\"r1\""), "{body}");
+        }
+        assert!(ApiError::from(ReadError::bad_request("bad filter"))
+            .to_json("r")
+            .windows(10)
+            .any(|w| w == b"bad filter"));
     }
 }

@@ -26,8 +26,6 @@ use pocaduck_edge_core::read::SparseFile;
 use pocaduck_edge_core::PointCloud;
 use pocaduck_edge_vastdb::ipc;
 
-use crate::error::ApiError;
-
 /// The Arrow schema of point responses with these dim names.
 pub fn arrow_schema(dims: &[String]) -> SchemaRef {
     let item = Arc::new(Field::new("item", DataType::Int64, false));
@@ -45,8 +43,13 @@ pub fn arrow_schema(dims: &[String]) -> SchemaRef {
     ))
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("encoding the response: {e}"))
+/// An answer could not be encoded (a fault of ours, or stored bytes that do not fit).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("encoding the answer: {0}")]
+pub struct FormatError(String);
+
+fn internal(e: impl std::fmt::Display) -> FormatError {
+    FormatError(e.to_string())
 }
 
 /// The end-of-stream marker of an Arrow IPC stream.
@@ -81,7 +84,7 @@ impl ArrowEncoder {
     }
 
     /// Appends a record batch of `label`'s points.
-    pub fn push(&mut self, label: u64, cloud: PointCloud) -> Result<(), ApiError> {
+    pub fn push(&mut self, label: u64, cloud: PointCloud) -> Result<(), FormatError> {
         if cloud.dims() != self.dims {
             return Err(internal(format!(
                 "{}-dim points in a {}-dim answer",
@@ -141,7 +144,7 @@ impl ColumnsEncoder {
         types: Vec<DataType>,
         single: Option<u64>,
         bbox: Option<&BBox>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, FormatError> {
         if types.len() != dims.len()
             || types
                 .iter()
@@ -183,7 +186,7 @@ impl ColumnsEncoder {
 
     /// Appends a record batch of `label`'s points, one array per dim; an integer array of
     /// another type is widened where the answer's column is int64.
-    pub fn push_columns(&mut self, label: u64, columns: Vec<ArrayRef>) -> Result<(), ApiError> {
+    pub fn push_columns(&mut self, label: u64, columns: Vec<ArrayRef>) -> Result<(), FormatError> {
         if columns.len() != self.types.len() {
             return Err(internal(format!(
                 "{} columns in a {}-dim answer",
@@ -251,7 +254,7 @@ impl ColumnsEncoder {
     /// Appends `label`'s points from `N × D` rows, each dim's values in the answer's type
     /// (the caller's rows come from columns of those types), as record batches of at most
     /// [`CLOUD_BATCH_ROWS`] rows (one, empty, for no rows).
-    pub fn push_cloud(&mut self, label: u64, cloud: &PointCloud) -> Result<(), ApiError> {
+    pub fn push_cloud(&mut self, label: u64, cloud: &PointCloud) -> Result<(), FormatError> {
         let dims = cloud.dims();
         if dims != self.types.len() {
             return Err(internal(format!(
@@ -420,7 +423,7 @@ impl ParquetEncoder {
         wide: bool,
         zstd_level: i32,
         bbox: Option<&BBox>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, FormatError> {
         let coord = if wide {
             DataType::Int64
         } else {
@@ -480,7 +483,7 @@ impl ParquetEncoder {
         &mut self,
         group: &RowGroupMetaData,
         file: &SparseFile,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), FormatError> {
         let mut row_group = self.writer.next_row_group().map_err(internal)?;
         for column in group.columns() {
             row_group
@@ -503,7 +506,7 @@ impl ParquetEncoder {
     }
 
     /// Appends `label`'s points as a row group of their own (none when there are none).
-    pub fn push(&mut self, label: u64, cloud: &PointCloud) -> Result<(), ApiError> {
+    pub fn push(&mut self, label: u64, cloud: &PointCloud) -> Result<(), FormatError> {
         if cloud.is_empty() {
             return Ok(());
         }
@@ -545,7 +548,7 @@ impl ParquetEncoder {
     }
 
     /// Writes the footer and returns the remaining bytes.
-    pub fn finish(mut self) -> Result<Bytes, ApiError> {
+    pub fn finish(mut self) -> Result<Bytes, FormatError> {
         self.writer.finish().map_err(internal)?;
         Ok(self.take())
     }
@@ -553,7 +556,7 @@ impl ParquetEncoder {
 
 /// Whole labels as one Parquet file ([`ParquetEncoder`]); int32 coordinates when every value
 /// fits.
-pub fn parquet(dims: &[String], labels: &[(u64, PointCloud)]) -> Result<Bytes, ApiError> {
+pub fn parquet(dims: &[String], labels: &[(u64, PointCloud)]) -> Result<Bytes, FormatError> {
     let wide = labels
         .iter()
         .any(|(_, c)| c.values().iter().any(|v| i32::try_from(*v).is_err()));
@@ -886,15 +889,11 @@ mod tests {
         let dims = vec!["x".to_string(), "y".into()];
         let mut enc = ColumnsEncoder::new(&dims, vec![DataType::Int32; 2], Some(1), None).unwrap();
         let cloud = PointCloud::new(2, vec![1, 2, 3, i64::from(i32::MAX) + 1]).unwrap();
-        let e = enc.push_cloud(1, &cloud).unwrap_err();
-        assert!(
-            e.message.contains("dim 1 does not fit its int32 column"),
-            "{}",
-            e.message
-        );
+        let e = enc.push_cloud(1, &cloud).unwrap_err().to_string();
+        assert!(e.contains("dim 1 does not fit its int32 column"), "{e}");
         let cloud = PointCloud::new(2, vec![i64::from(i32::MIN) - 1, 0]).unwrap();
-        let e = enc.push_cloud(1, &cloud).unwrap_err();
-        assert!(e.message.contains("dim 0 does not fit"), "{}", e.message);
+        let e = enc.push_cloud(1, &cloud).unwrap_err().to_string();
+        assert!(e.contains("dim 0 does not fit"), "{e}");
     }
 
     #[test]

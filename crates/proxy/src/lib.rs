@@ -2,26 +2,22 @@
 //!
 //! [`Service::handle`] turns an HTTP request into a response: routing, options, output
 //! formats (Arrow IPC, Parquet, npy, JSON), raw file ranges with ETags, CORS, limits,
-//! errors and `Server-Timing`. It reaches storage only through [`store::RangeStore`] and
-//! time only through [`store::Clock`], and VastDB only through [`upstream::Upstream`], which
-//! each host (native server, Worker) implements;
-//! no tokio, no filesystem, and it builds for `wasm32-unknown-unknown`.
+//! errors and `Server-Timing`. The reading is `pocaduck-edge-read`'s, through the IO traits
+//! each host (native server, Worker) implements ([`RangeStore`], [`Clock`] and the VastDB
+//! `Upstream`); this crate chooses statuses ([`ApiError`]) and encodes answers. No tokio,
+//! no filesystem: it builds for `wasm32-unknown-unknown`.
 
 pub mod body;
 pub mod cors;
-pub mod dataset;
 pub mod error;
 pub mod files;
 pub mod formats;
+pub mod log;
 pub mod options;
 pub mod service;
-pub mod store;
-pub mod timing;
-pub mod upstream;
-pub mod vast;
-pub mod vast_client;
 
 pub use body::Body;
 pub use error::ApiError;
+pub use log::ErrorLog;
+pub use pocaduck_edge_read::{Clock, RangeStore, StoreError};
 pub use service::{Limits, Service, ServiceConfig};
-pub use store::{Clock, RangeStore, StoreError};

@@ -1,4 +1,4 @@
-//! Routing and the handlers of the read API (DESIGN §4).
+//! Routing and the handlers of the read API (docs/api.md).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -15,16 +15,16 @@ use pocaduck_edge_core::read::{span_groups, RowSpan, SparseFile};
 use pocaduck_edge_core::{parse_label, PointCloud};
 use serde_json::json;
 
+use pocaduck_edge_read::vast::{LabelPoints, Layout, VastSource};
+use pocaduck_edge_read::{Clock, Dataset, Loaded, RangeStore, ReadError, Timing};
+
 use crate::body::Body;
 use crate::cors::CorsPolicy;
-use crate::dataset::{Dataset, Loaded};
 use crate::error::ApiError;
 use crate::files::{none_match, parse_range};
-use crate::formats::{self, ArrowEncoder, ColumnsEncoder, ParquetEncoder};
+use crate::formats::{self, ArrowEncoder, ColumnsEncoder, FormatError, ParquetEncoder};
+use crate::log::{ErrorLog, RequestIds, REQUEST_ID};
 use crate::options::{labels_options, points_options, Format, PointsOptions, Shape};
-use crate::store::{Clock, RangeStore};
-use crate::timing::Timing;
-use crate::vast::{LabelPoints, Layout, VastSource};
 
 /// Stored bytes per piece of a label (whole row groups, or one bigger row group), encoded
 /// as one chunk of a streamed answer: about 130K points, so each piece's buffers (~4 MB of
@@ -40,8 +40,8 @@ const FETCH_BYTES: u64 = 8 << 20;
 pub struct Limits {
     /// Labels in one `POST …/points`.
     pub max_labels: usize,
-    /// Points in one answer that must be held whole (npy, json, parquet); streamed Arrow
-    /// answers have no such limit.
+    /// Points in one answer that must be held whole (npy and JSON; Parquet from a VastDB
+    /// table); streamed answers have no such limit.
     pub max_points: u64,
     /// Bytes of a `POST` body.
     pub max_body_bytes: usize,
@@ -69,6 +69,8 @@ pub struct ServiceConfig {
     pub limits: Limits,
     /// The host's clock.
     pub clock: Arc<dyn Clock>,
+    /// The host's log, told the details of each failure on the server's side.
+    pub log: Arc<dyn ErrorLog>,
 }
 
 /// The read API, shared by every host.
@@ -78,6 +80,8 @@ pub struct Service {
     cors: CorsPolicy,
     limits: Limits,
     clock: Arc<dyn Clock>,
+    log: Arc<dyn ErrorLog>,
+    request_ids: RequestIds,
 }
 
 /// A piece of one label to read: a chunk of its rows, which rank its first row has among
@@ -105,7 +109,7 @@ impl Encoder {
         }
     }
 
-    fn push(&mut self, label: u64, cloud: PointCloud) -> Result<(), ApiError> {
+    fn push(&mut self, label: u64, cloud: PointCloud) -> Result<(), FormatError> {
         match self {
             Encoder::Arrow(e) => e.push(label, cloud),
             Encoder::Columns(e) => e.push_cloud(label, &cloud),
@@ -121,7 +125,7 @@ impl Encoder {
         }
     }
 
-    fn finish(self) -> Result<Vec<Bytes>, ApiError> {
+    fn finish(self) -> Result<Vec<Bytes>, FormatError> {
         match self {
             Encoder::Arrow(e) => Ok(e.finish()),
             Encoder::Columns(e) => Ok(e.finish()),
@@ -193,30 +197,93 @@ impl Service {
             vast: config.vast.into_iter().map(Arc::new).collect(),
             cors: config.cors,
             limits: config.limits,
+            request_ids: RequestIds::new(
+                config.clock.unix_seconds() ^ config.clock.now_ms().to_bits(),
+            ),
             clock: config.clock,
+            log: config.log,
         }
     }
 
-    /// Answers one request. Never fails: errors become JSON error responses.
-    pub async fn handle(self: &Arc<Self>, request: Request<Bytes>) -> Response<Body> {
+    /// Answers one request. Never fails: errors become JSON error responses naming the
+    /// request id, and a 5xx's details go to the host's log under that id. Every answer
+    /// carries the id and the CORS headers.
+    ///
+    /// The request body is read here, up to [`Limits::max_body_bytes`] (beyond: 413).
+    pub async fn handle<B>(self: &Arc<Self>, request: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let request_id = self.request_ids.next();
         let origin = request
             .headers()
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let preflight = request.method() == Method::OPTIONS;
+        let (method, path) = (request.method().clone(), request.uri().path().to_string());
+        let preflight = method == Method::OPTIONS;
         let mut response = if preflight {
             let mut r = Response::new(Body::Empty);
             *r.status_mut() = StatusCode::NO_CONTENT;
             r
         } else {
-            self.route(request)
-                .await
-                .unwrap_or_else(|e| error_response(&e))
+            let answer = match self.read_body(request).await {
+                Ok(request) => self.route(request).await,
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(r) => r,
+                Err(e) => {
+                    if e.is_server_error() {
+                        self.log.failed(&request_id, &method, &path, &e);
+                    }
+                    error_response(&e, &request_id)
+                }
+            }
         };
+        let response = response.map(|body| match body {
+            Body::Stream(stream) => {
+                let (log, id) = (self.log.clone(), request_id.clone());
+                Body::Stream(Box::pin(futures::StreamExt::inspect(
+                    stream,
+                    move |chunk| {
+                        if let Err(e) = chunk {
+                            log.failed(&id, &method, &path, e);
+                        }
+                    },
+                )))
+            }
+            whole => whole,
+        });
+        let mut response = response;
+        response
+            .headers_mut()
+            .insert(REQUEST_ID, header_value(&request_id));
         self.cors
             .apply(origin.as_deref(), response.headers_mut(), preflight);
         response
+    }
+
+    /// The request with its body read whole, up to the limit.
+    async fn read_body<B>(&self, request: Request<B>) -> Result<Request<Bytes>, ApiError>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = request.into_parts();
+        let max = self.limits.max_body_bytes;
+        let body = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, max))
+            .await
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    ApiError::too_large(format!("the body is over the limit of {max} bytes"))
+                } else {
+                    ApiError::bad_request(format!("the body could not be read: {e}"))
+                }
+            })?
+            .to_bytes();
+        Ok(Request::from_parts(parts, body))
     }
 
     async fn route(self: &Arc<Self>, request: Request<Bytes>) -> Answer {
@@ -274,7 +341,7 @@ impl Service {
                     json!({"name": d.name, "status": "ok", "backend": "edge", "label_count": l.manifest.label_count,
                     "point_count": l.manifest.point_count, "dims": l.manifest.dims})
                 }
-                Err(e) => json!({"name": d.name, "status": "unavailable", "backend": "edge", "error": e.message}),
+                Err(e) => json!({"name": d.name, "status": "unavailable", "backend": "edge", "error": ApiError::from(e).message}),
             });
         }
         for v in &self.vast {
@@ -283,7 +350,7 @@ impl Service {
                     json!({"name": v.name, "status": "ok", "backend": "vastdb", "label_count": labels.len(), "dims": dims})
                 }
                 (Err(e), _) | (_, Err(e)) => {
-                    json!({"name": v.name, "status": "unavailable", "backend": "vastdb", "error": e.message})
+                    json!({"name": v.name, "status": "unavailable", "backend": "vastdb", "error": ApiError::from(e).message})
                 }
             });
         }
@@ -338,12 +405,6 @@ impl Service {
     }
 
     fn body_labels(&self, body: &Bytes) -> Result<Vec<u64>, ApiError> {
-        if body.len() > self.limits.max_body_bytes {
-            return Err(ApiError::too_large(format!(
-                "the body is over the limit of {} bytes",
-                self.limits.max_body_bytes
-            )));
-        }
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Body {
@@ -414,7 +475,7 @@ impl Service {
             let entry = l.manifest.entry_for_limit(&entry, options.limit);
             let meta = d.footer(&l, entry.file)?;
             let chunks = plan_label(&entry, meta, PIECE_BYTES)
-                .map_err(|e| ApiError::unavailable(e.to_string()))?;
+                .map_err(|e| ReadError::unavailable(&d.name, e))?;
             let mut first_rank = 0;
             for chunk in chunks {
                 let rows = chunk.rows.take;
@@ -522,9 +583,9 @@ impl Service {
         let mut labels: Vec<(u64, PointCloud)> = Vec::new();
         for (piece, cloud) in pieces.iter().zip(clouds) {
             match labels.last_mut() {
-                Some((label, whole)) if *label == piece.label && piece.first_rank > 0 => whole
-                    .extend(&cloud)
-                    .map_err(|e| ApiError::internal(e.to_string()))?,
+                Some((label, whole)) if *label == piece.label && piece.first_rank > 0 => {
+                    whole.extend(&cloud).map_err(ReadError::internal)?
+                }
                 _ => labels.push((piece.label, cloud)),
             }
         }
@@ -609,7 +670,9 @@ impl Service {
                         .await
                     {
                         Ok(true) => Some((Ok(encoder.take()), (stream, Some(encoder)))),
-                        Ok(false) => Some((encoder.finish(), (stream, None))),
+                        Ok(false) => {
+                            Some((encoder.finish().map_err(ApiError::from), (stream, None)))
+                        }
                         Err(e) => Some((Err(e), (stream, None))),
                     }
                 }
@@ -692,7 +755,7 @@ impl Service {
         let copyable = encoder.can_copy(meta.file_metadata().schema_descr());
         let path = &d.points_file(l, piece.chunk.file)?.path;
         let groups = span_groups(path, meta, &piece.chunk.rows)
-            .map_err(|e| ApiError::unavailable(e.to_string()))?;
+            .map_err(|e| ReadError::unavailable(&d.name, e))?;
         for (g, skip, take) in groups {
             let group = meta.row_group(g);
             if copyable && skip == 0 && take == group.num_rows() as usize {
@@ -750,17 +813,16 @@ impl Service {
                     .map_err(|_| ApiError::bad_request("Range is not ASCII"))
             })
             .transpose()?;
-        let range = match parse_range(range_header, size) {
-            Err(e) if e.status == StatusCode::RANGE_NOT_SATISFIABLE => {
-                let mut r = error_response(&e);
-                r.headers_mut().insert(
+        let range = parse_range(range_header, size).map_err(|e| {
+            if e.status == StatusCode::RANGE_NOT_SATISFIABLE {
+                e.with_header(
                     header::CONTENT_RANGE,
                     header_value(&format!("bytes */{size}")),
-                );
-                return Ok(r);
+                )
+            } else {
+                e
             }
-            other => other?,
-        };
+        })?;
         let whole = 0..size;
         let span = range.clone().unwrap_or(whole);
         if let Some(rg) = &range {
@@ -791,13 +853,13 @@ impl Service {
                     .slice(span.start as usize..span.end as usize),
             )
         } else {
-            d.file_body(path, span).await?
+            file_body(d, path, span).await?
         };
         Ok(r)
     }
 }
 
-/// The routes of a VastDB table (DESIGN §4, VastDB backend).
+/// The routes of a VastDB table (docs/api.md; docs/vastdb.md).
 impl Service {
     async fn route_vast(
         self: &Arc<Self>,
@@ -928,7 +990,7 @@ impl Service {
             let mut total = 0u64;
             while let Some((label, piece)) = reader.next().await? {
                 let VastPiece::Rows(cloud) = piece else {
-                    return Err(ApiError::internal("columns passed through a whole answer"));
+                    return Err(ReadError::internal("columns passed through a whole answer").into());
                 };
                 total += cloud.len() as u64;
                 if total > self.limits.max_points {
@@ -938,9 +1000,7 @@ impl Service {
                     )));
                 }
                 match whole.last_mut() {
-                    Some((l, w)) if *l == label => w
-                        .extend(&cloud)
-                        .map_err(|e| ApiError::internal(e.to_string()))?,
+                    Some((l, w)) if *l == label => w.extend(&cloud).map_err(ReadError::internal)?,
                     _ => whole.push((label, cloud)),
                 }
             }
@@ -969,8 +1029,8 @@ impl Service {
                     Ok(()) => Some((Ok(encoder.take()), Some((reader, encoder)))),
                     Err(e) => Some((Err(e), None)),
                 },
-                Ok(None) => Some((encoder.finish(), None)),
-                Err(e) => Some((Err(e), None)),
+                Ok(None) => Some((encoder.finish().map_err(ApiError::from), None)),
+                Err(e) => Some((Err(e.into()), None)),
             }
         });
         let body: crate::body::ChunkStream = Box::pin(futures::StreamExt::flat_map(
@@ -998,14 +1058,14 @@ enum VastPiece {
 /// Encodes a piece read from VastDB.
 fn push_vast_piece(encoder: &mut Encoder, label: u64, piece: VastPiece) -> Result<(), ApiError> {
     match (piece, encoder) {
-        (VastPiece::Rows(cloud), encoder) => encoder.push(label, cloud),
+        (VastPiece::Rows(cloud), encoder) => Ok(encoder.push(label, cloud)?),
         (VastPiece::Columns(batches), Encoder::Columns(columns)) => {
             for batch in batches {
                 columns.push_columns(label, batch.columns().to_vec())?;
             }
             Ok(())
         }
-        (VastPiece::Columns(_), _) => Err(ApiError::internal("columns for a rows answer")),
+        (VastPiece::Columns(_), _) => Err(ReadError::internal("columns for a rows answer").into()),
     }
 }
 
@@ -1022,7 +1082,7 @@ struct VastReader {
 }
 
 impl VastReader {
-    async fn next(&mut self) -> Result<Option<(u64, VastPiece)>, ApiError> {
+    async fn next(&mut self) -> Result<Option<(u64, VastPiece)>, ReadError> {
         loop {
             let Some((label, points, rank, count)) = self.current.as_mut() else {
                 let Some(label) = self.labels.pop_front() else {
@@ -1122,13 +1182,33 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body
     r
 }
 
-/// The JSON response of an error.
-pub fn error_response(e: &ApiError) -> Response<Body> {
-    let mut r = Response::new(Body::Full(Bytes::from(e.to_json())));
+/// Bytes per step of a streamed file body.
+const FILE_STEP_BYTES: u64 = 8 << 20;
+
+/// Bytes `span` of a dataset's file as a body: fetched now when small (so a failure gets a
+/// status), else streamed in steps of [`FILE_STEP_BYTES`].
+async fn file_body(d: &Dataset, path: &str, span: std::ops::Range<u64>) -> Result<Body, ApiError> {
+    if span.end - span.start <= FILE_STEP_BYTES {
+        return Ok(Body::Full(d.read_range(path, span).await?));
+    }
+    let steps = d.stream_range(path, span, FILE_STEP_BYTES);
+    Ok(Body::Stream(Box::pin(futures::StreamExt::map(
+        steps,
+        |step| step.map_err(ApiError::from),
+    ))))
+}
+
+/// The JSON response of an error of request `request_id`.
+fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
+    let mut r = Response::new(Body::Full(Bytes::from(e.to_json(request_id))));
     *r.status_mut() = e.status;
-    r.headers_mut().insert(
+    let headers = r.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    for (name, value) in &e.headers {
+        headers.insert(name.clone(), value.clone());
+    }
     r
 }

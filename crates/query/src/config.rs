@@ -11,7 +11,7 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::path::Path as StorePath;
 use object_store::{ClientConfigKey, ObjectStore};
-use pocaduck_edge_proxy::vast::{Layout, VastConfig, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES};
+use pocaduck_edge_read::vast::{Layout, VastConfig, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES};
 use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
 
 use crate::error::{Error, Result};

@@ -1,6 +1,6 @@
 //! The crate's error type.
 
-use pocaduck_edge_proxy::ApiError;
+use pocaduck_edge_read::ReadError;
 
 /// What went wrong in a query or while opening a dataset.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,30 +17,14 @@ pub enum Error {
         /// What failed.
         message: String,
     },
-    /// The read API answered with an error: the dataset or table is unavailable, VastDB
-    /// failed or timed out, or data is corrupt. Status, code and message are the API's.
-    #[error("{message} ({status} {code})")]
-    Api {
-        /// The HTTP status the API would answer.
-        status: http::StatusCode,
-        /// The API's stable error code, e.g. `dataset_unavailable` or `upstream_error`.
-        code: &'static str,
-        /// What went wrong, for people.
-        message: String,
-    },
+    /// Reading failed: the dataset or table is unavailable, VastDB failed or timed out, or
+    /// data is corrupt. The category and its details are the reading crate's, the same the
+    /// read API answers from.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// The HTTP client or the async runtime could not be set up, or a query task died.
     #[error("{0}")]
     Runtime(String),
-}
-
-impl From<ApiError> for Error {
-    fn from(e: ApiError) -> Self {
-        Error::Api {
-            status: e.status,
-            code: e.code,
-            message: e.message,
-        }
-    }
 }
 
 /// This crate's result.

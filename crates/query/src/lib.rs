@@ -34,12 +34,12 @@
 //! [`Query`] is synchronous, as PoCADuck is: it owns a small tokio runtime and works from
 //! any thread. [`AsyncQuery`] is the same API for async code.
 //!
-//! The reading itself is `pocaduck-edge-proxy`'s (the same code the HTTP API runs):
+//! The reading itself is `pocaduck-edge-read`'s (the same code the HTTP API runs):
 //! `Dataset` for edge-layout datasets and `VastSource` for VastDB. This crate adds the
 //! native IO those need, which the `pocaduck-edge` server uses too: [`ObjectRanges`] (any
 //! `object_store` as a range store), [`SystemClock`] and [`HttpUpstream`] (reqwest for
 //! VastDB). It is native only (tokio, object_store, reqwest): the wasm builds use `core`
-//! and `proxy` directly.
+//! and `read` directly.
 
 mod config;
 mod error;
@@ -49,7 +49,8 @@ pub mod upstream;
 
 pub use config::{StorageConfig, StorageType, DEFAULT_DIMS, DEFAULT_VASTDB_TABLE};
 pub use error::{Error, Result};
-pub use pocaduck_edge_proxy::vast::Layout;
+pub use pocaduck_edge_read::vast::Layout;
+pub use pocaduck_edge_read::ReadError;
 pub use query::{AsyncQuery, Points, Query, Timing, DEFAULT_CACHE_SIZE};
 pub use store::{ObjectRanges, SystemClock};
 pub use upstream::HttpUpstream;

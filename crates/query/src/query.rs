@@ -9,10 +9,7 @@ use std::time::{Duration, Instant};
 
 use pocaduck_edge_core::plan::plan_label;
 use pocaduck_edge_core::PointCloud;
-use pocaduck_edge_proxy::dataset::Dataset;
-use pocaduck_edge_proxy::timing::Timing as ProxyTiming;
-use pocaduck_edge_proxy::vast::VastSource;
-use pocaduck_edge_proxy::ApiError;
+use pocaduck_edge_read::{Dataset, ReadError, Timing as ReadTiming, VastSource};
 
 use crate::config::{redacted_url, StorageConfig, StorageType};
 use crate::error::{Error, Result};
@@ -121,7 +118,7 @@ impl Timing {
         }
     }
 
-    fn add_proxy(&mut self, t: &ProxyTiming) {
+    fn add_read(&mut self, t: &ReadTiming) {
         self.requests += t.requests;
         self.bytes_fetched += t.bytes_fetched;
     }
@@ -211,7 +208,7 @@ fn assemble(dims: usize, pieces: Vec<PointCloud>, ascending: bool) -> Result<Poi
         let mut values = Vec::with_capacity(total);
         for piece in pieces {
             if piece.dims() != dims {
-                return Err(ApiError::internal(format!(
+                return Err(ReadError::internal(format!(
                     "a piece of {}-dim points in a {dims}-dim dataset",
                     piece.dims()
                 ))
@@ -219,7 +216,7 @@ fn assemble(dims: usize, pieces: Vec<PointCloud>, ascending: bool) -> Result<Poi
             }
             values.extend_from_slice(piece.values());
         }
-        PointCloud::new(dims, values).map_err(|e| ApiError::internal(e.to_string()))?
+        PointCloud::new(dims, values).map_err(ReadError::internal)?
     };
     if !ascending {
         cloud.sort_unique();
@@ -318,7 +315,7 @@ impl AsyncQuery {
     pub async fn get_point_count_timed(&self, label: u64) -> Result<(u64, Timing)> {
         let t0 = Instant::now();
         let mut timing = Timing::start(label, self.backend_name());
-        let mut proxy = ProxyTiming::default();
+        let mut read = ReadTiming::default();
         let count = if let Some(points) = self.cached(label) {
             timing.cache_hit = true;
             points.len() as u64
@@ -326,14 +323,14 @@ impl AsyncQuery {
             match &self.backend {
                 Backend::Edge(d) => {
                     let l = d.loaded(self.clock.as_ref()).await?;
-                    let entry = d.entry(&l, label, &mut proxy).await?;
+                    let entry = d.entry(&l, label, &mut read).await?;
                     timing.files_accessed = u64::from(entry.is_some());
                     entry.map_or(0, |e| e.point_count)
                 }
-                Backend::Vast(v) => v.count(label, &mut proxy).await?,
+                Backend::Vast(v) => v.count(label, &mut read).await?,
             }
         };
-        timing.add_proxy(&proxy);
+        timing.add_read(&read);
         timing.total_time = t0.elapsed().as_secs_f64();
         timing.query_time = timing.total_time;
         Ok((count, timing))
@@ -349,20 +346,20 @@ impl AsyncQuery {
     pub async fn get_blocks_for_label_timed(&self, label: u64) -> Result<(Vec<String>, Timing)> {
         let t0 = Instant::now();
         let mut timing = Timing::start(label, self.backend_name());
-        let mut proxy = ProxyTiming::default();
+        let mut read = ReadTiming::default();
         let blocks = match &self.backend {
             Backend::Edge(d) => {
                 let l = d.loaded(self.clock.as_ref()).await?;
-                match d.entry(&l, label, &mut proxy).await? {
+                match d.entry(&l, label, &mut read).await? {
                     Some(entry) => {
-                        let blocks = d.blocks(&l, &entry, &mut proxy).await?;
+                        let blocks = d.blocks(&l, &entry, &mut read).await?;
                         timing.files_accessed = u64::from(!blocks.is_empty());
                         blocks
                     }
                     None => Vec::new(),
                 }
             }
-            Backend::Vast(v) => v.blocks(label, &mut proxy).await?,
+            Backend::Vast(v) => v.blocks(label, &mut read).await?,
         };
         let mut ids: Vec<String> = Vec::with_capacity(blocks.len());
         for (id, _) in blocks {
@@ -371,7 +368,7 @@ impl AsyncQuery {
                 ids.push(id);
             }
         }
-        timing.add_proxy(&proxy);
+        timing.add_read(&read);
         timing.total_time = t0.elapsed().as_secs_f64();
         timing.query_time = timing.total_time;
         Ok((ids, timing))
@@ -402,16 +399,16 @@ impl AsyncQuery {
                 return Ok((points.as_ref().clone(), timing));
             }
         }
-        let mut proxy = ProxyTiming::default();
+        let mut read = ReadTiming::default();
         let (pieces, ascending, fetched) = match &self.backend {
             Backend::Edge(d) => {
-                let (pieces, fetched) = self.read_edge(d, label, &mut proxy, &mut timing).await?;
+                let (pieces, fetched) = self.read_edge(d, label, &mut read, &mut timing).await?;
                 (pieces, false, fetched)
             }
             Backend::Vast(v) => {
                 let mut pieces = Vec::new();
-                let mut points = v.points(label, &mut proxy).await?;
-                while let Some(cloud) = points.next(&mut proxy).await? {
+                let mut points = v.points(label, &mut read).await?;
+                while let Some(cloud) = points.next(&mut read).await? {
                     pieces.push(cloud);
                 }
                 (pieces, points.ascending(), Instant::now())
@@ -423,7 +420,7 @@ impl AsyncQuery {
             assemble(self.dims, pieces, ascending)?
         };
         let points = Points::from(cloud);
-        timing.add_proxy(&proxy);
+        timing.add_read(&read);
         timing.points_returned = points.len() as u64;
         if let Backend::Vast(_) = self.backend {
             timing.query_time = (fetched - t0).as_secs_f64();
@@ -442,29 +439,29 @@ impl AsyncQuery {
         &self,
         d: &Dataset,
         label: u64,
-        proxy: &mut ProxyTiming,
+        read: &mut ReadTiming,
         timing: &mut Timing,
     ) -> Result<(Vec<PointCloud>, Instant)> {
         let t0 = Instant::now();
         let l = d.loaded(self.clock.as_ref()).await?;
-        let Some(entry) = d.entry(&l, label, proxy).await? else {
+        let Some(entry) = d.entry(&l, label, read).await? else {
             timing.query_time = t0.elapsed().as_secs_f64();
             return Ok((Vec::new(), Instant::now()));
         };
         let meta = d.footer(&l, entry.file)?;
         // The whole label is wanted: as few chunks as the row groups allow.
-        let chunks = plan_label(&entry, meta, u64::MAX)
-            .map_err(|e| ApiError::unavailable(format!("dataset {}: {e}", d.name)))?;
+        let chunks =
+            plan_label(&entry, meta, u64::MAX).map_err(|e| ReadError::unavailable(&d.name, e))?;
         let index = t0.elapsed().as_secs_f64();
         let mut files: Vec<u32> = chunks.iter().map(|c| c.file).collect();
         files.sort_unstable();
         files.dedup();
         timing.files_accessed = files.len() as u64;
         let pieces = d
-            .read_chunks(&l, &chunks, proxy, self.clock.as_ref())
+            .read_chunks(&l, &chunks, read, self.clock.as_ref())
             .await?;
-        timing.query_time = index + proxy.fetch / 1e3;
-        timing.processing_time = proxy.decode / 1e3;
+        timing.query_time = index + read.fetch / 1e3;
+        timing.processing_time = read.decode / 1e3;
         Ok((pieces, Instant::now()))
     }
 

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::ObjectStore;
-use pocaduck_edge_proxy::{Clock, RangeStore, StoreError};
+use pocaduck_edge_read::{Clock, RangeStore, StoreError};
 
 use crate::error::{Error, Result};
 

@@ -6,12 +6,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use pocaduck_edge_proxy::upstream::{Upstream, UpstreamError, UpstreamResponse};
+use pocaduck_edge_read::{ByteStream, Upstream, UpstreamError, UpstreamResponse};
 use thread_local::ThreadLocal;
 
 use crate::error::{Error, Result};
 
-/// reqwest as the proxy's upstream, with a client per thread: a connection's reads then
+/// reqwest as the reader's upstream, with a client per thread: a connection's reads then
 /// stay on the thread whose runtime consumes them.
 pub struct HttpUpstream {
     read: Duration,
@@ -56,38 +56,24 @@ fn classify(e: reqwest::Error) -> UpstreamError {
 
 #[async_trait]
 impl Upstream for HttpUpstream {
-    async fn send(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(String, String)],
-        body: Bytes,
-    ) -> Result<UpstreamResponse, UpstreamError> {
-        let method = reqwest::Method::from_bytes(method.as_bytes())
-            .map_err(|e| UpstreamError::Connection(e.to_string()))?;
+    async fn send(&self, request: http::Request<Bytes>) -> Result<UpstreamResponse, UpstreamError> {
         let client = self
             .client()
             .map_err(|e| UpstreamError::Connection(e.to_string()))?;
-        let mut request = client.request(method, url);
-        for (name, value) in headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
+        let (parts, body) = request.into_parts();
+        let mut request = client
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers);
         if !body.is_empty() {
             request = request.body(body);
         }
         let response = request.send().await.map_err(classify)?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect();
-        let body = Box::pin(response.bytes_stream().map_err(classify));
-        Ok(UpstreamResponse {
-            status,
-            headers,
-            body,
-        })
+        let (status, headers) = (response.status(), response.headers().clone());
+        let body: ByteStream = Box::pin(response.bytes_stream().map_err(classify));
+        let mut answer = http::Response::new(body);
+        *answer.status_mut() = status;
+        *answer.headers_mut() = headers;
+        Ok(answer)
     }
 
     async fn sleep(&self, ms: u64) {

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use pocaduck_edge_core::write::{BlockCount, DatasetWriter, FileSink, WriterOptions};
 use pocaduck_edge_core::PointCloud;
-use pocaduck_edge_query::{AsyncQuery, Error, Points, Query, StorageConfig, StorageType};
+use pocaduck_edge_query::{
+    AsyncQuery, Error, Points, Query, ReadError, StorageConfig, StorageType,
+};
 
 struct DirSink(PathBuf);
 
@@ -246,16 +248,10 @@ fn bad_locations_are_clear_errors() {
         }
         other => panic!("{other:?}"),
     }
-    // A directory without a manifest: the read API's 503, kept whole.
+    // A directory without a manifest: the dataset is unavailable, the details kept whole.
     match Query::new(local(dir.path())).unwrap_err() {
-        Error::Api {
-            status,
-            code,
-            message,
-        } => {
-            assert_eq!(status.as_u16(), 503);
-            assert_eq!(code, "dataset_unavailable");
-            assert!(message.contains("manifest.json"), "{message}");
+        Error::Read(ReadError::Unavailable { detail, .. }) => {
+            assert!(detail.contains("manifest.json"), "{detail}");
         }
         other => panic!("{other:?}"),
     }

@@ -11,13 +11,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use pocaduck_edge_proxy::timing::Timing;
-use pocaduck_edge_proxy::upstream::{Upstream, UpstreamError, UpstreamResponse};
-use pocaduck_edge_proxy::vast::{
+use pocaduck_edge_query::{HttpUpstream, Query, StorageConfig, SystemClock};
+use pocaduck_edge_read::vast::{
     default_dim_names, Layout, VastConfig, VastSource, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES,
 };
-use pocaduck_edge_proxy::vast_client::VastClient;
-use pocaduck_edge_query::{HttpUpstream, Query, StorageConfig, SystemClock};
+use pocaduck_edge_read::VastClient;
+use pocaduck_edge_read::{Timing, Upstream, UpstreamError, UpstreamResponse};
 use pocaduck_edge_vastdb::query::{self, Condition, Filter};
 use pocaduck_edge_vastdb::{Credentials, Endpoint, QueryCursor, QuerySettings, TablePath};
 
@@ -123,9 +122,7 @@ pub fn run(target: &Target, labels: &[u64], repeat: usize) -> anyhow::Result<Vec
         let paged_machine_cpu_seconds = busy
             .zip(machine_busy_seconds())
             .map(|(before, after)| (after - before) / cpu_runs as f64);
-        runtime
-            .block_on(client.commit(txid, &mut Timing::default()))
-            .map_err(api)?;
+        runtime.block_on(client.commit(txid, &mut Timing::default()))?;
         out.push(Measurement {
             label: label.to_string(),
             points,
@@ -146,11 +143,8 @@ pub fn run(target: &Target, labels: &[u64], repeat: usize) -> anyhow::Result<Vec
 /// reply's bytes without decoding them.
 async fn raw_reply(client: &Arc<VastClient>, target: &Target, label: u64) -> anyhow::Result<u64> {
     let mut timing = Timing::default();
-    let txid = client.begin(&mut timing).await.map_err(api)?;
-    let schema = client
-        .columns(txid, &target.table, &mut timing)
-        .await
-        .map_err(api)?;
+    let txid = client.begin(&mut timing).await?;
+    let schema = client.columns(txid, &target.table, &mut timing).await?;
     let dims = default_dim_names(target.dims);
     let columns: Vec<&str> = match target.layout {
         Layout::Columnar => dims.iter().map(String::as_str).collect(),
@@ -167,12 +161,12 @@ async fn raw_reply(client: &Arc<VastClient>, target: &Target, label: u64) -> any
     let request = cursor
         .next_request(txid)
         .expect("a new cursor has a request");
-    let mut body = client.send(&request, &mut timing).await.map_err(api)?.body;
+    let mut body = client.send(&request, &mut timing).await?.into_body();
     let mut bytes = 0u64;
     while let Some(chunk) = body.next().await {
         bytes += chunk.map_err(|e| anyhow::anyhow!("{e:?}"))?.len() as u64;
     }
-    client.commit(txid, &mut timing).await.map_err(api)?;
+    client.commit(txid, &mut timing).await?;
     Ok(bytes)
 }
 
@@ -193,15 +187,21 @@ fn machine_busy_seconds() -> Option<f64> {
     Some((user + nice + system + irq + softirq) as f64 / 100.0)
 }
 
-fn api(e: pocaduck_edge_proxy::ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{}", e.message)
-}
-
 /// A query request as it went out, signed.
 struct SentQuery {
-    url: String,
-    headers: Vec<(String, String)>,
+    uri: http::Uri,
+    headers: http::HeaderMap,
     body: Bytes,
+}
+
+impl SentQuery {
+    /// The request, to send again.
+    fn request(&self) -> http::Request<Bytes> {
+        let mut request = http::Request::new(self.body.clone());
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
 }
 
 /// An upstream that keeps each query (`?data`) request it forwards.
@@ -212,21 +212,15 @@ struct Recorder {
 
 #[async_trait::async_trait]
 impl Upstream for Recorder {
-    async fn send(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(String, String)],
-        body: Bytes,
-    ) -> Result<UpstreamResponse, UpstreamError> {
-        if url.ends_with("?data") {
+    async fn send(&self, request: http::Request<Bytes>) -> Result<UpstreamResponse, UpstreamError> {
+        if request.uri().query() == Some("data") {
             self.queries.lock().expect("recorder lock").push(SentQuery {
-                url: url.to_owned(),
-                headers: headers.to_vec(),
-                body: body.clone(),
+                uri: request.uri().clone(),
+                headers: request.headers().clone(),
+                body: request.body().clone(),
             });
         }
-        self.inner.send(method, url, headers, body).await
+        self.inner.send(request).await
     }
 
     async fn sleep(&self, ms: u64) {
@@ -260,15 +254,13 @@ async fn record_pages(
         Arc::new(SystemClock::new()),
     ));
     let mut timing = Timing::default();
-    let mut points = source.points(label, &mut timing).await.map_err(api)?;
-    while points.next(&mut timing).await.map_err(api)?.is_some() {}
-    let txid = client.begin(&mut timing).await.map_err(api)?;
+    let mut points = source.points(label, &mut timing).await?;
+    while points.next(&mut timing).await?.is_some() {}
+    let txid = client.begin(&mut timing).await?;
     let mut pages = std::mem::take(&mut *recorder.queries.lock().expect("recorder lock"));
     for page in &mut pages {
-        for (name, value) in &mut page.headers {
-            if name == "tabular-txid" {
-                *value = txid.to_string();
-            }
+        if let Some(value) = page.headers.get_mut("tabular-txid") {
+            *value = http::HeaderValue::from(txid);
         }
     }
     Ok((pages, txid))
@@ -278,16 +270,13 @@ async fn record_pages(
 async fn replay(upstream: &dyn Upstream, pages: &[SentQuery]) -> anyhow::Result<u64> {
     let mut bytes = 0u64;
     for page in pages {
-        let response = upstream
-            .send("GET", &page.url, &page.headers, page.body.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let response = upstream.send(page.request()).await?;
         anyhow::ensure!(
-            response.status == 200,
+            response.status() == http::StatusCode::OK,
             "a page answered {}",
-            response.status
+            response.status()
         );
-        let mut body = response.body;
+        let mut body = response.into_body();
         while let Some(chunk) = body.next().await {
             bytes += chunk.map_err(|e| anyhow::anyhow!("{e}"))?.len() as u64;
         }

@@ -50,7 +50,7 @@ enum Command {
         /// Most labels in one POST.
         #[arg(long, default_value_t = Limits::default().max_labels)]
         max_labels: usize,
-        /// Most points in one answer that is held whole (npy, json, parquet, order=xyz).
+        /// Most points in one answer that is held whole (npy and JSON; Parquet from a VastDB table).
         #[arg(long, default_value_t = Limits::default().max_points)]
         max_points: u64,
         /// A VastDB table to serve as a dataset.
@@ -74,7 +74,7 @@ enum Command {
         source: PathBuf,
         /// The new edge-layout dataset directory (must not exist or be empty).
         out: PathBuf,
-        /// Memory for grouping points by label; larger inputs spill to disk.
+        /// Memory for grouping points by label; larger inputs take several passes.
         #[arg(long, default_value_t = 512)]
         memory_mb: u64,
         #[command(flatten)]
@@ -102,7 +102,7 @@ enum Command {
         table: VastTableArgs,
         /// The table layout.
         #[arg(long, default_value = "pocaduck")]
-        layout: pocaduck_edge_proxy::vast::Layout,
+        layout: pocaduck_edge_read::Layout,
         /// Values per point.
         #[arg(long, default_value_t = 3)]
         dims: usize,
@@ -166,7 +166,7 @@ enum VastdbCommand {
         table: VastTableArgs,
         /// The table layout to write.
         #[arg(long, default_value = "columnar")]
-        layout: pocaduck_edge_proxy::vast::Layout,
+        layout: pocaduck_edge_read::Layout,
         /// Megabytes inserted in one transaction before it is committed at a label boundary
         /// (0: after every label).
         #[arg(long, default_value_t = 64)]

@@ -11,8 +11,8 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::any;
 use pocaduck_edge_proxy::cors::CorsPolicy;
-use pocaduck_edge_proxy::vast::{VastConfig, VastSource, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES};
-use pocaduck_edge_proxy::{ApiError, Body, Limits, RangeStore, Service, ServiceConfig};
+use pocaduck_edge_proxy::{ApiError, ErrorLog, Limits, RangeStore, Service, ServiceConfig};
+use pocaduck_edge_read::vast::{VastConfig, VastSource, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES};
 use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
 
 use pocaduck_edge_query::store::{ObjectRanges, SystemClock};
@@ -67,7 +67,7 @@ pub struct VastOptions {
     pub table: String,
     /// The table layout: PoCADuck's (label, block_id, points list) or columnar (label, x, y, z).
     #[arg(long = "vastdb-layout", default_value = "pocaduck")]
-    pub layout: pocaduck_edge_proxy::vast::Layout,
+    pub layout: pocaduck_edge_read::Layout,
     /// Values per point (never guessed from the data).
     #[arg(long, default_value_t = 3)]
     pub dims: usize,
@@ -164,6 +164,7 @@ pub fn service(options: &ServeOptions) -> anyhow::Result<Arc<Service>> {
         cors: CorsPolicy::new(options.cors_origins.clone()),
         limits: options.limits.clone(),
         clock,
+        log: Arc::new(TracingLog),
     })))
 }
 
@@ -216,10 +217,7 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
 
 /// The routes: the API, and the site when there is one.
 fn router(service: Arc<Service>, options: &ServeOptions) -> axum::Router {
-    let max_body = options.limits.max_body_bytes;
-    let api = move |State(service): State<Arc<Service>>, request: Request| {
-        handle(service, request, max_body)
-    };
+    let api = |State(service): State<Arc<Service>>, request: Request| handle(service, request);
     match &options.www {
         // `/v1` and below go to the API; everything else is a file of the site.
         Some(dir) => axum::Router::new()
@@ -282,26 +280,24 @@ async fn shutdown() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Translates between axum and the service: the body is read whole (up to the limit).
-async fn handle(service: Arc<Service>, request: Request, max_body: usize) -> Response {
-    let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, max_body).await {
-        Ok(b) => b,
-        Err(_) => {
-            let e = ApiError::too_large(format!("the body is over the limit of {max_body} bytes"));
-            return to_axum(pocaduck_edge_proxy::service::error_response(&e));
-        }
-    };
-    let response = service
-        .handle(http::Request::from_parts(parts, bytes))
-        .await;
-    to_axum(response)
+/// Hands a request to the service and its answer back to axum.
+async fn handle(service: Arc<Service>, request: Request) -> Response {
+    service.handle(request).await.map(AxumBody::new)
 }
 
-fn to_axum(response: http::Response<Body>) -> Response {
-    response.map(|body| match body {
-        Body::Empty => AxumBody::empty(),
-        Body::Full(bytes) => AxumBody::from(bytes),
-        Body::Stream(stream) => AxumBody::from_stream(stream),
-    })
+/// The service's log: `tracing`, at error level.
+struct TracingLog;
+
+impl ErrorLog for TracingLog {
+    fn failed(&self, request_id: &str, method: &http::Method, path: &str, error: &ApiError) {
+        tracing::error!(
+            request_id,
+            %method,
+            path,
+            status = error.status.as_u16(),
+            code = error.code,
+            detail = error.detail.as_deref().unwrap_or(&error.message),
+            "request failed"
+        );
+    }
 }

@@ -19,12 +19,10 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use indicatif::{ProgressBar, ProgressStyle};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use pocaduck_edge_core::Manifest;
-use pocaduck_edge_proxy::timing::Timing;
-use pocaduck_edge_proxy::vast::{check_layout, Layout, DEFAULT_MAX_RETRIES};
-use pocaduck_edge_proxy::vast_client::VastClient;
-use pocaduck_edge_proxy::ApiError;
 use pocaduck_edge_query::store::SystemClock;
 use pocaduck_edge_query::upstream::HttpUpstream;
+use pocaduck_edge_read::vast::{check_layout, Layout, DEFAULT_MAX_RETRIES};
+use pocaduck_edge_read::{Timing, VastClient};
 use pocaduck_edge_vastdb::query::Filter;
 use pocaduck_edge_vastdb::request;
 use pocaduck_edge_vastdb::{Credentials, Endpoint, QuerySettings, TablePath};
@@ -61,10 +59,6 @@ pub struct LoadReport {
     pub points_loaded: u64,
     /// Rows inserted by this run.
     pub rows_inserted: u64,
-}
-
-fn api(e: ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{}", e.message)
 }
 
 /// The table's columns for `manifest`'s dims in `layout`. A columnar table's coordinate
@@ -129,7 +123,7 @@ async fn load_async(
     let wanted = Arc::new(table_schema(options.layout, manifest));
 
     // The schema (each level of a nested one) and the table, when missing.
-    let txid = client.begin(&mut timing).await.map_err(api)?;
+    let txid = client.begin(&mut timing).await?;
     let mut path = String::new();
     for part in table.schema().split('/') {
         if !path.is_empty() {
@@ -138,30 +132,20 @@ async fn load_async(
         path.push_str(part);
         if !client
             .schema_exists(txid, table.bucket(), &path, &mut timing)
-            .await
-            .map_err(api)?
+            .await?
         {
             let create = request::create_schema(txid, table.bucket(), &path)?;
-            client.call(create, &mut timing).await.map_err(api)?;
+            client.call(create, &mut timing).await?;
         }
     }
-    let schema: SchemaRef = if client
-        .table_exists(txid, table, &mut timing)
-        .await
-        .map_err(api)?
-    {
-        Arc::new(
-            client
-                .columns(txid, table, &mut timing)
-                .await
-                .map_err(api)?,
-        )
+    let schema: SchemaRef = if client.table_exists(txid, table, &mut timing).await? {
+        Arc::new(client.columns(txid, table, &mut timing).await?)
     } else {
         let create = request::create_table(txid, table, &wanted)?;
-        client.call(create, &mut timing).await.map_err(api)?;
+        client.call(create, &mut timing).await?;
         wanted.clone()
     };
-    client.commit(txid, &mut timing).await.map_err(api)?;
+    client.commit(txid, &mut timing).await?;
     check_layout(&schema, options.layout, manifest.dims())
         .map_err(|reason| anyhow::anyhow!("table {table} {reason}"))?;
 
@@ -277,14 +261,13 @@ async fn present_labels(
     schema: &Schema,
     timing: &mut Timing,
 ) -> anyhow::Result<BTreeSet<u64>> {
-    let txid = client.begin(timing).await.map_err(api)?;
+    let txid = client.begin(timing).await?;
     let settings = QuerySettings::default();
     let mut run = client
-        .query(txid, table, schema, &["label"], &Filter::all(), settings)
-        .map_err(api)?
+        .query(txid, table, schema, &["label"], &Filter::all(), settings)?
         .committing();
     let mut present = BTreeSet::new();
-    while let Some(batch) = run.next(timing).await.map_err(api)? {
+    while let Some(batch) = run.next(timing).await? {
         let labels = batch.column(0);
         if labels.null_count() > 0 {
             bail!("table {table} has rows without a label");
@@ -356,7 +339,7 @@ impl Writer<'_> {
         if let Some(txid) = self.txid {
             return Ok(txid);
         }
-        let txid = self.client.begin(&mut self.timing).await.map_err(api)?;
+        let txid = self.client.begin(&mut self.timing).await?;
         self.txid = Some(txid);
         Ok(txid)
     }
@@ -402,10 +385,7 @@ impl Writer<'_> {
 
     async fn finish(&mut self) -> anyhow::Result<()> {
         if let Some(txid) = self.txid.take() {
-            self.client
-                .commit(txid, &mut self.timing)
-                .await
-                .map_err(api)?;
+            self.client.commit(txid, &mut self.timing).await?;
         }
         self.txn_bytes = 0;
         Ok(())
@@ -415,7 +395,7 @@ impl Writer<'_> {
     async fn abandon(&mut self) {
         if let Some(txid) = self.txid.take() {
             if let Err(e) = self.client.rollback(txid, &mut self.timing).await {
-                tracing::warn!(txid, error = %e.message, "rolling the load's transaction back failed");
+                tracing::warn!(txid, error = %e, "rolling the load's transaction back failed");
             }
         }
     }
@@ -439,8 +419,7 @@ impl Writer<'_> {
             self.txn_bytes += batch.get_array_memory_size();
             self.client
                 .insert(txid, self.table, &batch, &mut self.timing)
-                .await
-                .map_err(api)?;
+                .await?;
         }
         Ok(rows)
     }

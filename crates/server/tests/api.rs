@@ -30,6 +30,8 @@ struct Server {
 }
 
 struct LocalServer {
+    /// Where the server's log goes.
+    log: PathBuf,
     _child: ChildGuard,
     _dir: tempfile::TempDir,
 }
@@ -130,13 +132,17 @@ fn server() -> &'static Server {
             args.push("--data".into());
             args.push(d.to_str().unwrap().into());
         }
+        let log = dir.path().join("server.log");
         let mut serve = common::command(bin(), Some(dir.path()));
-        serve.args(&args).stderr(Stdio::null());
+        serve
+            .args(&args)
+            .stderr(std::fs::File::create(&log).unwrap());
         let (child, base) = common::spawn_listening(serve);
         Server {
             base,
             dataset: "sample".into(),
             local: Some(LocalServer {
+                log,
                 _child: child,
                 _dir: dir,
             }),
@@ -906,6 +912,7 @@ fn cors_allows_the_configured_origin_without_preflight() {
         "Accept-Ranges",
         "Server-Timing",
         "Pocaduck-Point-Count",
+        "X-Request-Id",
     ] {
         assert!(exposed.contains(h), "{exposed}");
     }
@@ -962,6 +969,30 @@ fn limits_answer_413_naming_the_limit() {
     let r = points(big, "format=parquet");
     assert_eq!(r.status(), 200);
     assert_eq!(parquet_rows(r.bytes().unwrap()).len() as u64, n);
+    // A body over the limit (1 MiB) is refused as any other error: JSON, a request id, CORS.
+    let r = client()
+        .post(url("/points"))
+        .header("origin", "https://viewer.example")
+        .header("content-type", "application/json")
+        .body(vec![b' '; (1 << 20) + 1])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://viewer.example"
+    );
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["error"]["code"], "too_large");
+    assert_eq!(v["error"]["request_id"], id.as_str());
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1048576 bytes"),
+        "{v}"
+    );
 }
 
 /// The label with the most points, and its count.
@@ -1073,7 +1104,7 @@ fn parquet_answers_copy_the_labels_own_row_groups_as_stored() {
 
 #[test]
 fn broken_datasets_answer_503_while_the_others_serve() {
-    let Some(_) = &server().local else { return };
+    let Some(local) = &server().local else { return };
     let base = &server().base;
     for (name, why) in [
         ("bad-manifest", "manifest"),
@@ -1085,12 +1116,12 @@ fn broken_datasets_answer_503_while_the_others_serve() {
             .get(format!("{base}/v1/datasets/{name}/labels"))
             .send()
             .unwrap();
-        assert_eq!(r.status(), 503, "{name}");
-        let v: Value = r.json().unwrap();
-        assert_eq!(v["error"]["code"], "dataset_unavailable");
+        // The answer names the dataset only; the log, under its request id, the reason.
+        let (code, logged) = common::logged_error(r, 503, &local.log);
+        assert_eq!(code, "dataset_unavailable");
         assert!(
-            v["error"]["message"].as_str().unwrap().contains(why),
-            "{name}: {v}"
+            logged.contains(why) && logged.contains(name),
+            "{name}: {logged}"
         );
         assert!(started.elapsed() < Duration::from_secs(10));
     }

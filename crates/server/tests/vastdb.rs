@@ -123,16 +123,6 @@ fn baseline(label: u64) -> (Vec<(u64, Vec<i64>)>, u64) {
     (rows, queries() - before)
 }
 
-/// The error code and message of a JSON error response with `status`.
-fn error_of(r: Response, status: u16) -> (String, String) {
-    assert_eq!(r.status().as_u16(), status);
-    let body: Value = r.json().unwrap();
-    (
-        body["error"]["code"].as_str().unwrap().to_string(),
-        body["error"]["message"].as_str().unwrap().to_string(),
-    )
-}
-
 #[test]
 fn slowdown_is_retried_with_backoff_then_answers() {
     let _one = exclusive();
@@ -156,7 +146,7 @@ fn slowdown_past_the_retries_is_502_with_the_upstream_code() {
     let label = big_label();
     baseline(label);
     inject("slowdown", 20);
-    let (code, message) = error_of(points(label, "npy"), 502);
+    let (code, message) = common::logged_error(points(label, "npy"), 502, &stack().server_log);
     assert_eq!(code, "upstream_error");
     assert!(message.contains("SlowDown"), "{message}");
     // The refusals the retries left over must not reach the next test.
@@ -181,7 +171,7 @@ fn a_failed_stream_is_502_carrying_the_upstream_code() {
     let label = big_label();
     baseline(label);
     inject("failed", 1);
-    let (code, message) = error_of(points(label, "npy"), 502);
+    let (code, message) = common::logged_error(points(label, "npy"), 502, &stack().server_log);
     assert_eq!(code, "upstream_error");
     assert!(message.to_lowercase().contains("fail"), "{message}");
     // The fault is spent: the next request answers.
@@ -235,23 +225,23 @@ fn truncated_and_reset_replies_are_resent() {
 }
 
 /// A client of the shared emulator, as the server signs.
-fn vast_client() -> pocaduck_edge_proxy::vast_client::VastClient {
+fn vast_client() -> pocaduck_edge_read::VastClient {
     use pocaduck_edge_query::{HttpUpstream, SystemClock};
     use pocaduck_edge_vastdb::{Credentials, Endpoint};
     use std::sync::Arc;
 
-    pocaduck_edge_proxy::vast_client::VastClient::new(
+    pocaduck_edge_read::VastClient::new(
         Endpoint::parse(&stack().emulator).unwrap(),
         Credentials::new(ACCESS_KEY, SECRET_KEY),
         Arc::new(HttpUpstream::new(Duration::from_secs(10)).unwrap()),
         Arc::new(SystemClock::new()),
-        pocaduck_edge_proxy::vast::DEFAULT_MAX_RETRIES,
+        pocaduck_edge_read::vast::DEFAULT_MAX_RETRIES,
     )
 }
 
 #[test]
 fn the_next_page_is_asked_for_before_a_page_is_handed_out() {
-    use pocaduck_edge_proxy::timing::Timing;
+    use pocaduck_edge_read::Timing;
     use pocaduck_edge_vastdb::query::{Condition, Filter};
     use pocaduck_edge_vastdb::{QuerySettings, TablePath};
     use std::sync::Arc;
@@ -306,7 +296,7 @@ fn a_pocaduck_row_that_is_not_whole_points_is_502_naming_the_label() {
     use arrow_array::builder::{Int64Builder, ListBuilder};
     use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
     use arrow_schema::{DataType, Field, Schema};
-    use pocaduck_edge_proxy::timing::Timing;
+    use pocaduck_edge_read::Timing;
     use pocaduck_edge_vastdb::request;
     use pocaduck_edge_vastdb::TablePath;
     use std::sync::Arc;
@@ -345,8 +335,9 @@ fn a_pocaduck_row_that_is_not_whole_points_is_502_naming_the_label() {
             vast.commit(txid, &mut timing).await
         })
         .unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
     let mut server = common::serve_table(&stack().emulator, "pocaduck", SECRET_KEY, &[], None);
-    server.stderr(std::process::Stdio::null());
+    server.stderr(log.reopen().unwrap());
     let (_server, base) = common::spawn_listening(server);
     let r = client()
         .get(format!(
@@ -354,7 +345,7 @@ fn a_pocaduck_row_that_is_not_whole_points_is_502_naming_the_label() {
         ))
         .send()
         .unwrap();
-    let (code, message) = error_of(r, 502);
+    let (code, message) = common::logged_error(r, 502, log.path());
     assert_eq!(code, "upstream_error");
     assert!(
         message.contains("a row of label 5 holds 4 values, not a multiple of 3 dims"),
@@ -369,7 +360,7 @@ fn a_stalled_reply_is_504_within_the_read_timeout() {
     baseline(label);
     inject("stall", 1);
     let started = Instant::now();
-    let (code, message) = error_of(points(label, "npy"), 504);
+    let (code, message) = common::logged_error(points(label, "npy"), 504, &stack().server_log);
     let waited = started.elapsed();
     assert_eq!(code, "upstream_timeout");
     assert!(message.contains("VastDB"), "{message}");
@@ -385,14 +376,15 @@ fn a_stalled_reply_is_504_within_the_read_timeout() {
 fn wrong_credentials_are_502_naming_the_upstream_error_and_never_shown() {
     let _one = exclusive();
     let s = stack();
+    let log = tempfile::NamedTempFile::new().unwrap();
     let mut serve = common::serve_table(&s.emulator, &s.dataset, "not-the-secret-key", &[], None);
-    serve.stderr(std::process::Stdio::null());
+    serve.stderr(log.reopen().unwrap());
     let (_server, base) = common::spawn_listening(serve);
     let r = client()
         .get(format!("{base}/v1/datasets/{}/labels", s.dataset))
         .send()
         .unwrap();
-    let (code, message) = error_of(r, 502);
+    let (code, message) = common::logged_error(r, 502, log.path());
     assert_eq!(code, "upstream_error");
     assert!(message.contains("SignatureDoesNotMatch"), "{message}");
     assert!(!message.contains("not-the-secret-key"), "{message}");

@@ -180,7 +180,7 @@ fn every_captured_request_is_rebuilt_and_signed_byte_for_byte() {
 
 #[test]
 fn the_protocol_test_vector_signature() {
-    // PROTOCOL.md §1.4: the worked example's `?data` request.
+    // The worked example's `?data` request (captures/README.md, the SigV4 test vector).
     let endpoint = Endpoint::parse("http://127.0.0.1:18090").unwrap();
     let mut request = Request {
         method: http::Method::GET,

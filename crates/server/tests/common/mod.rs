@@ -205,6 +205,38 @@ pub fn vast_stack_of(
     }
 }
 
+/// The code of a JSON error response with `status`, and the line the server logged for it
+/// under the request id the answer names. The answer itself tells a client nothing of the
+/// inside: no upstream URL, key, bucket, schema, table or file path.
+pub fn logged_error(r: reqwest::blocking::Response, status: u16, log: &Path) -> (String, String) {
+    assert_eq!(r.status().as_u16(), status);
+    let id = match r.headers().get("x-request-id") {
+        Some(id) => id.to_str().unwrap().to_owned(),
+        None => panic!("no request id in {:?}: {}", r.headers().clone(), r.text().unwrap()),
+    };
+    let text = r.text().unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"]["request_id"], id.as_str(), "{text}");
+    for internal in [
+        "127.0.0.1",
+        "http://",
+        "pocaduck/tests",
+        "/tmp",
+        "?data",
+        SECRET_KEY,
+        ACCESS_KEY,
+    ] {
+        assert!(!text.contains(internal), "{internal:?} in {text}");
+    }
+    let code = body["error"]["code"].as_str().unwrap().to_owned();
+    let log = std::fs::read_to_string(log).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("no log line names request {id}:\n{log}"));
+    (code, line.to_owned())
+}
+
 /// The pid of the program a [`command`] watcher runs.
 pub fn program_pid(guard: &ChildGuard) -> u32 {
     let watcher = guard.0.id();

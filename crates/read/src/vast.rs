@@ -22,11 +22,11 @@ use pocaduck_edge_core::PointCloud;
 use pocaduck_edge_vastdb::query::{Condition, Filter};
 use pocaduck_edge_vastdb::{Credentials, Endpoint, QuerySettings, TablePath};
 
-use crate::error::ApiError;
+use crate::error::ReadError;
 use crate::store::Clock;
 use crate::timing::Timing;
 use crate::upstream::Upstream;
-use crate::vast_client::{gateway, QueryRun, VastClient};
+use crate::vast_client::{QueryRun, VastClient};
 
 /// Milliseconds a table's label list is reused before it is read again.
 const LABELS_TTL_MS: f64 = 60_000.0;
@@ -122,7 +122,7 @@ impl VastSource {
     }
 
     /// The dim names of answers: the coordinate columns (columnar) or x, y, z.
-    pub async fn dim_names(&self) -> Result<Vec<String>, ApiError> {
+    pub async fn dim_names(&self) -> Result<Vec<String>, ReadError> {
         let schema = self.schema().await?;
         Ok(match self.config.layout {
             Layout::Columnar => coordinates(&schema).map(|f| f.name().clone()).collect(),
@@ -132,7 +132,7 @@ impl VastSource {
 
     /// The integer type of each dim's answer column: int32 for a columnar table's int32
     /// column, else int64.
-    pub async fn dim_types(&self) -> Result<Vec<DataType>, ApiError> {
+    pub async fn dim_types(&self) -> Result<Vec<DataType>, ReadError> {
         let schema = self.schema().await?;
         Ok(match self.config.layout {
             Layout::Columnar => coordinates(&schema)
@@ -146,7 +146,7 @@ impl VastSource {
     }
 
     /// The table's columns, read once and checked against the layout.
-    pub async fn schema(&self) -> Result<SchemaRef, ApiError> {
+    pub async fn schema(&self) -> Result<SchemaRef, ReadError> {
         if let Some(schema) = self.schema.lock().expect("schema lock").clone() {
             return Ok(schema);
         }
@@ -159,10 +159,7 @@ impl VastSource {
         self.client.commit(txid, &mut timing).await?;
         let schema = Arc::new(columns?);
         check_layout(&schema, self.config.layout, self.config.dims).map_err(|reason| {
-            ApiError::unavailable(format!(
-                "dataset {} is unavailable: table {} {reason}",
-                self.name, self.config.table
-            ))
+            ReadError::unavailable(&self.name, format!("table {} {reason}", self.config.table))
         })?;
         *self.schema.lock().expect("schema lock") = Some(schema.clone());
         Ok(schema)
@@ -174,7 +171,7 @@ impl VastSource {
         columns: &[&str],
         filter: &Filter,
         timing: &mut Timing,
-    ) -> Result<QueryRun, ApiError> {
+    ) -> Result<QueryRun, ReadError> {
         let schema = self.schema().await?;
         let txid = self.client.begin(timing).await?;
         let settings = QuerySettings {
@@ -190,7 +187,7 @@ impl VastSource {
     }
 
     /// All labels of the table, ascending (read once a minute at most).
-    pub async fn labels(self: &Arc<Self>) -> Result<Arc<Vec<u64>>, ApiError> {
+    pub async fn labels(self: &Arc<Self>) -> Result<Arc<Vec<u64>>, ReadError> {
         if let Some((labels, at)) = self.labels.lock().expect("labels lock").clone() {
             if self.client.clock().now_ms() - at < LABELS_TTL_MS {
                 return Ok(labels);
@@ -211,12 +208,16 @@ impl VastSource {
     }
 
     /// Whether `label` is in the table.
-    pub async fn has_label(self: &Arc<Self>, label: u64) -> Result<bool, ApiError> {
+    pub async fn has_label(self: &Arc<Self>, label: u64) -> Result<bool, ReadError> {
         Ok(self.labels().await?.binary_search(&label).is_ok())
     }
 
     /// The number of distinct points of `label` (a count-only query for the columnar layout).
-    pub async fn count(self: &Arc<Self>, label: u64, timing: &mut Timing) -> Result<u64, ApiError> {
+    pub async fn count(
+        self: &Arc<Self>,
+        label: u64,
+        timing: &mut Timing,
+    ) -> Result<u64, ReadError> {
         if self.config.layout == Layout::Pocaduck {
             let mut points = self.points(label, timing).await?;
             let mut n = 0;
@@ -239,7 +240,7 @@ impl VastSource {
         self: &Arc<Self>,
         label: u64,
         timing: &mut Timing,
-    ) -> Result<LabelPoints, ApiError> {
+    ) -> Result<LabelPoints, ReadError> {
         let columns: Vec<String> = match self.config.layout {
             Layout::Columnar => self.dim_names().await?,
             Layout::Pocaduck => vec!["points".to_owned()],
@@ -261,7 +262,7 @@ impl VastSource {
         self: &Arc<Self>,
         label: u64,
         timing: &mut Timing,
-    ) -> Result<Vec<(String, u64)>, ApiError> {
+    ) -> Result<Vec<(String, u64)>, ReadError> {
         if self.config.layout == Layout::Columnar {
             return Ok(Vec::new());
         }
@@ -351,7 +352,7 @@ pub fn check_layout(schema: &SchemaRef, layout: Layout, dims: usize) -> Result<(
     Ok(())
 }
 
-fn label_values(batch: &RecordBatch) -> Result<Vec<u64>, ApiError> {
+fn label_values(batch: &RecordBatch) -> Result<Vec<u64>, ReadError> {
     let column = batch.column(0);
     match column.data_type() {
         DataType::UInt64 => Ok(column.as_primitive::<UInt64Type>().values().to_vec()),
@@ -361,7 +362,7 @@ fn label_values(batch: &RecordBatch) -> Result<Vec<u64>, ApiError> {
             .iter()
             .map(|&v| v as u64)
             .collect()),
-        other => Err(gateway(format!("labels arrived as {other}"))),
+        other => Err(ReadError::upstream(format!("labels arrived as {other}"))),
     }
 }
 
@@ -406,7 +407,7 @@ impl Order {
 
 impl LabelPoints {
     /// The next piece of points, or `None` at the end.
-    pub async fn next(&mut self, timing: &mut Timing) -> Result<Option<PointCloud>, ApiError> {
+    pub async fn next(&mut self, timing: &mut Timing) -> Result<Option<PointCloud>, ReadError> {
         if self.done {
             return Ok(None);
         }
@@ -431,7 +432,7 @@ impl LabelPoints {
                     for row in lists.offsets().windows(2) {
                         let len = (row[1] - row[0]) as usize;
                         if len % self.dims != 0 {
-                            return Err(gateway(format!(
+                            return Err(ReadError::upstream(format!(
                                 "a row of label {} holds {len} values, not a multiple of {} dims",
                                 self.label, self.dims
                             )));
@@ -447,8 +448,8 @@ impl LabelPoints {
                     values.extend_from_slice(span);
                 }
                 self.done = true;
-                let mut cloud =
-                    PointCloud::new(self.dims, values).map_err(|e| gateway(e.to_string()))?;
+                let mut cloud = PointCloud::new(self.dims, values)
+                    .map_err(|e| ReadError::upstream(e.to_string()))?;
                 cloud.sort_unique();
                 Ok(Some(cloud))
             }
@@ -460,9 +461,9 @@ impl LabelPoints {
     pub async fn next_batches(
         &mut self,
         timing: &mut Timing,
-    ) -> Result<Option<Vec<RecordBatch>>, ApiError> {
+    ) -> Result<Option<Vec<RecordBatch>>, ReadError> {
         if self.layout != Layout::Columnar {
-            return Err(ApiError::internal(
+            return Err(ReadError::internal(
                 "only a columnar table's batches pass through",
             ));
         }
@@ -483,7 +484,7 @@ impl LabelPoints {
 
 /// Interleaves the coordinate columns of a round's batches into `N × D` points, and tells
 /// whether those are strictly ascending (for rows of 3, checked in the same pass).
-fn columnar_cloud(batches: &[RecordBatch], dims: usize) -> Result<(PointCloud, bool), ApiError> {
+fn columnar_cloud(batches: &[RecordBatch], dims: usize) -> Result<(PointCloud, bool), ReadError> {
     let n = batches.iter().map(RecordBatch::num_rows).sum::<usize>();
     if dims == 3 {
         let mut ascending = true;
@@ -509,7 +510,7 @@ fn columnar_cloud(batches: &[RecordBatch], dims: usize) -> Result<(PointCloud, b
                 append_rows(&mut rows, columns, &mut before, &mut ascending);
             }
         }
-        let cloud = PointCloud::new(3, rows).map_err(|e| gateway(e.to_string()))?;
+        let cloud = PointCloud::new(3, rows).map_err(|e| ReadError::upstream(e.to_string()))?;
         return Ok((cloud, ascending));
     }
     let mut values = vec![0i64; n * dims];
@@ -524,7 +525,7 @@ fn columnar_cloud(batches: &[RecordBatch], dims: usize) -> Result<(PointCloud, b
         }
         start = end;
     }
-    let cloud = PointCloud::new(dims, values).map_err(|e| gateway(e.to_string()))?;
+    let cloud = PointCloud::new(dims, values).map_err(|e| ReadError::upstream(e.to_string()))?;
     let ascending = cloud.is_sorted_unique();
     Ok((cloud, ascending))
 }
@@ -558,13 +559,18 @@ fn columns_ascend<T: Copy + Ord>([x, y, z]: [&[T]; 3]) -> bool {
 }
 
 /// The first `dims` columns of `batch` as int64 without nulls.
-fn int64_columns(batch: &RecordBatch, dims: usize) -> Result<Vec<arrow_array::ArrayRef>, ApiError> {
+fn int64_columns(
+    batch: &RecordBatch,
+    dims: usize,
+) -> Result<Vec<arrow_array::ArrayRef>, ReadError> {
     (0..dims)
         .map(|d| {
             let column = arrow_cast::cast(batch.column(d), &DataType::Int64)
-                .map_err(|e| gateway(format!("coordinate column {d}: {e}")))?;
+                .map_err(|e| ReadError::upstream(format!("coordinate column {d}: {e}")))?;
             if column.null_count() > 0 {
-                return Err(gateway(format!("coordinate column {d} has nulls")));
+                return Err(ReadError::upstream(format!(
+                    "coordinate column {d} has nulls"
+                )));
             }
             Ok(column)
         })

@@ -27,38 +27,15 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, UpstreamError>> + 
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, UpstreamError>> + 'static>>;
 
 /// An upstream reply whose body has not been read yet.
-pub struct UpstreamResponse {
-    /// The HTTP status.
-    pub status: u16,
-    /// The headers, names in lower case.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: ByteStream,
-}
-
-impl UpstreamResponse {
-    /// The value of header `name` (lower case).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub type UpstreamResponse = http::Response<ByteStream>;
 
 /// Sends requests to a VastDB endpoint.
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 pub trait Upstream: MaybeSend {
-    /// Sends `method url` with `headers` and `body` (a `GET` may carry one) and returns once
-    /// the status and headers are in.
-    async fn send(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(String, String)],
-        body: Bytes,
-    ) -> Result<UpstreamResponse, UpstreamError>;
+    /// Sends `request` (its URI absolute; a `GET` may carry a body) and returns once the
+    /// status and headers are in.
+    async fn send(&self, request: http::Request<Bytes>) -> Result<UpstreamResponse, UpstreamError>;
 
     /// Waits `ms` milliseconds (between retries).
     async fn sleep(&self, ms: u64);

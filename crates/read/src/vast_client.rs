@@ -1,7 +1,7 @@
 //! A VastDB client over the host's [`Upstream`]: signing with the host's clock, `503
-//! SlowDown` retried with backoff, other errors mapped to 502/504 with VastDB's code and
-//! message, and queries driven to completion as a stream of record batches. The proxy's
-//! VastDB backend and the loader both use it.
+//! SlowDown` retried with backoff, other errors kept as upstream failures with VastDB's code
+//! and message, and queries driven to completion as a stream of record batches. The VastDB
+//! backend and the loader both use it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use pocaduck_edge_vastdb::{
     TablePath,
 };
 
-use crate::error::ApiError;
+use crate::error::ReadError;
 use crate::store::Clock;
 use crate::timing::Timing;
 use crate::upstream::{ByteStream, Upstream, UpstreamError, UpstreamResponse};
@@ -30,17 +30,6 @@ use crate::upstream::{ByteStream, Upstream, UpstreamError, UpstreamResponse};
 const ERROR_BODY_BYTES: usize = 64 << 10;
 /// Bytes of a metadata reply (listings, column schemas) accepted.
 const METADATA_BODY_BYTES: usize = 64 << 20;
-
-pub(crate) fn gateway(message: impl Into<String>) -> ApiError {
-    ApiError::bad_gateway(message)
-}
-
-fn upstream_error(e: UpstreamError) -> ApiError {
-    match e {
-        UpstreamError::Timeout(m) => ApiError::gateway_timeout(format!("VastDB timed out: {m}")),
-        UpstreamError::Connection(m) => gateway(format!("VastDB connection failed: {m}")),
-    }
-}
 
 /// A signed-request client of one VastDB endpoint.
 pub struct VastClient {
@@ -75,13 +64,13 @@ impl VastClient {
     }
 
     /// Signs and sends one request, retrying `503 SlowDown` (and a GET whose connection
-    /// failed) with backoff; any other non-200 answer is a 502 carrying VastDB's code and
-    /// message.
+    /// failed) with backoff; any other non-200 answer is an upstream failure carrying
+    /// VastDB's code and message.
     pub async fn send(
         &self,
         request: &Request,
         timing: &mut Timing,
-    ) -> Result<UpstreamResponse, ApiError> {
+    ) -> Result<UpstreamResponse, ReadError> {
         let url = self.endpoint.url(request);
         let mut attempt = 0;
         loop {
@@ -92,39 +81,33 @@ impl VastClient {
                 &self.credentials,
                 self.clock.unix_seconds(),
             )
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| ReadError::internal(e.to_string()))?;
             timing.requests += 1;
             let t0 = self.clock.now_ms();
-            let method = signed.method.as_str();
-            let response = match self
-                .upstream
-                .send(method, &url, &signed.headers, signed.body)
-                .await
-            {
+            let is_get = signed.method == http::Method::GET;
+            let response = match self.upstream.send(http_request(&url, signed)?).await {
                 Ok(response) => response,
                 // A GET (a query or a listing) is safe to send again: a pooled connection that
                 // the server closed meanwhile must not fail the request.
-                Err(UpstreamError::Connection(_))
-                    if method == "GET" && attempt < self.max_retries =>
-                {
+                Err(UpstreamError::Connection(_)) if is_get && attempt < self.max_retries => {
                     self.back_off(&mut attempt).await;
                     continue;
                 }
-                Err(e) => return Err(upstream_error(e)),
+                Err(e) => return Err(e.into()),
             };
             timing.fetch += self.clock.now_ms() - t0;
-            if response.status == 200 {
+            if response.status() == http::StatusCode::OK {
                 return Ok(response);
             }
-            let status = response.status;
-            let body = read_prefix(response.body, ERROR_BODY_BYTES).await;
+            let status = response.status().as_u16();
+            let body = read_prefix(response.into_body(), ERROR_BODY_BYTES).await;
             let (code, message) = parse_error(&body);
             let code = code.unwrap_or_default();
             if status == 503 && code == "SlowDown" && attempt < self.max_retries {
                 self.back_off(&mut attempt).await;
                 continue;
             }
-            return Err(gateway(format!(
+            return Err(ReadError::upstream(format!(
                 "VastDB answered {status} {code}: {} ({} {}?{})",
                 message.unwrap_or_default(),
                 request.method,
@@ -145,30 +128,35 @@ impl VastClient {
         &self,
         request: Request,
         timing: &mut Timing,
-    ) -> Result<(Bytes, Option<u64>), ApiError> {
+    ) -> Result<(Bytes, Option<u64>), ReadError> {
         let response = self.send(&request, timing).await?;
-        let txid = response.header("tabular-txid").and_then(|t| t.parse().ok());
-        let body = read_prefix(response.body, METADATA_BODY_BYTES).await;
+        let txid = response
+            .headers()
+            .get("tabular-txid")
+            .and_then(|t| t.to_str().ok()?.parse().ok());
+        let body = read_prefix(response.into_body(), METADATA_BODY_BYTES).await;
         Ok((body, txid))
     }
 
     /// Begins a transaction.
-    pub async fn begin(&self, timing: &mut Timing) -> Result<u64, ApiError> {
+    pub async fn begin(&self, timing: &mut Timing) -> Result<u64, ReadError> {
         match self.call(request::begin_transaction(), timing).await? {
             (_, Some(txid)) => Ok(txid),
-            _ => Err(gateway("VastDB began a transaction without a tabular-txid")),
+            _ => Err(ReadError::upstream(
+                "VastDB began a transaction without a tabular-txid",
+            )),
         }
     }
 
     /// Commits transaction `txid`.
-    pub async fn commit(&self, txid: u64, timing: &mut Timing) -> Result<(), ApiError> {
+    pub async fn commit(&self, txid: u64, timing: &mut Timing) -> Result<(), ReadError> {
         self.call(request::commit_transaction(txid), timing)
             .await
             .map(drop)
     }
 
     /// Rolls transaction `txid` back.
-    pub async fn rollback(&self, txid: u64, timing: &mut Timing) -> Result<(), ApiError> {
+    pub async fn rollback(&self, txid: u64, timing: &mut Timing) -> Result<(), ReadError> {
         self.call(request::rollback_transaction(txid), timing)
             .await
             .map(drop)
@@ -180,7 +168,7 @@ impl VastClient {
         txid: u64,
         table: &TablePath,
         timing: &mut Timing,
-    ) -> Result<Schema, ApiError> {
+    ) -> Result<Schema, ReadError> {
         let page = Page {
             max_keys: 10_000,
             next_key: 0,
@@ -188,7 +176,7 @@ impl VastClient {
         let (body, _) = self
             .call(request::list_columns(txid, table, page), timing)
             .await?;
-        parse_columns(&body).map_err(|e| gateway(e.to_string()))
+        parse_columns(&body).map_err(|e| ReadError::upstream(e.to_string()))
     }
 
     /// Whether `schema` exists in `bucket` (a nested schema's parent must exist).
@@ -198,7 +186,7 @@ impl VastClient {
         bucket: &str,
         schema: &str,
         timing: &mut Timing,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, ReadError> {
         let (parent, name) = match schema.rsplit_once('/') {
             Some((parent, name)) => (Some(parent), name),
             None => (None, schema),
@@ -209,9 +197,9 @@ impl VastClient {
             next_key: 0,
         };
         let request = request::list_schemas(txid, bucket, parent, &filter, page)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            .map_err(|e| ReadError::bad_request(e.to_string()))?;
         let (body, _) = self.call(request, timing).await?;
-        let entries = parse_schemas(&body).map_err(|e| gateway(e.to_string()))?;
+        let entries = parse_schemas(&body).map_err(|e| ReadError::upstream(e.to_string()))?;
         Ok(entries.iter().any(|e| e.name == name))
     }
 
@@ -221,7 +209,7 @@ impl VastClient {
         txid: u64,
         table: &TablePath,
         timing: &mut Timing,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, ReadError> {
         let filter = NameFilter::Exact(table.table().to_owned());
         let page = Page {
             max_keys: 1000,
@@ -229,9 +217,9 @@ impl VastClient {
         };
         let request =
             request::list_tables(txid, table.bucket(), table.schema(), &filter, page, false)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                .map_err(|e| ReadError::bad_request(e.to_string()))?;
         let (body, _) = self.call(request, timing).await?;
-        let entries = parse_tables(&body).map_err(|e| gateway(e.to_string()))?;
+        let entries = parse_tables(&body).map_err(|e| ReadError::upstream(e.to_string()))?;
         Ok(entries.iter().any(|e| e.name == table.table()))
     }
 
@@ -242,11 +230,11 @@ impl VastClient {
         table: &TablePath,
         batch: &RecordBatch,
         timing: &mut Timing,
-    ) -> Result<Vec<u64>, ApiError> {
+    ) -> Result<Vec<u64>, ReadError> {
         let request = request::insert_rows(txid, table, batch)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| ReadError::internal(e.to_string()))?;
         let (body, _) = self.call(request, timing).await?;
-        parse_row_ids(&body).map_err(|e| gateway(e.to_string()))
+        parse_row_ids(&body).map_err(|e| ReadError::upstream(e.to_string()))
     }
 
     /// Starts `SELECT columns FROM table WHERE filter` in transaction `txid` (the caller
@@ -259,9 +247,9 @@ impl VastClient {
         columns: &[&str],
         filter: &Filter,
         settings: QuerySettings,
-    ) -> Result<QueryRun, ApiError> {
+    ) -> Result<QueryRun, ReadError> {
         let encoded = query::encode(table_schema, columns, filter)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            .map_err(|e| ReadError::bad_request(e.to_string()))?;
         Ok(QueryRun {
             client: Arc::clone(self),
             txid,
@@ -276,6 +264,15 @@ impl VastClient {
             commit_at_end: false,
         })
     }
+}
+
+/// `request` as an HTTP request to `url`.
+fn http_request(url: &str, request: Request) -> Result<http::Request<Bytes>, ReadError> {
+    let mut builder = http::Request::builder().method(request.method).uri(url);
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    builder.body(request.body).map_err(ReadError::internal)
 }
 
 async fn read_prefix(mut body: ByteStream, limit: usize) -> Bytes {
@@ -316,7 +313,7 @@ impl QueryRun {
     }
 
     /// The next batch of rows, or `None` when every sub-split is done.
-    pub async fn next(&mut self, timing: &mut Timing) -> Result<Option<RecordBatch>, ApiError> {
+    pub async fn next(&mut self, timing: &mut Timing) -> Result<Option<RecordBatch>, ReadError> {
         loop {
             if let Some(round) = self.ready.front_mut() {
                 if !round.is_empty() {
@@ -337,7 +334,7 @@ impl QueryRun {
     pub async fn next_round(
         &mut self,
         timing: &mut Timing,
-    ) -> Result<Option<Vec<RecordBatch>>, ApiError> {
+    ) -> Result<Option<Vec<RecordBatch>>, ReadError> {
         loop {
             if let Some(round) = self.ready.pop_front() {
                 return Ok(Some(round));
@@ -352,7 +349,7 @@ impl QueryRun {
     /// that round's reply is read and the next request sent before the round is handed out,
     /// so VastDB works on the next page while the caller handles this one; the rounds held
     /// are those of one reply.
-    async fn read_more(&mut self, timing: &mut Timing) -> Result<bool, ApiError> {
+    async fn read_more(&mut self, timing: &mut Timing) -> Result<bool, ReadError> {
         if !self.read_step(timing).await? {
             return Ok(false);
         }
@@ -369,7 +366,7 @@ impl QueryRun {
 
     /// Sends the next request or reads the next bytes of the reply; false once every
     /// sub-split is done.
-    async fn read_step(&mut self, timing: &mut Timing) -> Result<bool, ApiError> {
+    async fn read_step(&mut self, timing: &mut Timing) -> Result<bool, ReadError> {
         if self.done {
             return Ok(false);
         }
@@ -382,14 +379,14 @@ impl QueryRun {
                     }
                 }
                 Some(request) => {
-                    self.body = Some(self.client.send(&request, timing).await?.body);
+                    self.body = Some(self.client.send(&request, timing).await?.into_body());
                     self.decoder = Some(
                         ReplyDecoder::new(
                             self.schema.clone(),
                             self.cursor.settings().num_sub_splits,
                             ReplyLimits::default(),
                         )
-                        .map_err(|e| ApiError::internal(e.to_string()))?,
+                        .map_err(|e| ReadError::internal(e.to_string()))?,
                     );
                 }
             }
@@ -407,11 +404,11 @@ impl QueryRun {
                 let mut events = Vec::new();
                 decoder
                     .push(&bytes, &mut events)
-                    .map_err(|e| gateway(e.to_string()))?;
+                    .map_err(|e| ReadError::upstream(e.to_string()))?;
                 for event in events {
                     self.cursor
                         .observe(&event)
-                        .map_err(|e| gateway(e.to_string()))?;
+                        .map_err(|e| ReadError::upstream(e.to_string()))?;
                     match event {
                         Event::Batch { batch, .. } => self.round.push(batch),
                         Event::RoundDone { .. } if !self.round.is_empty() => {
@@ -423,9 +420,9 @@ impl QueryRun {
                 timing.decode += clock.now_ms() - t1;
             }
             Some(Err(UpstreamError::Timeout(m))) => {
-                return Err(ApiError::gateway_timeout(format!(
-                    "VastDB reply stalled: {m}"
-                )))
+                return Err(ReadError::TimedOut {
+                    detail: format!("VastDB reply stalled: {m}"),
+                })
             }
             Some(Err(UpstreamError::Connection(m))) => self.cut(&m)?,
             None => match decoder.finish() {
@@ -433,7 +430,7 @@ impl QueryRun {
                     self.body = None;
                     self.cursor
                         .end_reply()
-                        .map_err(|e| gateway(e.to_string()))?;
+                        .map_err(|e| ReadError::upstream(e.to_string()))?;
                 }
                 Err(e) => self.cut(&e.to_string())?,
             },
@@ -442,11 +439,11 @@ impl QueryRun {
     }
 
     /// A reply broke off: re-send from the last complete round, a bounded number of times.
-    fn cut(&mut self, why: &str) -> Result<(), ApiError> {
+    fn cut(&mut self, why: &str) -> Result<(), ReadError> {
         self.body = None;
         self.cuts += 1;
         if self.cuts > self.client.max_retries {
-            return Err(gateway(format!(
+            return Err(ReadError::upstream(format!(
                 "VastDB replies kept breaking off ({} times; last: {why})",
                 self.cuts
             )));

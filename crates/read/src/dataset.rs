@@ -16,8 +16,7 @@ use pocaduck_edge_core::read::{
 };
 use pocaduck_edge_core::{Manifest, PointCloud};
 
-use crate::body::Body;
-use crate::error::ApiError;
+use crate::error::ReadError;
 use crate::store::{Clock, RangeStore, StoreError};
 use crate::timing::Timing;
 
@@ -25,8 +24,6 @@ use crate::timing::Timing;
 const RETRY_MS: f64 = 5_000.0;
 /// Index pages kept in memory per dataset (16 KB each).
 const PAGE_CACHE: usize = 4096;
-/// Bytes per step of a streamed file body.
-const FILE_STEP_BYTES: u64 = 8 << 20;
 
 /// A dataset as the service sees it.
 pub struct Dataset {
@@ -64,9 +61,18 @@ pub struct LabelInfo {
     pub blocks: Vec<(String, u64)>,
 }
 
-fn unavailable(name: &str, what: impl std::fmt::Display) -> ApiError {
-    ApiError::unavailable(format!("dataset {name} is unavailable: {what}"))
+fn unavailable(name: &str, what: impl std::fmt::Display) -> ReadError {
+    ReadError::unavailable(name, what)
 }
+
+/// A file's bytes as they are fetched, step by step.
+#[cfg(not(target_arch = "wasm32"))]
+pub type FileStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<Bytes, ReadError>> + Send + 'static>>;
+/// A file's bytes as they are fetched, step by step.
+#[cfg(target_arch = "wasm32")]
+pub type FileStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<Bytes, ReadError>> + 'static>>;
 
 impl Dataset {
     /// A dataset read through `store`.
@@ -79,8 +85,9 @@ impl Dataset {
     }
 
     /// The loaded dataset, loading it (manifest, then every footer) on first use; a dataset
-    /// that cannot load answers 503 with the reason and is retried after a few seconds.
-    pub async fn loaded(&self, clock: &dyn Clock) -> Result<Arc<Loaded>, ApiError> {
+    /// that cannot load is unavailable, with the reason, and is tried again after a few
+    /// seconds.
+    pub async fn loaded(&self, clock: &dyn Clock) -> Result<Arc<Loaded>, ReadError> {
         {
             let state = self.state.lock().expect("dataset state lock");
             match &*state {
@@ -158,7 +165,7 @@ impl Dataset {
         loaded: &Loaded,
         i: usize,
         timing: &mut Timing,
-    ) -> Result<Arc<IndexPage>, ApiError> {
+    ) -> Result<Arc<IndexPage>, ReadError> {
         if let Some(page) = loaded.pages.lock().expect("page cache lock").get(&i) {
             return Ok(page.clone());
         }
@@ -184,7 +191,7 @@ impl Dataset {
         path: &str,
         range: std::ops::Range<u64>,
         timing: &mut Timing,
-    ) -> Result<Bytes, ApiError> {
+    ) -> Result<Bytes, ReadError> {
         timing.requests += 1;
         let bytes = self
             .store
@@ -204,21 +211,22 @@ impl Dataset {
         Ok(bytes)
     }
 
-    /// Bytes `span` of a file as a body: fetched now when small (so a failure gets a
-    /// status), else streamed in steps of [`FILE_STEP_BYTES`].
-    pub async fn file_body(
-        self: &Dataset,
+    /// Bytes `span` of file `path`, fetched at once.
+    pub async fn read_range(
+        &self,
         path: &str,
         span: std::ops::Range<u64>,
-    ) -> Result<Body, ApiError> {
-        let mut timing = Timing::default();
-        if span.end - span.start <= FILE_STEP_BYTES {
-            return Ok(Body::Full(self.fetch(path, span, &mut timing).await?));
-        }
+    ) -> Result<Bytes, ReadError> {
+        self.fetch(path, span, &mut Timing::default()).await
+    }
+
+    /// Bytes `span` of file `path` as a stream of steps of at most `step` bytes, each
+    /// fetched as the one before is consumed.
+    pub fn stream_range(&self, path: &str, span: std::ops::Range<u64>, step: u64) -> FileStream {
         let (store, name, path) = (self.store.clone(), self.name.clone(), path.to_string());
         let steps = (span.start..span.end)
-            .step_by(FILE_STEP_BYTES as usize)
-            .map(move |start| start..(start + FILE_STEP_BYTES).min(span.end));
+            .step_by(step.max(1) as usize)
+            .map(move |start| start..(start + step).min(span.end));
         let stream = futures::stream::iter(steps).then(move |r| {
             let (store, name, path) = (store.clone(), name.clone(), path.clone());
             async move {
@@ -228,7 +236,7 @@ impl Dataset {
                     .map_err(|e| unavailable(&name, e))
             }
         });
-        Ok(Body::Stream(Box::pin(stream)))
+        Box::pin(stream)
     }
 
     /// The index entry of `label`, or `None` when the dataset has no such label.
@@ -237,7 +245,7 @@ impl Dataset {
         loaded: &Loaded,
         label: u64,
         timing: &mut Timing,
-    ) -> Result<Option<IndexEntry>, ApiError> {
+    ) -> Result<Option<IndexEntry>, ReadError> {
         let Some((i, _)) = loaded.manifest.page_for(label) else {
             return Ok(None);
         };
@@ -250,7 +258,7 @@ impl Dataset {
         loaded: &Loaded,
         after: Option<u64>,
         limit: usize,
-    ) -> Result<Vec<u64>, ApiError> {
+    ) -> Result<Vec<u64>, ReadError> {
         let pages = &loaded.manifest.label_index.pages;
         let mut i = after.map_or(0, |a| pages.partition_point(|p| p.last_label <= a));
         let mut out = Vec::with_capacity(limit.min(4096));
@@ -274,7 +282,7 @@ impl Dataset {
         &self,
         loaded: &'a Loaded,
         file: u32,
-    ) -> Result<&'a Arc<ParquetMetaData>, ApiError> {
+    ) -> Result<&'a Arc<ParquetMetaData>, ReadError> {
         loaded.footers.get(file as usize).ok_or_else(|| {
             unavailable(
                 &self.name,
@@ -288,7 +296,7 @@ impl Dataset {
         &self,
         loaded: &'a Loaded,
         file: u32,
-    ) -> Result<&'a pocaduck_edge_core::manifest::DataFile, ApiError> {
+    ) -> Result<&'a pocaduck_edge_core::manifest::DataFile, ReadError> {
         loaded
             .manifest
             .file(file)
@@ -302,7 +310,7 @@ impl Dataset {
         chunks: &[Chunk],
         timing: &mut Timing,
         clock: &dyn Clock,
-    ) -> Result<Vec<PointCloud>, ApiError> {
+    ) -> Result<Vec<PointCloud>, ReadError> {
         let files = self.fetch_chunks(loaded, chunks, timing, clock).await?;
         let t1 = clock.now_ms();
         let mut out = Vec::with_capacity(chunks.len());
@@ -321,7 +329,7 @@ impl Dataset {
         file: u32,
         sparse: SparseFile,
         span: &RowSpan,
-    ) -> Result<PointCloud, ApiError> {
+    ) -> Result<PointCloud, ReadError> {
         let meta = self.footer(loaded, file)?;
         let path = &self.points_file(loaded, file)?.path;
         decode_points(path, meta, sparse, span, loaded.manifest.dims())
@@ -336,7 +344,7 @@ impl Dataset {
         file: u32,
         sparse: SparseFile,
         span: &RowSpan,
-    ) -> Result<Vec<Column>, ApiError> {
+    ) -> Result<Vec<Column>, ReadError> {
         let meta = self.footer(loaded, file)?;
         let path = &self.points_file(loaded, file)?.path;
         decode_point_columns(path, meta, sparse, span, loaded.manifest.dims())
@@ -350,7 +358,7 @@ impl Dataset {
         chunks: &[Chunk],
         timing: &mut Timing,
         clock: &dyn Clock,
-    ) -> Result<HashMap<u32, SparseFile>, ApiError> {
+    ) -> Result<HashMap<u32, SparseFile>, ReadError> {
         let t0 = clock.now_ms();
         let mut files: HashMap<u32, SparseFile> = HashMap::new();
         let mut by_file: HashMap<u32, Vec<std::ops::Range<u64>>> = HashMap::new();
@@ -371,7 +379,7 @@ impl Dataset {
             let mut t = Timing::default();
             async move {
                 let bytes = self.fetch(path, r.clone(), &mut t).await?;
-                Ok::<_, ApiError>((bytes, t))
+                Ok::<_, ReadError>((bytes, t))
             }
         }))
         .await?;
@@ -394,7 +402,7 @@ impl Dataset {
         loaded: &Loaded,
         entry: &IndexEntry,
         timing: &mut Timing,
-    ) -> Result<Vec<(String, u64)>, ApiError> {
+    ) -> Result<Vec<(String, u64)>, ReadError> {
         let (Some(file), Some(meta)) = (&loaded.manifest.blocks, &loaded.blocks_footer) else {
             return Ok(Vec::new());
         };

@@ -1,0 +1,31 @@
+//! Reading neuron point clouds, apart from HTTP.
+//!
+//! A host implements three small IO traits — [`RangeStore`] (ranged reads of a dataset's
+//! files), [`Clock`] and [`Upstream`] (one HTTP request to VastDB, its reply streamed) — and
+//! this crate reads through them:
+//!
+//! * [`Dataset`]: an edge-layout dataset (manifest, footers, index pages, point chunks);
+//! * [`VastSource`]: a VastDB table served as a dataset, through [`VastClient`], which
+//!   signs each request, retries `SlowDown`, and drives queries to completion.
+//!
+//! Failures are [`ReadError`]s, by category (not found, bad request, unavailable, upstream
+//! failed, timed out, too large, internal); no HTTP status is chosen here. The planning and
+//! decoding are `pocaduck-edge-core`'s and the VastDB protocol `pocaduck-edge-vastdb`'s; this
+//! crate adds the fetching between them. No runtime, no sockets: it builds for
+//! `wasm32-unknown-unknown`, where the traits are `?Send`.
+
+pub mod dataset;
+pub mod error;
+pub mod store;
+pub mod timing;
+pub mod upstream;
+pub mod vast;
+pub mod vast_client;
+
+pub use dataset::{Dataset, Loaded};
+pub use error::ReadError;
+pub use store::{Clock, MaybeSend, RangeStore, StoreError};
+pub use timing::Timing;
+pub use upstream::{ByteStream, Upstream, UpstreamError, UpstreamResponse};
+pub use vast::{Layout, VastConfig, VastSource};
+pub use vast_client::VastClient;
