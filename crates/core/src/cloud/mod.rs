@@ -3,7 +3,7 @@
 mod bbox;
 mod column;
 mod packed;
-mod recentre;
+mod recentring;
 mod sort;
 
 use crate::error::{Error, Result};
@@ -13,7 +13,7 @@ pub use column::{
     columns_bbox, interleave, interleave_into, min_max, xyz_bbox, xyz_interleave_into, Column,
 };
 pub use packed::PackedRows;
-pub use recentre::{recentre, recentre_pieces, Recentred, Recentring};
+pub use recentring::{recentre, recentre_pieces, Recentred, Recentring};
 pub use sort::row_before;
 
 /// `N × D` int64 points in row-major order. `D` (the number of dims) is explicit and never
