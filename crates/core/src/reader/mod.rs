@@ -8,6 +8,8 @@
 //!   and the pieces to decode: [`points::PointsPlan`]), and decoding it;
 //! - [`selection`]: which points of a label an answer keeps (`limit`, then `bbox`).
 
+pub mod labels;
 pub mod selection;
 
+pub use labels::{labels_after, labels_in, LabelPaging, LabelsPage, LabelsStep, Lookup, NextAfter};
 pub use selection::Selection;
