@@ -9,7 +9,12 @@
 //! - [`selection`]: which points of a label an answer keeps (`limit`, then `bbox`).
 
 pub mod labels;
+pub mod points;
 pub mod selection;
 
+#[cfg(all(test, feature = "write"))]
+mod test_data;
+
 pub use labels::{labels_after, labels_in, LabelPaging, LabelsPage, LabelsStep, Lookup, NextAfter};
+pub use points::{FileRanges, Piece, PointsPlan};
 pub use selection::Selection;
