@@ -16,5 +16,5 @@ pub mod selection;
 mod test_data;
 
 pub use labels::{labels_after, labels_in, LabelPaging, LabelsPage, LabelsStep, Lookup, NextAfter};
-pub use points::{FileRanges, Piece, PointsPlan};
+pub use points::{FileRanges, Piece, PlannedLabel, PointsPlan};
 pub use selection::Selection;

@@ -393,7 +393,7 @@ mod tests {
             assert_eq!(run.bbox_hint, None);
         }
         assert!(
-            got.runs[0].rows.len() > 0,
+            !got.runs[0].rows.is_empty(),
             "label 9 keeps points in the box"
         );
         assert!(
