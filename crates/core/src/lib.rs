@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod metadata;
 pub mod plan;
 pub mod read;
+pub mod reader;
 #[cfg(feature = "write")]
 pub mod write;
 

@@ -8,13 +8,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parquet::file::metadata::ParquetMetaData;
-use pocaduck_edge_core::answer::{LabelRun, Labelled, Storage};
-use pocaduck_edge_core::cloud::{interleave, BBox, Column};
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
 use pocaduck_edge_core::manifest::DataFile;
-use pocaduck_edge_core::plan::{merge_ranges, plan_blocks, plan_label, Chunk, COALESCE_GAP};
-use pocaduck_edge_core::read::{decode_blocks, decode_columns, parse_footer, SparseFile};
-use pocaduck_edge_core::{parse_label, Manifest, PointCloud};
+use pocaduck_edge_core::plan::plan_blocks;
+use pocaduck_edge_core::read::{decode_blocks, parse_footer, SparseFile};
+use pocaduck_edge_core::reader::labels::{decode_page, labels_after, lookup};
+use pocaduck_edge_core::reader::points::{fetched_files, points_footer};
+use pocaduck_edge_core::reader::selection::leading_bbox;
+use pocaduck_edge_core::reader::{LabelsStep, Lookup, NextAfter, PointsPlan, Selection};
+use pocaduck_edge_core::{parse_label, Manifest};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -53,7 +55,7 @@ struct EntryInfo {
 /// The plan of one points load.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PointsPlan {
+struct LoadPlan {
     /// Coalesced ranges to fetch, at most one per file for a single label.
     requests: Vec<Request>,
     /// Footers of those files, not loaded yet.
@@ -82,24 +84,19 @@ fn label(text: &str) -> Result<u64, JsError> {
 }
 
 impl EdgeReader {
-    fn footer(&self, file: u32) -> Result<&Arc<ParquetMetaData>, JsError> {
-        self.footers
-            .get(file as usize)
-            .and_then(Option::as_ref)
-            .ok_or_else(|| JsError::new(&format!("the footer of file {file} is not loaded")))
+    /// The footer of points file `file`, when loaded.
+    fn footer(&self, file: u32) -> Option<&ParquetMetaData> {
+        self.footers.get(file as usize)?.as_deref()
     }
 
     /// The entry of `label`: `Ok(None)` when no page can hold it or its page lacks it, an
     /// error when its page is not loaded yet.
     fn find(&self, label: u64) -> Result<Option<&IndexEntry>, JsError> {
-        let Some((i, _)) = self.manifest.page_for(label) else {
-            return Ok(None);
-        };
-        let page = self
-            .pages
-            .get(&i)
-            .ok_or_else(|| JsError::new(&format!("index page {i} is not loaded")))?;
-        Ok(page.find(label))
+        match lookup(&self.manifest, label, |i| self.pages.get(&i)) {
+            Lookup::Found(entry) => Ok(Some(entry)),
+            Lookup::Absent => Ok(None),
+            Lookup::NeedPage(i) => Err(JsError::new(&format!("index page {i} is not loaded"))),
+        }
     }
 
     fn points_file(&self, file: u32) -> Result<&DataFile, JsError> {
@@ -112,6 +109,15 @@ impl EdgeReader {
         let l = label(text)?;
         self.find(l)?
             .ok_or_else(|| JsError::new(&format!("label {l} is not in the dataset")))
+    }
+
+    /// The points plan of `labels` (their pages loaded) for `selection`.
+    fn plan(&self, labels: &[String], selection: Selection) -> Result<PointsPlan, JsError> {
+        let entries = labels
+            .iter()
+            .map(|text| self.entry(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PointsPlan::new(&self.manifest, entries, selection))
     }
 
     /// The footer range of `file` (-1: the blocks file), `None` when it is loaded or the
@@ -182,26 +188,17 @@ impl EdgeReader {
     /// Keeps the footer of `file` (-1: the blocks file), checking it.
     #[wasm_bindgen(js_name = setFooter)]
     pub fn set_footer(&mut self, file: i32, bytes: &[u8]) -> Result<(), JsError> {
-        let data = if file == BLOCKS_FILE {
-            self.manifest.blocks.as_ref()
-        } else {
-            u32::try_from(file).ok().and_then(|i| self.manifest.file(i))
-        }
-        .ok_or_else(|| JsError::new(&format!("the manifest has no file {file}")))?;
-        let meta = parse_footer(&data.path, bytes)?;
+        let no_file = || JsError::new(&format!("the manifest has no file {file}"));
         if file == BLOCKS_FILE {
-            self.blocks_footer = Some(meta);
+            let data = self.manifest.blocks.as_ref().ok_or_else(no_file)?;
+            self.blocks_footer = Some(parse_footer(&data.path, bytes)?);
             return Ok(());
         }
-        let columns = meta.file_metadata().schema_descr().num_columns();
-        if columns != self.manifest.dims() + 1 {
-            return Err(JsError::new(&format!(
-                "{} has {columns} columns, expected a label and {} dims",
-                data.path,
-                self.manifest.dims()
-            )));
-        }
-        self.footers[file as usize] = Some(meta);
+        let i = u32::try_from(file)
+            .ok()
+            .filter(|&i| (i as usize) < self.footers.len())
+            .ok_or_else(no_file)?;
+        self.footers[i as usize] = Some(points_footer(&self.manifest, i, bytes)?);
         Ok(())
     }
 
@@ -222,21 +219,7 @@ impl EdgeReader {
     /// Keeps index page `page`, checking it.
     #[wasm_bindgen(js_name = setPage)]
     pub fn set_page(&mut self, page: usize, bytes: &[u8]) -> Result<(), JsError> {
-        let reference = self
-            .manifest
-            .label_index
-            .pages
-            .get(page)
-            .ok_or_else(|| JsError::new(&format!("the index has no page {page}")))?;
-        let decoded = IndexPage::decode(bytes)?;
-        let (first, last) = (decoded.entries.first(), decoded.entries.last());
-        if first.map(|e| e.label) != Some(reference.first_label)
-            || last.map(|e| e.label) != Some(reference.last_label)
-        {
-            return Err(JsError::new(&format!(
-                "index page {page} does not hold the labels the manifest says"
-            )));
-        }
+        let decoded = decode_page(&self.manifest, page, bytes)?;
         if self.pages.len() >= PAGE_CACHE {
             self.pages.clear();
         }
@@ -261,28 +244,16 @@ impl EdgeReader {
         }
         let after = after.as_deref().map(label).transpose()?;
         let pages = &self.manifest.label_index.pages;
-        let mut i = after.map_or(0, |a| pages.partition_point(|p| p.last_label <= a));
-        let mut labels = Vec::new();
-        while labels.len() < limit && i < pages.len() {
-            let Some(page) = self.pages.get(&i) else {
-                return to_js(&Step::NeedPage(self.page_request(i)));
-            };
-            labels.extend(
-                page.entries
-                    .iter()
-                    .map(|e| e.label)
-                    .filter(|l| after.is_none_or(|a| *l > a))
-                    .take(limit - labels.len()),
-            );
-            i += 1;
-        }
         // As the server: a full page names its last label as the next `after`.
-        let next_after = (labels.len() == limit)
-            .then(|| labels.last().map(u64::to_string))
-            .flatten();
-        to_js(&Step::Labels {
-            labels: labels.iter().map(u64::to_string).collect(),
-            next_after,
+        let step = labels_after(pages, after, limit, NextAfter::WhenFull, |i| {
+            self.pages.get(&i)
+        });
+        to_js(&match step {
+            LabelsStep::NeedPage(i) => Step::NeedPage(self.page_request(i)),
+            LabelsStep::Labels(page) => Step::Labels {
+                labels: page.labels.iter().map(u64::to_string).collect(),
+                next_after: page.next_after.map(|l| l.to_string()),
+            },
         })
     }
 
@@ -305,35 +276,22 @@ impl EdgeReader {
     /// size of `requests`.
     #[wasm_bindgen(js_name = planPoints)]
     pub fn plan_points(&self, labels: Vec<String>, limit: Option<u64>) -> Result<JsValue, JsError> {
-        let mut by_file: HashMap<u32, Vec<std::ops::Range<u64>>> = HashMap::new();
-        for text in &labels {
-            let entry = self.manifest.entry_for_limit(self.entry(text)?, limit);
-            by_file
-                .entry(entry.file)
-                .or_default()
-                .push(entry.bytes.offset..entry.bytes.end());
-        }
-        let mut files: Vec<_> = by_file.into_iter().collect();
-        files.sort_unstable_by_key(|(f, _)| *f);
+        let plan = self.plan(&labels, Selection { limit, bbox: None })?;
         let mut requests = Vec::new();
         let mut footers = Vec::new();
-        for (file, ranges) in files {
-            let data = self.points_file(file)?;
-            requests.extend(
-                merge_ranges(&ranges, COALESCE_GAP)
-                    .into_iter()
-                    .map(|r| Request {
-                        file: Some(file as i32),
-                        page: None,
-                        path: data.path.clone(),
-                        start: r.start,
-                        end: r.end,
-                    }),
-            );
-            footers.extend(self.footer_request(file as i32)?);
+        for ranges in plan.ranges() {
+            let path = &self.points_file(ranges.file)?.path;
+            requests.extend(ranges.ranges.into_iter().map(|r| Request {
+                file: Some(ranges.file as i32),
+                page: None,
+                path: path.clone(),
+                start: r.start,
+                end: r.end,
+            }));
+            footers.extend(self.footer_request(ranges.file as i32)?);
         }
         let bytes = requests.iter().map(|r| r.end - r.start).sum();
-        to_js(&PointsPlan {
+        to_js(&LoadPlan {
             requests,
             footers,
             bytes,
@@ -361,74 +319,19 @@ impl EdgeReader {
         }
         let bbox = bbox
             .map(|b| {
-                let k = b.len() / 2;
-                if b.len() % 2 != 0 || k == 0 || k > self.manifest.dims() {
-                    return Err(JsError::new(
-                        "bbox must be min then max of 1 to D leading dims",
-                    ));
-                }
-                Ok(BBox {
-                    min: b[..k].to_vec(),
-                    max: b[k..].to_vec(),
-                })
+                leading_bbox(&b, self.manifest.dims())
+                    .ok_or_else(|| JsError::new("bbox must be min then max of 1 to D leading dims"))
             })
             .transpose()?;
-        let mut sparse: HashMap<u32, SparseFile> = HashMap::new();
-        for ((file, start), part) in files.iter().zip(&starts).zip(&parts) {
-            let size = self.points_file(*file)?.size;
-            sparse
-                .entry(*file)
-                .or_insert_with(|| SparseFile::new(size))
-                .insert(*start, Bytes::from(part.to_vec()));
-        }
-        let dims = self.manifest.dims();
-        // Whole labels stay in columns, as stored; a selection goes through rows.
-        let select = limit.is_some() || bbox.is_some();
-        let mut pieces: Vec<Vec<Column>> = Vec::new();
-        let mut values = Vec::new();
-        let mut rows = 0usize;
-        let mut runs = Vec::with_capacity(labels.len());
-        for text in &labels {
-            // A level of detail of a big label reads its coarse level when that suffices.
-            let entry = self.manifest.entry_for_limit(self.entry(text)?, limit);
-            let meta = self.footer(entry.file)?;
-            let path = &self.points_file(entry.file)?.path;
-            let file = sparse.get(&entry.file).cloned().unwrap_or_default();
-            let first_row = rows;
-            let mut rank = 0;
-            for Chunk { rows: span, .. } in plan_label(&entry, meta, u64::MAX)? {
-                let taken = span.take;
-                let piece = decode_columns(path, meta, file.clone(), &span, 1..dims + 1)?;
-                if select {
-                    let mut cloud = PointCloud::new(dims, interleave(&piece, 0..taken as usize))?;
-                    if let Some(limit) = limit {
-                        cloud = cloud.spread_sample(rank, entry.point_count, limit);
-                    }
-                    if let Some(b) = &bbox {
-                        cloud.retain(|p| b.contains(p));
-                    }
-                    rows += cloud.len();
-                    values.extend_from_slice(cloud.values());
-                } else {
-                    rows += taken as usize;
-                    pieces.push(piece);
-                }
-                rank += taken;
-            }
-            runs.push(LabelRun {
-                label: entry.label,
-                rows: first_row..rows,
-                // A whole label's bounds are its entry's.
-                bbox_hint: (!select).then(|| entry.bbox.clone()),
-            });
-        }
-        // Only whole labels fill `pieces`; a selection filled `values`.
-        let points = if select {
-            Storage::Rows(vec![values.into()])
-        } else {
-            Storage::Columns(pieces)
-        };
-        Ok(Decoded::new(Labelled { dims, points, runs }))
+        let plan = self.plan(&labels, Selection { limit, bbox })?;
+        let parts = files
+            .iter()
+            .zip(&starts)
+            .zip(&parts)
+            .map(|((file, start), part)| (*file, *start, Bytes::from(part.to_vec())));
+        let sparse = fetched_files(&self.manifest, parts)?;
+        let labelled = plan.decode(&self.manifest, |f| self.footer(f), &sparse)?;
+        Ok(Decoded::new(labelled))
     }
 
     /// The blocks range of a label whose page is loaded: `{path, start, end}`, or

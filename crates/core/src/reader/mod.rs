@@ -1,0 +1,20 @@
+//! Reading an edge-layout dataset, sans IO: the steps every host shares (the proxy over an
+//! object store, the browser through the wasm client), as pure functions and small state
+//! machines. A host fetches what a step asks for and hands the bytes back:
+//!
+//! - [`labels`]: finding a label's index entry and listing labels page by page, which ask
+//!   for index pages ([`labels::LabelPaging`], [`labels::labels_after`], [`labels::lookup`]);
+//! - [`points`]: the points plan of some labels (their entries, the byte ranges to fetch
+//!   and the pieces to decode: [`points::PointsPlan`]), and decoding it;
+//! - [`selection`]: which points of a label an answer keeps (`limit`, then `bbox`).
+
+pub mod labels;
+pub mod points;
+pub mod selection;
+
+#[cfg(all(test, feature = "write"))]
+mod test_data;
+
+pub use labels::{labels_after, labels_in, LabelPaging, LabelsPage, LabelsStep, Lookup, NextAfter};
+pub use points::{FileRanges, Piece, PlannedLabel, PointsPlan};
+pub use selection::Selection;

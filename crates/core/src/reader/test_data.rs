@@ -1,0 +1,120 @@
+//! Small datasets written into memory by the core writer, and a host that reads them.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use parquet::file::metadata::ParquetMetaData;
+
+use crate::index::{IndexEntry, IndexPage};
+use crate::manifest::Manifest;
+use crate::reader::labels::{decode_page, lookup, Lookup};
+use crate::reader::points::points_footer;
+use crate::write::{DatasetWriter, FileSink, WriterOptions};
+use crate::PointCloud;
+
+type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
+
+#[derive(Clone, Default)]
+struct MemorySink(Files);
+
+struct MemoryFile(String, Files);
+
+impl Write for MemoryFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut files = self.1.lock().unwrap();
+        files
+            .entry(self.0.clone())
+            .or_default()
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl FileSink for MemorySink {
+    fn create(&mut self, path: &str) -> std::io::Result<Box<dyn Write + Send>> {
+        self.0.lock().unwrap().insert(path.into(), Vec::new());
+        Ok(Box::new(MemoryFile(path.into(), self.0.clone())))
+    }
+}
+
+/// A dataset in memory, with every footer and index page loaded through the reader's checks.
+pub struct Dataset {
+    files: HashMap<String, Bytes>,
+    pub manifest: Manifest,
+    footers: Vec<Arc<ParquetMetaData>>,
+    pages: Vec<IndexPage>,
+}
+
+impl Dataset {
+    /// Writes `labels` (ascending) of `x, y, z` points.
+    pub fn write(labels: &[(u64, PointCloud)], options: WriterOptions) -> Self {
+        let sink = MemorySink::default();
+        let dims = ["x", "y", "z"].map(String::from).to_vec();
+        let mut writer = DatasetWriter::new(sink.clone(), dims, options).unwrap();
+        for (label, points) in labels {
+            writer.push_label(*label, points.clone(), &[]).unwrap();
+        }
+        let manifest = writer.finish().unwrap();
+        let files: HashMap<String, Bytes> = std::mem::take(&mut *sink.0.lock().unwrap())
+            .into_iter()
+            .map(|(path, bytes)| (path, Bytes::from(bytes)))
+            .collect();
+        let mut d = Self {
+            files,
+            manifest,
+            footers: Vec::new(),
+            pages: Vec::new(),
+        };
+        for (i, file) in d.manifest.points_files().enumerate() {
+            let f = file.footer.unwrap();
+            let bytes = d.fetch(&file.path, f.offset..f.end());
+            d.footers
+                .push(points_footer(&d.manifest, i as u32, &bytes).unwrap());
+        }
+        for (i, page) in d.manifest.label_index.pages.iter().enumerate() {
+            let bytes = d.fetch(
+                &d.manifest.label_index.file.path,
+                page.range.offset..page.range.end(),
+            );
+            d.pages.push(decode_page(&d.manifest, i, &bytes).unwrap());
+        }
+        d
+    }
+
+    /// Bytes `range` of the file at `path`.
+    pub fn fetch(&self, path: &str, range: std::ops::Range<u64>) -> Bytes {
+        self.files[path].slice(range.start as usize..range.end as usize)
+    }
+
+    /// The footer of points file `file`.
+    pub fn footer(&self, file: u32) -> Option<&ParquetMetaData> {
+        self.footers.get(file as usize).map(|m| &**m)
+    }
+
+    /// The index entry of `label`.
+    pub fn entry(&self, label: u64) -> &IndexEntry {
+        match lookup(&self.manifest, label, |i| self.pages.get(i)) {
+            Lookup::Found(e) => e,
+            other => panic!("label {label}: {other:?}"),
+        }
+    }
+}
+
+/// `n` pseudo-random points with duplicates, within `spread` of `offset`.
+pub fn cloud(seed: u64, n: usize, spread: i64, offset: i64) -> PointCloud {
+    let mut state = seed.wrapping_mul(6364136223846793005) ^ 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as i64).rem_euclid(spread) + offset
+    };
+    let values = (0..n * 3).map(|_| next()).collect();
+    PointCloud::new(3, values).unwrap()
+}
