@@ -223,7 +223,7 @@ impl Service {
             .map(str::to_string);
         let (method, path) = (request.method().clone(), request.uri().path().to_string());
         let preflight = method == Method::OPTIONS;
-        let mut response = if preflight {
+        let response = if preflight {
             let mut r = Response::new(Body::Empty);
             *r.status_mut() = StatusCode::NO_CONTENT;
             r
