@@ -2,6 +2,7 @@
 
 use pocaduck_edge_core::cloud::BBox;
 use pocaduck_edge_core::parse_label;
+use pocaduck_edge_core::reader::Selection;
 
 use crate::error::ApiError;
 
@@ -47,11 +48,9 @@ pub enum Shape {
 pub struct PointsOptions {
     /// Output format (default Arrow).
     pub format: Format,
-    /// Keep only points inside this box (first dims only, bounds inclusive).
-    pub bbox: Option<BBox>,
-    /// At most this many points per label, spread evenly over its xyz order (a level of
-    /// detail), taken before `bbox` filters.
-    pub limit: Option<u64>,
+    /// Which points of each label: at most `limit`, spread evenly over its xyz order (a
+    /// level of detail), then those inside `bbox` (first dims only, bounds inclusive).
+    pub selection: Selection,
     /// Layout of an Arrow answer (default rows).
     pub shape: Shape,
 }
@@ -91,8 +90,7 @@ fn pairs(query: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, String)>,
 pub fn points_options(query: Option<&str>, dims: usize) -> Result<PointsOptions, ApiError> {
     let mut out = PointsOptions {
         format: Format::Arrow,
-        bbox: None,
-        limit: None,
+        selection: Selection::default(),
         shape: Shape::Rows,
     };
     let mut shape_given = false;
@@ -118,9 +116,9 @@ pub fn points_options(query: Option<&str>, dims: usize) -> Result<PointsOptions,
                     "order {v:?} is not xyz (the only order)"
                 )))
             }
-            "bbox" => out.bbox = Some(parse_bbox(&v, dims)?),
+            "bbox" => out.selection.bbox = Some(parse_bbox(&v, dims)?),
             "limit" => {
-                out.limit = Some(v.parse::<u64>().map_err(|_| {
+                out.selection.limit = Some(v.parse::<u64>().map_err(|_| {
                     ApiError::bad_request(format!("limit {v:?} is not a non-negative integer"))
                 })?)
             }
@@ -211,10 +209,10 @@ mod tests {
     #[test]
     fn defaults_and_values() {
         let o = points_options(None, 3).unwrap();
-        assert_eq!((o.format, o.limit), (Format::Arrow, None));
+        assert_eq!((o.format, o.selection.limit), (Format::Arrow, None));
         let o = points_options(Some("format=npy&order=xyz&limit=10&bbox=0,0,0,5,5,5"), 3).unwrap();
-        assert_eq!((o.format, o.limit), (Format::Npy, Some(10)));
-        assert_eq!(o.bbox.unwrap().max, vec![5, 5, 5]);
+        assert_eq!((o.format, o.selection.limit), (Format::Npy, Some(10)));
+        assert_eq!(o.selection.bbox.unwrap().max, vec![5, 5, 5]);
         assert_eq!(o.shape, Shape::Rows);
         let o = points_options(Some("shape=columns"), 3).unwrap();
         assert_eq!((o.format, o.shape), (Format::Arrow, Shape::Columns));

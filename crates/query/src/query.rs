@@ -300,7 +300,7 @@ impl AsyncQuery {
         match &self.backend {
             Backend::Edge(d) => {
                 let l = d.loaded(self.clock.as_ref()).await?;
-                Ok(d.labels_after(&l, None, usize::MAX).await?)
+                Ok(d.labels_after(&l, None, usize::MAX).await?.labels)
             }
             Backend::Vast(v) => Ok(v.labels().await?.as_ref().clone()),
         }

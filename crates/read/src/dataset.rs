@@ -10,9 +10,12 @@ use futures::StreamExt;
 use parquet::file::metadata::ParquetMetaData;
 use pocaduck_edge_core::cloud::Column;
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
-use pocaduck_edge_core::plan::{merge_ranges, plan_blocks, Chunk, COALESCE_GAP};
+use pocaduck_edge_core::plan::{plan_blocks, Chunk};
 use pocaduck_edge_core::read::{
     decode_point_columns, decode_points, parse_footer, RowSpan, SparseFile,
+};
+use pocaduck_edge_core::reader::{
+    decode_page, fetched_files, merge_by_file, points_footer, LabelPaging, LabelsPage, NextAfter,
 };
 use pocaduck_edge_core::{Manifest, PointCloud};
 
@@ -59,6 +62,13 @@ pub struct LabelInfo {
     pub entry: IndexEntry,
     /// PoCADuck block ids and their point counts.
     pub blocks: Vec<(String, u64)>,
+}
+
+impl Loaded {
+    /// The footer of points file `file` (numbered as [`Manifest::file`] numbers them).
+    pub fn footer(&self, file: u32) -> Option<&Arc<ParquetMetaData>> {
+        self.footers.get(file as usize)
+    }
 }
 
 fn unavailable(name: &str, what: impl std::fmt::Display) -> ReadError {
@@ -133,23 +143,25 @@ impl Dataset {
                     .get_range(&file.path, range.offset..range.end())
                     .await
                     .map_err(|e| e.to_string())?;
-                parse_footer(&file.path, &bytes).map_err(|e| e.to_string())
+                Ok::<_, String>((file.path, bytes))
             }
         };
-        let footers = try_join_all(manifest.points_files().map(footer)).await?;
+        let footers = try_join_all(manifest.points_files().enumerate().map(|(i, file)| {
+            let fetched = footer(file);
+            let manifest = &manifest;
+            async move {
+                let (_, bytes) = fetched.await?;
+                points_footer(manifest, i as u32, &bytes).map_err(|e| e.to_string())
+            }
+        }))
+        .await?;
         let blocks_footer = match &manifest.blocks {
-            Some(b) => Some(footer(b).await?),
+            Some(b) => {
+                let (path, bytes) = footer(b).await?;
+                Some(parse_footer(&path, &bytes).map_err(|e| e.to_string())?)
+            }
             None => None,
         };
-        for (file, meta) in manifest.points_files().zip(&footers) {
-            if meta.file_metadata().schema_descr().num_columns() != manifest.dims() + 1 {
-                return Err(format!(
-                    "{} does not have a label column and {} dims",
-                    file.path,
-                    manifest.dims()
-                ));
-            }
-        }
         Ok(Loaded {
             manifest,
             manifest_bytes,
@@ -177,7 +189,9 @@ impl Dataset {
                 timing,
             )
             .await?;
-        let page = Arc::new(IndexPage::decode(&bytes).map_err(|e| unavailable(&self.name, e))?);
+        let page = Arc::new(
+            decode_page(&loaded.manifest, i, &bytes).map_err(|e| unavailable(&self.name, e))?,
+        );
         let mut cache = loaded.pages.lock().expect("page cache lock");
         if cache.len() >= PAGE_CACHE {
             cache.clear();
@@ -252,29 +266,21 @@ impl Dataset {
         Ok(self.page(loaded, i, timing).await?.find(label).cloned())
     }
 
-    /// Up to `limit` labels greater than `after`, ascending.
+    /// Up to `limit` labels greater than `after`, ascending; a full page names its last
+    /// label as the next `after`.
     pub async fn labels_after(
         &self,
         loaded: &Loaded,
         after: Option<u64>,
         limit: usize,
-    ) -> Result<Vec<u64>, ReadError> {
+    ) -> Result<LabelsPage, ReadError> {
         let pages = &loaded.manifest.label_index.pages;
-        let mut i = after.map_or(0, |a| pages.partition_point(|p| p.last_label <= a));
-        let mut out = Vec::with_capacity(limit.min(4096));
+        let mut paging = LabelPaging::new(pages, after, limit, NextAfter::WhenFull);
         let mut timing = Timing::default();
-        while out.len() < limit && i < pages.len() {
-            let page = self.page(loaded, i, &mut timing).await?;
-            out.extend(
-                page.entries
-                    .iter()
-                    .map(|e| e.label)
-                    .filter(|l| after.is_none_or(|a| *l > a))
-                    .take(limit - out.len()),
-            );
-            i += 1;
+        while let Some(i) = paging.wants() {
+            paging.feed(&*self.page(loaded, i, &mut timing).await?);
         }
-        Ok(out)
+        Ok(paging.finish())
     }
 
     /// The footer of points file `file` (numbered as [`Manifest::file`] numbers them).
@@ -283,7 +289,7 @@ impl Dataset {
         loaded: &'a Loaded,
         file: u32,
     ) -> Result<&'a Arc<ParquetMetaData>, ReadError> {
-        loaded.footers.get(file as usize).ok_or_else(|| {
+        loaded.footer(file).ok_or_else(|| {
             unavailable(
                 &self.name,
                 format!("the index names file {file}, which the manifest lacks"),
@@ -360,19 +366,16 @@ impl Dataset {
         clock: &dyn Clock,
     ) -> Result<HashMap<u32, SparseFile>, ReadError> {
         let t0 = clock.now_ms();
-        let mut files: HashMap<u32, SparseFile> = HashMap::new();
-        let mut by_file: HashMap<u32, Vec<std::ops::Range<u64>>> = HashMap::new();
-        for c in chunks {
-            by_file
-                .entry(c.file)
-                .or_default()
-                .push(c.bytes.offset..c.bytes.end());
-        }
         let mut requests = Vec::new();
-        for (file, ranges) in by_file {
-            let data = self.points_file(loaded, file)?;
-            for r in merge_ranges(&ranges, COALESCE_GAP) {
-                requests.push((file, data.path.clone(), r));
+        let merged = merge_by_file(
+            chunks
+                .iter()
+                .map(|c| (c.file, c.bytes.offset..c.bytes.end())),
+        );
+        for file in merged {
+            let path = &self.points_file(loaded, file.file)?.path;
+            for r in file.ranges {
+                requests.push((file.file, path.clone(), r));
             }
         }
         let fetched = try_join_all(requests.iter().map(|(_, path, r)| {
@@ -383,15 +386,16 @@ impl Dataset {
             }
         }))
         .await?;
-        for ((file, _, r), (bytes, t)) in requests.iter().zip(fetched) {
-            timing.requests += t.requests;
-            timing.bytes_fetched += t.bytes_fetched;
-            let size = self.points_file(loaded, *file)?.size;
-            files
-                .entry(*file)
-                .or_insert_with(|| SparseFile::new(size))
-                .insert(r.start, bytes);
-        }
+        let parts = requests
+            .iter()
+            .zip(fetched)
+            .map(|((file, _, r), (bytes, t))| {
+                timing.requests += t.requests;
+                timing.bytes_fetched += t.bytes_fetched;
+                (*file, r.start, bytes)
+            });
+        let files =
+            fetched_files(&loaded.manifest, parts).map_err(|e| unavailable(&self.name, e))?;
         timing.fetch += clock.now_ms() - t0;
         Ok(files)
     }

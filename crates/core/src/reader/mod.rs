@@ -15,6 +15,12 @@ pub mod selection;
 #[cfg(all(test, feature = "write"))]
 mod test_data;
 
-pub use labels::{labels_after, labels_in, LabelPaging, LabelsPage, LabelsStep, Lookup, NextAfter};
-pub use points::{FileRanges, Piece, PlannedLabel, PointsPlan};
+pub use labels::{
+    decode_page, labels_after, labels_in, lookup, LabelPaging, LabelsPage, LabelsStep, Lookup,
+    NextAfter,
+};
+pub use points::{
+    fetched_files, label_pieces, merge_by_file, piece_ranges, points_footer, FileRanges, Piece,
+    PlannedLabel, PointsPlan,
+};
 pub use selection::Selection;

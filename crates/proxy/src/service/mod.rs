@@ -1,0 +1,203 @@
+//! The read API as one service: an HTTP request in, a response out (docs/api.md). A host
+//! hands every request to [`Service::handle`] and sends back what it returns; the service
+//! reads the body up to its limit, routes, answers errors as JSON with a request id, logs
+//! failures on the server's side through the host's [`ErrorLog`], and adds CORS.
+//!
+//! * [`routes`]: the one route table, and the listing;
+//! * [`edge`]: the handlers of edge-layout datasets; [`files`], their raw files;
+//! * [`vast`]: the handlers of VastDB tables;
+//! * [`encoder`]: the encoders of points answers; [`respond`]: answers and headers.
+
+mod edge;
+mod encoder;
+mod files;
+mod respond;
+mod routes;
+mod vast;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header;
+use http::{Method, Request, Response, StatusCode};
+use pocaduck_edge_read::{Clock, Dataset, RangeStore, VastSource};
+
+use crate::body::Body;
+use crate::cors::CorsPolicy;
+use crate::error::ApiError;
+use crate::log::{ErrorLog, RequestIds, REQUEST_ID};
+use respond::{error_response, header_value};
+
+pub use respond::POINT_COUNT;
+
+/// Per-request limits; exceeding one answers 413 naming it.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Labels in one `POST …/points`.
+    pub max_labels: usize,
+    /// Points in one answer that must be held whole (npy and JSON; Parquet from a VastDB
+    /// table); streamed answers have no such limit.
+    pub max_points: u64,
+    /// Bytes of a request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_labels: 10_000,
+            max_points: 50_000_000,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// What the service serves and how.
+pub struct ServiceConfig {
+    /// Datasets by name, each with its store.
+    pub datasets: Vec<(String, Arc<dyn RangeStore>)>,
+    /// VastDB tables served as datasets.
+    pub vast: Vec<VastSource>,
+    /// Origins allowed to read responses.
+    pub cors: CorsPolicy,
+    /// Request limits.
+    pub limits: Limits,
+    /// The host's clock.
+    pub clock: Arc<dyn Clock>,
+    /// The host's log, told the details of each failure on the server's side.
+    pub log: Arc<dyn ErrorLog>,
+}
+
+/// The read API, shared by every host.
+pub struct Service {
+    datasets: Vec<Arc<Dataset>>,
+    vast: Vec<Arc<VastSource>>,
+    cors: CorsPolicy,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+    log: Arc<dyn ErrorLog>,
+    request_ids: RequestIds,
+}
+
+/// The answer to one request, before the request id and CORS headers.
+type Answer = Result<Response<Body>, ApiError>;
+
+/// Where a dataset's data is.
+enum Source<'a> {
+    /// An edge-layout dataset.
+    Edge(&'a Arc<Dataset>),
+    /// A VastDB table.
+    Vast(&'a Arc<VastSource>),
+}
+
+impl Service {
+    /// A service over `config`'s datasets.
+    pub fn new(config: ServiceConfig) -> Self {
+        let datasets = config
+            .datasets
+            .into_iter()
+            .map(|(name, store)| Arc::new(Dataset::new(name, store)))
+            .collect();
+        Self {
+            datasets,
+            vast: config.vast.into_iter().map(Arc::new).collect(),
+            cors: config.cors,
+            limits: config.limits,
+            request_ids: RequestIds::new(
+                config.clock.unix_seconds() ^ config.clock.now_ms().to_bits(),
+            ),
+            clock: config.clock,
+            log: config.log,
+        }
+    }
+
+    /// Answers one request. Never fails: errors become JSON error responses naming the
+    /// request id, and a 5xx's details go to the host's log under that id. Every answer
+    /// carries the id and the CORS headers.
+    ///
+    /// The request body is read here, up to [`Limits::max_body_bytes`] (beyond: 413).
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let request_id = self.request_ids.next();
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let (method, path) = (request.method().clone(), request.uri().path().to_string());
+        let preflight = method == Method::OPTIONS;
+        let answer = if preflight {
+            let mut r = Response::new(Body::Empty);
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            Ok(r)
+        } else {
+            match self.read_body(request).await {
+                Ok(request) => self.route(request).await,
+                Err(e) => Err(e),
+            }
+        };
+        let response = answer.unwrap_or_else(|e| {
+            if e.is_server_error() {
+                self.log.failed(&request_id, &method, &path, &e);
+            }
+            error_response(&e, &request_id)
+        });
+        let mut response = response.map(|body| match body {
+            // A streamed answer that breaks off is logged under the request's id too.
+            Body::Stream(stream) => {
+                let (log, id) = (self.log.clone(), request_id.clone());
+                Body::Stream(Box::pin(futures::StreamExt::inspect(
+                    stream,
+                    move |chunk| {
+                        if let Err(e) = chunk {
+                            log.failed(&id, &method, &path, e);
+                        }
+                    },
+                )))
+            }
+            whole => whole,
+        });
+        response
+            .headers_mut()
+            .insert(REQUEST_ID, header_value(&request_id));
+        self.cors
+            .apply(origin.as_deref(), response.headers_mut(), preflight);
+        response
+    }
+
+    /// The request with its body read whole, up to the limit.
+    async fn read_body<B>(&self, request: Request<B>) -> Result<Request<Bytes>, ApiError>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = request.into_parts();
+        let max = self.limits.max_body_bytes;
+        let body = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, max))
+            .await
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    ApiError::too_large(format!("the body is over the limit of {max} bytes"))
+                } else {
+                    ApiError::bad_request(format!("the body could not be read: {e}"))
+                }
+            })?
+            .to_bytes();
+        Ok(Request::from_parts(parts, body))
+    }
+
+    /// The dataset or table named `name`.
+    fn source(&self, name: &str) -> Result<Source<'_>, ApiError> {
+        if let Some(v) = self.vast.iter().find(|v| v.name == name) {
+            return Ok(Source::Vast(v));
+        }
+        self.datasets
+            .iter()
+            .find(|d| d.name == name)
+            .map(Source::Edge)
+            .ok_or_else(|| ApiError::not_found(format!("no dataset {name:?}")))
+    }
+}

@@ -1,0 +1,250 @@
+//! The one route table of the API, and the handlers every backend shares: the listing,
+//! and reading a request's labels.
+
+use bytes::Bytes;
+use http::{Method, Request};
+use pocaduck_edge_core::parse_label;
+use serde_json::json;
+
+use super::respond::json_response;
+use super::{Answer, Service, Source};
+use crate::error::ApiError;
+
+/// A route of the API, whatever the method; its fields are the path's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route<'a> {
+    /// `/v1/datasets`
+    Datasets,
+    /// `/v1/datasets/{ds}`
+    Dataset(&'a str),
+    /// `/v1/datasets/{ds}/labels`
+    Labels(&'a str),
+    /// `/v1/datasets/{ds}/labels/{label}`
+    Label(&'a str, &'a str),
+    /// `/v1/datasets/{ds}/labels/{label}/points`
+    LabelPoints(&'a str, &'a str),
+    /// `/v1/datasets/{ds}/points`
+    Points(&'a str),
+    /// `/v1/datasets/{ds}/files/{path…}`
+    File(&'a str, &'a str),
+}
+
+impl<'a> Route<'a> {
+    /// The route at `path` (one trailing `/` or more ignored, but in a file's path).
+    fn parse(path: &'a str) -> Option<Self> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        Some(match segments.as_slice() {
+            ["v1", "datasets"] => Route::Datasets,
+            ["v1", "datasets", ds] => Route::Dataset(ds),
+            ["v1", "datasets", ds, "labels"] => Route::Labels(ds),
+            ["v1", "datasets", ds, "labels", label] => Route::Label(ds, label),
+            ["v1", "datasets", ds, "labels", label, "points"] => Route::LabelPoints(ds, label),
+            ["v1", "datasets", ds, "points"] => Route::Points(ds),
+            ["v1", "datasets", ds, "files", _, ..] => {
+                Route::File(ds, path.splitn(6, '/').nth(5).unwrap_or_default())
+            }
+            _ => return None,
+        })
+    }
+
+    /// Whether the route answers `method`: `POST` for many labels' points, else `GET`
+    /// and `HEAD`.
+    fn allows(&self, method: &Method) -> bool {
+        match self {
+            Route::Points(_) => method == Method::POST,
+            _ => method == Method::GET || method == Method::HEAD,
+        }
+    }
+}
+
+impl Service {
+    /// Routes a request whose body is read.
+    pub(super) async fn route(&self, request: Request<Bytes>) -> Answer {
+        let path = request.uri().path();
+        let query = request.uri().query();
+        let method = request.method();
+        let route =
+            Route::parse(path).ok_or_else(|| ApiError::not_found(format!("no route {path}")))?;
+        if !route.allows(method) {
+            return Err(ApiError::method_not_allowed(format!(
+                "{method} is not served at {path}"
+            )));
+        }
+        let head = method == Method::HEAD;
+        let ds = match route {
+            Route::Datasets => return self.list_datasets().await,
+            Route::Dataset(ds)
+            | Route::Labels(ds)
+            | Route::Label(ds, _)
+            | Route::LabelPoints(ds, _)
+            | Route::Points(ds)
+            | Route::File(ds, _) => ds,
+        };
+        match (self.source(ds)?, route) {
+            (Source::Edge(d), Route::Dataset(_)) => self.edge_summary(d).await,
+            (Source::Edge(d), Route::Labels(_)) => self.edge_labels(d, query).await,
+            (Source::Edge(d), Route::Label(_, label)) => {
+                self.edge_label(d, label_param(label)?).await
+            }
+            (Source::Edge(d), Route::LabelPoints(_, label)) => {
+                self.edge_points(d, vec![label_param(label)?], query, Many::One)
+                    .await
+            }
+            (Source::Edge(d), Route::Points(_)) => {
+                let labels = self.body_labels(request.body())?;
+                self.edge_points(d, labels, query, Many::Several).await
+            }
+            (Source::Edge(d), Route::File(_, file)) => {
+                self.edge_file(d, file, request.headers(), head).await
+            }
+            (Source::Vast(v), Route::Dataset(_)) => self.vast_summary(v).await,
+            (Source::Vast(v), Route::Labels(_)) => self.vast_labels(v, query).await,
+            (Source::Vast(v), Route::Label(_, label)) => {
+                self.vast_label(v, label_param(label)?).await
+            }
+            (Source::Vast(v), Route::LabelPoints(_, label)) => {
+                self.vast_points(v, vec![label_param(label)?], query, Many::One)
+                    .await
+            }
+            (Source::Vast(v), Route::Points(_)) => {
+                let labels = self.body_labels(request.body())?;
+                self.vast_points(v, labels, query, Many::Several).await
+            }
+            (Source::Vast(v), Route::File(..)) => Err(ApiError::not_found(format!(
+                "dataset {} is a VastDB table: it has no files",
+                v.name
+            ))),
+            (_, Route::Datasets) => unreachable!("answered above"),
+        }
+    }
+
+    /// `GET /v1/datasets`: every dataset, with its status.
+    async fn list_datasets(&self) -> Answer {
+        let mut items = Vec::new();
+        for d in &self.datasets {
+            items.push(match d.loaded(self.clock.as_ref()).await {
+                Ok(l) => {
+                    json!({"name": d.name, "status": "ok", "backend": "edge", "label_count": l.manifest.label_count,
+                    "point_count": l.manifest.point_count, "dims": l.manifest.dims})
+                }
+                Err(e) => json!({"name": d.name, "status": "unavailable", "backend": "edge", "error": ApiError::from(e).message}),
+            });
+        }
+        for v in &self.vast {
+            items.push(match (v.labels().await, v.dim_names().await) {
+                (Ok(labels), Ok(dims)) => {
+                    json!({"name": v.name, "status": "ok", "backend": "vastdb", "label_count": labels.len(), "dims": dims})
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    json!({"name": v.name, "status": "unavailable", "backend": "vastdb", "error": ApiError::from(e).message})
+                }
+            });
+        }
+        Ok(json_response(
+            http::StatusCode::OK,
+            &json!({"datasets": items}),
+        ))
+    }
+
+    /// The labels a `POST …/points` body names (`{"labels": ["…", …]}`).
+    fn body_labels(&self, body: &Bytes) -> Result<Vec<u64>, ApiError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            labels: Vec<serde_json::Value>,
+        }
+        let parsed: Body = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body must be {{\"labels\": [\"<label>\", …]}}: {e}"
+            ))
+        })?;
+        if parsed.labels.len() > self.limits.max_labels {
+            return Err(ApiError::too_large(format!(
+                "{} labels asked; the limit is {} labels per request",
+                parsed.labels.len(),
+                self.limits.max_labels
+            )));
+        }
+        if parsed.labels.is_empty() {
+            return Err(ApiError::bad_request("the body names no labels"));
+        }
+        parsed
+            .labels
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => label_param(s),
+                // Integers travel as strings: a JSON number above 2^53 has already lost digits in most clients.
+                serde_json::Value::Number(n) if n.as_u64().is_some_and(|u| u < (1 << 53)) => {
+                    Ok(n.as_u64().expect("checked"))
+                }
+                other => Err(ApiError::bad_label(format!(
+                    "label {other} must be a decimal string"
+                ))),
+            })
+            .collect()
+    }
+}
+
+/// How many labels a points route answers, which decides the formats it may use (npy
+/// holds one label) and whether the answer names the label alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Many {
+    /// `GET …/labels/{label}/points`.
+    One,
+    /// `POST …/points`.
+    Several,
+}
+
+/// A label of the path or body.
+fn label_param(text: &str) -> Result<u64, ApiError> {
+    parse_label(text).map_err(|e| ApiError::bad_label(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_path_is_one_route_with_its_methods() {
+        let cases = [
+            ("/v1/datasets", Some(Route::Datasets)),
+            ("/v1/datasets/", Some(Route::Datasets)),
+            ("/v1/datasets/d", Some(Route::Dataset("d"))),
+            ("/v1/datasets/d/labels", Some(Route::Labels("d"))),
+            ("/v1/datasets/d/labels/7", Some(Route::Label("d", "7"))),
+            (
+                "/v1/datasets/d/labels/7/points",
+                Some(Route::LabelPoints("d", "7")),
+            ),
+            ("/v1/datasets/d/points", Some(Route::Points("d"))),
+            (
+                "/v1/datasets/d/files/manifest.json",
+                Some(Route::File("d", "manifest.json")),
+            ),
+            (
+                "/v1/datasets/d/files/points/a.parquet",
+                Some(Route::File("d", "points/a.parquet")),
+            ),
+            ("/v1/datasets/d/files", None),
+            ("/v1/datasets/d/labels/7/points/x", None),
+            ("/v1", None),
+            ("/", None),
+        ];
+        for (path, route) in cases {
+            assert_eq!(Route::parse(path), route, "{path}");
+        }
+        let points = Route::Points("d");
+        assert!(points.allows(&Method::POST) && !points.allows(&Method::GET));
+        let labels = Route::Labels("d");
+        assert!(labels.allows(&Method::GET) && labels.allows(&Method::HEAD));
+        assert!(!labels.allows(&Method::POST) && !labels.allows(&Method::DELETE));
+    }
+
+    #[test]
+    fn labels_are_decimal_u64_strings_or_small_numbers() {
+        assert_eq!(label_param("18446744073709551615").unwrap(), u64::MAX);
+        for bad in ["-1", "1.5", "x", "18446744073709551616", ""] {
+            assert_eq!(label_param(bad).unwrap_err().code, "bad_label", "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The handlers of a VastDB table: the same routes as an edge-layout dataset, each read a
+//! signed query through `pocaduck-edge-read`'s `VastSource`, streamed as it arrives.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use http::StatusCode;
+use pocaduck_edge_core::cloud::BBox;
+use pocaduck_edge_core::reader::{labels_in, NextAfter, Selection};
+use pocaduck_edge_core::PointCloud;
+use pocaduck_edge_read::vast::LabelPoints;
+use pocaduck_edge_read::{Layout, ReadError, Timing, VastSource};
+use serde_json::json;
+
+use super::encoder::{check_format, check_whole, encode_whole, Encoder};
+use super::respond::{json_response, set_timing, streamed};
+use super::routes::Many;
+use super::{Answer, Service};
+use crate::error::ApiError;
+use crate::formats::{ArrowEncoder, ColumnsEncoder};
+use crate::options::{labels_options, points_options, Format, Shape};
+
+impl Service {
+    /// `GET /v1/datasets/{ds}`: the table's summary.
+    pub(super) async fn vast_summary(&self, v: &Arc<VastSource>) -> Answer {
+        let labels = v.labels().await?;
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"name": v.name, "backend": "vastdb", "table": v.table(),
+                "layout": format!("{:?}", v.layout()).to_lowercase(),
+                "dims": v.dim_names().await?, "label_count": labels.len(),
+                "point_order": "xyz", "has_blocks": v.layout() == Layout::Pocaduck}),
+        ))
+    }
+
+    /// `GET …/labels`: a page of the table's labels, ascending.
+    pub(super) async fn vast_labels(&self, v: &Arc<VastSource>, query: Option<&str>) -> Answer {
+        let options = labels_options(query)?;
+        let labels = v.labels().await?;
+        // The whole list is at hand: a full page names a cursor only when more follow.
+        let page = labels_in(&labels, options.after, options.limit, NextAfter::WhenMore);
+        let labels: Vec<String> = page.labels.iter().map(u64::to_string).collect();
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"labels": labels, "next_after": page.next_after.map(|l| l.to_string())}),
+        ))
+    }
+
+    /// `GET …/labels/{label}`: its point count and bounds (from reading its points) and
+    /// its blocks.
+    pub(super) async fn vast_label(&self, v: &Arc<VastSource>, label: u64) -> Answer {
+        known(v, label).await?;
+        let mut timing = Timing::default();
+        let mut points = v.points(label, &mut timing).await?;
+        let (mut count, mut bbox) = (0u64, None::<BBox>);
+        while let Some(cloud) = points.next(&mut timing).await? {
+            count += cloud.len() as u64;
+            if let Some(b) = cloud.bbox() {
+                bbox = Some(bbox.map_or(b.clone(), |a| a.union(&b)));
+            }
+        }
+        let blocks: Vec<_> = v
+            .blocks(label, &mut timing)
+            .await?
+            .iter()
+            .map(|(id, n)| json!({"block_id": id, "point_count": n}))
+            .collect();
+        let mut r = json_response(
+            StatusCode::OK,
+            &json!({"label": label.to_string(), "point_count": count, "bbox": bbox, "blocks": blocks}),
+        );
+        set_timing(r.headers_mut(), &timing);
+        Ok(r)
+    }
+
+    /// The points of `labels`: streamed as they arrive for Arrow, held whole otherwise.
+    pub(super) async fn vast_points(
+        &self,
+        v: &Arc<VastSource>,
+        labels: Vec<u64>,
+        query: Option<&str>,
+        many: Many,
+    ) -> Answer {
+        let dim_names = v.dim_names().await?;
+        let options = points_options(query, dim_names.len())?;
+        check_format(&options, many)?;
+        for &label in &labels {
+            known(v, label).await?;
+        }
+        let only = (many == Many::One)
+            .then(|| labels.first().copied())
+            .flatten();
+        let mut reader = VastReader {
+            source: v.clone(),
+            selection: options.selection.clone(),
+            // A columnar table's columns pass through when they need no sampling or filter.
+            pass_columns: options.format == Format::Arrow
+                && options.shape == Shape::Columns
+                && v.layout() == Layout::Columnar
+                && options.selection.keeps_stored_points(),
+            labels: labels.into_iter().collect(),
+            current: None,
+            timing: Timing::default(),
+        };
+        if options.format != Format::Arrow {
+            let mut whole: Vec<(u64, PointCloud)> = Vec::new();
+            let mut total = 0u64;
+            while let Some((label, piece)) = reader.next().await? {
+                let VastPiece::Rows(cloud) = piece else {
+                    return Err(ReadError::internal("columns passed through a whole answer").into());
+                };
+                total += cloud.len() as u64;
+                check_whole(total, self.limits.max_points, &options)?;
+                match whole.last_mut() {
+                    Some((l, w)) if *l == label => w.extend(&cloud).map_err(ReadError::internal)?,
+                    _ => whole.push((label, cloud)),
+                }
+            }
+            let timing = std::mem::take(&mut reader.timing);
+            return encode_whole(
+                self.clock.as_ref(),
+                &dim_names,
+                &whole,
+                &options,
+                many,
+                timing,
+            );
+        }
+        // Arrow: the first piece is read before answering, so its errors get a status.
+        let mut encoder = match options.shape {
+            Shape::Rows => Encoder::Arrow(ArrowEncoder::new(&dim_names, None)),
+            Shape::Columns => Encoder::Columns(ColumnsEncoder::new(
+                &dim_names,
+                v.dim_types().await?,
+                only,
+                None,
+            )?),
+        };
+        if let Some((label, piece)) = reader.next().await? {
+            push_piece(&mut encoder, label, piece)?;
+        }
+        let head = encoder.take();
+        let timing = reader.timing.clone();
+        let rest = futures::stream::unfold(Some((reader, encoder)), |state| async move {
+            let (mut reader, mut encoder) = state?;
+            match reader.next().await {
+                Ok(Some((label, piece))) => match push_piece(&mut encoder, label, piece) {
+                    Ok(()) => Some((Ok(encoder.take()), Some((reader, encoder)))),
+                    Err(e) => Some((Err(e), None)),
+                },
+                Ok(None) => Some((encoder.finish().map_err(ApiError::from), None)),
+                Err(e) => Some((Err(e.into()), None)),
+            }
+        });
+        Ok(streamed(Format::Arrow.content_type(), head, rest, &timing))
+    }
+}
+
+/// Whether the table holds `label` (404 if not).
+async fn known(v: &Arc<VastSource>, label: u64) -> Result<(), ApiError> {
+    if v.has_label(label).await? {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!(
+            "no label {label} in dataset {}",
+            v.name
+        )))
+    }
+}
+
+/// A piece of a label read from VastDB.
+enum VastPiece {
+    /// Points as `N × D` rows.
+    Rows(PointCloud),
+    /// A reply round's coordinate columns, as VastDB sent them.
+    Columns(Vec<RecordBatch>),
+}
+
+/// Encodes a piece read from VastDB.
+fn push_piece(encoder: &mut Encoder, label: u64, piece: VastPiece) -> Result<(), ApiError> {
+    match (piece, encoder) {
+        (VastPiece::Rows(cloud), encoder) => Ok(encoder.push(label, cloud)?),
+        (VastPiece::Columns(batches), Encoder::Columns(columns)) => {
+            for batch in batches {
+                columns.push_columns(label, batch.columns().to_vec())?;
+            }
+            Ok(())
+        }
+        (VastPiece::Columns(_), _) => Err(ReadError::internal("columns for a rows answer").into()),
+    }
+}
+
+/// Reads labels from a VastDB table piece by piece, keeping the selected points.
+struct VastReader {
+    source: Arc<VastSource>,
+    selection: Selection,
+    /// Hand out a columnar table's reply batches as they are (no `limit` or `bbox`).
+    pass_columns: bool,
+    labels: VecDeque<u64>,
+    /// The label being read: its points, the rank of the next point and its point count.
+    current: Option<(u64, LabelPoints, u64, u64)>,
+    timing: Timing,
+}
+
+impl VastReader {
+    /// The next piece, and its label; `None` after the last label.
+    async fn next(&mut self) -> Result<Option<(u64, VastPiece)>, ReadError> {
+        loop {
+            let Some((label, points, rank, count)) = self.current.as_mut() else {
+                let Some(label) = self.labels.pop_front() else {
+                    return Ok(None);
+                };
+                // The label's count matters only to spread a `limit` over it.
+                let count = match self.selection.limit {
+                    Some(_) => self.source.count(label, &mut self.timing).await?,
+                    None => 0,
+                };
+                let points = self.source.points(label, &mut self.timing).await?;
+                self.current = Some((label, points, 0, count));
+                continue;
+            };
+            if self.pass_columns {
+                match points.next_batches(&mut self.timing).await? {
+                    Some(batches) => return Ok(Some((*label, VastPiece::Columns(batches)))),
+                    None => {
+                        self.current = None;
+                        continue;
+                    }
+                }
+            }
+            let Some(cloud) = points.next(&mut self.timing).await? else {
+                self.current = None;
+                continue;
+            };
+            let first_rank = *rank;
+            *rank += cloud.len() as u64;
+            let cloud = self.selection.apply(first_rank, *count, cloud);
+            return Ok(Some((*label, VastPiece::Rows(cloud))));
+        }
+    }
+}
