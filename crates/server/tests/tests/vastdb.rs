@@ -3,8 +3,6 @@
 //! must end in the right answer or a clear error, within bounded time, and the credentials
 //! must never show in a response or in the server's log.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -15,7 +13,8 @@ use pocaduck_edge_core::write::{DatasetWriter, FileSink, WriterOptions};
 use reqwest::blocking::Response;
 use serde_json::Value;
 
-use common::{arrow_rows, client, VastStack, ACCESS_KEY, SECRET_KEY};
+use crate::common;
+use crate::common::{arrow_rows, client, VastStack, ACCESS_KEY, SECRET_KEY};
 
 /// Seconds the shared server waits for VastDB's next bytes (the stall test's bound).
 const READ_TIMEOUT_SECS: u64 = 3;

@@ -3,8 +3,6 @@
 //! 127.0.0.1 and ends with the test process, even when its guard lives in a static that is
 //! never dropped.
 
-#![allow(dead_code)] // each test binary uses part of this module
-
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -212,7 +210,11 @@ pub fn logged_error(r: reqwest::blocking::Response, status: u16, log: &Path) -> 
     assert_eq!(r.status().as_u16(), status);
     let id = match r.headers().get("x-request-id") {
         Some(id) => id.to_str().unwrap().to_owned(),
-        None => panic!("no request id in {:?}: {}", r.headers().clone(), r.text().unwrap()),
+        None => panic!(
+            "no request id in {:?}: {}",
+            r.headers().clone(),
+            r.text().unwrap()
+        ),
     };
     let text = r.text().unwrap();
     let body: serde_json::Value = serde_json::from_str(&text).unwrap();

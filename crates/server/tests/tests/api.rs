@@ -8,8 +8,6 @@
 //! `POCADUCK_EDGE_VASTDB_LAYOUT=columnar|pocaduck` it loads that sample into a
 //! `vastdb-emulator` and runs the suite against the VastDB backend.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -36,7 +34,8 @@ struct LocalServer {
     _dir: tempfile::TempDir,
 }
 
-use common::{arrow_column_rows, arrow_rows, bin, client, run, ChildGuard};
+use crate::common;
+use crate::common::{arrow_column_rows, arrow_rows, bin, client, run, ChildGuard};
 
 fn copy_dir(from: &Path, to: &Path) {
     for entry in walk(from) {
