@@ -239,6 +239,32 @@ pub fn logged_error(r: reqwest::blocking::Response, status: u16, log: &Path) -> 
     (code, line.to_owned())
 }
 
+/// Writes an edge-layout dataset of `labels` (label, points) into the directory `path`, each
+/// point a distinct row of a grid.
+pub fn grid_dataset(path: &Path, labels: &[(u64, usize)]) {
+    use pocaduck_edge_core::cloud::PointCloud;
+    use pocaduck_edge_core::write::{DatasetWriter, FileSink, WriterOptions};
+    struct DirSink(PathBuf);
+    impl FileSink for DirSink {
+        fn create(&mut self, path: &str) -> std::io::Result<Box<dyn std::io::Write + Send>> {
+            let path = self.0.join(path);
+            std::fs::create_dir_all(path.parent().expect("files are inside the dataset"))?;
+            Ok(Box::new(std::fs::File::create(path)?))
+        }
+    }
+    let dims = ["x", "y", "z"].map(String::from).to_vec();
+    let mut writer =
+        DatasetWriter::new(DirSink(path.to_owned()), dims, WriterOptions::default()).unwrap();
+    for &(label, n) in labels {
+        let values = (0..n as i64)
+            .flat_map(|i| [i >> 14, (i >> 7) & 127, i & 127])
+            .collect();
+        let points = PointCloud::new(3, values).unwrap();
+        writer.push_label(label, points, &[]).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
 /// The pid of the program a [`command`] watcher runs.
 pub fn program_pid(guard: &ChildGuard) -> u32 {
     let watcher = guard.0.id();

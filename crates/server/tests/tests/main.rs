@@ -5,6 +5,7 @@
 //! `OnceLock` of its own where a suite shares one), so they run side by side.
 
 mod api;
+mod app;
 mod common;
 mod import;
 mod query;
