@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use pocaduck_edge_conformance::decode::arrow_rows;
 use reqwest::blocking::Response;
 use serde_json::Value;
 
 use crate::common;
-use crate::common::{arrow_rows, client, VastStack, ACCESS_KEY, SECRET_KEY};
+use crate::common::{client, VastStack, ACCESS_KEY, SECRET_KEY};
 
 /// Seconds the shared server waits for VastDB's next bytes (the stall test's bound).
 const READ_TIMEOUT_SECS: u64 = 3;
