@@ -223,9 +223,9 @@ impl ServerLog for std::path::PathBuf {
     }
 }
 
-/// What no answer may show of the inside, whatever the host: URLs, loopback addresses,
-/// temporary paths, VastDB's query string.
-const INTERNALS: [&str; 5] = ["http://", "https://", "127.0.0.1", "/tmp", "?data"];
+/// What no error answer may show of the inside, whatever the host: URLs, loopback
+/// addresses, temporary paths, VastDB's query string.
+pub const INTERNALS: [&str; 5] = ["http://", "https://", "127.0.0.1", "/tmp", "?data"];
 
 /// Checks `r` is a JSON error answer of `status` naming the request (`request_id` equal to
 /// its `x-request-id` header) that tells a client nothing of the inside (none of

@@ -91,6 +91,6 @@ fn two_datasets_of_one_name_are_refused() {
         www: None,
         threads: 1,
     });
-    let error = result.err().expect("two datasets of one name are refused");
+    let error = result.expect_err("two datasets of one name are refused");
     assert!(error.to_string().contains("\"same\""), "{error}");
 }
