@@ -22,9 +22,10 @@ pub trait Target: Send + Sync {
 
 /// A host at a base URL (`http://127.0.0.1:8080`, or with a path prefix), over HTTP.
 ///
-/// Requests go through reqwest, except those whose path its URL parser would rewrite
-/// (dot segments, as in the path-escape checks): those are written as given on one HTTP/1.1
-/// connection (`http://` bases only).
+/// Requests go through reqwest (`http://` and `https://`), except those whose path its URL
+/// parser would rewrite (dot segments, as in the path-escape checks): those are written as
+/// given on one HTTP/1.1 connection, which needs an `http://` base (`wrangler dev` and the
+/// native server on loopback are).
 #[derive(Debug, Clone)]
 pub struct HttpTarget {
     base: reqwest::Url,
