@@ -13,7 +13,7 @@ cargo build --locked -p pocaduck-edge -p vastdb-emulator
 cargo test --locked --workspace
 # The API conformance suite again, through the VastDB backend over the emulator, in each layout.
 for layout in columnar pocaduck; do
-  POCADUCK_EDGE_VASTDB_LAYOUT=$layout cargo test --locked -p pocaduck-edge --test api
+  POCADUCK_EDGE_VASTDB_LAYOUT=$layout cargo test --locked -p pocaduck-edge --test tests api::
 done
 # The npm package: build it, check its declarations, run it against the real server.
 bash scripts/build-wasm.sh

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context};
+use pocaduck_edge::serve::VastOptions;
 use pocaduck_edge_vastdb::{Credentials, TablePath};
 
-use crate::serve::VastOptions;
 use crate::vastdb_load::{self, LoadOptions};
 
 /// The emulator's bucket, schema and table in the demo.

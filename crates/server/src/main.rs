@@ -16,13 +16,13 @@ mod output_dir;
 mod row_groups;
 mod sample;
 mod sample_dataset;
-mod serve;
 mod vastdb_load;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
+use pocaduck_edge::serve;
 use pocaduck_edge_core::write::{WriterOptions, DEFAULT_COARSE_POINTS, DEFAULT_ZSTD_LEVEL};
 use pocaduck_edge_proxy::Limits;
 

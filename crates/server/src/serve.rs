@@ -176,13 +176,12 @@ pub fn service(options: &ServeOptions) -> anyhow::Result<Arc<Service>> {
 /// on one thread, never handed between threads chunk by chunk.
 pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let threads = options.threads.max(1);
-    let service = service(&options)?;
+    let app = app(&options)?;
     let listener = std::net::TcpListener::bind(options.addr)
         .with_context(|| format!("binding {}", options.addr))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, datasets = options.data.len(), threads, "serving");
-    let app = router(service, &options);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = (1..threads)
         .map(|i| {
@@ -215,8 +214,16 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
     served
 }
 
-/// The routes: the API, and the site when there is one.
-fn router(service: Arc<Service>, options: &ServeOptions) -> axum::Router {
+/// The routes of `options`: the API over its datasets, and its site when there is one.
+///
+/// Everything [`serve`] mounts, without a socket: a test or another host hands it requests
+/// (it is a `tower::Service`). `options.addr` and `options.threads` are [`serve`]'s alone.
+pub fn app(options: &ServeOptions) -> anyhow::Result<axum::Router> {
+    Ok(router(service(options)?, options))
+}
+
+/// The routes: `service` as the API, and the site when `options` names one.
+pub fn router(service: Arc<Service>, options: &ServeOptions) -> axum::Router {
     let api = |State(service): State<Arc<Service>>, request: Request| handle(service, request);
     match &options.www {
         // `/v1` and below go to the API; everything else is a file of the site.

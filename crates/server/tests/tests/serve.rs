@@ -2,13 +2,11 @@
 //! connections whole; concurrent clients get the same answers as one, and SIGTERM stops
 //! every thread.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, client, run};
+use crate::common::{bin, client, run};
 
 /// A server started directly (so that the test can signal it), killed if still running
 /// when dropped.

@@ -3,19 +3,16 @@
 //! must end in the right answer or a clear error, within bounded time, and the credentials
 //! must never show in a response or in the server's log.
 
-mod common;
-
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use pocaduck_edge_core::cloud::PointCloud;
-use pocaduck_edge_core::write::{DatasetWriter, FileSink, WriterOptions};
+use pocaduck_edge_conformance::decode::arrow_rows;
 use reqwest::blocking::Response;
 use serde_json::Value;
 
-use common::{arrow_rows, client, VastStack, ACCESS_KEY, SECRET_KEY};
+use crate::common;
+use crate::common::{client, VastStack, ACCESS_KEY, SECRET_KEY};
 
 /// Seconds the shared server waits for VastDB's next bytes (the stall test's bound).
 const READ_TIMEOUT_SECS: u64 = 3;
@@ -400,29 +397,11 @@ fn wrong_credentials_are_502_naming_the_upstream_error_and_never_shown() {
     assert!(!text.contains("not-the-secret-key"), "{text}");
 }
 
-/// Writes `dir/big`: an edge-layout dataset of one label, `label`, with `n` distinct points.
-/// A dataset of `labels` (label, points), each point a distinct row of a grid.
+/// Writes `dir/big`: a dataset of `labels` (label, points), each point a distinct row of a
+/// grid.
 fn big_dataset(dir: &Path, labels: &[(u64, usize)]) -> PathBuf {
-    struct DirSink(PathBuf);
-    impl FileSink for DirSink {
-        fn create(&mut self, path: &str) -> std::io::Result<Box<dyn Write + Send>> {
-            let path = self.0.join(path);
-            std::fs::create_dir_all(path.parent().expect("files are inside the dataset"))?;
-            Ok(Box::new(std::fs::File::create(path)?))
-        }
-    }
     let path = dir.join("big");
-    let dims = ["x", "y", "z"].map(String::from).to_vec();
-    let mut writer =
-        DatasetWriter::new(DirSink(path.clone()), dims, WriterOptions::default()).unwrap();
-    for &(label, n) in labels {
-        let values = (0..n as i64)
-            .flat_map(|i| [i >> 14, (i >> 7) & 127, i & 127])
-            .collect();
-        let points = PointCloud::new(3, values).unwrap();
-        writer.push_label(label, points, &[]).unwrap();
-    }
-    writer.finish().unwrap();
+    common::grid_dataset(&path, labels);
     path
 }
 

@@ -3,8 +3,6 @@
 //! static HTTP host, and from a real `vastdb-emulator` in both table layouts. Every label's
 //! labels, counts and points must equal the HTTP API's answers and each other's.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::OnceLock;
@@ -12,7 +10,8 @@ use std::sync::OnceLock;
 use pocaduck_edge_query::{Error, Layout, Points, Query, ReadError, StorageConfig, StorageType};
 use serde_json::Value;
 
-use common::{bin, client, ChildGuard, ACCESS_KEY, SECRET_KEY};
+use crate::common;
+use crate::common::{bin, client, ChildGuard, ACCESS_KEY, SECRET_KEY};
 
 /// The sample at 256 nm and a server over it (dataset `sample`).
 struct Sample {

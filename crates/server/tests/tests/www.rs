@@ -1,12 +1,11 @@
 //! `serve --www DIR`: the site at `/`, the read API still under `/v1`, over real HTTP.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use common::{bin, client, run, ChildGuard};
+use crate::common;
+use crate::common::{bin, client, run, ChildGuard};
 use serde_json::Value;
 
 const INDEX: &str =
