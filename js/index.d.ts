@@ -158,6 +158,9 @@ export class PocaduckError extends Error {
   readonly code: string;
   /** The HTTP status, when a server answered. */
   readonly status?: number;
+  /** The server's id of the request (its `X-Request-Id`), when it gave one: the key to its
+   * log, where a 5xx answer's details are. */
+  readonly requestId?: string;
 }
 
 /** Loads the WebAssembly module (called for you by every other function; idempotent). */

@@ -16,11 +16,12 @@ const MAX_CONCURRENCY = 6;
 
 /** Why a call failed: an HTTP status and the server's error code, or a local check. */
 export class PocaduckError extends Error {
-  constructor(message, code, status) {
+  constructor(message, code, status, requestId) {
     super(message);
     this.name = "PocaduckError";
     this.code = code;
     if (status !== undefined) this.status = status;
+    if (requestId !== undefined) this.requestId = requestId;
   }
 }
 
@@ -100,8 +101,9 @@ function clientSettings(options = {}) {
   return { fetch: fetchImpl, headers, limiter: new Limiter(concurrency) };
 }
 
-/** The server's `{error: {code, message}}`, or the status text. */
+/** The server's `{error: {code, message, request_id}}`, or the status text. */
 async function httpError(response, what) {
+  const requestId = response.headers.get("x-request-id") ?? undefined;
   let code = "http";
   let message = `${what}: HTTP ${response.status} ${response.statusText}`.trim();
   try {
@@ -113,7 +115,7 @@ async function httpError(response, what) {
   } catch {
     // Not JSON: keep the status line.
   }
-  return new PocaduckError(message, code, response.status);
+  return new PocaduckError(message, code, response.status, requestId);
 }
 
 /** Reads a body, reporting each chunk's size. */

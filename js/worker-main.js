@@ -52,7 +52,7 @@ self.onmessage = async ({ data }) => {
     // The caller's output arrays go back with the error, so a failed load loses none.
     const given = op === "getPoints" ? data.options : data.outputs;
     const outputs = { int64: given?.int64, positions: given?.positions };
-    self.postMessage({ id, error: { name: e.name, message: e.message, code: e.code, status: e.status }, outputs }, outputBuffers(outputs));
+    self.postMessage({ id, error: { name: e.name, message: e.message, code: e.code, status: e.status, requestId: e.requestId }, outputs }, outputBuffers(outputs));
   } finally {
     running.delete(id);
   }

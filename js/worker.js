@@ -28,11 +28,11 @@ export class PointsWorker {
       }
       this.pending.delete(data.id);
       if (data.error) {
-        const { name, message, code, status } = data.error;
+        const { name, message, code, status, requestId } = data.error;
         const error = name === "TypeError" ? new TypeError(message)
           : name === "RangeError" ? new RangeError(message)
           : name === "AbortError" ? new DOMException(message, "AbortError")
-          : new PocaduckError(message, code ?? "worker", status);
+          : new PocaduckError(message, code ?? "worker", status, requestId);
         // The caller's output arrays, moved back from the worker.
         if (data.outputs?.int64 || data.outputs?.positions) error.outputs = data.outputs;
         call.reject(error);

@@ -41,7 +41,7 @@ async function usage(): Promise<void> {
   try {
     await proxy.getPoints(label);
   } catch (e) {
-    if (e instanceof PocaduckError) console.log(e.code, e.status);
+    if (e instanceof PocaduckError) console.log(e.code, e.status, e.requestId);
   }
   // @ts-expect-error: a label is never an object
   await proxy.getPoints({});

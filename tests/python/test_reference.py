@@ -137,4 +137,5 @@ def test_json_arrow_and_parquet_carry_big_labels_exactly(server, queries):
 def test_unknown_label_is_404_with_a_json_error(server):
     r = requests.get(f"{server}/v1/datasets/raw/labels/424242/points", timeout=60)
     assert r.status_code == 404
-    assert set(r.json()["error"]) == {"code", "message"}
+    assert set(r.json()["error"]) == {"code", "message", "request_id"}
+    assert r.json()["error"]["request_id"] == r.headers["X-Request-Id"]
