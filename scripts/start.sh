@@ -4,6 +4,6 @@
 # table on a local emulator. The viewer is at the server's root; the server prints its URL.
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-cargo build --release -p pocaduck-edge -p vastdb-emulator
+cargo build --profile start -p pocaduck-edge -p vastdb-emulator
 bash scripts/build-www.sh "$ROOT/dist/www"
-exec "$CARGO_TARGET_DIR/release/pocaduck-edge" serve --vastdb-emulator --www "$ROOT/dist/www" "$@"
+exec "$CARGO_TARGET_DIR/start/pocaduck-edge" serve --vastdb-emulator --www "$ROOT/dist/www" "$@"

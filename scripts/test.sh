@@ -7,6 +7,7 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 ensure_wasm_toolchain
 cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo build --locked --target wasm32-unknown-unknown -p pocaduck-edge-core -p pocaduck-edge-vastdb -p pocaduck-edge-read -p pocaduck-edge-proxy
 # The HTTP tests start both binaries.
 cargo build --locked -p pocaduck-edge -p vastdb-emulator

@@ -14,7 +14,7 @@ use pocaduck_edge_proxy::service::POINT_COUNT;
 
 /// One label's measurement.
 #[derive(Debug, serde::Serialize)]
-pub struct Measurement {
+pub(crate) struct Measurement {
     /// The label.
     pub label: String,
     /// Points returned (`None` when drained undecoded).
@@ -29,7 +29,7 @@ pub struct Measurement {
 
 /// Fetches `labels` `repeat` times each (after one warm-up) and returns the medians; with
 /// `drain`, the answers are read to their end and counted, not decoded.
-pub fn run(
+pub(crate) fn run(
     base: &str,
     dataset: &str,
     labels: &[String],
@@ -80,7 +80,7 @@ pub fn run(
 }
 
 /// The median of timings (the upper one of an even count); `times` must not be empty.
-pub fn median(mut times: Vec<f64>) -> f64 {
+pub(crate) fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
 }

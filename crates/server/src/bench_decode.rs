@@ -14,7 +14,7 @@ use crate::bench::median;
 
 /// The timings of one answer.
 #[derive(Debug, serde::Serialize)]
-pub struct Measurement {
+pub(crate) struct Measurement {
     /// Points in the answer.
     pub points: usize,
     /// Timed runs (after one warm-up).
@@ -26,7 +26,7 @@ pub struct Measurement {
 }
 
 /// Decodes the Parquet answer at `path` `repeat` times after a warm-up.
-pub fn run(path: &Path, repeat: usize) -> anyhow::Result<Measurement> {
+pub(crate) fn run(path: &Path, repeat: usize) -> anyhow::Result<Measurement> {
     let bytes = Bytes::from(std::fs::read(path).with_context(|| path.display().to_string())?);
     let mut times = Vec::with_capacity(repeat);
     let mut points = 0;

@@ -14,7 +14,7 @@ const BUFFER: usize = 256 * 1024;
 
 /// Accepts connections on `listen` and relays each to a new connection to `upstream`, on
 /// one thread, until the process is stopped. Prints `listening on http://ADDR` once bound.
-pub fn run(listen: SocketAddr, upstream: SocketAddr) -> anyhow::Result<()> {
+pub(crate) fn run(listen: SocketAddr, upstream: SocketAddr) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

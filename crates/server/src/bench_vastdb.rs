@@ -23,7 +23,7 @@ use pocaduck_edge_vastdb::{Credentials, Endpoint, QueryCursor, QuerySettings, Ta
 use crate::bench::median;
 
 /// Where the table is.
-pub struct Target {
+pub(crate) struct Target {
     /// The VastDB endpoint.
     pub endpoint: String,
     /// The access key.
@@ -40,7 +40,7 @@ pub struct Target {
 
 /// One label's measurement.
 #[derive(Debug, serde::Serialize)]
-pub struct Measurement {
+pub(crate) struct Measurement {
     /// The label.
     pub label: String,
     /// Points `get_points` returned.
@@ -63,7 +63,11 @@ pub struct Measurement {
 }
 
 /// Times `repeat` runs of each (after one warm-up) per label.
-pub fn run(target: &Target, labels: &[u64], repeat: usize) -> anyhow::Result<Vec<Measurement>> {
+pub(crate) fn run(
+    target: &Target,
+    labels: &[u64],
+    repeat: usize,
+) -> anyhow::Result<Vec<Measurement>> {
     let mut config = StorageConfig::vastdb(
         &target.endpoint,
         &target.access_key,

@@ -19,7 +19,7 @@ const BUCKET: &str = "pocaduck";
 const SCHEMA: &str = "demo";
 
 /// A running emulator: stopped, and its directory removed, when dropped.
-pub struct Emulator {
+pub(crate) struct Emulator {
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -54,7 +54,7 @@ fn random_key() -> String {
 
 /// Starts the emulator, loads `dataset` into table `name` in `layout`, and returns the
 /// running emulator with `options` filled in to serve that table as `{name}-vastdb`.
-pub fn start(dataset: &Path, options: &mut VastOptions) -> anyhow::Result<Emulator> {
+pub(crate) fn start(dataset: &Path, options: &mut VastOptions) -> anyhow::Result<Emulator> {
     let dir = tempfile::tempdir()?;
     let (access, secret) = (random_key(), random_key());
     let binary = emulator_binary()?;

@@ -97,6 +97,7 @@ enum Command {
     },
     /// Time reading labels from a VastDB table: the raw reply bytes of one query, and
     /// `Query::get_points`; print JSON lines (the benchmark runs it).
+    #[command(hide = true)]
     BenchVastdb {
         #[command(flatten)]
         table: VastTableArgs,
@@ -114,6 +115,7 @@ enum Command {
     },
     /// Time the npm client's Parquet decode built natively on an answer saved to a file;
     /// print JSON (the decode benchmark runs it).
+    #[command(hide = true)]
     BenchDecode {
         /// Timed decodes (after one warm-up).
         #[arg(long, default_value_t = 20)]
@@ -123,6 +125,7 @@ enum Command {
     },
     /// Relay TCP connections to another address, copying bytes both ways and nothing else
     /// (the VastDB benchmark's floor for any proxy).
+    #[command(hide = true)]
     BenchRelay {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -132,6 +135,7 @@ enum Command {
         upstream: SocketAddr,
     },
     /// Fetch labels from a running server as Arrow, decode them to int64, print JSON timings.
+    #[command(hide = true)]
     BenchClient {
         /// The server, e.g. http://127.0.0.1:8080.
         #[arg(long)]
@@ -422,5 +426,33 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
+
+    /// The benchmark commands are left out of the help, and still run.
+    #[test]
+    fn bench_commands_are_hidden_but_callable() {
+        let help = Cli::command().render_help().to_string();
+        assert!(help.contains("serve"), "{help}");
+        assert!(!help.contains("bench"), "{help}");
+        let cli = Cli::try_parse_from([
+            "pocaduck-edge",
+            "bench-relay",
+            "--upstream",
+            "127.0.0.1:9090",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::BenchRelay { .. }));
+        let help = Cli::try_parse_from(["pocaduck-edge", "bench-relay", "--help"])
+            .err()
+            .expect("--help ends parsing");
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert!(help.to_string().contains("--upstream"), "{help}");
     }
 }

@@ -7,7 +7,7 @@ use anyhow::{ensure, Context};
 /// Runs `write` on a sibling directory of `out` and renames it to `out` when `write`
 /// succeeds; on failure removes it, so no half-written dataset is ever left behind. Refuses
 /// an `out` that exists and is not an empty directory, leaving its content untouched.
-pub fn write_aside<T>(
+pub(crate) fn write_aside<T>(
     out: &Path,
     write: impl FnOnce(&Path) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {

@@ -18,7 +18,7 @@ const BATCH_ROWS: usize = 64 << 10;
 const AHEAD: usize = 2;
 
 /// A Parquet file opened once (its footer read) and the row groups of it to read.
-pub struct FileGroups {
+pub(crate) struct FileGroups {
     /// The file.
     pub path: PathBuf,
     /// Its footer, decoded.
@@ -29,7 +29,7 @@ pub struct FileGroups {
 
 impl FileGroups {
     /// Every row group of the file at `path`, whose footer is read now.
-    pub fn whole(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn whole(path: &Path) -> anyhow::Result<Self> {
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let metadata = ArrowReaderMetadata::load(&file, Default::default())
             .with_context(|| format!("{} is not a readable Parquet file", path.display()))?;
@@ -41,7 +41,7 @@ impl FileGroups {
     }
 
     /// The same file, footer shared, with only the row groups that `keep` accepts.
-    pub fn filtered(&self, keep: impl Fn(&RowGroupMetaData) -> bool) -> Self {
+    pub(crate) fn filtered(&self, keep: impl Fn(&RowGroupMetaData) -> bool) -> Self {
         let meta = self.metadata.metadata();
         Self {
             path: self.path.clone(),
@@ -66,7 +66,7 @@ enum Message {
 
 /// Reads `columns` of every chosen row group of `files` on `readers` threads and calls
 /// `each` with every batch, in file and row-group order. Stops at the first error.
-pub fn read_in_order(
+pub(crate) fn read_in_order(
     files: &[FileGroups],
     columns: &[&str],
     readers: usize,

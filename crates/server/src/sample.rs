@@ -4,7 +4,7 @@
 
 /// A triangle mesh.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Mesh {
+pub(crate) struct Mesh {
     /// Vertex positions.
     pub vertices: Vec<[f64; 3]>,
     /// Triangles as vertex indices.
@@ -13,7 +13,7 @@ pub struct Mesh {
 
 /// Why an OBJ file could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum SampleError {
+pub(crate) enum SampleError {
     /// A line could not be parsed.
     #[error("OBJ line {line}: {message}")]
     Obj {
@@ -25,11 +25,11 @@ pub enum SampleError {
 }
 
 /// Voxel size (nm) of the bundled sample: about 4 M points, a few MB on disk.
-pub const DEFAULT_VOXEL_NM: f64 = 96.0;
+pub(crate) const DEFAULT_VOXEL_NM: f64 = 96.0;
 
 /// Reads the `v` and `f` lines of a Wavefront OBJ (polygons are fan-triangulated; `f`
 /// indices may be `i`, `i/t`, `i//n`, `i/t/n` and negative, relative to the end).
-pub fn parse_obj(text: &str) -> Result<Mesh, SampleError> {
+pub(crate) fn parse_obj(text: &str) -> Result<Mesh, SampleError> {
     let mut mesh = Mesh {
         vertices: Vec::new(),
         faces: Vec::new(),
@@ -95,7 +95,7 @@ pub fn parse_obj(text: &str) -> Result<Mesh, SampleError> {
 ///
 /// Each triangle is sampled on a barycentric grid at most half a voxel apart, so every
 /// voxel it crosses by more than a sliver is hit.
-pub fn surface_voxels(mesh: &Mesh, source_voxel_nm: f64, voxel_nm: f64) -> Vec<[i64; 3]> {
+pub(crate) fn surface_voxels(mesh: &Mesh, source_voxel_nm: f64, voxel_nm: f64) -> Vec<[i64; 3]> {
     let scale = source_voxel_nm / voxel_nm;
     let mut out: Vec<[i64; 3]> = Vec::new();
     let mut triangle: Vec<[i64; 3]> = Vec::new();
@@ -127,7 +127,7 @@ pub fn surface_voxels(mesh: &Mesh, source_voxel_nm: f64, voxel_nm: f64) -> Vec<[
 
 /// How a label of the sample is made from one neuron's surface voxels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Derivation {
+pub(crate) enum Derivation {
     /// The neuron itself, under its hemibrain body id.
     Neuron,
     /// Rotated 90° about z (around its centre) and moved beside itself by its extent in x.
@@ -141,7 +141,7 @@ pub enum Derivation {
 /// One label of the sample, before its points are made (at 8 nm a neuron has ~70M points,
 /// so the builder makes one label at a time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SampleLabel {
+pub(crate) struct SampleLabel {
     /// Its id.
     pub label: u64,
     /// Which neuron (index into the meshes) it is made from.
@@ -153,7 +153,7 @@ pub struct SampleLabel {
 /// The sample's labels for neurons with these body ids, ascending: each neuron, and derived
 /// labels above 2^53: `2^53 + 1 + i` is neuron `i` rotated, `u64::MAX - i` its sub-arbor,
 /// and `2^53 + 100` neuron 0 centred on the origin.
-pub fn sample_labels(ids: &[u64]) -> Vec<SampleLabel> {
+pub(crate) fn sample_labels(ids: &[u64]) -> Vec<SampleLabel> {
     let mut labels = Vec::new();
     for (neuron, id) in ids.iter().enumerate() {
         let mut add = |label, derivation| {
@@ -176,7 +176,7 @@ pub fn sample_labels(ids: &[u64]) -> Vec<SampleLabel> {
 
 impl SampleLabel {
     /// Its points, sorted and distinct, from its neuron's surface voxels (sorted, distinct).
-    pub fn points(&self, neuron: &[[i64; 3]]) -> Vec<[i64; 3]> {
+    pub(crate) fn points(&self, neuron: &[[i64; 3]]) -> Vec<[i64; 3]> {
         let (min, max) = bounds(neuron);
         let centre: [i64; 3] = [0, 1, 2].map(|k| (min[k] + max[k]) / 2);
         let extent = (0..3).map(|k| max[k] - min[k]).max().unwrap_or(0);

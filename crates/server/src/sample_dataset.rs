@@ -49,11 +49,11 @@ Drosophila central brain\", eLife 2020;9:e57443, doi:10.7554/eLife.57443.";
 
 /// The sample's zstd level: it is built once and served often, so it is written small
 /// (0.67 B/point at 96 nm against 0.88 at level 3) at a quarter more build time.
-pub const ZSTD_LEVEL: i32 = 14;
+pub(crate) const ZSTD_LEVEL: i32 = 14;
 
 /// Writes the sample at `voxel_nm` into `out` (written aside, then renamed into place),
 /// tuned by `options` (its voxel size and attribution are the sample's).
-pub fn build(out: &Path, voxel_nm: f64, options: WriterOptions) -> anyhow::Result<Manifest> {
+pub(crate) fn build(out: &Path, voxel_nm: f64, options: WriterOptions) -> anyhow::Result<Manifest> {
     anyhow::ensure!(
         voxel_nm.is_finite() && voxel_nm > 0.0,
         "--voxel-nm must be a positive number"
@@ -129,7 +129,7 @@ impl VoxelCache {
 }
 
 /// The default sample, built on first use under the user's cache directory.
-pub fn bundled_sample() -> anyhow::Result<PathBuf> {
+pub(crate) fn bundled_sample() -> anyhow::Result<PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))

@@ -33,7 +33,7 @@ const POCADUCK_ROW_POINTS: usize = 65_536;
 const INSERT_BYTES: usize = 4 << 20;
 
 /// Where to load and how.
-pub struct LoadOptions {
+pub(crate) struct LoadOptions {
     /// The VastDB endpoint.
     pub endpoint: String,
     /// Keys to sign with.
@@ -50,7 +50,7 @@ pub struct LoadOptions {
 
 /// What a load did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadReport {
+pub(crate) struct LoadReport {
     /// Labels inserted by this run.
     pub labels_loaded: u64,
     /// Labels skipped because the table had them.
@@ -64,7 +64,7 @@ pub struct LoadReport {
 /// The table's columns for `manifest`'s dims in `layout`. A columnar table's coordinate
 /// column is int32 when the dataset's bounds show that every value of the dim fits (half
 /// the bytes stored and read), int64 otherwise.
-pub fn table_schema(layout: Layout, manifest: &Manifest) -> Schema {
+pub(crate) fn table_schema(layout: Layout, manifest: &Manifest) -> Schema {
     let label = Field::new("label", DataType::UInt64, true);
     let fits_int32 = |d: usize| {
         manifest.bbox.as_ref().is_some_and(|b| {
@@ -94,7 +94,7 @@ pub fn table_schema(layout: Layout, manifest: &Manifest) -> Schema {
 }
 
 /// Loads the edge-layout dataset in `dataset` into the table.
-pub fn load(dataset: &Path, options: &LoadOptions) -> anyhow::Result<LoadReport> {
+pub(crate) fn load(dataset: &Path, options: &LoadOptions) -> anyhow::Result<LoadReport> {
     let manifest_path = dataset.join("manifest.json");
     let manifest = Manifest::from_json(
         &std::fs::read(&manifest_path)

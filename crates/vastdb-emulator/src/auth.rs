@@ -5,7 +5,7 @@ use pocaduck_edge_vastdb::{sign, Credentials, Endpoint, Request};
 
 /// Why a request was not authenticated.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Denied {
+pub(crate) enum Denied {
     /// No or malformed `Authorization` / `x-amz-date`.
     Missing(&'static str),
     /// An access key other than the configured one.
@@ -15,7 +15,7 @@ pub enum Denied {
 }
 
 /// Checks `request` (without its SigV4 headers) against the headers it arrived with.
-pub fn verify(
+pub(crate) fn verify(
     request: &Request,
     host: &str,
     authorization: Option<&str>,

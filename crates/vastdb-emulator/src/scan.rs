@@ -29,7 +29,7 @@ const WINDOW: usize = 65_536;
 
 /// The split, sub-split and paging headers of a `?data` request.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Scan {
+pub(crate) struct Scan {
     /// This split.
     pub split_id: u64,
     /// The number of splits.
@@ -44,7 +44,7 @@ pub struct Scan {
 
 impl Scan {
     /// Reads the headers (`get` returns a header's value).
-    pub fn from_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self, String> {
+    pub(crate) fn from_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self, String> {
         let split = get("tabular-split").unwrap_or("0,1,8");
         let parts: Vec<u64> = split
             .split(',')
@@ -103,7 +103,7 @@ enum Output {
 }
 
 /// A query bound to a table.
-pub struct Plan {
+pub(crate) struct Plan {
     outputs: Vec<Output>,
     /// The reply's columns.
     pub schema: SchemaRef,
@@ -112,7 +112,7 @@ pub struct Plan {
 }
 
 /// Binds a decoded query to `table`: columns by name, `$row_id` as the row ids.
-pub fn plan(table: &Table, query: &DecodedQuery) -> Result<Plan, String> {
+pub(crate) fn plan(table: &Table, query: &DecodedQuery) -> Result<Plan, String> {
     let bind = |field: &Field| -> Result<Option<usize>, String> {
         if field.name() == ROW_ID {
             return Ok(None);
@@ -165,7 +165,7 @@ pub fn plan(table: &Table, query: &DecodedQuery) -> Result<Plan, String> {
 /// in the table's chunks (one batch per chunk, or per [`WINDOW`] rows of a bigger one; one
 /// batch holding the row count when nothing is projected), and the row id to resume at
 /// ([`INVALID_ROW_ID`] when the sub-split is exhausted).
-pub fn round(
+pub(crate) fn round(
     table: &Table,
     plan: &Plan,
     scan: &Scan,

@@ -22,14 +22,14 @@ use crate::store::{Refusal, Store};
 
 /// The version the emulator reports: below 5.5, so the SDK asks `?sorted-columns` rather than
 /// reading per-field metadata.
-pub const SERVER: &str = "vast 5.4.0.0";
+pub(crate) const SERVER: &str = "vast 5.4.0.0";
 
 /// The longest a stall fault holds a reply open.
 const STALL: Duration = Duration::from_secs(120);
 
 /// A fault to inject into the next `?data` replies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// 503 with `<Code>SlowDown</Code>` before the reply starts.
     SlowDown,
     /// The first round, then the failed marker with this code.
@@ -43,7 +43,7 @@ pub enum Fault {
 }
 
 /// The emulator's state.
-pub struct Emulator {
+pub(crate) struct Emulator {
     store: RwLock<Store>,
     credentials: Credentials,
     next_txid: AtomicU64,
@@ -55,7 +55,7 @@ pub struct Emulator {
 
 impl Emulator {
     /// An emulator over `store`, accepting requests signed with `credentials`.
-    pub fn new(store: Store, credentials: Credentials) -> Self {
+    pub(crate) fn new(store: Store, credentials: Credentials) -> Self {
         Self {
             store: RwLock::new(store),
             credentials,
@@ -68,7 +68,7 @@ impl Emulator {
 }
 
 /// The router: everything goes to [`handle`].
-pub fn router(emulator: Arc<Emulator>) -> axum::Router {
+pub(crate) fn router(emulator: Arc<Emulator>) -> axum::Router {
     // VastDB takes request bodies of up to 5 MiB (inserts); leave room above that.
     axum::Router::new()
         .fallback(handle)

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 /// A table: its schema and its rows, in batches with contiguous row ids.
 #[derive(Debug)]
-pub struct Table {
+pub(crate) struct Table {
     /// The table's number, naming its directory and returned as its handle.
     pub id: u64,
     /// The columns, in creation order.
@@ -38,12 +38,12 @@ pub struct Table {
 }
 
 /// Per column of a chunk: the least and greatest non-null value of an integer column.
-pub type Bounds = [Option<(i128, i128)>];
+pub(crate) type Bounds = [Option<(i128, i128)>];
 
 /// Inserted rows: a batch, the id of its first row, and the range of each integer column
 /// (as a VAST cluster keeps per-chunk statistics, so a scan can skip chunks).
 #[derive(Debug, Clone)]
-pub struct Chunk {
+pub(crate) struct Chunk {
     /// The id of the first row.
     pub first: u64,
     /// The rows.
@@ -54,7 +54,7 @@ pub struct Chunk {
 
 impl Chunk {
     /// A chunk of `batch`, its first row having id `first`.
-    pub fn new(first: u64, batch: RecordBatch) -> Self {
+    pub(crate) fn new(first: u64, batch: RecordBatch) -> Self {
         let bounds = batch.columns().iter().map(integer_range).collect();
         Self {
             first,
@@ -89,12 +89,12 @@ fn integer_range(column: &ArrayRef) -> Option<(i128, i128)> {
 
 impl Table {
     /// The number of rows.
-    pub fn num_rows(&self) -> u64 {
+    pub(crate) fn num_rows(&self) -> u64 {
         self.batches.iter().map(|c| c.batch.num_rows() as u64).sum()
     }
 
     /// One past the highest row id.
-    pub fn end_row_id(&self) -> u64 {
+    pub(crate) fn end_row_id(&self) -> u64 {
         self.batches
             .last()
             .map_or(0, |c| c.first + c.batch.num_rows() as u64)
@@ -102,7 +102,7 @@ impl Table {
 
     /// The rows with ids in `start..end`, as zero-copy slices with their first row id and
     /// the bounds of the chunk they come from.
-    pub fn rows(&self, start: u64, end: u64) -> Vec<(u64, RecordBatch, &Bounds)> {
+    pub(crate) fn rows(&self, start: u64, end: u64) -> Vec<(u64, RecordBatch, &Bounds)> {
         let mut out = Vec::new();
         for chunk in &self.batches {
             let first = chunk.first;
@@ -132,7 +132,7 @@ struct CatalogFile {
 }
 
 /// All buckets, schemas and tables.
-pub struct Store {
+pub(crate) struct Store {
     dir: PathBuf,
     buckets: Vec<String>,
     catalog: CatalogFile,
@@ -145,7 +145,7 @@ pub struct Store {
 
 /// Why a change was refused (mapped to an S3-style error by the caller).
 #[derive(Debug)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Something named does not exist.
     NotFound(String),
     /// It exists already, or is not empty.
@@ -160,7 +160,7 @@ fn key(bucket: &str, schema: &str, table: &str) -> String {
 
 impl Store {
     /// Opens (or creates) the data directory and serves `buckets`.
-    pub fn open(dir: &Path, buckets: Vec<String>) -> anyhow::Result<Self> {
+    pub(crate) fn open(dir: &Path, buckets: Vec<String>) -> anyhow::Result<Self> {
         fs::create_dir_all(dir.join("tables"))
             .with_context(|| format!("creating {}", dir.display()))?;
         let catalog_path = dir.join("catalog.json");
@@ -192,7 +192,7 @@ impl Store {
     }
 
     /// Whether the bucket is served.
-    pub fn has_bucket(&self, bucket: &str) -> bool {
+    pub(crate) fn has_bucket(&self, bucket: &str) -> bool {
         self.buckets.iter().any(|b| b == bucket)
     }
 
@@ -212,7 +212,7 @@ impl Store {
     }
 
     /// The child schema names directly under `parent` (`""` for the bucket's root), sorted.
-    pub fn child_schemas(&self, bucket: &str, parent: &str) -> Result<Vec<String>, Refusal> {
+    pub(crate) fn child_schemas(&self, bucket: &str, parent: &str) -> Result<Vec<String>, Refusal> {
         self.check_bucket(bucket)?;
         let mut names: Vec<String> = self
             .catalog
@@ -231,7 +231,11 @@ impl Store {
     }
 
     /// Tables of a schema with their row counts, sorted by name.
-    pub fn tables_of(&self, bucket: &str, schema: &str) -> Result<Vec<(String, &Table)>, Refusal> {
+    pub(crate) fn tables_of(
+        &self,
+        bucket: &str,
+        schema: &str,
+    ) -> Result<Vec<(String, &Table)>, Refusal> {
         self.check_bucket(bucket)?;
         let prefix = format!("{bucket}/{schema}/");
         Ok(self
@@ -246,7 +250,7 @@ impl Store {
     }
 
     /// Creates a schema whose parent exists.
-    pub fn create_schema(&mut self, bucket: &str, schema: &str) -> Result<(), Refusal> {
+    pub(crate) fn create_schema(&mut self, bucket: &str, schema: &str) -> Result<(), Refusal> {
         self.check_bucket(bucket)?;
         if self.has_schema(bucket, schema) {
             return Err(Refusal::Conflict(format!("schema {schema:?} exists")));
@@ -265,7 +269,7 @@ impl Store {
     }
 
     /// Drops an empty schema.
-    pub fn drop_schema(&mut self, bucket: &str, schema: &str) -> Result<(), Refusal> {
+    pub(crate) fn drop_schema(&mut self, bucket: &str, schema: &str) -> Result<(), Refusal> {
         self.check_bucket(bucket)?;
         if !self.has_schema(bucket, schema) {
             return Err(Refusal::NotFound(format!("no schema {schema:?}")));
@@ -287,7 +291,7 @@ impl Store {
     }
 
     /// Creates an empty table.
-    pub fn create_table(
+    pub(crate) fn create_table(
         &mut self,
         bucket: &str,
         schema: &str,
@@ -322,7 +326,12 @@ impl Store {
     }
 
     /// Drops a table and its rows.
-    pub fn drop_table(&mut self, bucket: &str, schema: &str, table: &str) -> Result<(), Refusal> {
+    pub(crate) fn drop_table(
+        &mut self,
+        bucket: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<(), Refusal> {
         let name = key(bucket, schema, table);
         let Some(id) = self.catalog.tables.get(&name).copied() else {
             return Err(Refusal::NotFound(format!("no table {table:?}")));
@@ -337,7 +346,7 @@ impl Store {
     }
 
     /// The table as transaction `txid` sees it: committed rows and its own pending ones.
-    pub fn table(
+    pub(crate) fn table(
         &self,
         bucket: &str,
         schema: &str,
@@ -364,7 +373,7 @@ impl Store {
     }
 
     /// Makes transaction `txid`'s rows visible, writing them to disk first.
-    pub fn commit(&mut self, txid: u64) -> Result<(), Refusal> {
+    pub(crate) fn commit(&mut self, txid: u64) -> Result<(), Refusal> {
         for (name, first, rows) in self.pending.remove(&txid).unwrap_or_default() {
             let Some(table) = self.tables.get(&name) else {
                 continue; // dropped meanwhile
@@ -384,13 +393,13 @@ impl Store {
     }
 
     /// Forgets transaction `txid`'s rows.
-    pub fn rollback(&mut self, txid: u64) {
+    pub(crate) fn rollback(&mut self, txid: u64) {
         self.pending.remove(&txid);
     }
 
     /// Adds rows to transaction `txid`, matching columns by name (missing ones are null,
     /// types are cast), and returns the new rows' ids.
-    pub fn insert(
+    pub(crate) fn insert(
         &mut self,
         txid: u64,
         bucket: &str,

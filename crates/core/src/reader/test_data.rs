@@ -44,7 +44,7 @@ impl FileSink for MemorySink {
 }
 
 /// A dataset in memory, with every footer and index page loaded through the reader's checks.
-pub struct Dataset {
+pub(super) struct Dataset {
     files: HashMap<String, Bytes>,
     pub manifest: Manifest,
     footers: Vec<Arc<ParquetMetaData>>,
@@ -53,7 +53,7 @@ pub struct Dataset {
 
 impl Dataset {
     /// Writes `labels` (ascending) of `x, y, z` points.
-    pub fn write(labels: &[(u64, PointCloud)], options: WriterOptions) -> Self {
+    pub(super) fn write(labels: &[(u64, PointCloud)], options: WriterOptions) -> Self {
         let sink = MemorySink::default();
         let dims = ["x", "y", "z"].map(String::from).to_vec();
         let mut writer = DatasetWriter::new(sink.clone(), dims, options).unwrap();
@@ -88,17 +88,17 @@ impl Dataset {
     }
 
     /// Bytes `range` of the file at `path`.
-    pub fn fetch(&self, path: &str, range: std::ops::Range<u64>) -> Bytes {
+    pub(super) fn fetch(&self, path: &str, range: std::ops::Range<u64>) -> Bytes {
         self.files[path].slice(range.start as usize..range.end as usize)
     }
 
     /// The footer of points file `file`.
-    pub fn footer(&self, file: u32) -> Option<&ParquetMetaData> {
+    pub(super) fn footer(&self, file: u32) -> Option<&ParquetMetaData> {
         self.footers.get(file as usize).map(|m| &**m)
     }
 
     /// The index entry of `label`.
-    pub fn entry(&self, label: u64) -> &IndexEntry {
+    pub(super) fn entry(&self, label: u64) -> &IndexEntry {
         match lookup(&self.manifest, label, |i| self.pages.get(i)) {
             Lookup::Found(e) => e,
             other => panic!("label {label}: {other:?}"),
@@ -107,7 +107,7 @@ impl Dataset {
 }
 
 /// `n` pseudo-random points with duplicates, within `spread` of `offset`.
-pub fn cloud(seed: u64, n: usize, spread: i64, offset: i64) -> PointCloud {
+pub(super) fn cloud(seed: u64, n: usize, spread: i64, offset: i64) -> PointCloud {
     let mut state = seed.wrapping_mul(6364136223846793005) ^ 0x9e37_79b9_7f4a_7c15;
     let mut next = || {
         state = state

@@ -34,11 +34,11 @@ use columns::{find_dims, labels_of};
 use gather::{gather, Gathered, LabelRows};
 use source::find_files;
 
-pub use source::SourceLayout;
+pub(crate) use source::SourceLayout;
 
 /// How to import.
 #[derive(Debug, Clone)]
-pub struct ImportOptions {
+pub(crate) struct ImportOptions {
     /// Memory for gathering points by label; larger inputs take several passes.
     pub memory_budget_bytes: u64,
     /// Layout tuning of the output.
@@ -59,7 +59,7 @@ impl Default for ImportOptions {
 
 /// What an import did.
 #[derive(Debug, Clone)]
-pub struct ImportReport {
+pub(crate) struct ImportReport {
     /// The layout read.
     pub layout: SourceLayout,
     /// Parquet files read.
@@ -77,13 +77,13 @@ pub struct ImportReport {
 }
 
 /// Writes dataset files under a directory, creating folders as needed.
-pub struct DirSink {
+pub(crate) struct DirSink {
     root: PathBuf,
 }
 
 impl DirSink {
     /// A sink writing below `root`.
-    pub fn new(root: &Path) -> Self {
+    pub(crate) fn new(root: &Path) -> Self {
         Self {
             root: root.to_path_buf(),
         }
@@ -107,7 +107,11 @@ impl FileSink for DirSink {
 
 /// Imports the PoCADuck dataset at `source` into a new edge-layout dataset at `out`.
 /// The output is written beside `out` and renamed into place only when complete.
-pub fn import(source: &Path, out: &Path, options: &ImportOptions) -> anyhow::Result<ImportReport> {
+pub(crate) fn import(
+    source: &Path,
+    out: &Path,
+    options: &ImportOptions,
+) -> anyhow::Result<ImportReport> {
     let started = Instant::now();
     let (layout, files) = find_files(source)?;
     let (labels, points, rows_read, passes) =

@@ -6,7 +6,7 @@ use anyhow::{bail, ensure};
 
 /// Which PoCADuck layout was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceLayout {
+pub(crate) enum SourceLayout {
     /// `worker_*/data/*.parquet`: `label, block_id, data`.
     Raw,
     /// `optimized/**/*.parquet`: `label, data`.

@@ -4,7 +4,7 @@
 //! `generated.rs` is made by `planus` from `fbs/*.fbs`; regenerate it with
 //! `scripts/gen-vastdb-fbs.sh` after changing a schema and never edit it by hand.
 
-#[allow(unsafe_code, missing_docs, clippy::all, unused_imports, dead_code)]
+#[allow(unsafe_code, missing_docs, unreachable_pub, clippy::all, unused_imports, dead_code)]
 #[rustfmt::skip]
 mod generated;
 
