@@ -16,20 +16,20 @@ use pocaduck_edge_proxy::cors::CorsPolicy;
 use pocaduck_edge_proxy::{Limits, RangeStore, Service, ServiceConfig};
 
 /// The checked dataset's name.
-pub const DATASET: &str = "sample";
+pub(crate) const DATASET: &str = "sample";
 
 /// The origin the host allows.
-pub const ORIGIN: &str = "https://viewer.example";
+pub(crate) const ORIGIN: &str = "https://viewer.example";
 
 /// The host's limits: fewer labels than the dataset has, fewer points than its biggest label.
-pub const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     max_labels: 5,
     max_points: 20_000,
     max_body_bytes: 1 << 20,
 };
 
 /// `coarse_points` of the `coarse` dataset.
-pub const COARSE_POINTS: u64 = 1000;
+pub(crate) const COARSE_POINTS: u64 = 1000;
 
 /// The labels and their point counts: ids above 2^53 and up to `u64::MAX`, one label over
 /// [`LIMITS`]' points filling row groups of its own, three with a coarse level at
@@ -45,7 +45,7 @@ const LABELS: [(u64, usize); 7] = [
 ];
 
 /// A dataset's files, by path.
-pub type Files = HashMap<String, Bytes>;
+pub(crate) type Files = HashMap<String, Bytes>;
 
 /// Files written into memory.
 #[derive(Clone, Default)]
@@ -99,7 +99,7 @@ fn cloud(seed: u64, n: usize) -> PointCloud {
 }
 
 /// Writes [`LABELS`] with `coarse_points` (0: no coarse levels) into memory.
-pub fn dataset(coarse_points: u64) -> Files {
+pub(crate) fn dataset(coarse_points: u64) -> Files {
     let sink = MemorySink::default();
     let options = WriterOptions {
         row_group_rows: 4096,
@@ -151,7 +151,7 @@ fn broken(good: &Files) -> Vec<(String, Files)> {
 }
 
 /// The host the suite runs against, built once.
-pub struct Host {
+pub(crate) struct Host {
     /// The service, as a target.
     pub target: InProcess,
     /// What the service logged.
@@ -160,7 +160,7 @@ pub struct Host {
 
 /// [`DATASET`], `coarse` (the same labels with coarse levels) and the broken copies, served
 /// with [`LIMITS`] and [`ORIGIN`].
-pub fn host() -> &'static Host {
+pub(crate) fn host() -> &'static Host {
     static HOST: OnceLock<Host> = OnceLock::new();
     HOST.get_or_init(|| {
         let good = dataset(0);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// A process from [`command`]: ended and reaped when dropped.
-pub struct ChildGuard(pub Child);
+pub(crate) struct ChildGuard(pub Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
@@ -22,7 +22,7 @@ impl Drop for ChildGuard {
 /// A command running `program` under a `sh` watcher that stops it (SIGTERM, then SIGKILL
 /// after 5 s) once the watcher's stdin (a pipe this process holds) closes, which happens when the guard drops or when the test
 /// process exits. With `remove_on_exit`, the watcher then deletes that directory too.
-pub fn command(program: impl AsRef<OsStr>, remove_on_exit: Option<&Path>) -> Command {
+pub(crate) fn command(program: impl AsRef<OsStr>, remove_on_exit: Option<&Path>) -> Command {
     let mut watcher = Command::new("sh");
     watcher
         .arg("-c")
@@ -37,13 +37,13 @@ pub fn command(program: impl AsRef<OsStr>, remove_on_exit: Option<&Path>) -> Com
 }
 
 /// The `pocaduck-edge` binary under test.
-pub fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pocaduck-edge")
 }
 
 /// The `vastdb-emulator` binary: `$VASTDB_EMULATOR_BIN`, else the one built next to
 /// `pocaduck-edge` (`cargo build -p vastdb-emulator`).
-pub fn emulator_bin() -> PathBuf {
+pub(crate) fn emulator_bin() -> PathBuf {
     if let Ok(path) = std::env::var("VASTDB_EMULATOR_BIN") {
         return PathBuf::from(path);
     }
@@ -57,7 +57,7 @@ pub fn emulator_bin() -> PathBuf {
 }
 
 /// Runs `pocaduck-edge args…` to completion and checks it succeeded.
-pub fn run(args: &[&str]) {
+pub(crate) fn run(args: &[&str]) {
     let status = Command::new(bin())
         .args(args)
         .env("VASTDB_ACCESS_KEY", ACCESS_KEY)
@@ -69,7 +69,7 @@ pub fn run(args: &[&str]) {
 
 /// Starts a [`command`] whose program prints `listening on URL` first; returns its guard and
 /// the URL.
-pub fn spawn_listening(mut command: Command) -> (ChildGuard, String) {
+pub(crate) fn spawn_listening(mut command: Command) -> (ChildGuard, String) {
     let mut child = command
         .stdout(Stdio::piped())
         .spawn()
@@ -88,13 +88,13 @@ pub fn spawn_listening(mut command: Command) -> (ChildGuard, String) {
 }
 
 /// The emulator's keys in tests.
-pub const ACCESS_KEY: &str = "AKIAEXAMPLE";
+pub(crate) const ACCESS_KEY: &str = "AKIAEXAMPLE";
 /// The emulator's secret in tests.
-pub const SECRET_KEY: &str = "SECRETEXAMPLE-never-shown";
+pub(crate) const SECRET_KEY: &str = "SECRETEXAMPLE-never-shown";
 
 /// A `pocaduck-edge serve` [`command`] over the table `layout` (loaded by [`vast_stack`] in
 /// that layout) of the emulator at `emulator`, signing with `secret`, with `extra` arguments.
-pub fn serve_table(
+pub(crate) fn serve_table(
     emulator: &str,
     layout: &str,
     secret: &str,
@@ -125,7 +125,7 @@ pub fn serve_table(
 }
 
 /// An emulator with the sample loaded in `layout`, and a server over that table.
-pub struct VastStack {
+pub(crate) struct VastStack {
     /// The emulator's base URL.
     pub emulator: String,
     /// The server's base URL.
@@ -142,7 +142,7 @@ pub struct VastStack {
 
 /// Builds the sample at 256 nm, loads it into a fresh emulator in `layout` (`columnar` or
 /// `pocaduck`) and serves the table with `extra` server arguments.
-pub fn vast_stack(layout: &str, extra: &[&str]) -> VastStack {
+pub(crate) fn vast_stack(layout: &str, extra: &[&str]) -> VastStack {
     let dir = tempfile::tempdir().unwrap();
     let sample = dir.path().join("sample");
     run(&["sample", sample.to_str().unwrap(), "--voxel-nm", "256"]);
@@ -151,7 +151,7 @@ pub fn vast_stack(layout: &str, extra: &[&str]) -> VastStack {
 
 /// Loads the edge-layout dataset `source` into a fresh emulator (its files in `dir`, which
 /// the stack keeps until it drops) in `layout` and serves the table with `extra` arguments.
-pub fn vast_stack_of(
+pub(crate) fn vast_stack_of(
     dir: tempfile::TempDir,
     source: &Path,
     layout: &str,
@@ -207,7 +207,11 @@ pub fn vast_stack_of(
 /// under the request id the answer names. The answer itself tells a client nothing of the
 /// inside: no upstream URL, key, bucket, schema, table or file path
 /// ([`pocaduck_edge_conformance::assert_logged_error`]).
-pub fn logged_error(r: reqwest::blocking::Response, status: u16, log: &Path) -> (String, String) {
+pub(crate) fn logged_error(
+    r: reqwest::blocking::Response,
+    status: u16,
+    log: &Path,
+) -> (String, String) {
     let mut answer = http::Response::builder().status(r.status());
     *answer.headers_mut().unwrap() = r.headers().clone();
     let answer = answer.body(r.bytes().unwrap()).unwrap();
@@ -217,7 +221,7 @@ pub fn logged_error(r: reqwest::blocking::Response, status: u16, log: &Path) -> 
 
 /// Writes an edge-layout dataset of `labels` (label, points) into the directory `path`, each
 /// point a distinct row of a grid.
-pub fn grid_dataset(path: &Path, labels: &[(u64, usize)]) {
+pub(crate) fn grid_dataset(path: &Path, labels: &[(u64, usize)]) {
     use pocaduck_edge_core::cloud::PointCloud;
     use pocaduck_edge_core::write::{DatasetWriter, FileSink, WriterOptions};
     struct DirSink(PathBuf);
@@ -242,7 +246,7 @@ pub fn grid_dataset(path: &Path, labels: &[(u64, usize)]) {
 }
 
 /// The pid of the program a [`command`] watcher runs.
-pub fn program_pid(guard: &ChildGuard) -> u32 {
+pub(crate) fn program_pid(guard: &ChildGuard) -> u32 {
     let watcher = guard.0.id();
     let children = std::fs::read_to_string(format!("/proc/{watcher}/task/{watcher}/children"))
         .expect("reads the watcher's children");
@@ -254,7 +258,7 @@ pub fn program_pid(guard: &ChildGuard) -> u32 {
 }
 
 /// The peak resident set size of a process so far (`VmHWM`), in bytes.
-pub fn peak_rss_bytes(pid: u32) -> u64 {
+pub(crate) fn peak_rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reads status");
     let kib: u64 = status
         .lines()
@@ -265,7 +269,7 @@ pub fn peak_rss_bytes(pid: u32) -> u64 {
 }
 
 /// A blocking HTTP client with a bounded wait.
-pub fn client() -> reqwest::blocking::Client {
+pub(crate) fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .build()
