@@ -1,10 +1,6 @@
 //! Writes datasets into memory and reads every label back through the planner and decoder,
 //! fetching only the planned byte ranges.
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use bytes::Bytes;
 use pocaduck_edge_core::cloud::PackedRows;
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
@@ -12,41 +8,13 @@ use pocaduck_edge_core::manifest::ByteRange;
 use pocaduck_edge_core::plan::plan_label;
 use pocaduck_edge_core::read::{decode_points, parse_footer, SparseFile};
 use pocaduck_edge_core::write::{
-    coarse_stride, BlockCount, DatasetWriter, FileSink, WriterOptions,
+    coarse_stride, BlockCount, DatasetWriter, MemorySink, WriterOptions,
 };
 use pocaduck_edge_core::{Manifest, PointCloud};
 
-#[derive(Clone, Default)]
-struct MemorySink(Arc<Mutex<HashMap<String, Vec<u8>>>>);
-
-struct MemoryFile(String, Arc<Mutex<HashMap<String, Vec<u8>>>>);
-
-impl Write for MemoryFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.1
-            .lock()
-            .unwrap()
-            .entry(self.0.clone())
-            .or_default()
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl FileSink for MemorySink {
-    fn create(&mut self, path: &str) -> std::io::Result<Box<dyn Write + Send>> {
-        self.0.lock().unwrap().insert(path.into(), Vec::new());
-        Ok(Box::new(MemoryFile(path.into(), self.0.clone())))
-    }
-}
-
-impl MemorySink {
-    fn file(&self, path: &str) -> Bytes {
-        Bytes::from(self.0.lock().unwrap()[path].clone())
-    }
+/// File `path` of `sink`, which must have been written.
+fn written(sink: &MemorySink, path: &str) -> Bytes {
+    sink.file(path).expect("written")
 }
 
 /// A writer of `x, y, z` points into `sink`.
@@ -75,7 +43,7 @@ fn cloud(seed: u64, n: usize, spread: i64, offset: i64) -> PointCloud {
 /// A label's index entry, found as a host finds it: through the manifest's page refs.
 fn find_entry(sink: &MemorySink, manifest: &Manifest, label: u64) -> Option<IndexEntry> {
     let (_, page) = manifest.page_for(label)?;
-    let index = sink.file(&manifest.label_index.file.path);
+    let index = written(sink, &manifest.label_index.file.path);
     let r = page.range;
     let page = IndexPage::decode(&index[r.offset as usize..r.end() as usize]).unwrap();
     page.find(label).cloned()
@@ -90,7 +58,7 @@ fn read_label(sink: &MemorySink, manifest: &Manifest, label: u64) -> Option<Poin
 /// Reads the points an entry (a label's or its coarse level's) locates.
 fn read_entry(sink: &MemorySink, manifest: &Manifest, entry: &IndexEntry) -> PointCloud {
     let file = manifest.file(entry.file).unwrap();
-    let bytes = sink.file(&file.path);
+    let bytes = written(sink, &file.path);
     let f = file.footer.unwrap();
     let meta = parse_footer(&file.path, &bytes[f.offset as usize..f.end() as usize]).unwrap();
     let dims = manifest.dims.len();
@@ -135,7 +103,7 @@ fn every_label_reads_back_exactly_from_planned_ranges() {
         writer.push_label(*label, points.clone(), &blocks).unwrap();
     }
     let manifest = writer.finish().unwrap();
-    let reparsed = Manifest::from_json(&sink.file("manifest.json")).unwrap();
+    let reparsed = Manifest::from_json(&written(&sink, "manifest.json")).unwrap();
     assert_eq!(reparsed, manifest);
     assert!(manifest.files.len() >= 2, "small file_rows splits files");
     assert_eq!(manifest.label_count, labels.len() as u64);
@@ -167,7 +135,7 @@ fn an_index_entry_whose_bytes_miss_its_row_groups_is_refused() {
     let entry = find_entry(&sink, &manifest, 3).unwrap();
     let file = manifest.file(entry.file).unwrap();
     let f = file.footer.unwrap();
-    let meta = parse_footer(&file.path, &sink.file(&file.path)[f.offset as usize..]).unwrap();
+    let meta = parse_footer(&file.path, &written(&sink, &file.path)[f.offset as usize..]).unwrap();
     assert!(plan_label(&entry, &meta, u64::MAX).is_ok());
     for (offset, length) in [
         (entry.bytes.offset + 1, entry.bytes.length - 1),
@@ -278,7 +246,7 @@ fn big_labels_get_a_coarse_level_of_every_stride_th_point() {
     }
     let manifest = writer.finish().unwrap();
     assert_eq!(
-        Manifest::from_json(&sink.file("manifest.json")).unwrap(),
+        Manifest::from_json(&written(&sink, "manifest.json")).unwrap(),
         manifest
     );
     assert!(
@@ -387,7 +355,7 @@ fn manifests_of_formats_1_and_2_are_read_and_others_refused() {
     writer.push_label(1, cloud(1, 10, 5, 0), &[]).unwrap();
     let manifest = writer.finish().unwrap();
     assert_eq!(manifest.version, 2);
-    let json: serde_json::Value = serde_json::from_slice(&sink.file("manifest.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&written(&sink, "manifest.json")).unwrap();
     for version in [0, 1, 2, 3] {
         let mut j = json.clone();
         j["version"] = version.into();

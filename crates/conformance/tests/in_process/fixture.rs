@@ -3,15 +3,14 @@
 //! checks take.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use pocaduck_edge_conformance::checks::host::BROKEN_DATASETS;
 use pocaduck_edge_conformance::memory::{CapturedLog, MemoryStore, WallClock};
 use pocaduck_edge_conformance::InProcess;
 use pocaduck_edge_core::cloud::PointCloud;
-use pocaduck_edge_core::write::{DatasetWriter, FileSink, WriterOptions};
+use pocaduck_edge_core::write::{DatasetWriter, MemorySink, WriterOptions};
 use pocaduck_edge_proxy::cors::CorsPolicy;
 use pocaduck_edge_proxy::{Limits, RangeStore, Service, ServiceConfig};
 
@@ -46,35 +45,6 @@ const LABELS: [(u64, usize); 7] = [
 
 /// A dataset's files, by path.
 pub(crate) type Files = HashMap<String, Bytes>;
-
-/// Files written into memory.
-#[derive(Clone, Default)]
-struct MemorySink(Arc<Mutex<HashMap<String, Vec<u8>>>>);
-
-struct MemoryFile(String, Arc<Mutex<HashMap<String, Vec<u8>>>>);
-
-impl Write for MemoryFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.1
-            .lock()
-            .unwrap()
-            .entry(self.0.clone())
-            .or_default()
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl FileSink for MemorySink {
-    fn create(&mut self, path: &str) -> std::io::Result<Box<dyn Write + Send>> {
-        self.0.lock().unwrap().insert(path.into(), Vec::new());
-        Ok(Box::new(MemoryFile(path.into(), self.0.clone())))
-    }
-}
 
 /// `n` distinct pseudo-random points of label `seed` in a cube of side 2000 around the
 /// origin (negative coordinates included).
@@ -112,11 +82,7 @@ pub(crate) fn dataset(coarse_points: u64) -> Files {
         writer.push_label(label, cloud(label, n), &[]).unwrap();
     }
     writer.finish().unwrap();
-    let files = sink.0.lock().unwrap();
-    files
-        .iter()
-        .map(|(path, bytes)| (path.clone(), Bytes::from(bytes.clone())))
-        .collect()
+    sink.files()
 }
 
 /// [`BROKEN_DATASETS`] made of `good`: its manifest cut short, its first points file gone,

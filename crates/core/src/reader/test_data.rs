@@ -1,8 +1,7 @@
 //! Small datasets written into memory by the core writer, and a host that reads them.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use parquet::file::metadata::ParquetMetaData;
@@ -11,37 +10,8 @@ use crate::index::{IndexEntry, IndexPage};
 use crate::manifest::Manifest;
 use crate::reader::labels::{decode_page, lookup, Lookup};
 use crate::reader::points::points_footer;
-use crate::write::{DatasetWriter, FileSink, WriterOptions};
+use crate::write::{DatasetWriter, MemorySink, WriterOptions};
 use crate::PointCloud;
-
-type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
-
-#[derive(Clone, Default)]
-struct MemorySink(Files);
-
-struct MemoryFile(String, Files);
-
-impl Write for MemoryFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut files = self.1.lock().unwrap();
-        files
-            .entry(self.0.clone())
-            .or_default()
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl FileSink for MemorySink {
-    fn create(&mut self, path: &str) -> std::io::Result<Box<dyn Write + Send>> {
-        self.0.lock().unwrap().insert(path.into(), Vec::new());
-        Ok(Box::new(MemoryFile(path.into(), self.0.clone())))
-    }
-}
 
 /// A dataset in memory, with every footer and index page loaded through the reader's checks.
 pub(super) struct Dataset {
@@ -61,10 +31,7 @@ impl Dataset {
             writer.push_label(*label, points.clone(), &[]).unwrap();
         }
         let manifest = writer.finish().unwrap();
-        let files: HashMap<String, Bytes> = std::mem::take(&mut *sink.0.lock().unwrap())
-            .into_iter()
-            .map(|(path, bytes)| (path, Bytes::from(bytes)))
-            .collect();
+        let files: HashMap<String, Bytes> = sink.files();
         let mut d = Self {
             files,
             manifest,

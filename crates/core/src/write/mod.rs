@@ -6,6 +6,7 @@ mod dataset;
 mod encoders;
 mod hashing;
 mod label_index;
+mod memory;
 mod points_file;
 
 use std::io::Write;
@@ -15,6 +16,7 @@ use parquet::basic::ZstdLevel;
 use crate::error::{Error, Result};
 
 pub use dataset::DatasetWriter;
+pub use memory::MemorySink;
 
 /// Where the writer puts files: `create` returns a writer for a path relative to the
 /// dataset (`/`-separated). Hosts implement it; this crate does no IO itself.
