@@ -158,12 +158,20 @@ mod tests {
         let secret = "s3://private-bucket/schema/table at http://10.1.2.3:9000/?data";
         let cases = [
             (
-                ReadError::not_found("label 5 in dataset d"),
+                ReadError::NotFound {
+                    what: "label 5 in dataset d".into(),
+                },
                 404,
                 "not_found",
             ),
             (ReadError::bad_request("bad filter"), 400, "bad_request"),
-            (ReadError::too_large("over 3 labels"), 413, "too_large"),
+            (
+                ReadError::TooLarge {
+                    message: "over 3 labels".into(),
+                },
+                413,
+                "too_large",
+            ),
             (
                 ReadError::unavailable("d", secret),
                 503,

@@ -71,10 +71,6 @@ impl Loaded {
     }
 }
 
-fn unavailable(name: &str, what: impl std::fmt::Display) -> ReadError {
-    ReadError::unavailable(name, what)
-}
-
 /// A file's bytes as they are fetched, step by step.
 #[cfg(not(target_arch = "wasm32"))]
 pub type FileStream =
@@ -103,7 +99,7 @@ impl Dataset {
             match &*state {
                 State::Ready(l) => return Ok(l.clone()),
                 State::Failed { reason, at_ms } if clock.now_ms() - at_ms < RETRY_MS => {
-                    return Err(unavailable(&self.name, reason));
+                    return Err(ReadError::unavailable(&self.name, reason));
                 }
                 _ => {}
             }
@@ -121,7 +117,7 @@ impl Dataset {
                     reason: reason.clone(),
                     at_ms: clock.now_ms(),
                 };
-                Err(unavailable(&self.name, reason))
+                Err(ReadError::unavailable(&self.name, reason))
             }
         }
     }
@@ -190,7 +186,8 @@ impl Dataset {
             )
             .await?;
         let page = Arc::new(
-            decode_page(&loaded.manifest, i, &bytes).map_err(|e| unavailable(&self.name, e))?,
+            decode_page(&loaded.manifest, i, &bytes)
+                .map_err(|e| ReadError::unavailable(&self.name, e))?,
         );
         let mut cache = loaded.pages.lock().expect("page cache lock");
         if cache.len() >= PAGE_CACHE {
@@ -212,11 +209,13 @@ impl Dataset {
             .get_range(path, range.clone())
             .await
             .map_err(|e| match e {
-                StoreError::NotFound(_) => unavailable(&self.name, format!("{path} is missing")),
-                other => unavailable(&self.name, other),
+                StoreError::NotFound(_) => {
+                    ReadError::unavailable(&self.name, format!("{path} is missing"))
+                }
+                other => ReadError::unavailable(&self.name, other),
             })?;
         if bytes.len() as u64 != range.end - range.start {
-            return Err(unavailable(
+            return Err(ReadError::unavailable(
                 &self.name,
                 format!("{path} is shorter than its manifest says"),
             ));
@@ -247,7 +246,7 @@ impl Dataset {
                 store
                     .get_range(&path, r)
                     .await
-                    .map_err(|e| unavailable(&name, e))
+                    .map_err(|e| ReadError::unavailable(&name, e))
             }
         });
         Box::pin(stream)
@@ -290,7 +289,7 @@ impl Dataset {
         file: u32,
     ) -> Result<&'a Arc<ParquetMetaData>, ReadError> {
         loaded.footer(file).ok_or_else(|| {
-            unavailable(
+            ReadError::unavailable(
                 &self.name,
                 format!("the index names file {file}, which the manifest lacks"),
             )
@@ -306,7 +305,7 @@ impl Dataset {
         loaded
             .manifest
             .file(file)
-            .ok_or_else(|| unavailable(&self.name, format!("no points file {file}")))
+            .ok_or_else(|| ReadError::unavailable(&self.name, format!("no points file {file}")))
     }
 
     /// Fetches and decodes chunks (their byte ranges merged per file), in order.
@@ -339,7 +338,7 @@ impl Dataset {
         let meta = self.footer(loaded, file)?;
         let path = &self.points_file(loaded, file)?.path;
         decode_points(path, meta, sparse, span, loaded.manifest.dims())
-            .map_err(|e| unavailable(&self.name, e))
+            .map_err(|e| ReadError::unavailable(&self.name, e))
     }
 
     /// Decodes rows `span` of points file `file`, whose bytes are in `sparse`, into one
@@ -354,7 +353,7 @@ impl Dataset {
         let meta = self.footer(loaded, file)?;
         let path = &self.points_file(loaded, file)?.path;
         decode_point_columns(path, meta, sparse, span, loaded.manifest.dims())
-            .map_err(|e| unavailable(&self.name, e))
+            .map_err(|e| ReadError::unavailable(&self.name, e))
     }
 
     /// Fetches the bytes of chunks (their byte ranges merged per file), by file.
@@ -394,8 +393,8 @@ impl Dataset {
                 timing.bytes_fetched += t.bytes_fetched;
                 (*file, r.start, bytes)
             });
-        let files =
-            fetched_files(&loaded.manifest, parts).map_err(|e| unavailable(&self.name, e))?;
+        let files = fetched_files(&loaded.manifest, parts)
+            .map_err(|e| ReadError::unavailable(&self.name, e))?;
         timing.fetch += clock.now_ms() - t0;
         Ok(files)
     }
@@ -411,7 +410,7 @@ impl Dataset {
             return Ok(Vec::new());
         };
         let Some((range, rows)) =
-            plan_blocks(entry, meta).map_err(|e| unavailable(&self.name, e))?
+            plan_blocks(entry, meta).map_err(|e| ReadError::unavailable(&self.name, e))?
         else {
             return Ok(Vec::new());
         };
@@ -421,7 +420,7 @@ impl Dataset {
             .await?;
         sparse.insert(range.offset, bytes);
         pocaduck_edge_core::read::decode_blocks(&file.path, meta, sparse, &rows)
-            .map_err(|e| unavailable(&self.name, e))
+            .map_err(|e| ReadError::unavailable(&self.name, e))
     }
 }
 

@@ -55,11 +55,6 @@ pub enum ReadError {
 }
 
 impl ReadError {
-    /// [`ReadError::NotFound`] of `what`.
-    pub fn not_found(what: impl Into<String>) -> Self {
-        Self::NotFound { what: what.into() }
-    }
-
     /// [`ReadError::BadRequest`] saying `message`.
     pub fn bad_request(message: impl std::fmt::Display) -> Self {
         Self::BadRequest {
@@ -79,13 +74,6 @@ impl ReadError {
     pub fn upstream(detail: impl std::fmt::Display) -> Self {
         Self::UpstreamFailed {
             detail: detail.to_string(),
-        }
-    }
-
-    /// [`ReadError::TooLarge`] saying `message`.
-    pub fn too_large(message: impl Into<String>) -> Self {
-        Self::TooLarge {
-            message: message.into(),
         }
     }
 

@@ -448,8 +448,7 @@ impl LabelPoints {
                     values.extend_from_slice(span);
                 }
                 self.done = true;
-                let mut cloud = PointCloud::new(self.dims, values)
-                    .map_err(|e| ReadError::upstream(e.to_string()))?;
+                let mut cloud = PointCloud::new(self.dims, values).map_err(ReadError::upstream)?;
                 cloud.sort_unique();
                 Ok(Some(cloud))
             }
@@ -510,7 +509,7 @@ fn columnar_cloud(batches: &[RecordBatch], dims: usize) -> Result<(PointCloud, b
                 append_rows(&mut rows, columns, &mut before, &mut ascending);
             }
         }
-        let cloud = PointCloud::new(3, rows).map_err(|e| ReadError::upstream(e.to_string()))?;
+        let cloud = PointCloud::new(3, rows).map_err(ReadError::upstream)?;
         return Ok((cloud, ascending));
     }
     let mut values = vec![0i64; n * dims];
@@ -525,7 +524,7 @@ fn columnar_cloud(batches: &[RecordBatch], dims: usize) -> Result<(PointCloud, b
         }
         start = end;
     }
-    let cloud = PointCloud::new(dims, values).map_err(|e| ReadError::upstream(e.to_string()))?;
+    let cloud = PointCloud::new(dims, values).map_err(ReadError::upstream)?;
     let ascending = cloud.is_sorted_unique();
     Ok((cloud, ascending))
 }

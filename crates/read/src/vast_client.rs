@@ -81,7 +81,7 @@ impl VastClient {
                 &self.credentials,
                 self.clock.unix_seconds(),
             )
-            .map_err(|e| ReadError::internal(e.to_string()))?;
+            .map_err(ReadError::internal)?;
             timing.requests += 1;
             let t0 = self.clock.now_ms();
             let is_get = signed.method == http::Method::GET;
@@ -176,7 +176,7 @@ impl VastClient {
         let (body, _) = self
             .call(request::list_columns(txid, table, page), timing)
             .await?;
-        parse_columns(&body).map_err(|e| ReadError::upstream(e.to_string()))
+        parse_columns(&body).map_err(ReadError::upstream)
     }
 
     /// Whether `schema` exists in `bucket` (a nested schema's parent must exist).
@@ -197,9 +197,9 @@ impl VastClient {
             next_key: 0,
         };
         let request = request::list_schemas(txid, bucket, parent, &filter, page)
-            .map_err(|e| ReadError::bad_request(e.to_string()))?;
+            .map_err(ReadError::bad_request)?;
         let (body, _) = self.call(request, timing).await?;
-        let entries = parse_schemas(&body).map_err(|e| ReadError::upstream(e.to_string()))?;
+        let entries = parse_schemas(&body).map_err(ReadError::upstream)?;
         Ok(entries.iter().any(|e| e.name == name))
     }
 
@@ -217,9 +217,9 @@ impl VastClient {
         };
         let request =
             request::list_tables(txid, table.bucket(), table.schema(), &filter, page, false)
-                .map_err(|e| ReadError::bad_request(e.to_string()))?;
+                .map_err(ReadError::bad_request)?;
         let (body, _) = self.call(request, timing).await?;
-        let entries = parse_tables(&body).map_err(|e| ReadError::upstream(e.to_string()))?;
+        let entries = parse_tables(&body).map_err(ReadError::upstream)?;
         Ok(entries.iter().any(|e| e.name == table.table()))
     }
 
@@ -231,10 +231,9 @@ impl VastClient {
         batch: &RecordBatch,
         timing: &mut Timing,
     ) -> Result<Vec<u64>, ReadError> {
-        let request = request::insert_rows(txid, table, batch)
-            .map_err(|e| ReadError::internal(e.to_string()))?;
+        let request = request::insert_rows(txid, table, batch).map_err(ReadError::internal)?;
         let (body, _) = self.call(request, timing).await?;
-        parse_row_ids(&body).map_err(|e| ReadError::upstream(e.to_string()))
+        parse_row_ids(&body).map_err(ReadError::upstream)
     }
 
     /// Starts `SELECT columns FROM table WHERE filter` in transaction `txid` (the caller
@@ -248,8 +247,8 @@ impl VastClient {
         filter: &Filter,
         settings: QuerySettings,
     ) -> Result<QueryRun, ReadError> {
-        let encoded = query::encode(table_schema, columns, filter)
-            .map_err(|e| ReadError::bad_request(e.to_string()))?;
+        let encoded =
+            query::encode(table_schema, columns, filter).map_err(ReadError::bad_request)?;
         Ok(QueryRun {
             client: Arc::clone(self),
             txid,
@@ -386,7 +385,7 @@ impl QueryRun {
                             self.cursor.settings().num_sub_splits,
                             ReplyLimits::default(),
                         )
-                        .map_err(|e| ReadError::internal(e.to_string()))?,
+                        .map_err(ReadError::internal)?,
                     );
                 }
             }
@@ -404,11 +403,9 @@ impl QueryRun {
                 let mut events = Vec::new();
                 decoder
                     .push(&bytes, &mut events)
-                    .map_err(|e| ReadError::upstream(e.to_string()))?;
+                    .map_err(ReadError::upstream)?;
                 for event in events {
-                    self.cursor
-                        .observe(&event)
-                        .map_err(|e| ReadError::upstream(e.to_string()))?;
+                    self.cursor.observe(&event).map_err(ReadError::upstream)?;
                     match event {
                         Event::Batch { batch, .. } => self.round.push(batch),
                         Event::RoundDone { .. } if !self.round.is_empty() => {
@@ -428,9 +425,7 @@ impl QueryRun {
             None => match decoder.finish() {
                 Ok(_) => {
                     self.body = None;
-                    self.cursor
-                        .end_reply()
-                        .map_err(|e| ReadError::upstream(e.to_string()))?;
+                    self.cursor.end_reply().map_err(ReadError::upstream)?;
                 }
                 Err(e) => self.cut(&e.to_string())?,
             },
