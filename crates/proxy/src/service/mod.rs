@@ -134,10 +134,7 @@ impl Service {
             *r.status_mut() = StatusCode::NO_CONTENT;
             Ok(r)
         } else {
-            match self.read_body(request).await {
-                Ok(request) => self.route(request).await,
-                Err(e) => Err(e),
-            }
+            self.answer(request).await
         };
         let response = answer.unwrap_or_else(|e| {
             if e.is_server_error() {
@@ -166,6 +163,16 @@ impl Service {
         self.cors
             .apply(origin.as_deref(), response.headers_mut(), preflight);
         response
+    }
+
+    /// The answer to a request other than a preflight: its body read, then routed.
+    async fn answer<B>(&self, request: Request<B>) -> Answer
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let request = self.read_body(request).await?;
+        self.route(request).await
     }
 
     /// The request with its body read whole, up to the limit.
