@@ -54,4 +54,39 @@ pub mod scripted;
 pub mod target;
 
 pub use api::{assert_error, assert_logged_error, json_body, Api, Response, ServerLog};
+
+/// Calls `$runner!` with every check that holds for any host and takes an [`Api`] alone, as
+/// `module::check` paths (the runner's scope imports [`checks`]' modules). Each runner
+/// makes its tests from this one list, so a check added here runs everywhere:
+///
+/// ```text
+/// macro_rules! run {
+///     ($($module:ident::$check:ident),* $(,)?) => {$(
+///         #[tokio::test]
+///         async fn $check() { $module::$check(&api()).await; }
+///     )*};
+/// }
+/// pocaduck_edge_conformance::any_host_checks!(run);
+/// ```
+#[macro_export]
+macro_rules! any_host_checks {
+    ($runner:ident) => {
+        $runner!(
+            listing::lists_the_dataset,
+            listing::labels_page_in_ascending_order_and_include_big_ids,
+            listing::counts_and_bounds_match_the_points,
+            points::every_format_carries_the_same_points,
+            points::points_come_in_pocaducks_xyz_order,
+            points::limit_and_bbox_select_subsets,
+            points::many_labels_in_one_post,
+            answers::rows_answers_of_one_whole_label_name_its_bounds,
+            answers::parquet_answers_of_one_label_name_their_bounds,
+            answers::answers_give_their_point_count_before_the_points_when_known,
+            errors::bad_labels_are_400,
+            errors::unknown_things_are_404,
+            errors::bad_options_are_400,
+            files::files_serve_ranges_etags_and_nothing_outside_the_dataset,
+        );
+    };
+}
 pub use target::{HttpTarget, InProcess, Target};
