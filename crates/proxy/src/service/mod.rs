@@ -208,3 +208,104 @@ impl Service {
             .ok_or_else(|| ApiError::not_found(format!("no dataset {name:?}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use http_body_util::{BodyExt, Full, StreamBody};
+
+    use super::*;
+
+    struct FixedClock;
+
+    impl Clock for FixedClock {
+        fn now_ms(&self) -> f64 {
+            0.0
+        }
+        fn unix_seconds(&self) -> u64 {
+            1_700_000_000
+        }
+    }
+
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<String>>);
+
+    impl ErrorLog for Lines {
+        fn failed(&self, request_id: &str, _: &Method, path: &str, error: &ApiError) {
+            let line = format!("{request_id} {path} {}", error.code);
+            self.0.lock().unwrap().push(line);
+        }
+    }
+
+    fn service(log: Arc<Lines>) -> Service {
+        Service::new(ServiceConfig {
+            datasets: Vec::new(),
+            vast: Vec::new(),
+            cors: CorsPolicy::new(vec!["https://viewer.example".into()]),
+            limits: Limits {
+                max_body_bytes: 8,
+                ..Limits::default()
+            },
+            clock: Arc::new(FixedClock),
+            log,
+        })
+    }
+
+    fn post<B>(body: B) -> Request<B> {
+        Request::post("/v1/datasets/d/points")
+            .header(header::ORIGIN, "https://viewer.example")
+            .body(body)
+            .unwrap()
+    }
+
+    /// An error answer's status, code and request id, after checking that it carries the
+    /// id in its header and CORS.
+    fn error_of(response: Response<Body>) -> (StatusCode, String) {
+        let status = response.status();
+        let headers = response.headers().clone();
+        assert_eq!(
+            headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://viewer.example"
+        );
+        let body = futures::executor::block_on(response.into_body().collect())
+            .unwrap()
+            .to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json["error"]["request_id"],
+            headers[REQUEST_ID].to_str().unwrap()
+        );
+        (status, json["error"]["code"].as_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn a_body_over_the_limit_or_unreadable_is_refused_as_any_error() {
+        let log = Arc::new(Lines::default());
+        let service = service(log.clone());
+        let over =
+            futures::executor::block_on(service.handle(post(Full::new(Bytes::from("123456789")))));
+        assert_eq!(
+            error_of(over),
+            (StatusCode::PAYLOAD_TOO_LARGE, "too_large".to_owned())
+        );
+        let broken = futures::stream::iter([
+            Ok(http_body::Frame::data(Bytes::from("{"))),
+            Err(std::io::Error::other("connection reset")),
+        ]);
+        let unread = futures::executor::block_on(service.handle(post(StreamBody::new(broken))));
+        assert_eq!(
+            error_of(unread),
+            (StatusCode::BAD_REQUEST, "bad_request".to_owned())
+        );
+        // Refusing a request is not a failure of the server's: nothing is logged.
+        assert!(log.0.lock().unwrap().is_empty());
+        // Within the limit, the body reaches the route: no such dataset.
+        let within =
+            futures::executor::block_on(service.handle(post(Full::new(Bytes::from("{}")))));
+        assert_eq!(
+            error_of(within),
+            (StatusCode::NOT_FOUND, "not_found".to_owned())
+        );
+    }
+}
