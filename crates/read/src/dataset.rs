@@ -10,12 +10,11 @@ use futures::StreamExt;
 use parquet::file::metadata::ParquetMetaData;
 use pocaduck_edge_core::cloud::Column;
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
-use pocaduck_edge_core::plan::{plan_blocks, Chunk};
-use pocaduck_edge_core::read::{
-    decode_point_columns, decode_points, parse_footer, RowSpan, SparseFile,
-};
+use pocaduck_edge_core::plan::Chunk;
+use pocaduck_edge_core::read::{decode_point_columns, decode_points, RowSpan, SparseFile};
 use pocaduck_edge_core::reader::{
-    decode_page, fetched_files, merge_by_file, points_footer, LabelPaging, LabelsPage, NextAfter,
+    blocks_footer, decode_page, fetched_files, merge_by_file, points_footer, BlocksPlan,
+    LabelPaging, LabelsPage, NextAfter,
 };
 use pocaduck_edge_core::{Manifest, PointCloud};
 
@@ -153,8 +152,8 @@ impl Dataset {
         .await?;
         let blocks_footer = match &manifest.blocks {
             Some(b) => {
-                let (path, bytes) = footer(b).await?;
-                Some(parse_footer(&path, &bytes).map_err(|e| e.to_string())?)
+                let (_, bytes) = footer(b).await?;
+                Some(blocks_footer(&manifest, &bytes).map_err(|e| e.to_string())?)
             }
             None => None,
         };
@@ -406,21 +405,14 @@ impl Dataset {
         entry: &IndexEntry,
         timing: &mut Timing,
     ) -> Result<Vec<(String, u64)>, ReadError> {
-        let (Some(file), Some(meta)) = (&loaded.manifest.blocks, &loaded.blocks_footer) else {
+        let unavailable = |e| ReadError::unavailable(&self.name, e);
+        let plan = BlocksPlan::new(&loaded.manifest, loaded.blocks_footer.as_ref(), entry)
+            .map_err(unavailable)?;
+        let Some(plan) = plan else {
             return Ok(Vec::new());
         };
-        let Some((range, rows)) =
-            plan_blocks(entry, meta).map_err(|e| ReadError::unavailable(&self.name, e))?
-        else {
-            return Ok(Vec::new());
-        };
-        let mut sparse = SparseFile::new(file.size);
-        let bytes = self
-            .fetch(&file.path, range.offset..range.end(), timing)
-            .await?;
-        sparse.insert(range.offset, bytes);
-        pocaduck_edge_core::read::decode_blocks(&file.path, meta, sparse, &rows)
-            .map_err(|e| ReadError::unavailable(&self.name, e))
+        let bytes = self.fetch(plan.path(), plan.range(), timing).await?;
+        plan.decode(bytes).map_err(unavailable)
     }
 }
 

@@ -10,12 +10,12 @@ use bytes::Bytes;
 use parquet::file::metadata::ParquetMetaData;
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
 use pocaduck_edge_core::manifest::DataFile;
-use pocaduck_edge_core::plan::plan_blocks;
-use pocaduck_edge_core::read::{decode_blocks, parse_footer, SparseFile};
 use pocaduck_edge_core::reader::labels::{decode_page, labels_after, lookup};
 use pocaduck_edge_core::reader::points::{fetched_files, points_footer};
 use pocaduck_edge_core::reader::selection::leading_bbox;
-use pocaduck_edge_core::reader::{LabelsStep, Lookup, NextAfter, PointsPlan, Selection};
+use pocaduck_edge_core::reader::{
+    blocks_footer, BlocksPlan, LabelsStep, Lookup, NextAfter, PointsPlan, Selection,
+};
 use pocaduck_edge_core::{parse_label, Manifest};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -143,6 +143,16 @@ impl EdgeReader {
             }))
     }
 
+    /// The blocks read of a label whose page is loaded, `None` when it has none.
+    fn blocks_plan(&self, label_text: &str) -> Result<Option<BlocksPlan<'_>>, JsError> {
+        let entry = self.entry(label_text)?;
+        Ok(BlocksPlan::new(
+            &self.manifest,
+            self.blocks_footer.as_ref(),
+            entry,
+        )?)
+    }
+
     fn page_request(&self, i: usize) -> Request {
         let r = self.manifest.label_index.pages[i].range;
         Request {
@@ -190,8 +200,8 @@ impl EdgeReader {
     pub fn set_footer(&mut self, file: i32, bytes: &[u8]) -> Result<(), JsError> {
         let no_file = || JsError::new(&format!("the manifest has no file {file}"));
         if file == BLOCKS_FILE {
-            let data = self.manifest.blocks.as_ref().ok_or_else(no_file)?;
-            self.blocks_footer = Some(parse_footer(&data.path, bytes)?);
+            self.manifest.blocks.as_ref().ok_or_else(no_file)?;
+            self.blocks_footer = Some(blocks_footer(&self.manifest, bytes)?);
             return Ok(());
         }
         let i = u32::try_from(file)
@@ -338,18 +348,17 @@ impl EdgeReader {
     /// `undefined` when it has no blocks.
     #[wasm_bindgen(js_name = planBlocks)]
     pub fn plan_blocks(&self, label_text: &str) -> Result<JsValue, JsError> {
-        let entry = self.entry(label_text)?;
-        let (Some(file), Some(meta)) = (&self.manifest.blocks, &self.blocks_footer) else {
-            return Ok(JsValue::UNDEFINED);
-        };
-        match plan_blocks(entry, meta)? {
-            Some((range, _)) => to_js(&Request {
-                file: Some(BLOCKS_FILE),
-                page: None,
-                path: file.path.clone(),
-                start: range.offset,
-                end: range.end(),
-            }),
+        match self.blocks_plan(label_text)? {
+            Some(plan) => {
+                let range = plan.range();
+                to_js(&Request {
+                    file: Some(BLOCKS_FILE),
+                    page: None,
+                    path: plan.path().to_string(),
+                    start: range.start,
+                    end: range.end,
+                })
+            }
             None => Ok(JsValue::UNDEFINED),
         }
     }
@@ -363,22 +372,17 @@ impl EdgeReader {
             block_id: String,
             point_count: u64,
         }
-        let entry = self.entry(label_text)?;
-        let (Some(file), Some(meta)) = (&self.manifest.blocks, &self.blocks_footer) else {
-            return to_js(&Vec::<Block>::new());
+        let blocks: Vec<Block> = match self.blocks_plan(label_text)? {
+            Some(plan) => plan
+                .decode(Bytes::from(bytes))?
+                .into_iter()
+                .map(|(block_id, point_count)| Block {
+                    block_id,
+                    point_count,
+                })
+                .collect(),
+            None => Vec::new(),
         };
-        let Some((range, rows)) = plan_blocks(entry, meta)? else {
-            return to_js(&Vec::<Block>::new());
-        };
-        let mut sparse = SparseFile::new(file.size);
-        sparse.insert(range.offset, Bytes::from(bytes));
-        let blocks: Vec<Block> = decode_blocks(&file.path, meta, sparse, &rows)?
-            .into_iter()
-            .map(|(block_id, point_count)| Block {
-                block_id,
-                point_count,
-            })
-            .collect();
         to_js(&blocks)
     }
 }

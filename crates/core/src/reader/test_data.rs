@@ -10,7 +10,7 @@ use crate::index::{IndexEntry, IndexPage};
 use crate::manifest::Manifest;
 use crate::reader::labels::{decode_page, lookup, Lookup};
 use crate::reader::points::points_footer;
-use crate::write::{DatasetWriter, MemorySink, WriterOptions};
+use crate::write::{BlockCount, DatasetWriter, MemorySink, WriterOptions};
 use crate::PointCloud;
 
 /// A dataset in memory, with every footer and index page loaded through the reader's checks.
@@ -24,11 +24,23 @@ pub(super) struct Dataset {
 impl Dataset {
     /// Writes `labels` (ascending) of `x, y, z` points.
     pub(super) fn write(labels: &[(u64, PointCloud)], options: WriterOptions) -> Self {
+        let labels: Vec<_> = labels
+            .iter()
+            .map(|(label, points)| (*label, points.clone(), Vec::new()))
+            .collect();
+        Self::write_with_blocks(&labels, options)
+    }
+
+    /// Writes `labels` (ascending) of `x, y, z` points, each with the blocks it came from.
+    pub(super) fn write_with_blocks(
+        labels: &[(u64, PointCloud, Vec<BlockCount>)],
+        options: WriterOptions,
+    ) -> Self {
         let sink = MemorySink::default();
         let dims = ["x", "y", "z"].map(String::from).to_vec();
         let mut writer = DatasetWriter::new(sink.clone(), dims, options).unwrap();
-        for (label, points) in labels {
-            writer.push_label(*label, points.clone(), &[]).unwrap();
+        for (label, points, blocks) in labels {
+            writer.push_label(*label, points.clone(), blocks).unwrap();
         }
         let manifest = writer.finish().unwrap();
         let files: HashMap<String, Bytes> = sink.files();
