@@ -12,7 +12,7 @@ ensure_wasm_bindgen
 ensure_node_modules
 cargo build --locked --profile wasm --target wasm32-unknown-unknown -p pocaduck-edge-wasm
 rm -rf pkg
-wasm-bindgen --target web --out-dir pkg --out-name pocaduck_edge_wasm \
+"$WASM_BINDGEN" --target web --out-dir pkg --out-name pocaduck_edge_wasm \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm/pocaduck_edge_wasm.wasm"
 if [ "${1:-}" = "--profiling" ]; then
   profiling="${2:?--profiling needs a directory}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit and HTTP tests, the wasm32 build of core, vastdb, read and proxy, the
+# Runs every test: Rust unit and HTTP tests, the wasm32 check of core, vastdb, read and proxy, the
 # npm package (its types, and the client against the real server in Node), the viewer in
 # headless Chromium, the reference test against the real PoCADuck package, and the official
 # VastDB SDK against the emulator.
@@ -8,7 +8,10 @@ cd "$ROOT"
 ensure_wasm_toolchain
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
-cargo build --locked --target wasm32-unknown-unknown -p pocaduck-edge-core -p pocaduck-edge-vastdb -p pocaduck-edge-read -p pocaduck-edge-proxy
+# The crates a Worker or a browser links, checked and linted for wasm32 (no code generated:
+# the npm package's build below generates the browser's).
+cargo clippy --locked --target wasm32-unknown-unknown -p pocaduck-edge-core \
+  -p pocaduck-edge-vastdb -p pocaduck-edge-read -p pocaduck-edge-proxy -- -D warnings
 # The HTTP tests start both binaries.
 cargo build --locked -p pocaduck-edge -p vastdb-emulator
 cargo test --locked --workspace

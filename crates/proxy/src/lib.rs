@@ -7,6 +7,10 @@
 //! `Upstream`); this crate chooses statuses ([`ApiError`]) and encodes answers. No tokio,
 //! no filesystem: it builds for `wasm32-unknown-unknown`.
 
+// On wasm32 the IO traits are not `Send` (one thread), and the `Arc`s that share readers
+// between a native host's tasks hold them there too.
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+
 pub mod body;
 pub mod cors;
 pub mod error;

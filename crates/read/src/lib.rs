@@ -14,6 +14,10 @@
 //! crate adds the fetching between them. No runtime, no sockets: it builds for
 //! `wasm32-unknown-unknown`, where the traits are `?Send`.
 
+// On wasm32 the IO traits are not `Send` (one thread), and the `Arc`s that share readers
+// between a native host's tasks hold them there too.
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+
 pub mod dataset;
 pub mod error;
 pub mod store;
