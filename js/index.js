@@ -1,13 +1,13 @@
 // pocaduck-edge: neuron point clouds for browsers, Web Workers and Node ≥ 18.
 // The JS half does the IO (fetch, bounded ranges, concurrency, cancellation, progress,
-// ETag checks); the wasm half (pkg/, from crates/wasm) plans reads and decodes.
+// ETag checks); the wasm half (pkg/, built from crates/wasm) plans reads and decodes.
 // Types: index.d.ts.
 
 import initWasm, {
   EdgeReader,
   decodeArrow as wasmDecodeArrow,
   decodeParquet as wasmDecodeParquet,
-} from "../pkg/pocaduck_edge_wasm.js";
+} from "./pkg/pocaduck_edge_wasm.js";
 import { checkOutputs, outputSlots } from "./outputs.js";
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -31,7 +31,7 @@ export function init(wasm) {
   ready ??= (async () => {
     let input = wasm;
     if (input === undefined) {
-      const url = new URL("../pkg/pocaduck_edge_wasm_bg.wasm", import.meta.url);
+      const url = new URL("./pkg/pocaduck_edge_wasm_bg.wasm", import.meta.url);
       if (url.protocol === "file:") {
         // Node: fetch() does not read files. Hidden from bundlers, which never take this path.
         const fs = "node:fs/promises";

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds the npm package's WebAssembly half into pkg/: cargo (profile `wasm`), the
+# Builds the npm package's WebAssembly half into js/pkg/: cargo (profile `wasm`), the
 # wasm-bindgen CLI of the exact version the crate pins, then binaryen's wasm-opt from npm
 # (-O1 and no names section: most of -O3's gain at a fraction of its minutes).
 # Every tool comes from crates.io or npm and is installed only when missing.
-#   --profiling DIR  also writes the package (js/ and pkg/) to DIR with the same code and the
+#   --profiling DIR  also writes the package (js/ with its pkg/) to DIR with the same code and the
 #                    names section kept, so profilers name the wasm functions.
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -11,16 +11,18 @@ ensure_wasm_toolchain
 ensure_wasm_bindgen
 ensure_node_modules
 cargo build --locked --profile wasm --target wasm32-unknown-unknown -p pocaduck-edge-wasm
-rm -rf pkg
-"$WASM_BINDGEN" --target web --out-dir pkg --out-name pocaduck_edge_wasm \
+PKG=js/pkg
+rm -rf "$PKG"
+"$WASM_BINDGEN" --target web --out-dir "$PKG" --out-name pocaduck_edge_wasm \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm/pocaduck_edge_wasm.wasm"
 if [ "${1:-}" = "--profiling" ]; then
   profiling="${2:?--profiling needs a directory}"
   rm -rf "$profiling"
-  mkdir -p "$profiling/pkg"
-  cp -r js "$profiling/"
-  cp pkg/pocaduck_edge_wasm.js "$profiling/pkg/"
-  wasm_opt_cached pkg/pocaduck_edge_wasm_bg.wasm "$profiling/pkg/pocaduck_edge_wasm_bg.wasm" --debuginfo
+  mkdir -p "$profiling"
+  cp js/*.js js/*.d.ts js/package.json "$profiling/"
+  mkdir "$profiling/pkg"
+  cp "$PKG/pocaduck_edge_wasm.js" "$profiling/pkg/"
+  wasm_opt_cached "$PKG/pocaduck_edge_wasm_bg.wasm" "$profiling/pkg/pocaduck_edge_wasm_bg.wasm" --debuginfo
 fi
-wasm_opt_cached pkg/pocaduck_edge_wasm_bg.wasm pkg/pocaduck_edge_wasm_bg.wasm --strip-debug
-rm -f pkg/.gitignore pkg/package.json
+wasm_opt_cached "$PKG/pocaduck_edge_wasm_bg.wasm" "$PKG/pocaduck_edge_wasm_bg.wasm" --strip-debug
+rm -f "$PKG/.gitignore" "$PKG/package.json"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Assembles the viewer into a servable folder (default dist/www): www/, three.js and its
-# OrbitControls from node_modules/three, and the pocaduck-edge package (js/ and the wasm
-# glue in pkg/, built by scripts/build-wasm.sh) under pocaduck-edge/.
+# OrbitControls from node_modules/three, and the pocaduck-edge package (js/, with the wasm
+# glue in js/pkg/ built by scripts/build-wasm.sh) under pocaduck-edge/.
 #   scripts/build-www.sh [OUT_DIR]
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -16,7 +16,7 @@ mkdir -p "$(dirname "$OUT")"
 NEXT="$(mktemp -d "$(dirname "$OUT")/.www-next.XXXXXX")"
 trap 'rm -rf "$NEXT"' EXIT
 cp -R www/. "$NEXT/"
-mkdir -p "$NEXT/vendor/addons/controls" "$NEXT/pocaduck-edge/js" "$NEXT/pocaduck-edge/pkg"
+mkdir -p "$NEXT/vendor/addons/controls" "$NEXT/pocaduck-edge/pkg"
 cp node_modules/three/build/three.module.js "$NEXT/vendor/"
 # three.module.js imports the shared core from ./three.core.js (three ≥ 0.169).
 if grep -q "three.core.js" node_modules/three/build/three.module.js; then
@@ -24,10 +24,9 @@ if grep -q "three.core.js" node_modules/three/build/three.module.js; then
 fi
 cp node_modules/three/examples/jsm/controls/OrbitControls.js "$NEXT/vendor/addons/controls/"
 cp node_modules/three/LICENSE "$NEXT/vendor/three-LICENSE"
-# The package keeps its shape (js/index.js imports ../pkg/), as npm would install it.
-cp -R js/. "$NEXT/pocaduck-edge/js/"
-cp -R pkg/. "$NEXT/pocaduck-edge/pkg/"
-rm -f "$NEXT/pocaduck-edge/pkg/.gitignore"
+# The package keeps its shape (index.js imports ./pkg/), as npm would install it.
+cp js/*.js js/*.d.ts js/package.json "$NEXT/pocaduck-edge/"
+cp js/pkg/pocaduck_edge_wasm.js js/pkg/pocaduck_edge_wasm_bg.wasm "$NEXT/pocaduck-edge/pkg/"
 chmod -R a+rX "$NEXT"
 
 rm -rf "$OUT.old"

@@ -87,14 +87,14 @@ function nativeDecode(bytes) {
   }
 }
 
-const PKG_FILES = ["pkg/pocaduck_edge_wasm_bg.wasm", "pkg/pocaduck_edge_wasm.js"];
+const PKG_FILES = ["js/pkg/pocaduck_edge_wasm_bg.wasm", "js/pkg/pocaduck_edge_wasm.js"];
 
-/** pkg/ may be rebuilt by someone else mid-run: wait for it rather than fail at once. */
+/** js/pkg/ may be rebuilt by someone else mid-run: wait for it rather than fail at once. */
 async function waitForPkg() {
   const ok = () => PKG_FILES.every((f) => existsSync(join(ROOT, f)) && statSync(join(ROOT, f)).size > 0);
   if (ok()) return;
   for (let i = 0; i < 3 && !ok(); i++) {
-    log("pkg/ is missing, perhaps being rebuilt: waiting a minute");
+    log("js/pkg/ is missing, perhaps being rebuilt: waiting a minute");
     await new Promise((r) => setTimeout(r, 60_000));
   }
   if (!ok()) run("bash", ["scripts/build-wasm.sh"], "building the wasm package");
@@ -172,7 +172,7 @@ async function nodeSuite(data) {
   // Where our time goes (self time per function), after the suite's warm-up: over the same
   // build with its names kept when there is one (`scripts/build-wasm.sh --profiling DIR`).
   const named = opts["profiling-package"];
-  const profiled = named ? await import(pathToFileURL(join(named, "js", "index.js")).href) : ours;
+  const profiled = named ? await import(pathToFileURL(join(named, "index.js")).href) : ours;
   await profiled.init();
   out.profiles = [];
   for (const [what, fn] of [
@@ -229,7 +229,7 @@ window.benchReady = true;
 `;
 
 const MIME = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
-const SERVED = ["js/", "pkg/", "bench/js/", "node_modules/"];
+const SERVED = ["js/", "bench/js/", "node_modules/"];
 
 function startStatic(data) {
   const server = createServer((req, res) => {
@@ -333,7 +333,7 @@ function sizes() {
   const groups = [
     {
       name: "ours: pocaduck-edge (wasm + glue + js/index.js)",
-      files: [join(ROOT, "pkg/pocaduck_edge_wasm_bg.wasm"), join(ROOT, "pkg/pocaduck_edge_wasm.js"), join(ROOT, "js/index.js")],
+      files: [join(ROOT, "js/pkg/pocaduck_edge_wasm_bg.wasm"), join(ROOT, "js/pkg/pocaduck_edge_wasm.js"), join(ROOT, "js/index.js")],
       ours: true,
     },
     { name: "parquet-wasm 0.8.0 esm (wasm + glue)", files: [nm("parquet-wasm/esm/parquet_wasm_bg.wasm"), nm("parquet-wasm/esm/parquet_wasm.js")] },

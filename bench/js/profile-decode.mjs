@@ -68,7 +68,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.error("usage: node bench/js/profile-decode.mjs ANSWER.parquet|ANSWER.arrow [--package DIR] [--runs N] [--output int64|float32] [--top N]");
     process.exit(2);
   }
-  const index = opts.package ? pathToFileURL(`${opts.package}/js/index.js`).href : "../../js/index.js";
+  const index = opts.package ? pathToFileURL(`${opts.package}/index.js`).href : "../../js/index.js";
   const { decodeArrow, decodeParquet, init } = await import(index);
   const bytes = new Uint8Array(readFileSync(positionals[0]));
   const decode = positionals[0].endsWith(".parquet") ? decodeParquet : decodeArrow;

@@ -373,7 +373,7 @@ test("errors show in the page", { timeout: 120_000 }, async () => {
     assert.match(await page.locator("#error").textContent(), /no-such-dataset/);
 
     // A site without the package: the page says the viewer did not start.
-    await page.route("**/pocaduck-edge/js/index.js", (route) => route.fulfill({ status: 404, body: "" }));
+    await page.route("**/pocaduck-edge/index.js", (route) => route.fulfill({ status: 404, body: "" }));
     await page.goto(viewerUrl(`dataset=${DATASET}&mode=proxy&labels=${facts.small}`));
     assert.equal(await settled(page), "error");
     assert.match(await page.locator("#error").textContent(), /did not start: could not load .*viewer\.js/);
@@ -390,7 +390,7 @@ test("the Web Worker helper loads and decodes off the main thread, in both modes
     await page.goto(`${server.base}/`);
     const results = await page.evaluate(
       async ({ dataset, label }) => {
-        const { PointsWorker } = await import("/pocaduck-edge/js/worker.js");
+        const { PointsWorker } = await import("/pocaduck-edge/worker.js");
         const worker = new PointsWorker();
         const sum = (a) => a.reduce((s, v) => s + v, 0n);
         const out = {};

@@ -58,7 +58,7 @@ let context;
 before(async () => {
   for (const [what, path, fix] of [
     ["the pocaduck-edge binary", BIN, "cargo build -p pocaduck-edge"],
-    ["the wasm package", join(ROOT, "pkg", "pocaduck_edge_wasm_bg.wasm"), "bash scripts/build-wasm.sh"],
+    ["the wasm package", join(ROOT, "js", "pkg", "pocaduck_edge_wasm_bg.wasm"), "bash scripts/build-wasm.sh"],
     ["Vite", join(ROOT, "node_modules", "vite", "bin", "vite.js"), "npm ci"],
     ["webpack", join(ROOT, "node_modules", "webpack-cli", "bin", "cli.js"), "npm ci"],
     ["Chromium", CHROMIUM, "bash scripts/ensure-chromium.sh"],
@@ -73,7 +73,7 @@ before(async () => {
   };
 
   // The package as published, installed where an app's bundler resolves it.
-  const [{ filename }] = JSON.parse(sh("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", scratch], ROOT));
+  const [{ filename }] = JSON.parse(sh("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", scratch], join(ROOT, "js")));
   const app = join(scratch, "app");
   const installed = join(app, "node_modules", "pocaduck-edge");
   mkdirSync(installed, { recursive: true });
