@@ -20,24 +20,40 @@ ensure_wasm_toolchain() {
   fi
 }
 
-# The wasm-bindgen CLI must match the `wasm-bindgen` crate exactly (crates/wasm pins it):
-# the one on PATH when it is that version, else one installed from crates.io into the target
-# dir's tools/ (a debug build: a minute to compile instead of two and a half on 2 cores, the
-# same output, and a second more per run). Sets WASM_BINDGEN to it.
+# Sets the variable named $1 to the CLI $2 of the crates.io crate $3 at exactly version $4,
+# whose `--version` prints the line $5: the one on PATH when it is that version, else one
+# installed into the target dir's tools/ (a debug build: a minute or two to compile instead of
+# several on 2 cores, for tools that do little work). Further arguments go to `cargo install`.
+ensure_cargo_tool() {
+  local var="$1" bin="$2" crate="$3" version="$4" line="$5"
+  shift 5
+  local path="$bin"
+  if ! "$path" --version 2>/dev/null | grep -qx "$line"; then
+    local tools="$CARGO_TARGET_DIR/tools"
+    path="$tools/bin/$bin"
+    if ! "$path" --version 2>/dev/null | grep -qx "$line"; then
+      cargo install --debug --root "$tools" --target-dir "$tools/build" "$@" "$crate" --version "$version"
+      rm -rf "$tools/build"
+    fi
+  fi
+  printf -v "$var" '%s' "$path"
+}
+
+# The wasm-bindgen CLI must match the `wasm-bindgen` crate exactly (crates/wasm pins it); its
+# build is a second more per run than a release one's, with the same output. Sets
+# WASM_BINDGEN. (Installed without --locked: a dependency version the CLI locks is missing
+# from the index.)
 WASM_BINDGEN_VERSION=0.2.130
 ensure_wasm_bindgen() {
-  WASM_BINDGEN=wasm-bindgen
-  if "$WASM_BINDGEN" --version 2>/dev/null | grep -qx "wasm-bindgen $WASM_BINDGEN_VERSION"; then
-    return
-  fi
-  local tools="$CARGO_TARGET_DIR/tools"
-  WASM_BINDGEN="$tools/bin/wasm-bindgen"
-  if ! "$WASM_BINDGEN" --version 2>/dev/null | grep -qx "wasm-bindgen $WASM_BINDGEN_VERSION"; then
-    # Without --locked: a dependency version locked by the CLI is missing from the index.
-    cargo install --debug --root "$tools" --target-dir "$tools/build" \
-      wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
-    rm -rf "$tools/build"
-  fi
+  ensure_cargo_tool WASM_BINDGEN wasm-bindgen wasm-bindgen-cli "$WASM_BINDGEN_VERSION" \
+    "wasm-bindgen $WASM_BINDGEN_VERSION"
+}
+
+# worker-build, which builds the Worker (crates/worker). Sets WORKER_BUILD.
+WORKER_BUILD_VERSION=0.8.7
+ensure_worker_build() {
+  ensure_cargo_tool WORKER_BUILD worker-build worker-build "$WORKER_BUILD_VERSION" \
+    "$WORKER_BUILD_VERSION" --locked
 }
 
 # The npm dev dependencies (binaryen's wasm-opt, typescript, the browser test's driver, the

@@ -14,9 +14,9 @@ export function binary(profile = "debug") {
   return join(target, profile, "pocaduck-edge");
 }
 
-/** Runs `pocaduck-edge args…` to completion; rejects with its stderr on failure. */
-export async function run(args, { bin = binary() } = {}) {
-  const child = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
+/** Runs `pocaduck-edge args…` (in `env`) to completion; rejects with its stderr on failure. */
+export async function run(args, { bin = binary(), env = process.env } = {}) {
+  const child = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"], env });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   const [code] = await once(child, "exit");
@@ -29,7 +29,27 @@ export async function run(args, { bin = binary() } = {}) {
  * stops an emulator it started), then SIGKILL after 10 s, and resolves once it has exited.
  */
 export async function serve(args = [], { bin = binary(), env = process.env, timeoutMs = 180_000 } = {}) {
-  const child = spawn(bin, ["serve", "--addr", "127.0.0.1:0", ...args], {
+  return listening(bin, ["serve", "--addr", "127.0.0.1:0", ...args], { env, timeoutMs });
+}
+
+/** The VastDB emulator's binary beside `binary()`, or `$VASTDB_EMULATOR_BIN`. */
+export function emulatorBinary() {
+  if (process.env.VASTDB_EMULATOR_BIN) return process.env.VASTDB_EMULATOR_BIN;
+  return join(binary(), "..", "vastdb-emulator");
+}
+
+/**
+ * Starts a `vastdb-emulator` on a loopback port over `dir` with its bucket `pocaduck`, signing
+ * with `accessKey` and `secretKey`. Resolves to `{url, stop}` as `serve`.
+ */
+export async function emulate(dir, { accessKey, secretKey, timeoutMs = 60_000 }) {
+  const args = ["--listen", "127.0.0.1:0", "--data", dir, "--access-key", accessKey, "--secret-key", secretKey, "--bucket", "pocaduck"];
+  return listening(emulatorBinary(), args, { env: process.env, timeoutMs });
+}
+
+/** Starts `bin args…`, whose first line is `listening on URL`; resolves to `{url, stop}`. */
+async function listening(bin, args, { env, timeoutMs }) {
+  const child = spawn(bin, args, {
     stdio: ["ignore", "pipe", "inherit"],
     env,
   });
@@ -42,7 +62,7 @@ export async function serve(args = [], { bin = binary(), env = process.env, time
     }, timeoutMs);
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`the server exited (${code ?? signal}) before listening`));
+      reject(new Error(`${bin} exited (${code ?? signal}) before listening`));
     });
     createInterface({ input: child.stdout }).once("line", (line) => {
       clearTimeout(timer);

@@ -8,6 +8,7 @@
 
 pub mod answer;
 pub mod cloud;
+pub mod columns;
 pub mod encoding;
 pub mod error;
 pub mod index;

@@ -77,6 +77,17 @@ impl ApiError {
         )
     }
 
+    /// 503: the host could not configure the service. `setting` names what to fix (a
+    /// variable's or flag's name, never its value); `detail` goes to the log only.
+    pub fn misconfigured(setting: &str, detail: String) -> Self {
+        Self::server(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "misconfigured",
+            &format!("the service is misconfigured: {setting} (its log has the details)"),
+            detail,
+        )
+    }
+
     /// 413: over a configured limit (the message names it).
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)

@@ -15,7 +15,8 @@ use pocaduck_edge_read::vast::{Layout, VastConfig, DEFAULT_LIMIT_ROWS, DEFAULT_M
 use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
 
 use crate::error::{Error, Result};
-use crate::store::{dataset_name, local_store, ObjectRanges};
+use crate::store::{local_store, ObjectRanges};
+use pocaduck_edge_read::dataset_name;
 
 /// The VastDB table read when `vastdb_table` is not changed (PoCADuck's default).
 pub const DEFAULT_VASTDB_TABLE: &str = "point_clouds";
@@ -321,7 +322,7 @@ impl StorageConfig {
             };
             let store = local_store(dir).map_err(open_error)?;
             return Ok((
-                dataset_name(dir),
+                dataset_name(dir).to_string(),
                 ObjectRanges::new(Arc::new(store), StorePath::default()),
             ));
         }
@@ -350,7 +351,10 @@ impl StorageConfig {
         }
         let prefix = StorePath::from_url_path(url.path()).map_err(|e| open_error(e.to_string()))?;
         let store = self.build_store(kind, &url).map_err(open_error)?;
-        Ok((dataset_name(url.path()), ObjectRanges::new(store, prefix)))
+        Ok((
+            dataset_name(url.path()).to_string(),
+            ObjectRanges::new(store, prefix),
+        ))
     }
 
     /// The `object_store` for a cloud or HTTP dataset at `url`, credentials passed as its

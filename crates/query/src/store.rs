@@ -9,7 +9,7 @@ use bytes::Bytes;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::ObjectStore;
-use pocaduck_edge_read::{Clock, RangeStore, StoreError};
+use pocaduck_edge_read::{dataset_name, Clock, RangeStore, StoreError};
 
 use crate::error::{Error, Result};
 
@@ -48,7 +48,7 @@ impl ObjectRanges {
             let store = local_store(location).map_err(open_error)?;
             (Arc::new(store), StorePath::default())
         };
-        Ok((dataset_name(location), Self { store, prefix }))
+        Ok((dataset_name(location).to_string(), Self { store, prefix }))
     }
 
     /// The files of `store` below `prefix`.
@@ -66,16 +66,6 @@ impl ObjectRanges {
 pub(crate) fn local_store(dir: &str) -> Result<LocalFileSystem, String> {
     let dir = std::fs::canonicalize(dir).map_err(|e| format!("dataset directory: {e}"))?;
     LocalFileSystem::new_with_prefix(&dir).map_err(|e| e.to_string())
-}
-
-/// A dataset's name: the last segment of its location.
-pub(crate) fn dataset_name(location: &str) -> String {
-    location
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or(location)
-        .to_string()
 }
 
 fn store_error(path: &str, e: object_store::Error) -> StoreError {

@@ -28,7 +28,7 @@ pub mod vast_client;
 
 pub use dataset::{Dataset, Loaded};
 pub use error::ReadError;
-pub use store::{Clock, MaybeSend, RangeStore, StoreError};
+pub use store::{dataset_name, Clock, MaybeSend, RangeStore, StoreError};
 pub use timing::Timing;
 pub use upstream::{ByteStream, Upstream, UpstreamError, UpstreamResponse};
 pub use vast::{Layout, VastConfig, VastSource};

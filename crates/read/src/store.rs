@@ -41,6 +41,13 @@ pub trait RangeStore: MaybeSend {
     async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes, StoreError>;
 }
 
+/// The name a dataset is served under, on every host: its location's last path segment
+/// (`s3://bucket/flyem/hemibrain-da1/` → `hemibrain-da1`).
+pub fn dataset_name(location: &str) -> &str {
+    let trimmed = location.trim_end_matches('/');
+    trimmed.rsplit('/').next().unwrap_or(trimmed)
+}
+
 /// Milliseconds from an arbitrary origin, for timings and retry delays, and the wall-clock
 /// time, for signatures.
 pub trait Clock: MaybeSend {

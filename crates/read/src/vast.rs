@@ -564,7 +564,7 @@ fn int64_columns(
 ) -> Result<Vec<arrow_array::ArrayRef>, ReadError> {
     (0..dims)
         .map(|d| {
-            let column = arrow_cast::cast(batch.column(d), &DataType::Int64)
+            let column = pocaduck_edge_core::columns::int64_column(batch.column(d))
                 .map_err(|e| ReadError::upstream(format!("coordinate column {d}: {e}")))?;
             if column.null_count() > 0 {
                 return Err(ReadError::upstream(format!(

@@ -169,11 +169,7 @@ impl ColumnsEncoder {
             let column = match (column.data_type(), wanted) {
                 (have, wanted) if have == wanted => column,
                 (have, DataType::Int64) if have.is_integer() => {
-                    let strict = arrow_cast::CastOptions {
-                        safe: false,
-                        ..Default::default()
-                    };
-                    arrow_cast::cast_with_options(&column, wanted, &strict).map_err(internal)?
+                    pocaduck_edge_core::columns::int64_column(&column).map_err(internal)?
                 }
                 (have, wanted) => {
                     return Err(internal(format!("a {have} column where {wanted} is sent")))
@@ -320,6 +316,7 @@ mod tests {
     use arrow_array::types::Int32Type;
     use arrow_array::{Array, FixedSizeListArray, RecordBatch, UInt64Array};
     use arrow_schema::SchemaRef;
+    use pocaduck_edge_core::columns::int64_column;
 
     #[test]
     fn arrow_stream_round_trips() {
@@ -412,8 +409,7 @@ mod tests {
             .collect();
         let expected: Vec<(String, DataType)> = dims.iter().cloned().zip(types).collect();
         assert_eq!(fields, expected);
-        let column =
-            |b: usize, c: usize| arrow_cast::cast(batches[b].column(c), &DataType::Int64).unwrap();
+        let column = |b: usize, c: usize| int64_column(batches[b].column(c)).unwrap();
         let values = |b: usize, c: usize| -> Vec<i64> {
             column(b, c)
                 .as_any()

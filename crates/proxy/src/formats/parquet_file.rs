@@ -197,6 +197,7 @@ pub fn parquet(dims: &[String], labels: &[(u64, PointCloud)]) -> Result<Bytes, F
 mod tests {
     use super::*;
     use crate::formats::{ANSWER_ZSTD_LEVEL, SMALL_ANSWER_POINTS, SMALL_ANSWER_ZSTD_LEVEL};
+    use pocaduck_edge_core::columns::int64_column;
 
     /// The rows of a Parquet file: label, then the dims as i64.
     fn parquet_rows(bytes: Bytes) -> Vec<Vec<i64>> {
@@ -210,7 +211,7 @@ mod tests {
             let columns: Vec<ArrayRef> = batch
                 .columns()
                 .iter()
-                .map(|c| arrow_cast::cast(c, &DataType::Int64).unwrap())
+                .map(|c| int64_column(c).unwrap())
                 .collect();
             for i in 0..batch.num_rows() {
                 rows.push(

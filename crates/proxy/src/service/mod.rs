@@ -77,6 +77,7 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     log: Arc<dyn ErrorLog>,
     request_ids: RequestIds,
+    refusal: Option<ApiError>,
 }
 
 /// The answer to one request, before the request id and CORS headers.
@@ -108,7 +109,15 @@ impl Service {
             ),
             clock: config.clock,
             log: config.log,
+            refusal: None,
         }
+    }
+
+    /// The service answering every request but preflights with `error` (logged as any
+    /// 5xx): a host whose configuration failed still answers, with a request id and CORS.
+    pub fn refusing(mut self, error: ApiError) -> Self {
+        self.refusal = Some(error);
+        self
     }
 
     /// Answers one request. Never fails: errors become JSON error responses naming the
@@ -171,6 +180,9 @@ impl Service {
         B: http_body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if let Some(refusal) = &self.refusal {
+            return Err(refusal.clone());
+        }
         let request = self.read_body(request).await?;
         self.route(request).await
     }
@@ -307,5 +319,37 @@ mod tests {
             error_of(within),
             (StatusCode::NOT_FOUND, "not_found".to_owned())
         );
+    }
+
+    #[test]
+    fn a_refusing_service_answers_every_request_503_and_logs_the_detail() {
+        let log = Arc::new(Lines::default());
+        let detail = "VASTDB_SECRET_KEY is not set".to_owned();
+        let service =
+            service(log.clone()).refusing(ApiError::misconfigured("VASTDB_SECRET_KEY", detail));
+        let get = Request::get("/v1/datasets")
+            .header(header::ORIGIN, "https://viewer.example")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        for request in [get, post(Full::new(Bytes::from("{}")))] {
+            let answer = futures::executor::block_on(service.handle(request));
+            assert_eq!(
+                error_of(answer),
+                (StatusCode::SERVICE_UNAVAILABLE, "misconfigured".to_owned())
+            );
+        }
+        let lines = log.0.lock().unwrap();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines.iter().all(|l| l.ends_with(" misconfigured")),
+            "{lines:?}"
+        );
+        // A preflight is still answered.
+        let preflight = Request::options("/v1/datasets")
+            .header(header::ORIGIN, "https://viewer.example")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let answer = futures::executor::block_on(service.handle(preflight));
+        assert_eq!(answer.status(), StatusCode::NO_CONTENT);
     }
 }

@@ -1,0 +1,393 @@
+//! The Worker's configuration: `wrangler.toml`'s `[vars]` and the secrets, read into what the
+//! service needs. The settings are the native server's flags under their environment names,
+//! with the same defaults (docs/worker.md, "Configuration").
+
+use std::time::Duration;
+
+use pocaduck_edge_proxy::Limits;
+use pocaduck_edge_read::vast::{VastConfig, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES};
+use pocaduck_edge_read::{dataset_name, Layout};
+use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
+
+/// Where a dataset's files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// Under `prefix` (empty, or ending in `/`) in the R2 bucket bound as `binding`.
+    R2 {
+        /// The binding's name in `wrangler.toml` (`[[r2_buckets]] binding`).
+        binding: String,
+        /// The keys' common prefix.
+        prefix: String,
+    },
+    /// Under a base URL (ending in `/`) answering `Range` requests: a public S3, GCS or R2
+    /// bucket, or a pocaduck-edge server's `/files/`.
+    Url(String),
+}
+
+/// A VastDB table to serve, as the native server's `--vastdb-*` flags give it.
+#[derive(Debug, Clone)]
+pub struct VastSettings {
+    /// The dataset's name in URLs.
+    pub name: String,
+    /// Where the table is, with the keys.
+    pub config: VastConfig,
+    /// How long to wait for VastDB's next bytes.
+    pub read_timeout: Duration,
+}
+
+/// Everything the Worker serves, and how.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Datasets by name, each with its location.
+    pub datasets: Vec<(String, Location)>,
+    /// A VastDB table to serve too.
+    pub vast: Option<VastSettings>,
+    /// Origins allowed by CORS (`*` for any).
+    pub cors_origins: Vec<String>,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// A setting that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    /// The variable or secret to fix.
+    pub setting: &'static str,
+    /// What is wrong with it (never a secret's value).
+    pub message: String,
+}
+
+fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        message: message.into(),
+    }
+}
+
+/// Reads the settings through `var`, which gives a variable's or secret's value when it is
+/// set.
+pub fn settings(var: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+    let datasets = datasets(var("DATASETS").as_deref().unwrap_or(""))?;
+    let vast = vast(&var)?;
+    if let Some(v) = &vast {
+        if datasets.iter().any(|(n, _)| *n == v.name) {
+            return Err(invalid(
+                "VASTDB_NAME",
+                format!(
+                    "two datasets are named {:?}; name the VastDB one apart",
+                    v.name
+                ),
+            ));
+        }
+    }
+    let cors_origins = match var("CORS_ORIGINS") {
+        Some(list) => list
+            .split([',', ' '])
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .collect(),
+        None => vec!["*".to_string()],
+    };
+    let defaults = Limits::default();
+    let limits = Limits {
+        max_labels: number(&var, "MAX_LABELS", defaults.max_labels as u64)? as usize,
+        max_points: number(&var, "MAX_POINTS", defaults.max_points)?,
+        max_body_bytes: number(&var, "MAX_BODY_BYTES", defaults.max_body_bytes as u64)? as usize,
+    };
+    Ok(Settings {
+        datasets,
+        vast,
+        cors_origins,
+        limits,
+    })
+}
+
+/// `DATASETS`: locations separated by commas or spaces, each `r2://BINDING/PREFIX` or an
+/// `http(s)://` base URL, named by their last path segment as natively, or `NAME=LOCATION`.
+fn datasets(list: &str) -> Result<Vec<(String, Location)>, ConfigError> {
+    let mut out: Vec<(String, Location)> = Vec::new();
+    for entry in list.split([',', ' ', '\n', '\t']).filter(|l| !l.is_empty()) {
+        let (name, location) = match entry.split_once('=') {
+            Some((name, location)) if !name.contains('/') => (name, location),
+            _ => (dataset_name(entry), entry),
+        };
+        if name.is_empty() {
+            return Err(invalid("DATASETS", format!("{entry}: no dataset name")));
+        }
+        let parsed = if let Some(rest) = location.strip_prefix("r2://") {
+            let (binding, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if binding.is_empty() {
+                return Err(invalid(
+                    "DATASETS",
+                    format!("{location}: no R2 binding named"),
+                ));
+            }
+            let prefix = prefix.trim_matches('/');
+            Location::R2 {
+                binding: binding.to_string(),
+                prefix: if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}/")
+                },
+            }
+        } else if location.starts_with("https://") || location.starts_with("http://") {
+            Location::Url(format!("{}/", location.trim_end_matches('/')))
+        } else {
+            return Err(invalid(
+                "DATASETS",
+                format!("{location} is neither r2://BINDING/PREFIX nor an http(s) URL"),
+            ));
+        };
+        let name = name.to_string();
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(invalid(
+                "DATASETS",
+                format!("two datasets are named {name:?}; give each a distinct last path segment"),
+            ));
+        }
+        out.push((name, parsed));
+    }
+    Ok(out)
+}
+
+/// The VastDB table, when `VASTDB_ENDPOINT` is set.
+fn vast(var: &impl Fn(&str) -> Option<String>) -> Result<Option<VastSettings>, ConfigError> {
+    let Some(endpoint) = var("VASTDB_ENDPOINT").filter(|e| !e.is_empty()) else {
+        return Ok(None);
+    };
+    let endpoint =
+        Endpoint::parse(&endpoint).map_err(|e| invalid("VASTDB_ENDPOINT", e.to_string()))?;
+    let required = |setting: &'static str, how: &str| {
+        var(setting)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| invalid(setting, format!("not set ({how})")))
+    };
+    let secret = "wrangler secret put, or .dev.vars locally";
+    let credentials = Credentials::new(
+        required("VASTDB_ACCESS_KEY", secret)?,
+        required("VASTDB_SECRET_KEY", secret)?,
+    );
+    let table_name = var("VASTDB_TABLE").unwrap_or_else(|| "point_clouds".to_string());
+    let table = TablePath::new(
+        &required("VASTDB_BUCKET", "a [vars] entry")?,
+        &required("VASTDB_SCHEMA", "a [vars] entry")?,
+        &table_name,
+    )
+    .map_err(|e| invalid("VASTDB_TABLE", e.to_string()))?;
+    let layout: Layout = var("VASTDB_LAYOUT")
+        .as_deref()
+        .unwrap_or("pocaduck")
+        .parse()
+        .map_err(|e: String| invalid("VASTDB_LAYOUT", e))?;
+    let dims = number(var, "VASTDB_DIMS", 3)?;
+    let limit_rows = number(var, "VASTDB_LIMIT_ROWS", DEFAULT_LIMIT_ROWS)?;
+    let read_timeout = number(var, "VASTDB_READ_TIMEOUT", 30)?;
+    for (setting, value) in [
+        ("VASTDB_DIMS", dims),
+        ("VASTDB_LIMIT_ROWS", limit_rows),
+        ("VASTDB_READ_TIMEOUT", read_timeout),
+    ] {
+        if value == 0 {
+            return Err(invalid(setting, "must be at least 1"));
+        }
+    }
+    Ok(Some(VastSettings {
+        name: var("VASTDB_NAME").unwrap_or_else(|| table_name.clone()),
+        config: VastConfig {
+            endpoint,
+            credentials,
+            table,
+            layout,
+            dims: dims as usize,
+            max_retries: DEFAULT_MAX_RETRIES,
+            limit_rows,
+        },
+        read_timeout: Duration::from_secs(read_timeout),
+    }))
+}
+
+/// A whole number setting, `default` when unset.
+fn number(
+    var: &impl Fn(&str) -> Option<String>,
+    setting: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match var(setting) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| invalid(setting, format!("{v:?} is not a whole number"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn read(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        settings(|name| vars.get(name).cloned())
+    }
+
+    const VAST: [(&str, &str); 5] = [
+        ("VASTDB_ENDPOINT", "http://127.0.0.1:9000"),
+        ("VASTDB_ACCESS_KEY", "AKIDEXAMPLE"),
+        (
+            "VASTDB_SECRET_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        ),
+        ("VASTDB_BUCKET", "flyem"),
+        ("VASTDB_SCHEMA", "hemibrain"),
+    ];
+
+    #[test]
+    fn nothing_set_serves_nothing_with_the_native_defaults() {
+        let s = read(&[]).unwrap();
+        assert!(s.datasets.is_empty() && s.vast.is_none());
+        assert_eq!(s.cors_origins, ["*"]);
+        let native = Limits::default();
+        assert_eq!(
+            (
+                s.limits.max_labels,
+                s.limits.max_points,
+                s.limits.max_body_bytes
+            ),
+            (native.max_labels, native.max_points, native.max_body_bytes)
+        );
+    }
+
+    #[test]
+    fn datasets_are_r2_prefixes_or_base_urls_named_by_their_last_segment() {
+        let s = read(&[(
+            "DATASETS",
+            "r2://DATA/flyem/hemibrain-da1/, https://bucket.example/a/other\n r2://DATA/top, \
+             web=https://pub.r2.example/",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.datasets,
+            [
+                (
+                    "hemibrain-da1".to_string(),
+                    Location::R2 {
+                        binding: "DATA".into(),
+                        prefix: "flyem/hemibrain-da1/".into()
+                    }
+                ),
+                (
+                    "other".to_string(),
+                    Location::Url("https://bucket.example/a/other/".into())
+                ),
+                (
+                    "top".to_string(),
+                    Location::R2 {
+                        binding: "DATA".into(),
+                        prefix: "top/".into()
+                    }
+                ),
+                (
+                    "web".to_string(),
+                    Location::Url("https://pub.r2.example/".into())
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_datasets_name_the_setting() {
+        for list in [
+            "s3://bucket/a",
+            "r2:///a",
+            "r2://DATA/a,https://x.example/a",
+            "=r2://DATA/a",
+            "a=ftp://x.example/",
+        ] {
+            let e = read(&[("DATASETS", list)]).unwrap_err();
+            assert_eq!(e.setting, "DATASETS", "{list}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_vastdb_table_takes_the_native_defaults() {
+        let v = read(&VAST).unwrap().vast.unwrap();
+        assert_eq!(v.name, "point_clouds");
+        assert_eq!(v.config.table.to_string(), "flyem/hemibrain/point_clouds");
+        assert_eq!(v.config.layout, Layout::Pocaduck);
+        assert_eq!(v.config.dims, 3);
+        assert_eq!(v.config.limit_rows, DEFAULT_LIMIT_ROWS);
+        assert_eq!(v.read_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_missing_or_bad_vastdb_setting_is_named_without_any_secret() {
+        for (drop, setting) in [
+            ("VASTDB_ACCESS_KEY", "VASTDB_ACCESS_KEY"),
+            ("VASTDB_SECRET_KEY", "VASTDB_SECRET_KEY"),
+            ("VASTDB_BUCKET", "VASTDB_BUCKET"),
+        ] {
+            let vars: Vec<_> = VAST.iter().copied().filter(|(k, _)| *k != drop).collect();
+            let e = read(&vars).unwrap_err();
+            assert_eq!(e.setting, setting);
+            for (_, value) in &VAST[1..3] {
+                assert!(!e.to_string().contains(value), "{e}");
+            }
+        }
+        for (setting, value) in [
+            ("VASTDB_LAYOUT", "rows"),
+            ("VASTDB_DIMS", "0"),
+            ("VASTDB_DIMS", "three"),
+            ("VASTDB_READ_TIMEOUT", "0"),
+            ("VASTDB_ENDPOINT", "vast.example"),
+        ] {
+            let mut vars = VAST.to_vec();
+            vars.retain(|(k, _)| *k != setting);
+            vars.push((setting, value));
+            assert_eq!(
+                read(&vars).unwrap_err().setting,
+                setting,
+                "{setting}={value}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_vastdb_table_and_a_dataset_may_not_share_a_name() {
+        let mut vars = VAST.to_vec();
+        vars.push(("DATASETS", "r2://DATA/point_clouds"));
+        assert_eq!(read(&vars).unwrap_err().setting, "VASTDB_NAME");
+        vars.push(("VASTDB_NAME", "vast"));
+        assert_eq!(read(&vars).unwrap().datasets.len(), 1);
+    }
+
+    #[test]
+    fn limits_and_origins_are_read() {
+        let s = read(&[
+            ("CORS_ORIGINS", "https://a.example, https://b.example"),
+            ("MAX_LABELS", "5"),
+            ("MAX_POINTS", "1000"),
+            ("MAX_BODY_BYTES", "64"),
+        ])
+        .unwrap();
+        assert_eq!(s.cors_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(
+            (
+                s.limits.max_labels,
+                s.limits.max_points,
+                s.limits.max_body_bytes
+            ),
+            (5, 1000, 64)
+        );
+        assert_eq!(
+            read(&[("MAX_POINTS", "-1")]).unwrap_err().setting,
+            "MAX_POINTS"
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! The fetch handler: the service is built once per isolate from its bindings, then handed
+//! every request. A configuration that cannot be read still answers: 503 `misconfigured`,
+//! naming the setting to fix, with the details in the log.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use pocaduck_edge_proxy::cors::CorsPolicy;
+use pocaduck_edge_proxy::{ApiError, Body, RangeStore, Service, ServiceConfig};
+use pocaduck_edge_read::VastSource;
+use worker::{Context, Env, HttpRequest};
+
+use crate::clock::DateClock;
+use crate::config::{self, ConfigError, Location, Settings};
+use crate::console::ConsoleLog;
+use crate::stores::WorkerRanges;
+use crate::upstream::SocketUpstream;
+
+thread_local! {
+    /// The isolate's service: its caches (manifests, footers, index pages, label lists)
+    /// outlive a request.
+    static SERVICE: RefCell<Option<Rc<Service>>> = const { RefCell::new(None) };
+}
+
+#[worker::event(fetch)]
+async fn fetch(
+    request: HttpRequest,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<http::Response<Body>> {
+    let service = SERVICE.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| Rc::new(service(&env)))
+            .clone()
+    });
+    // The runtime's body errors hold JS values; the service takes them as their message.
+    let request = request.map(|body| BodyExt::map_err(body, |e| e.to_string()));
+    Ok(service.handle(request).await)
+}
+
+/// The service `env` configures, or one refusing every request when it cannot be read.
+fn service(env: &Env) -> Service {
+    let var = |name: &str| env.var(name).ok().map(|value| value.to_string());
+    match config::settings(var).and_then(|settings| configured(env, settings)) {
+        Ok(service) => service,
+        Err(e) => Service::new(ServiceConfig {
+            datasets: Vec::new(),
+            vast: Vec::new(),
+            cors: CorsPolicy::new(vec!["*".to_string()]),
+            limits: Default::default(),
+            clock: Arc::new(DateClock),
+            log: Arc::new(ConsoleLog),
+        })
+        .refusing(ApiError::misconfigured(e.setting, e.to_string())),
+    }
+}
+
+/// The service over `settings`' datasets, their R2 buckets found among `env`'s bindings.
+fn configured(env: &Env, settings: Settings) -> Result<Service, ConfigError> {
+    let clock = Arc::new(DateClock);
+    let mut datasets: Vec<(String, Arc<dyn RangeStore>)> = Vec::new();
+    for (name, location) in settings.datasets {
+        let store: Arc<dyn RangeStore> = match location {
+            Location::R2 { binding, prefix } => {
+                let bucket = env.bucket(&binding).map_err(|_| ConfigError {
+                    setting: "DATASETS",
+                    message: format!(
+                        "no R2 bucket is bound as {binding} (an [[r2_buckets]] binding in wrangler.toml)"
+                    ),
+                })?;
+                Arc::new(WorkerRanges::r2(bucket, prefix))
+            }
+            Location::Url(base) => Arc::new(WorkerRanges::url(base)),
+        };
+        datasets.push((name, store));
+    }
+    let vast = settings
+        .vast
+        .map(|v| {
+            let upstream = Arc::new(SocketUpstream::new(v.read_timeout));
+            VastSource::new(v.name, v.config, upstream, clock.clone())
+        })
+        .into_iter()
+        .collect();
+    Ok(Service::new(ServiceConfig {
+        datasets,
+        vast,
+        cors: CorsPolicy::new(settings.cors_origins),
+        limits: settings.limits,
+        clock,
+        log: Arc::new(ConsoleLog),
+    }))
+}

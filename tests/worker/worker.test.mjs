@@ -1,0 +1,213 @@
+// The Worker in the real Workers runtime (workerd, through miniflare) on a loopback port,
+// configured for the sample three ways: in its R2 bucket, behind a base URL (the native
+// server's /files), and as a VastDB table on the emulator. Each answers as the native server
+// does, passes the API conformance suite and serves the npm client; a missing or wrong
+// setting or secret is a clear error that shows no key.
+//
+// Needs: the Worker (`scripts/build-worker.sh`) and the debug binaries; scripts/test.sh runs
+// it.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, test } from "node:test";
+
+import { connect, openDataset } from "../../js/index.js";
+import { emulate, run, serve } from "../support/server.mjs";
+import { BUILD, startWorker, wranglerToml } from "../support/worker.mjs";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const SAMPLE = "hemibrain-da1";
+const KEYS = { accessKey: "AKIAWORKERTEST", secretKey: "SECRET-worker-never-shown" };
+/** The sample, three ways, and the dataset of the native server that answers alike. */
+const DATASETS = { r2: SAMPLE, url: "web", vast: "vast" };
+const NATIVE = { r2: SAMPLE, url: SAMPLE, vast: "vast" };
+const FORMATS = ["npy", "arrow", "parquet", "json"];
+
+let work;
+let native;
+let emulator;
+let worker;
+
+/** The Worker's vars and secrets, with `changes` (an `undefined` value removes one). */
+function vars(changes = {}) {
+  const all = {
+    DATASETS: `r2://DATA/${SAMPLE}, web=${native.url}/v1/datasets/${SAMPLE}/files/`,
+    CORS_ORIGINS: "*",
+    VASTDB_ENDPOINT: emulator.url,
+    VASTDB_BUCKET: "pocaduck",
+    VASTDB_SCHEMA: "worker",
+    VASTDB_TABLE: "vast",
+    VASTDB_ACCESS_KEY: KEYS.accessKey,
+    VASTDB_SECRET_KEY: KEYS.secretKey,
+    ...changes,
+  };
+  return Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined));
+}
+
+before(async () => {
+  assert.ok(existsSync(join(BUILD, "index.js")), `no Worker in ${BUILD}: run \`bash scripts/build-worker.sh\``);
+  work = await mkdtemp(join(tmpdir(), "pocaduck-edge-worker-"));
+  const sample = join(work, SAMPLE);
+  await run(["sample", sample, "--voxel-nm", "256"]);
+  emulator = await emulate(join(work, "emulator"), KEYS);
+  const env = { ...process.env, VASTDB_ACCESS_KEY: KEYS.accessKey, VASTDB_SECRET_KEY: KEYS.secretKey };
+  const load = ["vastdb", "load", sample, "--endpoint", emulator.url, "--bucket", "pocaduck", "--schema", "worker", "--table", "vast", "--layout", "pocaduck"];
+  await run(load, { env });
+  // The native server over the same dataset and table, to answer as the Worker must.
+  const table = ["--vastdb-endpoint", emulator.url, "--vastdb-bucket", "pocaduck", "--vastdb-schema", "worker", "--vastdb-table", "vast"];
+  native = await serve(["--data", sample, ...table], { env: { ...env, RUST_LOG: "warn" } });
+  worker = await startWorker({ vars: vars(), seed: { [SAMPLE]: sample } });
+});
+
+after(async () => {
+  await worker?.dispose();
+  await emulator?.stop();
+  await native?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+async function get(base, path) {
+  const r = await fetch(base + path);
+  return { status: r.status, headers: r.headers, bytes: new Uint8Array(await r.arrayBuffer()) };
+}
+
+/** Labels of the sample to compare: the first, one above 2^53, and the largest. */
+async function labels() {
+  const { labels } = await (await fetch(`${native.url}/v1/datasets/${SAMPLE}/labels?limit=1000`)).json();
+  const counts = await Promise.all(
+    labels.map(async (l) => [l, (await (await fetch(`${native.url}/v1/datasets/${SAMPLE}/labels/${l}`)).json()).point_count]),
+  );
+  const largest = counts.reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+  return [...new Set([labels[0], labels.find((l) => BigInt(l) > 2n ** 53n), largest])];
+}
+
+test("the Worker is at most 1 MB gzipped (the free plan allows 3 MB)", () => {
+  const gzipped = ["index.js", "index_bg.wasm"].map((f) => gzipSync(readFileSync(join(BUILD, f)), { level: 9 }).length);
+  const total = gzipped.reduce((a, b) => a + b);
+  assert.ok(total <= 1_000_000, `${total} bytes gzipped (${gzipped.join(" + ")})`);
+});
+
+test("the Worker lists the sample three ways", async () => {
+  const { datasets } = await (await fetch(`${worker.url}/v1/datasets`)).json();
+  assert.deepEqual(datasets.map((d) => d.name).sort(), Object.values(DATASETS).sort());
+});
+
+for (const [how, dataset] of Object.entries(DATASETS)) {
+  describe(`the sample ${how === "r2" ? "in R2" : how === "url" ? "behind a base URL" : "in VastDB"} (${dataset})`, () => {
+    test("answers every format byte for byte as the native server", async () => {
+      for (const label of await labels()) {
+        for (const format of FORMATS) {
+          const path = (d) => `/v1/datasets/${d}/labels/${label}/points?format=${format}`;
+          const [ours, theirs] = await Promise.all([get(worker.url, path(dataset)), get(native.url, path(NATIVE[how]))]);
+          assert.equal(ours.status, 200, `${format} of ${label}: ${new TextDecoder().decode(ours.bytes.slice(0, 300))}`);
+          assert.equal(ours.headers.get("content-type"), theirs.headers.get("content-type"));
+          assert.ok(Buffer.from(ours.bytes).equals(Buffer.from(theirs.bytes)), `${format} of ${label} differs`);
+        }
+      }
+    });
+
+    test("passes the API conformance suite", { timeout: 900_000 }, () => {
+      const r = spawnSync("cargo", ["test", "--locked", "-q", "-p", "pocaduck-edge", "--test", "tests", "api::"], {
+        cwd: ROOT,
+        env: { ...process.env, POCADUCK_EDGE_BASE_URL: worker.url, POCADUCK_EDGE_DATASET: dataset },
+        encoding: "utf8",
+        timeout: 900_000,
+      });
+      assert.equal(r.status, 0, `the suite failed against ${dataset}:\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-3000)}`);
+      assert.match(r.stdout, /test result: ok\. [1-9]\d* passed/);
+    });
+
+    test("serves the npm client, through the API and from its files", async () => {
+      const modes = how === "vast" ? ["proxy"] : ["proxy", "serverless"];
+      for (const mode of modes) {
+        const d =
+          mode === "proxy" ? connect(worker.url).dataset(dataset) : await openDataset(`${worker.url}/v1/datasets/${dataset}/files/`);
+        for (const label of await labels()) {
+          const npy = (await get(native.url, `/v1/datasets/${SAMPLE}/labels/${label}/points?format=npy`)).bytes;
+          const golden = new BigInt64Array(npy.slice(10 + (npy[8] | (npy[9] << 8))).buffer);
+          const p = await d.getPoints(label);
+          assert.deepEqual(p.int64, golden, `${mode}: label ${label}`);
+        }
+      }
+    });
+  });
+}
+
+test("scripts/seed-r2.sh --local fills the bucket `wrangler dev` serves", { timeout: 120_000 }, async () => {
+  const persist = join(work, "wrangler-state");
+  const { bucket } = wranglerToml();
+  const seed = spawnSync("bash", ["scripts/seed-r2.sh", join(work, SAMPLE), bucket, "--local", "--persist-to", persist], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  assert.equal(seed.status, 0, seed.stderr);
+  const w = await startWorker({ vars: { DATASETS: `r2://DATA/${SAMPLE}` }, persistTo: persist });
+  try {
+    for (const path of [`/v1/datasets/${SAMPLE}/labels?limit=1000`, `/v1/datasets/${SAMPLE}/labels/722817260/points?format=npy`]) {
+      const [ours, theirs] = await Promise.all([get(w.url, path), get(native.url, path)]);
+      assert.equal(ours.status, 200, path);
+      assert.ok(Buffer.from(ours.bytes).equals(Buffer.from(theirs.bytes)), path);
+    }
+  } finally {
+    await w.dispose();
+  }
+});
+
+describe("misconfigured", () => {
+  /** A Worker with `changes` to the vars, its answer to `path`, and its console. */
+  async function answer(changes, path) {
+    const w = await startWorker({ vars: vars(changes) });
+    try {
+      const r = await fetch(w.url + path, { headers: { origin: "https://viewer.example" } });
+      const text = await r.text();
+      return { status: r.status, headers: r.headers, body: JSON.parse(text), text, logs: w.logs.join("\n") };
+    } finally {
+      await w.dispose();
+    }
+  }
+
+  /** Nothing secret or internal in an answer. */
+  function assertNothingInside(text) {
+    for (const inside of [KEYS.secretKey, KEYS.accessKey, emulator.url, "pocaduck/worker", native.url]) {
+      assert.ok(!text.includes(inside), `${inside} in ${text}`);
+    }
+  }
+
+  for (const secret of ["VASTDB_ACCESS_KEY", "VASTDB_SECRET_KEY"]) {
+    test(`without ${secret}, every answer is a 503 naming it, with CORS`, async () => {
+      const a = await answer({ [secret]: undefined }, "/v1/datasets");
+      assert.equal(a.status, 503);
+      assert.equal(a.body.error.code, "misconfigured");
+      assert.match(a.body.error.message, new RegExp(secret));
+      assert.equal(a.headers.get("access-control-allow-origin"), "*");
+      assert.equal(a.body.error.request_id, a.headers.get("x-request-id"));
+      assertNothingInside(a.text);
+      assert.match(a.logs, new RegExp(`${a.body.error.request_id}.*${secret}: not set`));
+      assertNothingInside(a.logs);
+    });
+  }
+
+  test("with a wrong secret, the table answers 502 and the log names SignatureDoesNotMatch", async () => {
+    const a = await answer({ VASTDB_SECRET_KEY: "not-the-secret" }, "/v1/datasets/vast/labels");
+    assert.equal(a.status, 502);
+    assert.equal(a.body.error.code, "upstream_error");
+    assertNothingInside(a.text);
+    assert.ok(!a.text.includes("not-the-secret"));
+    assert.match(a.logs, new RegExp(`${a.body.error.request_id}.*SignatureDoesNotMatch`));
+    assert.ok(!a.logs.includes("not-the-secret") && !a.logs.includes(KEYS.secretKey), a.logs);
+  });
+
+  test("an R2 binding that does not exist is a 503 naming DATASETS", async () => {
+    const a = await answer({ DATASETS: "r2://NOPE/hemibrain-da1" }, "/v1/datasets");
+    assert.equal(a.status, 503);
+    assert.match(a.body.error.message, /DATASETS/);
+    assert.match(a.logs, /no R2 bucket is bound as NOPE/);
+  });
+});
