@@ -8,7 +8,7 @@
 // it.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -138,6 +138,38 @@ for (const [how, dataset] of Object.entries(DATASETS)) {
     });
   });
 }
+
+/** The peak resident memory of the workerd this process started, in bytes. */
+function workerdPeak() {
+  const pids = execFileSync("pgrep", ["-P", String(process.pid), "-x", "workerd"], { encoding: "utf8" }).trim().split("\n");
+  assert.equal(pids.length, 1, `one workerd: ${pids}`);
+  const status = readFileSync(`/proc/${pids[0]}/status`, "utf8");
+  return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)[1]) * 1024;
+}
+
+test("an answer larger than an isolate's 128 MB streams through in bounded memory", { timeout: 300_000 }, async () => {
+  const [, , largest] = await labels();
+  const { point_count: count } = await (await fetch(`${worker.url}/v1/datasets/${SAMPLE}/labels/${largest}`)).json();
+  const post = async (times) => {
+    const body = JSON.stringify({ labels: Array(times).fill(largest) });
+    const r = await fetch(`${worker.url}/v1/datasets/${SAMPLE}/points?format=arrow`, { method: "POST", body });
+    assert.equal(r.status, 200);
+    let bytes = 0;
+    for await (const chunk of r.body) bytes += chunk.length;
+    return bytes;
+  };
+  // Arrow rows: 32 bytes a point (the label and three int64 coordinates).
+  const times = Math.ceil(256e6 / (32 * count));
+  // The first big answer settles the runtime's heaps; a three times bigger one must not
+  // raise the peak further by more than the noise of its garbage collector.
+  const first = await post(times);
+  assert.ok(first > 256e6, `${first} bytes for ${times} × ${count} points`);
+  const before = workerdPeak();
+  const bytes = await post(3 * times);
+  const grown = workerdPeak() - before;
+  console.log(`workerd peak ${before} B, then +${grown} B over a ${bytes}-byte answer`);
+  assert.ok(grown < 32e6, `workerd's peak grew by ${grown} bytes over a ${bytes}-byte answer (from ${before})`);
+});
 
 test("scripts/seed-r2.sh --local fills the bucket `wrangler dev` serves", { timeout: 120_000 }, async () => {
   const persist = join(work, "wrangler-state");
