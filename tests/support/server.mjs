@@ -32,19 +32,19 @@ export async function serve(args = [], { bin = binary(), env = process.env, time
   return listening(bin, ["serve", "--addr", "127.0.0.1:0", ...args], { env, timeoutMs });
 }
 
-/** The VastDB emulator's binary beside `binary()`, or `$VASTDB_EMULATOR_BIN`. */
-export function emulatorBinary() {
+/** The VastDB emulator's binary beside `binary(profile)`, or `$VASTDB_EMULATOR_BIN`. */
+export function emulatorBinary(profile = "debug") {
   if (process.env.VASTDB_EMULATOR_BIN) return process.env.VASTDB_EMULATOR_BIN;
-  return join(binary(), "..", "vastdb-emulator");
+  return join(binary(profile), "..", "vastdb-emulator");
 }
 
 /**
  * Starts a `vastdb-emulator` on a loopback port over `dir` with its bucket `pocaduck`, signing
  * with `accessKey` and `secretKey`. Resolves to `{url, stop}` as `serve`.
  */
-export async function emulate(dir, { accessKey, secretKey, timeoutMs = 60_000 }) {
+export async function emulate(dir, { accessKey, secretKey, bin = emulatorBinary(), timeoutMs = 60_000 }) {
   const args = ["--listen", "127.0.0.1:0", "--data", dir, "--access-key", accessKey, "--secret-key", secretKey, "--bucket", "pocaduck"];
-  return listening(emulatorBinary(), args, { env: process.env, timeoutMs });
+  return listening(bin, args, { env: process.env, timeoutMs });
 }
 
 /** Starts `bin args…`, whose first line is `listening on URL`; resolves to `{url, stop}`. */
