@@ -19,9 +19,9 @@ use crate::store::{local_store, ObjectRanges};
 use pocaduck_edge_read::dataset_name;
 
 /// The VastDB table read when `vastdb_table` is not changed (PoCADuck's default).
-pub const DEFAULT_VASTDB_TABLE: &str = "point_clouds";
+pub const DEFAULT_VASTDB_TABLE: &str = pocaduck_edge_read::vast::DEFAULT_TABLE;
 /// Values per point when `dims` is not changed.
-pub const DEFAULT_DIMS: usize = 3;
+pub const DEFAULT_DIMS: usize = pocaduck_edge_read::vast::DEFAULT_DIMS;
 
 /// Rows per sub-split per VastDB reply for `Query`: 16× the proxy's. The proxy streams and
 /// holds about one reply; `Query` returns whole labels, so fewer, larger replies cost it no
@@ -135,7 +135,7 @@ impl Default for StorageConfig {
             vastdb_bucket: None,
             vastdb_schema: None,
             vastdb_table: DEFAULT_VASTDB_TABLE.to_owned(),
-            vastdb_layout: Layout::Pocaduck,
+            vastdb_layout: pocaduck_edge_read::vast::DEFAULT_LAYOUT,
             dims: DEFAULT_DIMS,
         }
     }

@@ -40,6 +40,15 @@ pub enum Layout {
     Pocaduck,
 }
 
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Layout::Columnar => "columnar",
+            Layout::Pocaduck => "pocaduck",
+        })
+    }
+}
+
 impl std::str::FromStr for Layout {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -52,6 +61,15 @@ impl std::str::FromStr for Layout {
         }
     }
 }
+
+/// The table read unless another is named (PoCADuck's default).
+pub const DEFAULT_TABLE: &str = "point_clouds";
+/// The table layout unless another is named.
+pub const DEFAULT_LAYOUT: Layout = Layout::Pocaduck;
+/// Values per point unless another count is given.
+pub const DEFAULT_DIMS: usize = 3;
+/// Seconds a host waits for VastDB's next bytes before giving up, unless configured.
+pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 30;
 
 /// Retries of a request answered `503 SlowDown` or cut mid-reply, unless configured.
 pub const DEFAULT_MAX_RETRIES: u32 = 5;

@@ -102,10 +102,10 @@ enum Command {
         #[command(flatten)]
         table: VastTableArgs,
         /// The table layout.
-        #[arg(long, default_value = "pocaduck")]
+        #[arg(long, default_value_t = pocaduck_edge_read::vast::DEFAULT_LAYOUT)]
         layout: pocaduck_edge_read::Layout,
         /// Values per point.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = pocaduck_edge_read::vast::DEFAULT_DIMS)]
         dims: usize,
         /// Timed runs per label (after one warm-up).
         #[arg(long, default_value_t = 5)]
@@ -226,7 +226,7 @@ struct VastTableArgs {
     #[arg(long)]
     schema: String,
     /// The table (`vastdb load` creates it when missing).
-    #[arg(long, default_value = "point_clouds")]
+    #[arg(long, default_value = pocaduck_edge_read::vast::DEFAULT_TABLE)]
     table: String,
 }
 

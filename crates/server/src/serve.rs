@@ -12,7 +12,10 @@ use axum::response::Response;
 use axum::routing::any;
 use pocaduck_edge_proxy::cors::CorsPolicy;
 use pocaduck_edge_proxy::{ApiError, ErrorLog, Limits, RangeStore, Service, ServiceConfig};
-use pocaduck_edge_read::vast::{VastConfig, VastSource, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES};
+use pocaduck_edge_read::vast::{
+    VastConfig, VastSource, DEFAULT_DIMS, DEFAULT_LAYOUT, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES,
+    DEFAULT_READ_TIMEOUT_SECS, DEFAULT_TABLE,
+};
 use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
 
 use pocaduck_edge_query::store::{ObjectRanges, SystemClock};
@@ -63,19 +66,19 @@ pub struct VastOptions {
     #[arg(long = "vastdb-schema")]
     pub schema: Option<String>,
     /// The table.
-    #[arg(long = "vastdb-table", default_value = "point_clouds")]
+    #[arg(long = "vastdb-table", default_value = DEFAULT_TABLE)]
     pub table: String,
     /// The table layout: PoCADuck's (label, block_id, points list) or columnar (label, x, y, z).
-    #[arg(long = "vastdb-layout", default_value = "pocaduck")]
+    #[arg(long = "vastdb-layout", default_value_t = DEFAULT_LAYOUT)]
     pub layout: pocaduck_edge_read::Layout,
     /// Values per point (never guessed from the data).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = DEFAULT_DIMS)]
     pub dims: usize,
     /// The dataset's name in URLs (the table's name by default).
     #[arg(long = "vastdb-name")]
     pub name: Option<String>,
     /// Seconds to wait for VastDB's next bytes before answering 504.
-    #[arg(long = "vastdb-read-timeout", default_value_t = 30)]
+    #[arg(long = "vastdb-read-timeout", default_value_t = DEFAULT_READ_TIMEOUT_SECS)]
     pub read_timeout_secs: u64,
     /// Rows per sub-split in one VastDB reply (the SDK's `limit_rows_per_sub_split`): the
     /// proxy holds about one reply's rows at a time.

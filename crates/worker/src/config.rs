@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use pocaduck_edge_proxy::Limits;
-use pocaduck_edge_read::vast::{VastConfig, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES};
+use pocaduck_edge_read::vast::{
+    VastConfig, DEFAULT_DIMS, DEFAULT_LAYOUT, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES,
+    DEFAULT_READ_TIMEOUT_SECS, DEFAULT_TABLE,
+};
 use pocaduck_edge_read::{dataset_name, Layout};
 use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
 
@@ -169,21 +172,22 @@ fn vast(var: &impl Fn(&str) -> Option<String>) -> Result<Option<VastSettings>, C
         required("VASTDB_ACCESS_KEY", secret)?,
         required("VASTDB_SECRET_KEY", secret)?,
     );
-    let table_name = var("VASTDB_TABLE").unwrap_or_else(|| "point_clouds".to_string());
+    let table_name = var("VASTDB_TABLE").unwrap_or_else(|| DEFAULT_TABLE.to_string());
     let table = TablePath::new(
         &required("VASTDB_BUCKET", "a [vars] entry")?,
         &required("VASTDB_SCHEMA", "a [vars] entry")?,
         &table_name,
     )
     .map_err(|e| invalid("VASTDB_TABLE", e.to_string()))?;
-    let layout: Layout = var("VASTDB_LAYOUT")
-        .as_deref()
-        .unwrap_or("pocaduck")
-        .parse()
-        .map_err(|e: String| invalid("VASTDB_LAYOUT", e))?;
-    let dims = number(var, "VASTDB_DIMS", 3)?;
+    let layout: Layout = match var("VASTDB_LAYOUT") {
+        Some(layout) => layout
+            .parse()
+            .map_err(|e: String| invalid("VASTDB_LAYOUT", e))?,
+        None => DEFAULT_LAYOUT,
+    };
+    let dims = number(var, "VASTDB_DIMS", DEFAULT_DIMS as u64)?;
     let limit_rows = number(var, "VASTDB_LIMIT_ROWS", DEFAULT_LIMIT_ROWS)?;
-    let read_timeout = number(var, "VASTDB_READ_TIMEOUT", 30)?;
+    let read_timeout = number(var, "VASTDB_READ_TIMEOUT", DEFAULT_READ_TIMEOUT_SECS)?;
     for (setting, value) in [
         ("VASTDB_DIMS", dims),
         ("VASTDB_LIMIT_ROWS", limit_rows),

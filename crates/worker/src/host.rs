@@ -70,9 +70,9 @@ fn configured(env: &Env, settings: Settings) -> Result<Service, ConfigError> {
                         "no R2 bucket is bound as {binding} (an [[r2_buckets]] binding in wrangler.toml)"
                     ),
                 })?;
-                Arc::new(WorkerRanges::r2(bucket, prefix))
+                Arc::new(WorkerRanges::R2 { bucket, prefix })
             }
-            Location::Url(base) => Arc::new(WorkerRanges::url(base)),
+            Location::Url(base) => Arc::new(WorkerRanges::Url { base }),
         };
         datasets.push((name, store));
     }

@@ -32,39 +32,20 @@ fn exactly(path: &str, range: &Range<u64>, bytes: Vec<u8>) -> Result<Bytes, Stor
     Ok(Bytes::from(bytes))
 }
 
-/// Where a dataset's files are read from.
-enum Source {
+/// A dataset's files in R2 or under a base URL.
+pub(crate) enum WorkerRanges {
     /// Under a key prefix (empty, or ending in `/`) of an R2 bucket binding.
     R2 { bucket: Bucket, prefix: String },
     /// Under a base URL (ending in `/`), with `fetch` and `Range`.
     Url { base: String },
 }
 
-/// A dataset's files in R2 or under a base URL.
-pub(crate) struct WorkerRanges {
-    source: Source,
-}
-
 impl WorkerRanges {
-    /// The files under `prefix` in `bucket`.
-    pub(crate) fn r2(bucket: Bucket, prefix: String) -> Self {
-        Self {
-            source: Source::R2 { bucket, prefix },
-        }
-    }
-
-    /// The files under `base`.
-    pub(crate) fn url(base: String) -> Self {
-        Self {
-            source: Source::Url { base },
-        }
-    }
-
     /// The object at `path`, or `range` of it.
     async fn read(&self, path: &str, range: Option<&Range<u64>>) -> Result<Vec<u8>, StoreError> {
-        match &self.source {
-            Source::R2 { bucket, prefix } => read_r2(bucket, prefix, path, range).await,
-            Source::Url { base } => read_url(base, path, range).await,
+        match self {
+            WorkerRanges::R2 { bucket, prefix } => read_r2(bucket, prefix, path, range).await,
+            WorkerRanges::Url { base } => read_url(base, path, range).await,
         }
     }
 }
