@@ -86,6 +86,8 @@ macro_rules! any_host_checks {
             errors::unknown_things_are_404,
             errors::bad_options_are_400,
             files::files_serve_ranges_etags_and_nothing_outside_the_dataset,
+            vastdb_reply::reply_pages_carry_each_labels_points,
+            vastdb_reply::reply_pages_refuse_what_is_not_a_page,
         );
     };
 }

@@ -17,6 +17,7 @@ pub mod label;
 pub mod manifest;
 pub mod metadata;
 pub mod plan;
+pub mod point_table;
 pub mod read;
 pub mod reader;
 #[cfg(feature = "write")]

@@ -5,7 +5,7 @@ use http::header::{HeaderMap, HeaderValue};
 
 /// Headers a browser script may read from our responses.
 pub const EXPOSED: &str =
-    "Content-Range, Content-Length, ETag, Accept-Ranges, Server-Timing, Pocaduck-Point-Count, X-Request-Id";
+    "Content-Range, Content-Length, ETag, Accept-Ranges, Server-Timing, Pocaduck-Point-Count, Pocaduck-Reply-Schema, Pocaduck-Reply-Sub-Splits, X-Request-Id";
 /// Methods answered to a preflight.
 pub const METHODS: &str = "GET, HEAD, POST, OPTIONS";
 /// Request headers allowed by a preflight.

@@ -202,6 +202,12 @@ pub fn labels_options(query: Option<&str>) -> Result<LabelsOptions, ApiError> {
     Ok(out)
 }
 
+/// Parses a VastDB reply page's options: where the page resumes (`resume`, one row id per
+/// sub-split, comma-separated), checked against the query by the reader.
+pub fn reply_options(query: Option<&str>) -> Result<Option<String>, ApiError> {
+    Ok(pairs(query, &["resume"])?.pop().map(|(_, resume)| resume))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
+use pocaduck_edge_core::point_table::default_dim_names;
 use pocaduck_edge_query::{HttpUpstream, Query, StorageConfig, SystemClock};
 use pocaduck_edge_read::vast::{
-    default_dim_names, Layout, VastConfig, VastSource, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES,
+    Layout, VastConfig, VastSource, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES,
 };
 use pocaduck_edge_read::VastClient;
 use pocaduck_edge_read::{Timing, Upstream, UpstreamError, UpstreamResponse};

@@ -18,10 +18,11 @@ use arrow_array::{Array, ArrayRef, Int32Array, Int64Array, RecordBatch, UInt64Ar
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use indicatif::{ProgressBar, ProgressStyle};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use pocaduck_edge_core::point_table::check_layout;
 use pocaduck_edge_core::Manifest;
 use pocaduck_edge_query::store::SystemClock;
 use pocaduck_edge_query::upstream::HttpUpstream;
-use pocaduck_edge_read::vast::{check_layout, Layout, DEFAULT_MAX_RETRIES};
+use pocaduck_edge_read::vast::{Layout, DEFAULT_MAX_RETRIES};
 use pocaduck_edge_read::{Timing, VastClient};
 use pocaduck_edge_vastdb::query::Filter;
 use pocaduck_edge_vastdb::request;

@@ -71,6 +71,9 @@ pub enum Error {
     /// The reply carries more than the decoder accepts (a message or a round too large).
     #[error("query reply exceeds a limit: {0}")]
     LimitExceeded(String),
+    /// A query's resume point that names no row of the query's sub-splits.
+    #[error("invalid resume point: {0}")]
+    InvalidResume(String),
     /// A query that does not finish: too many requests, or requests that make no progress.
     #[error("query did not complete: {0}")]
     NoProgress(String),

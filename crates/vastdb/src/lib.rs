@@ -25,7 +25,7 @@ pub mod sign;
 
 pub use deframe::{Event, ReplyDecoder, INVALID_ROW_ID};
 pub use error::{Error, Result};
-pub use paging::{QueryCursor, QuerySettings};
+pub use paging::{Progress, QueryCursor, QuerySettings};
 pub use query::{Condition, Filter, Op, Value};
 pub use request::{Endpoint, Request, TablePath};
 pub use sign::{sign, Credentials};

@@ -45,36 +45,63 @@ impl Default for QuerySettings {
     }
 }
 
-/// The state of one split of a query: where each sub-split resumes.
+/// Where each sub-split of a query resumes, and whether replies still make progress: what
+/// a reader of replies keeps between pages, whoever sends the requests.
 #[derive(Clone, Debug)]
-pub struct QueryCursor {
-    table: TablePath,
-    body: Bytes,
-    settings: QuerySettings,
+pub struct Progress {
     resume: Vec<u64>,
+    max_stalled_replies: u32,
     advanced: bool,
     stalled: u32,
-    requests: u64,
 }
 
-impl QueryCursor {
-    /// A cursor for the query `body` (see [`crate::query::encode`]) on `table`.
-    pub fn new(table: TablePath, body: Bytes, settings: QuerySettings) -> Self {
+impl Progress {
+    /// Every sub-split of `settings` from its start.
+    pub fn new(settings: &QuerySettings) -> Self {
         let sub_splits = settings.num_sub_splits.max(1) as usize;
         Self {
-            table,
-            body,
-            settings,
             resume: vec![0; sub_splits],
+            max_stalled_replies: settings.max_stalled_replies,
             advanced: false,
             stalled: 0,
-            requests: 0,
         }
     }
 
-    /// The settings.
-    pub fn settings(&self) -> &QuerySettings {
-        &self.settings
+    /// Progress resumed at `resume`, one row id per sub-split of `settings` (as
+    /// [`Progress::resume_text`] writes them, comma-separated).
+    pub fn resumed(settings: &QuerySettings, resume: &str) -> Result<Self> {
+        let mut progress = Self::new(settings);
+        let values: Vec<&str> = resume.split(',').collect();
+        if values.len() != progress.resume.len() {
+            return Err(Error::InvalidResume(format!(
+                "resume names {} sub-splits, not {}",
+                values.len(),
+                progress.resume.len()
+            )));
+        }
+        for (slot, text) in progress.resume.iter_mut().zip(values) {
+            *slot = text
+                .parse::<u64>()
+                .ok()
+                .filter(|&r| r <= INVALID_ROW_ID)
+                .ok_or_else(|| {
+                    Error::InvalidResume(format!(
+                        "resume row id {text:?} is not an integer from 0 to 2^48-1"
+                    ))
+                })?;
+        }
+        Ok(progress)
+    }
+
+    /// Where each sub-split resumes, comma-separated (the `resume` of the next page).
+    pub fn resume_text(&self) -> String {
+        let texts: Vec<String> = self.resume.iter().map(u64::to_string).collect();
+        texts.join(",")
+    }
+
+    /// Where each sub-split resumes.
+    pub fn resume(&self) -> &[u64] {
+        &self.resume
     }
 
     /// Whether every sub-split has finished.
@@ -82,54 +109,9 @@ impl QueryCursor {
         self.resume.iter().all(|&r| r == INVALID_ROW_ID)
     }
 
-    /// Requests sent so far.
-    pub fn requests(&self) -> u64 {
-        self.requests
-    }
-
-    /// The next request inside transaction `txid`, or `None` when the query is complete.
-    pub fn next_request(&mut self, txid: u64) -> Option<Request> {
-        if self.is_done() {
-            return None;
-        }
-        self.requests += 1;
+    /// Starts a reply.
+    pub fn begin_reply(&mut self) {
         self.advanced = false;
-        let s = &self.settings;
-        let mut headers = vec![
-            ("tabular-txid".to_owned(), txid.to_string()),
-            ("tabular-api-version-id".to_owned(), API_VERSION.to_owned()),
-            ("tabular-client-name".to_owned(), CLIENT_NAME.to_owned()),
-            (
-                "tabular-split".to_owned(),
-                format!(
-                    "{},{},{}",
-                    s.split_id, s.num_splits, s.row_groups_per_sub_split
-                ),
-            ),
-            (
-                "tabular-num-of-subsplits".to_owned(),
-                self.resume.len().to_string(),
-            ),
-            ("tabular-request-format".to_owned(), "string".to_owned()),
-            ("tabular-response-format".to_owned(), "string".to_owned()),
-            (
-                "tabular-enable-sorted-projections".to_owned(),
-                python_bool(s.sorted_projections).to_owned(),
-            ),
-        ];
-        if s.limit_rows > 0 {
-            headers.push(("tabular-limit-rows".to_owned(), s.limit_rows.to_string()));
-        }
-        for (i, resume) in self.resume.iter().enumerate() {
-            headers.push((format!("tabular-start-row-id-{i}"), format!("{i},{resume}")));
-        }
-        Some(Request {
-            method: Method::GET,
-            path: self.table.path(),
-            query: "data".to_owned(),
-            headers,
-            body: self.body.clone(),
-        })
     }
 
     /// Records a decoder event: a finished round moves its sub-split's resume point.
@@ -169,13 +151,122 @@ impl QueryCursor {
             return Ok(());
         }
         self.stalled += 1;
-        if self.stalled >= self.settings.max_stalled_replies {
+        if self.stalled >= self.max_stalled_replies {
             return Err(Error::NoProgress(format!(
-                "{} replies in a row moved no sub-split of {} (after {} requests)",
-                self.stalled, self.table, self.requests
+                "{} replies in a row moved no sub-split",
+                self.stalled
             )));
         }
         Ok(())
+    }
+}
+
+/// The requests of one split of a query, each resuming where the replies before it ended.
+#[derive(Clone, Debug)]
+pub struct QueryCursor {
+    table: TablePath,
+    body: Bytes,
+    settings: QuerySettings,
+    progress: Progress,
+    requests: u64,
+}
+
+impl QueryCursor {
+    /// A cursor for the query `body` (see [`crate::query::encode`]) on `table`.
+    pub fn new(table: TablePath, body: Bytes, settings: QuerySettings) -> Self {
+        Self::resuming(table, body, settings, Progress::new(&settings))
+    }
+
+    /// A cursor whose next request resumes at `progress`.
+    pub fn resuming(
+        table: TablePath,
+        body: Bytes,
+        settings: QuerySettings,
+        progress: Progress,
+    ) -> Self {
+        Self {
+            table,
+            body,
+            settings,
+            progress,
+            requests: 0,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &QuerySettings {
+        &self.settings
+    }
+
+    /// Whether every sub-split has finished.
+    pub fn is_done(&self) -> bool {
+        self.progress.is_done()
+    }
+
+    /// Requests sent so far.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// The next request inside transaction `txid`, or `None` when the query is complete.
+    pub fn next_request(&mut self, txid: u64) -> Option<Request> {
+        if self.is_done() {
+            return None;
+        }
+        self.requests += 1;
+        self.progress.begin_reply();
+        let s = &self.settings;
+        let mut headers = vec![
+            ("tabular-txid".to_owned(), txid.to_string()),
+            ("tabular-api-version-id".to_owned(), API_VERSION.to_owned()),
+            ("tabular-client-name".to_owned(), CLIENT_NAME.to_owned()),
+            (
+                "tabular-split".to_owned(),
+                format!(
+                    "{},{},{}",
+                    s.split_id, s.num_splits, s.row_groups_per_sub_split
+                ),
+            ),
+            (
+                "tabular-num-of-subsplits".to_owned(),
+                self.progress.resume.len().to_string(),
+            ),
+            ("tabular-request-format".to_owned(), "string".to_owned()),
+            ("tabular-response-format".to_owned(), "string".to_owned()),
+            (
+                "tabular-enable-sorted-projections".to_owned(),
+                python_bool(s.sorted_projections).to_owned(),
+            ),
+        ];
+        if s.limit_rows > 0 {
+            headers.push(("tabular-limit-rows".to_owned(), s.limit_rows.to_string()));
+        }
+        for (i, resume) in self.progress.resume.iter().enumerate() {
+            headers.push((format!("tabular-start-row-id-{i}"), format!("{i},{resume}")));
+        }
+        Some(Request {
+            method: Method::GET,
+            path: self.table.path(),
+            query: "data".to_owned(),
+            headers,
+            body: self.body.clone(),
+        })
+    }
+
+    /// Records a decoder event: a finished round moves its sub-split's resume point.
+    pub fn observe(&mut self, event: &Event) -> Result<()> {
+        self.progress.observe(event)
+    }
+
+    /// Ends a reply: fails once `max_stalled_replies` replies in a row moved no sub-split.
+    pub fn end_reply(&mut self) -> Result<()> {
+        self.progress.end_reply().map_err(|e| match e {
+            Error::NoProgress(m) => Error::NoProgress(format!(
+                "{m} of {} (after {} requests)",
+                self.table, self.requests
+            )),
+            other => other,
+        })
     }
 }
 
@@ -234,6 +325,44 @@ mod tests {
         }
         assert!(matches!(outcome, Err(Error::NoProgress(_))));
         assert_eq!(c.requests(), 3);
+    }
+
+    #[test]
+    fn progress_resumes_from_its_own_text() {
+        let settings = QuerySettings {
+            num_sub_splits: 2,
+            ..QuerySettings::default()
+        };
+        let mut p = Progress::new(&settings);
+        assert_eq!(p.resume_text(), "0,0");
+        p.begin_reply();
+        p.observe(&round(1, 9)).unwrap();
+        p.end_reply().unwrap();
+        let again = Progress::resumed(&settings, &p.resume_text()).unwrap();
+        assert_eq!(again.resume(), &[0, 9]);
+        let mut c = QueryCursor::resuming(
+            TablePath::new("b", "s", "t").unwrap(),
+            Bytes::from_static(b"q"),
+            settings,
+            again,
+        );
+        let request = c.next_request(1).unwrap();
+        assert_eq!(request.header_value("tabular-start-row-id-1"), Some("1,9"));
+        let done = format!("{INVALID_ROW_ID},{INVALID_ROW_ID}");
+        assert!(Progress::resumed(&settings, &done).unwrap().is_done());
+    }
+
+    #[test]
+    fn resume_points_outside_the_sub_splits_are_refused() {
+        let settings = QuerySettings {
+            num_sub_splits: 2,
+            ..QuerySettings::default()
+        };
+        let beyond = format!("0,{}", INVALID_ROW_ID + 1);
+        for bad in ["", "0", "0,0,0", "0,x", "-1,0", "0, 1", beyond.as_str()] {
+            let e = Progress::resumed(&settings, bad).unwrap_err();
+            assert!(matches!(e, Error::InvalidResume(_)), "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Every check of the suite over the service in-process ([`fixture::host`]).
 
-use pocaduck_edge_conformance::checks::{answers, errors, files, host, listing, points};
+use pocaduck_edge_conformance::checks::{
+    answers, errors, files, host, listing, points, vastdb_reply,
+};
 use pocaduck_edge_conformance::Api;
 
 use crate::fixture::{self, COARSE_POINTS, DATASET, LIMITS, ORIGIN};

@@ -29,6 +29,7 @@ use crate::log::{ErrorLog, RequestIds, REQUEST_ID};
 use respond::{error_response, header_value};
 
 pub use respond::POINT_COUNT;
+pub use vast::{REPLY_SCHEMA, REPLY_SUB_SPLITS, VASTDB_REPLY};
 
 /// Per-request limits; exceeding one answers 413 naming it.
 #[derive(Debug, Clone)]

@@ -23,6 +23,8 @@ enum Route<'a> {
     Label(&'a str, &'a str),
     /// `/v1/datasets/{ds}/labels/{label}/points`
     LabelPoints(&'a str, &'a str),
+    /// `/v1/datasets/{ds}/labels/{label}/vastdb-reply`
+    LabelReply(&'a str, &'a str),
     /// `/v1/datasets/{ds}/points`
     Points(&'a str),
     /// `/v1/datasets/{ds}/files/{path…}`
@@ -39,6 +41,7 @@ impl<'a> Route<'a> {
             ["v1", "datasets", ds, "labels"] => Route::Labels(ds),
             ["v1", "datasets", ds, "labels", label] => Route::Label(ds, label),
             ["v1", "datasets", ds, "labels", label, "points"] => Route::LabelPoints(ds, label),
+            ["v1", "datasets", ds, "labels", label, "vastdb-reply"] => Route::LabelReply(ds, label),
             ["v1", "datasets", ds, "points"] => Route::Points(ds),
             ["v1", "datasets", ds, "files", _, ..] => {
                 Route::File(ds, path.splitn(6, '/').nth(5).unwrap_or_default())
@@ -77,6 +80,7 @@ impl Service {
             | Route::Labels(ds)
             | Route::Label(ds, _)
             | Route::LabelPoints(ds, _)
+            | Route::LabelReply(ds, _)
             | Route::Points(ds)
             | Route::File(ds, _) => ds,
         };
@@ -90,6 +94,10 @@ impl Service {
                 self.edge_points(d, vec![label_param(label)?], query, Many::One)
                     .await
             }
+            (Source::Edge(d), Route::LabelReply(..)) => Err(ApiError::not_found(format!(
+                "dataset {} is an edge-layout dataset: it has no VastDB reply",
+                d.name
+            ))),
             (Source::Edge(d), Route::Points(_)) => {
                 let labels = self.body_labels(request.body())?;
                 self.edge_points(d, labels, query, Many::Several).await
@@ -105,6 +113,9 @@ impl Service {
             (Source::Vast(v), Route::LabelPoints(_, label)) => {
                 self.vast_points(v, vec![label_param(label)?], query, Many::One)
                     .await
+            }
+            (Source::Vast(v), Route::LabelReply(_, label)) => {
+                self.vast_reply_page(v, label_param(label)?, query).await
             }
             (Source::Vast(v), Route::Points(_)) => {
                 let labels = self.body_labels(request.body())?;
@@ -217,6 +228,10 @@ mod tests {
                 Some(Route::LabelPoints("d", "7")),
             ),
             ("/v1/datasets/d/points", Some(Route::Points("d"))),
+            (
+                "/v1/datasets/d/labels/7/vastdb-reply",
+                Some(Route::LabelReply("d", "7")),
+            ),
             (
                 "/v1/datasets/d/files/manifest.json",
                 Some(Route::File("d", "manifest.json")),

@@ -5,6 +5,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
+use arrow_schema::Schema;
+use futures::StreamExt;
+use http::header::HeaderValue;
 use http::StatusCode;
 use pocaduck_edge_core::cloud::BBox;
 use pocaduck_edge_core::reader::{labels_in, NextAfter, Selection};
@@ -14,12 +17,12 @@ use pocaduck_edge_read::{Layout, ReadError, Timing, VastSource};
 use serde_json::json;
 
 use super::encoder::{check_format, check_whole, encode_whole, Encoder};
-use super::respond::{json_response, set_timing, streamed};
+use super::respond::{header_value, json_response, set_timing, streamed};
 use super::routes::Many;
 use super::{Answer, Service};
 use crate::error::ApiError;
 use crate::formats::{ArrowEncoder, ColumnsEncoder};
-use crate::options::{labels_options, points_options, Format, Shape};
+use crate::options::{labels_options, points_options, reply_options, Format, Shape};
 
 impl Service {
     /// `GET /v1/datasets/{ds}`: the table's summary.
@@ -155,6 +158,64 @@ impl Service {
         });
         Ok(streamed(Format::Arrow.content_type(), head, rest, &timing))
     }
+}
+
+/// The content type of a VastDB reply page: VastDB's own `GET ?data` reply framing.
+pub const VASTDB_REPLY: &str = "application/x-vastdb-reply";
+/// The header of a reply page naming its columns: an Arrow IPC stream of the schema alone,
+/// base64, with the table layout and dims in its metadata.
+pub const REPLY_SCHEMA: &str = "pocaduck-reply-schema";
+/// The header of a reply page giving the number of sub-splits its reply multiplexes.
+pub const REPLY_SUB_SPLITS: &str = "pocaduck-reply-sub-splits";
+
+impl Service {
+    /// `GET …/labels/{label}/vastdb-reply[?resume=…]`: one page of VastDB's reply to the
+    /// query of the label's points, its bytes unchanged, for a client that de-frames it
+    /// (pass-through). The client reads the page's rounds for where the next page resumes.
+    pub(super) async fn vast_reply_page(
+        &self,
+        v: &Arc<VastSource>,
+        label: u64,
+        query: Option<&str>,
+    ) -> Answer {
+        let resume = reply_options(query)?;
+        known(v, label).await?;
+        let mut timing = Timing::default();
+        let page = v.reply_page(label, resume.as_deref(), &mut timing).await?;
+        let schema = schema_header(&page.schema)?;
+        let state = (page.body, Some(page.end));
+        // The page's transaction is closed when its body ends, however it ends.
+        let rest = futures::stream::unfold(state, |(mut body, end)| async move {
+            let end = end?;
+            match body.next().await {
+                Some(Ok(bytes)) => Some((Ok(vec![bytes]), (body, Some(end)))),
+                Some(Err(e)) => {
+                    let _ = end.run().await;
+                    Some((Err(ReadError::from(e).into()), (body, None)))
+                }
+                None => {
+                    let closed = end.run().await.map(|()| Vec::new());
+                    Some((closed.map_err(ApiError::from), (body, None)))
+                }
+            }
+        });
+        let mut r = streamed(VASTDB_REPLY, Vec::new(), rest, &timing);
+        r.headers_mut().insert(REPLY_SCHEMA, schema);
+        r.headers_mut()
+            .insert(REPLY_SUB_SPLITS, HeaderValue::from(page.sub_splits));
+        Ok(r)
+    }
+}
+
+/// The [`REPLY_SCHEMA`] header of `schema`.
+fn schema_header(schema: &Schema) -> Result<HeaderValue, ApiError> {
+    use base64::Engine;
+    let mut bytes = Vec::new();
+    arrow_ipc::writer::StreamWriter::try_new(&mut bytes, schema)
+        .and_then(|mut w| w.finish())
+        .map_err(ReadError::internal)?;
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    Ok(header_value(&text))
 }
 
 /// Whether the table holds `label` (404 if not).

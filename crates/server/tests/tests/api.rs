@@ -13,7 +13,9 @@ use std::process::Stdio;
 use std::sync::OnceLock;
 
 use pocaduck_edge_conformance::checks::host::BROKEN_DATASETS;
-use pocaduck_edge_conformance::checks::{answers, errors, files, host, listing, points};
+use pocaduck_edge_conformance::checks::{
+    answers, errors, files, host, listing, points, vastdb_reply,
+};
 use pocaduck_edge_conformance::decode::arrow_rows;
 use pocaduck_edge_conformance::{Api, HttpTarget};
 use pocaduck_edge_proxy::Limits;
