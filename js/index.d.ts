@@ -138,13 +138,24 @@ export interface ClientOptions {
   concurrency?: number;
 }
 
+/** How a dataset is read through a server. */
+export interface DatasetOptions {
+  /**
+   * For a VastDB table: `"reframed"` (default) reads the server's own answer, VastDB's reply
+   * re-framed into one Parquet file; `"pass-through"` reads VastDB's reply pages as VastDB
+   * sent them (the server only signs and forwards), one request per page, de-framed here by
+   * a second WebAssembly module loaded on first use. Both give the same points.
+   */
+  vastdb?: "reframed" | "pass-through";
+}
+
 /** A pocaduck-edge server (the native server or the Worker). */
 export interface Client {
   readonly baseUrl: string;
   /** Datasets the server offers. */
   datasets(options?: { signal?: AbortSignal }): Promise<(DatasetInfo & { status: string; backend: string })[]>;
   /** One dataset, read through the server: one round trip per load. */
-  dataset(name: string): Dataset;
+  dataset(name: string, options?: DatasetOptions): Dataset;
 }
 
 /** The decoded points of a whole Arrow or Parquet answer, one entry per label. */

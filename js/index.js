@@ -7,8 +7,10 @@ import initWasm, {
   EdgeReader,
   decodeArrow as wasmDecodeArrow,
   decodeParquet as wasmDecodeParquet,
+  decodeRows as wasmDecodeRows,
 } from "./pkg/pocaduck_edge_wasm.js";
 import { checkOutputs, outputSlots } from "./outputs.js";
+import { wasmInput } from "./wasm-input.js";
 
 const U64_MAX = (1n << 64n) - 1n;
 /** Requests in flight per client, as browsers allow per origin over HTTP/1.1. */
@@ -29,19 +31,7 @@ let ready;
 /** Loads the WebAssembly module once; every other call awaits it. */
 export function init(wasm) {
   ready ??= (async () => {
-    let input = wasm;
-    if (input === undefined) {
-      const url = new URL("./pkg/pocaduck_edge_wasm_bg.wasm", import.meta.url);
-      if (url.protocol === "file:") {
-        // Node: fetch() does not read files. Hidden from bundlers, which never take this path.
-        const fs = "node:fs/promises";
-        const { readFile } = await import(/* @vite-ignore */ /* webpackIgnore: true */ fs);
-        input = await readFile(url);
-      } else {
-        input = url;
-      }
-    }
-    await initWasm({ module_or_path: input });
+    await initWasm({ module_or_path: await wasmInput("pocaduck_edge_wasm_bg.wasm", wasm) });
   })();
   return ready;
 }
@@ -340,7 +330,10 @@ export function connect(baseUrl, options = {}) {
     return JSON.parse(new TextDecoder().decode(bytes));
   }
 
-  function dataset(name) {
+  function dataset(name, { vastdb = "reframed" } = {}) {
+    if (vastdb !== "reframed" && vastdb !== "pass-through") {
+      throw new TypeError(`vastdb must be "reframed" or "pass-through", not ${JSON.stringify(vastdb)}`);
+    }
     const ds = `datasets/${encodeURIComponent(name)}`;
     const pointsQuery = (options) => {
       const q = new URLSearchParams({ format: "parquet" });
@@ -351,7 +344,33 @@ export function connect(baseUrl, options = {}) {
       if (limit !== undefined) q.set("limit", limit.toString());
       return q.toString();
     };
+    /** The points of `labels` from VastDB's own reply pages, de-framed here. */
+    async function passThrough(labels, options) {
+      checkOutputs(options);
+      await init();
+      const { readReplies } = await import("./vastdb.js");
+      const meter = new Meter(options.onProgress);
+      const box = bboxParam(options.bbox);
+      const rows = await readReplies(labels, {
+        fetchPage: (label, resume) =>
+          settings.limiter.run(async () => {
+            const query = resume === undefined ? "" : `?resume=${encodeURIComponent(resume)}`;
+            const url = api(`${ds}/labels/${label}/vastdb-reply${query}`);
+            const response = await settings.fetch(url, { headers: settings.headers, signal: options.signal });
+            if (!response.ok) throw await httpError(response, `label ${label}`);
+            return response;
+          }),
+        meter,
+        decode: (step) => timedDecode(meter, step),
+        limit: limitParam(options.limit),
+        bbox: box,
+        signal: options.signal,
+      });
+      const decoded = timedDecode(meter, () => wasmDecodeRows(rows.labels, rows.counts, rows.dims, rows.values));
+      return pointsFor(decoded, labels, meter, options);
+    }
     async function load(labels, url, requestOptions, options) {
+      if (vastdb === "pass-through") return passThrough(labels, options);
       checkOutputs(options);
       await init();
       const meter = new Meter(options.onProgress);

@@ -122,7 +122,9 @@ before(async () => {
   await writeFile(join(work, "broken/manifest.json"), "{ not json");
   // Coarse levels on the labels of more than 4000 points.
   await run(["sample", join(work, "coarse"), "--voxel-nm", "256", "--coarse-points", "1000"]);
-  sample = await serve();
+  // The sample, and the same sample as a table of a local VastDB emulator.
+  // Replies of at most 2 rows per page: a label of several rows takes several pages.
+  sample = await serve(["--vastdb-emulator", "--vastdb-limit-rows", "2"]);
   server = await serve(["--data", join(work, "extreme"), "--data", join(work, "broken"), "--data", join(work, "coarse")]);
 });
 
@@ -378,6 +380,65 @@ for (const mode of ["proxy", "serverless"]) {
     });
   });
 }
+
+describe("VastDB pass-through", () => {
+  const TABLE = `${SAMPLE}-vastdb`;
+  const table = (options) => connect(sample.url, options).dataset(TABLE, { vastdb: "pass-through" });
+
+  test("gives every path's points, page after page, one request per page", async () => {
+    const { fetch, log } = recordingFetch();
+    const d = table({ fetch });
+    const reframed = connect(sample.url).dataset(TABLE);
+    let pagesOfLargest = 0;
+    for (const label of ["722817260", "9007199254740993", "18446744073709551615"]) {
+      log.requests.length = 0;
+      const p = await d.getPoints(label);
+      assert.ok(log.requests.every((r) => r.url.includes(`/labels/${label}/vastdb-reply`)), JSON.stringify(log.requests));
+      assert.equal(p.timing.requests, log.requests.length);
+      if (label === "722817260") pagesOfLargest = log.requests.length;
+      assert.deepEqual(p.int64, await npy(SAMPLE, label), `label ${label}`);
+      assert.deepEqual(p.int64, (await reframed.getPoints(label)).int64);
+      assertRecentred(p);
+      assert.equal(p.count, (await labelInfo(SAMPLE, label)).point_count);
+    }
+    // 722817260 has more rows than a page holds: later pages resume where the rounds ended.
+    assert.ok(pagesOfLargest > 1, `${pagesOfLargest} pages`);
+    assert.ok(log.requests.length >= 1);
+  });
+
+  test("limit, bbox and many labels select as the server does", async () => {
+    const d = table();
+    const { bbox } = await labelInfo(SAMPLE, "722817260");
+    const box = [bbox.min, [Math.floor((bbox.min[0] + bbox.max[0]) / 2), bbox.max[1], bbox.max[2]]];
+    const url = `${sample.url}/v1/datasets/${TABLE}/labels/722817260/points?format=arrow&limit=1000&bbox=${box.flat()}`;
+    const [golden] = await decodeArrow(new Uint8Array(await (await fetch(url)).arrayBuffer()));
+    const boxed = await d.getPoints("722817260", { limit: 1000, bbox: box });
+    assert.ok(boxed.count > 0 && boxed.count < 1000, `${boxed.count} points in the box`);
+    assert.deepEqual(boxed.int64, golden.int64);
+    const labels = ["18446744073709551615", "722817260"];
+    const many = await d.getPointsMany(labels, { limit: 50 });
+    assert.deepEqual(many.map((p) => p.label), labels);
+    const reframed = await connect(sample.url).dataset(TABLE).getPointsMany(labels, { limit: 50 });
+    many.forEach((p, i) => assert.deepEqual(p.int64, reframed[i].int64));
+  });
+
+  test("an unknown label, an edge-layout dataset and a bad mode are errors", async () => {
+    await assert.rejects(table().getPoints("12345"), (e) => e instanceof PocaduckError && e.status === 404 && e.code === "not_found");
+    const edge = connect(sample.url).dataset(SAMPLE, { vastdb: "pass-through" });
+    await assert.rejects(edge.getPoints("722817260"), (e) => e instanceof PocaduckError && e.status === 404 && /no VastDB reply/.test(e.message));
+    assert.throws(() => connect(sample.url).dataset(TABLE, { vastdb: "raw" }), TypeError);
+  });
+
+  test("a page cut short is an error, not fewer points", async () => {
+    // A fetch that delivers only the first half of each page's body.
+    const cut = async (url, init) => {
+      const r = await fetch(url, init);
+      const bytes = new Uint8Array(await r.arrayBuffer());
+      return new Response(bytes.slice(0, bytes.length >> 1), { status: r.status, headers: r.headers });
+    };
+    await assert.rejects(table({ fetch: cut }).getPoints("722817260"), (e) => e instanceof PocaduckError && e.code === "decode" && /truncated/.test(e.message));
+  });
+});
 
 describe("serverless footers", () => {
   test("loads that need the same footer fetch it once, and one aborted does not fail the other", async () => {

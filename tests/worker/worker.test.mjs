@@ -123,11 +123,15 @@ for (const [how, dataset] of Object.entries(DATASETS)) {
       assert.match(r.stdout, /test result: ok\. [1-9]\d* passed/);
     });
 
-    test("serves the npm client, through the API and from its files", async () => {
-      const modes = how === "vast" ? ["proxy"] : ["proxy", "serverless"];
+    test("serves the npm client in every mode: through the API, from its files, VastDB passed through", async () => {
+      const modes = how === "vast" ? ["proxy", "pass-through"] : ["proxy", "serverless"];
       for (const mode of modes) {
         const d =
-          mode === "proxy" ? connect(worker.url).dataset(dataset) : await openDataset(`${worker.url}/v1/datasets/${dataset}/files/`);
+          mode === "proxy"
+            ? connect(worker.url).dataset(dataset)
+            : mode === "pass-through"
+              ? connect(worker.url).dataset(dataset, { vastdb: "pass-through" })
+              : await openDataset(`${worker.url}/v1/datasets/${dataset}/files/`);
         for (const label of await labels()) {
           const npy = (await get(native.url, `/v1/datasets/${SAMPLE}/labels/${label}/points?format=npy`)).bytes;
           const golden = new BigInt64Array(npy.slice(10 + (npy[8] | (npy[9] << 8))).buffer);

@@ -1,7 +1,7 @@
 //! The WebAssembly half of the pocaduck-edge client (npm package `pocaduck-edge`).
 //!
-//! Two things, no IO: [`decode_arrow`] and [`decode_parquet`] turn a whole answer into
-//! typed arrays ([`Decoded`]), and [`EdgeReader`] plans and decodes serverless reads of an
+//! Two things, no IO: [`decode_arrow`], [`decode_parquet`] and [`decode_rows`] turn a whole
+//! answer into typed arrays ([`Decoded`]), and [`EdgeReader`] plans and decodes serverless reads of an
 //! edge-layout dataset (manifest, footers, index pages, coalesced data ranges) whose bytes
 //! the JS half fetches. Labels cross the boundary as decimal strings or `BigUint64Array`s,
 //! never as JS numbers.
@@ -12,8 +12,10 @@ mod reader;
 
 use std::borrow::Cow;
 
+use arrow_buffer::ScalarBuffer;
 use bytes::Bytes;
-use js_sys::Uint8Array;
+use js_sys::{BigInt64Array, BigUint64Array, Uint8Array};
+use pocaduck_edge_core::answer::{LabelRun, Labelled, Storage};
 use wasm_bindgen::prelude::*;
 
 use js_columns::JsColumns;
@@ -46,4 +48,41 @@ pub fn decode_arrow(bytes: Uint8Array) -> Result<Decoded, JsError> {
 pub fn decode_parquet(bytes: Vec<u8>) -> Result<Decoded, JsError> {
     let labelled = pocaduck_edge_core::answer::decode_parquet(Bytes::from(bytes))?;
     Ok(Decoded::new(labelled))
+}
+
+/// Points decoded elsewhere (the VastDB pass-through module): `counts[i]` rows of `dims`
+/// values for `labels[i]`, one label after another in `values`.
+#[wasm_bindgen(js_name = decodeRows)]
+pub fn decode_rows(
+    labels: BigUint64Array,
+    counts: Vec<u32>,
+    dims: usize,
+    values: BigInt64Array,
+) -> Result<Decoded, JsError> {
+    let labels = labels.to_vec();
+    let total: usize = counts.iter().map(|&c| c as usize).sum();
+    if labels.len() != counts.len() || dims == 0 || total * dims != values.length() as usize {
+        return Err(JsError::new(
+            "labels, counts and values do not describe the same rows",
+        ));
+    }
+    let mut start = 0;
+    let runs = labels
+        .into_iter()
+        .zip(counts)
+        .map(|(label, count)| {
+            let rows = start..start + count as usize;
+            start = rows.end;
+            LabelRun {
+                label,
+                rows,
+                bbox_hint: None,
+            }
+        })
+        .collect();
+    Ok(Decoded::new(Labelled {
+        dims,
+        points: Storage::Rows(vec![ScalarBuffer::from(values.to_vec())]),
+        runs,
+    }))
 }

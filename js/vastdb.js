@@ -1,0 +1,65 @@
+// VastDB pass-through: VastDB's own reply pages, passed through by a server unchanged, read
+// page after page and de-framed by a WebAssembly module of their own, which only a dataset
+// opened with `{ vastdb: "pass-through" }` loads (index.js imports this file on first use).
+
+import initWasm, { VastReplies } from "./pkg/pocaduck_edge_wasm_vastdb.js";
+import { wasmInput } from "./wasm-input.js";
+
+let ready;
+/** Loads the pass-through module once. */
+function init() {
+  ready ??= (async () => {
+    await initWasm({ module_or_path: await wasmInput("pocaduck_edge_wasm_vastdb_bg.wasm") });
+  })();
+  return ready;
+}
+
+function base64Bytes(text) {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+/**
+ * The rows of `labels` from their reply pages: `fetchPage(label, resume)` answers a page's
+ * `Response` (from the start when `resume` is undefined); `meter` counts requests, bytes
+ * and time; `decode(fn)` runs a wasm step, timing it and turning its errors into the
+ * client's. Returns `{labels, counts, dims, values}`.
+ */
+export async function readReplies(labels, { fetchPage, meter, decode, limit, bbox, signal }) {
+  await init();
+  const replies = new VastReplies();
+  let finished = false;
+  try {
+    for (const label of labels) {
+      decode(() => replies.beginLabel(label));
+      let resume;
+      do {
+        const t0 = performance.now();
+        const response = await fetchPage(label, resume);
+        const schema = response.headers.get("pocaduck-reply-schema");
+        const subSplits = Number(response.headers.get("pocaduck-reply-sub-splits"));
+        decode(() => replies.beginPage(base64Bytes(schema ?? ""), subSplits));
+        const reader = response.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          meter.bytes(value.length);
+          decode(() => replies.push(value));
+        }
+        signal?.throwIfAborted();
+        meter.requests += 1;
+        meter.roundTrips += 1;
+        meter.fetchMs += performance.now() - t0;
+        resume = decode(() => replies.endPage());
+      } while (resume !== undefined);
+    }
+    finished = true;
+    const rows = decode(() => replies.finish(limit, bbox));
+    try {
+      return { labels: rows.labels, counts: rows.counts, dims: rows.dims, values: rows.values };
+    } finally {
+      rows.free();
+    }
+  } finally {
+    if (!finished) replies.free();
+  }
+}
