@@ -32,14 +32,15 @@ function files(dir) {
  * Starts the Worker with `vars` (its [vars] and secrets, as strings) and its R2 bucket
  * holding each folder of `seed` (`{prefix: dir}`) under its prefix, or, with `persistTo`,
  * the bucket `wrangler … --local --persist-to persistTo` wrote. Resolves to `{url, binding,
- * logs, dispose}`: `logs` holds what the Worker wrote to its console so far.
+ * bucket, logs, restart, dispose}`: `bucket` is the R2 bucket, `logs` holds what the Worker
+ * wrote to its console so far, `restart()` starts the Worker anew and resolves to its URL.
  */
 export async function startWorker({ vars = {}, seed = {}, persistTo } = {}) {
   const { date, binding, bucket: bucketName } = wranglerToml();
   const r2 = persistTo ? { r2Buckets: { [binding]: bucketName }, r2Persist: join(persistTo, "v3/r2") } : { r2Buckets: [binding] };
   const logs = [];
   const keep = (stream) => stream.on("data", (chunk) => logs.push(...String(chunk).split("\n").filter(Boolean)));
-  const mf = new Miniflare({
+  const options = {
     modules: true,
     modulesRoot: BUILD,
     scriptPath: join(BUILD, "index.js"),
@@ -53,7 +54,8 @@ export async function startWorker({ vars = {}, seed = {}, persistTo } = {}) {
       keep(stdout);
       keep(stderr);
     },
-  });
+  };
+  const mf = new Miniflare(options);
   try {
     const url = await mf.ready;
     const bucket = await mf.getR2Bucket(binding);
@@ -61,7 +63,9 @@ export async function startWorker({ vars = {}, seed = {}, persistTo } = {}) {
       // A fresh array: miniflare's proxy refuses a Node Buffer that is a view into a shared pool.
       for (const file of files(dir)) await bucket.put(`${prefix}/${relative(dir, file)}`, new Uint8Array(readFileSync(file)));
     }
-    return { url: url.origin, binding, logs, dispose: () => mf.dispose() };
+    // A restart is a new isolate, with none of the last one's memory; the cache stays.
+    const restart = async () => new URL(await mf.setOptions(options) ?? (await mf.ready)).origin;
+    return { url: url.origin, binding, bucket, logs, restart, dispose: () => mf.dispose() };
   } catch (e) {
     // workerd must not outlive a Worker that failed to start.
     await mf.dispose().catch(() => {});

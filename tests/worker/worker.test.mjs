@@ -143,6 +143,30 @@ for (const [how, dataset] of Object.entries(DATASETS)) {
   });
 }
 
+test("the Cache API keeps manifests, index pages and ranges: a new isolate serves a label R2 no longer holds", { timeout: 120_000 }, async () => {
+  const sample = join(work, SAMPLE);
+  const cached = await startWorker({ vars: vars({ DATASETS: "r2://DATA/cached" }), seed: { cached: sample } });
+  try {
+    const [first, second] = await labels();
+    const path = (label) => `/v1/datasets/cached/labels/${label}/points?format=parquet`;
+    const before = await get(cached.url, path(first));
+    assert.equal(before.status, 200);
+    // R2 loses the dataset; the Worker restarts with nothing in memory.
+    const listed = await cached.bucket.list({ prefix: "cached/" });
+    assert.ok(listed.objects.some((o) => o.key === "cached/manifest.json"), "the dataset was in R2");
+    await cached.bucket.delete(listed.objects.map((o) => o.key));
+    const url = await cached.restart();
+    const after = await get(url, path(first));
+    assert.equal(after.status, 200, new TextDecoder().decode(after.bytes));
+    assert.ok(Buffer.from(after.bytes).equals(Buffer.from(before.bytes)), "the same answer from the cache");
+    // A label never read is not in the cache: R2 really is empty.
+    const missing = await get(url, path(second));
+    assert.equal(missing.status, 503, new TextDecoder().decode(missing.bytes));
+  } finally {
+    await cached.dispose();
+  }
+});
+
 /** The peak resident memory of the workerd this process started, in bytes. */
 function workerdPeak() {
   const pids = execFileSync("pgrep", ["-P", String(process.pid), "-x", "workerd"], { encoding: "utf8" }).trim().split("\n");

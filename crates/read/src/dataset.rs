@@ -10,6 +10,7 @@ use futures::StreamExt;
 use parquet::file::metadata::ParquetMetaData;
 use pocaduck_edge_core::cloud::Column;
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
+use pocaduck_edge_core::manifest::DataFile;
 use pocaduck_edge_core::plan::Chunk;
 use pocaduck_edge_core::read::{decode_point_columns, decode_points, RowSpan, SparseFile};
 use pocaduck_edge_core::reader::{
@@ -135,7 +136,7 @@ impl Dataset {
                 let range = file.footer.expect("validated manifests have footers");
                 let bytes = self
                     .store
-                    .get_range(&file.path, range.offset..range.end())
+                    .get_range_of(&file.path, &file.etag, range.offset..range.end())
                     .await
                     .map_err(|e| e.to_string())?;
                 Ok::<_, String>((file.path, bytes))
@@ -178,11 +179,7 @@ impl Dataset {
         }
         let r = loaded.manifest.label_index.pages[i].range;
         let bytes = self
-            .fetch(
-                &loaded.manifest.label_index.file.path,
-                r.offset..r.end(),
-                timing,
-            )
+            .fetch(&loaded.manifest.label_index.file, r.offset..r.end(), timing)
             .await?;
         let page = Arc::new(
             decode_page(&loaded.manifest, i, &bytes)
@@ -196,23 +193,36 @@ impl Dataset {
         Ok(page)
     }
 
+    /// Bytes `range` of the manifest's `file`.
     async fn fetch(
         &self,
+        file: &DataFile,
+        range: std::ops::Range<u64>,
+        timing: &mut Timing,
+    ) -> Result<Bytes, ReadError> {
+        self.fetch_path(&file.path, Some(&file.etag), range, timing)
+            .await
+    }
+
+    /// Bytes `range` of file `path`, whose content hash is `etag` when the manifest gives it.
+    async fn fetch_path(
+        &self,
         path: &str,
+        etag: Option<&str>,
         range: std::ops::Range<u64>,
         timing: &mut Timing,
     ) -> Result<Bytes, ReadError> {
         timing.requests += 1;
-        let bytes = self
-            .store
-            .get_range(path, range.clone())
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => {
-                    ReadError::unavailable(&self.name, format!("{path} is missing"))
-                }
-                other => ReadError::unavailable(&self.name, other),
-            })?;
+        let read = match etag {
+            Some(etag) => self.store.get_range_of(path, etag, range.clone()).await,
+            None => self.store.get_range(path, range.clone()).await,
+        };
+        let bytes = read.map_err(|e| match e {
+            StoreError::NotFound(_) => {
+                ReadError::unavailable(&self.name, format!("{path} is missing"))
+            }
+            other => ReadError::unavailable(&self.name, other),
+        })?;
         if bytes.len() as u64 != range.end - range.start {
             return Err(ReadError::unavailable(
                 &self.name,
@@ -229,7 +239,8 @@ impl Dataset {
         path: &str,
         span: std::ops::Range<u64>,
     ) -> Result<Bytes, ReadError> {
-        self.fetch(path, span, &mut Timing::default()).await
+        self.fetch_path(path, None, span, &mut Timing::default())
+            .await
     }
 
     /// Bytes `span` of file `path` as a stream of steps of at most `step` bytes, each
@@ -371,15 +382,15 @@ impl Dataset {
                 .map(|c| (c.file, c.bytes.offset..c.bytes.end())),
         );
         for file in merged {
-            let path = &self.points_file(loaded, file.file)?.path;
+            let data = self.points_file(loaded, file.file)?;
             for r in file.ranges {
-                requests.push((file.file, path.clone(), r));
+                requests.push((file.file, data, r));
             }
         }
-        let fetched = try_join_all(requests.iter().map(|(_, path, r)| {
+        let fetched = try_join_all(requests.iter().map(|(_, data, r)| {
             let mut t = Timing::default();
             async move {
-                let bytes = self.fetch(path, r.clone(), &mut t).await?;
+                let bytes = self.fetch(data, r.clone(), &mut t).await?;
                 Ok::<_, ReadError>((bytes, t))
             }
         }))
@@ -411,7 +422,10 @@ impl Dataset {
         let Some(plan) = plan else {
             return Ok(Vec::new());
         };
-        let bytes = self.fetch(plan.path(), plan.range(), timing).await?;
+        let etag = loaded.manifest.blocks.as_ref().map(|b| b.etag.as_str());
+        let bytes = self
+            .fetch_path(plan.path(), etag, plan.range(), timing)
+            .await?;
         plan.decode(bytes).map_err(unavailable)
     }
 }

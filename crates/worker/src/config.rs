@@ -27,6 +27,16 @@ pub enum Location {
     Url(String),
 }
 
+impl std::fmt::Display for Location {
+    /// As `DATASETS` names it: `r2://BINDING/PREFIX` or the base URL.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::R2 { binding, prefix } => write!(f, "r2://{binding}/{prefix}"),
+            Location::Url(base) => f.write_str(base),
+        }
+    }
+}
+
 /// A VastDB table to serve, as the native server's `--vastdb-*` flags give it.
 #[derive(Debug, Clone)]
 pub struct VastSettings {

@@ -12,6 +12,7 @@ use pocaduck_edge_proxy::{ApiError, Body, RangeStore, Service, ServiceConfig};
 use pocaduck_edge_read::VastSource;
 use worker::{Context, Env, HttpRequest};
 
+use crate::cache::CachedRanges;
 use crate::clock::DateClock;
 use crate::config::{self, ConfigError, Location, Settings};
 use crate::console::ConsoleLog;
@@ -30,9 +31,10 @@ async fn fetch(
     env: Env,
     _ctx: Context,
 ) -> worker::Result<http::Response<Body>> {
+    let origin = origin(request.uri());
     let service = SERVICE.with(|cell| {
         cell.borrow_mut()
-            .get_or_insert_with(|| Rc::new(service(&env)))
+            .get_or_insert_with(|| Rc::new(service(&env, &origin)))
             .clone()
     });
     // The runtime's body errors hold JS values; the service takes them as their message.
@@ -40,10 +42,18 @@ async fn fetch(
     Ok(service.handle(request).await)
 }
 
-/// The service `env` configures, or one refusing every request when it cannot be read.
-fn service(env: &Env) -> Service {
+/// `scheme://authority` of the Worker, as a request names it.
+fn origin(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("https");
+    let authority = uri.authority().map_or("localhost", |a| a.as_str());
+    format!("{scheme}://{authority}")
+}
+
+/// The service `env` configures for the Worker at `origin`, or one refusing every request
+/// when it cannot be read.
+fn service(env: &Env, origin: &str) -> Service {
     let var = |name: &str| env.var(name).ok().map(|value| value.to_string());
-    match config::settings(var).and_then(|settings| configured(env, settings)) {
+    match config::settings(var).and_then(|settings| configured(env, origin, settings)) {
         Ok(service) => service,
         Err(e) => Service::new(ServiceConfig {
             datasets: Vec::new(),
@@ -57,12 +67,14 @@ fn service(env: &Env) -> Service {
     }
 }
 
-/// The service over `settings`' datasets, their R2 buckets found among `env`'s bindings.
-fn configured(env: &Env, settings: Settings) -> Result<Service, ConfigError> {
+/// The service over `settings`' datasets, their R2 buckets found among `env`'s bindings,
+/// each cached under the Worker's `origin`.
+fn configured(env: &Env, origin: &str, settings: Settings) -> Result<Service, ConfigError> {
     let clock = Arc::new(DateClock);
     let mut datasets: Vec<(String, Arc<dyn RangeStore>)> = Vec::new();
     for (name, location) in settings.datasets {
-        let store: Arc<dyn RangeStore> = match location {
+        let cache_scope = location.to_string();
+        let store = match location {
             Location::R2 { binding, prefix } => {
                 let bucket = env.bucket(&binding).map_err(|_| ConfigError {
                     setting: "DATASETS",
@@ -70,10 +82,11 @@ fn configured(env: &Env, settings: Settings) -> Result<Service, ConfigError> {
                         "no R2 bucket is bound as {binding} (an [[r2_buckets]] binding in wrangler.toml)"
                     ),
                 })?;
-                Arc::new(WorkerRanges::R2 { bucket, prefix })
+                WorkerRanges::R2 { bucket, prefix }
             }
-            Location::Url(base) => Arc::new(WorkerRanges::Url { base }),
+            Location::Url(base) => WorkerRanges::Url { base },
         };
+        let store: Arc<dyn RangeStore> = Arc::new(CachedRanges::new(store, origin, &cache_scope));
         datasets.push((name, store));
     }
     let vast = settings

@@ -2,7 +2,8 @@
 //! Workers runtime's IO, with no routing, formats or limits of its own (docs/worker.md).
 //!
 //! * [`config`]: `wrangler.toml`'s `[vars]` and the secrets, as the native server's flags;
-//! * `stores`: the datasets' files in an R2 bucket binding or under a base URL;
+//! * `stores`: the datasets' files in an R2 bucket binding or under a base URL, and `cache`:
+//!   the Cache API in front of them;
 //! * `upstream`: VastDB over the runtime's TCP sockets;
 //! * `clock`, `console`: `Date.now()` and the log.
 //!
@@ -12,6 +13,8 @@
 
 pub mod config;
 
+#[cfg(target_arch = "wasm32")]
+mod cache;
 #[cfg(target_arch = "wasm32")]
 mod clock;
 #[cfg(target_arch = "wasm32")]
