@@ -1,18 +1,20 @@
 //! VastDB through the Workers runtime's TCP sockets (`connect()`), HTTP/1.1 by hyper: a
 //! VastDB query is a `GET` with a body, which the runtime's `fetch` refuses to send. The reply
-//! body is streamed as it arrives; every wait is bounded by the read timeout.
+//! body is streamed as it arrives, in the socket's reads (`socket`); every wait is bounded by
+//! the read timeout.
 
 use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::{Stream, StreamExt, TryStreamExt};
-use http::header::{HeaderValue, HOST};
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
+use http::header::{HeaderValue, CONNECTION, HOST};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use pocaduck_edge_read::{ByteStream, Upstream, UpstreamError, UpstreamResponse};
-use worker::{Delay, SecureTransport, Socket};
+use worker::Delay;
+
+use crate::socket::SocketIo;
 
 /// Sends each request on a connection of its own.
 pub(crate) struct SocketUpstream {
@@ -21,7 +23,8 @@ pub(crate) struct SocketUpstream {
 
 impl SocketUpstream {
     /// Waits at most `read_timeout` for the connection, the reply's head and each of its
-    /// body's chunks.
+    /// body's chunks: a socket read, of up to [`READ_BYTES`](crate::socket::READ_BYTES)
+    /// while the reply flows.
     pub(crate) fn new(read_timeout: Duration) -> Self {
         Self { read_timeout }
     }
@@ -31,13 +34,17 @@ fn connection_failed(e: impl std::fmt::Display) -> UpstreamError {
     UpstreamError::Connection(e.to_string())
 }
 
-/// `future`'s output, unless `limit` passes first.
+/// `future`'s output, unless `limit` passes first. The timer starts only when the output is
+/// not ready at once.
 async fn within<F: Future>(
     limit: Duration,
     what: &str,
     future: F,
 ) -> Result<F::Output, UpstreamError> {
-    let future = std::pin::pin!(future);
+    let mut future = std::pin::pin!(future);
+    if let Some(output) = future.as_mut().now_or_never() {
+        return Ok(output);
+    }
     let delay = std::pin::pin!(Delay::from(limit));
     match futures::future::select(future, delay).await {
         futures::future::Either::Left((output, _)) => Ok(output),
@@ -82,19 +89,12 @@ impl Upstream for SocketUpstream {
             .ok_or_else(|| connection_failed("the request names no host"))?;
         let tls = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let socket = Socket::builder()
-            .secure_transport(if tls {
-                SecureTransport::On
-            } else {
-                SecureTransport::Off
-            })
-            .connect(host, port)
-            .map_err(connection_failed)?;
+        let socket = SocketIo::connect(host, port, tls).map_err(connection_failed)?;
         let limit = self.read_timeout;
         let (mut sender, connection) = within(
             limit,
             "connection",
-            hyper::client::conn::http1::handshake(TokioIo::new(socket)),
+            hyper::client::conn::http1::handshake(socket),
         )
         .await?
         .map_err(connection_failed)?;
@@ -107,6 +107,11 @@ impl Upstream for SocketUpstream {
             let host = HeaderValue::from_str(authority.as_str()).map_err(connection_failed)?;
             parts.headers.entry(HOST).or_insert(host);
         }
+        // The server closes the connection after the reply, which ends the socket's last read
+        // (each waits for `READ_BYTES`, or the end) when fewer bytes remain.
+        parts
+            .headers
+            .insert(CONNECTION, HeaderValue::from_static("close"));
         parts.uri = uri
             .path_and_query()
             .map_or("/", |p| p.as_str())
