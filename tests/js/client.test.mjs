@@ -123,8 +123,8 @@ before(async () => {
   // Coarse levels on the labels of more than 4000 points.
   await run(["sample", join(work, "coarse"), "--voxel-nm", "256", "--coarse-points", "1000"]);
   // The sample, and the same sample as a table of a local VastDB emulator.
-  // Replies of at most 2 rows per page: a label of several rows takes several pages.
-  sample = await serve(["--vastdb-emulator", "--vastdb-limit-rows", "2"]);
+  // A row per point, and pages of 65,536 rows when passed through: a big label takes several.
+  sample = await serve(["--vastdb-emulator", "--vastdb-layout", "columnar", "--vastdb-limit-rows", "4096"]);
   server = await serve(["--data", join(work, "extreme"), "--data", join(work, "broken"), "--data", join(work, "coarse")]);
 });
 

@@ -23,10 +23,9 @@ pub const DEFAULT_VASTDB_TABLE: &str = pocaduck_edge_read::vast::DEFAULT_TABLE;
 /// Values per point when `dims` is not changed.
 pub const DEFAULT_DIMS: usize = pocaduck_edge_read::vast::DEFAULT_DIMS;
 
-/// Rows per sub-split per VastDB reply for `Query`: 16× the proxy's. The proxy streams and
-/// holds about one reply; `Query` returns whole labels, so fewer, larger replies cost it no
-/// memory and save a round trip (and a re-scan) per 128K rows.
-pub(crate) const QUERY_LIMIT_ROWS: u64 = 16 * DEFAULT_LIMIT_ROWS;
+/// Rows per sub-split per VastDB reply for `Query`, which returns whole labels.
+pub(crate) const QUERY_LIMIT_ROWS: u64 =
+    pocaduck_edge_read::vast::WHOLE_LABEL_PAGE_FACTOR * DEFAULT_LIMIT_ROWS;
 
 /// The kind of storage a [`StorageConfig`] names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -43,6 +43,12 @@ pub const DEFAULT_DIMS: usize = 3;
 /// Seconds a host waits for VastDB's next bytes before giving up, unless configured.
 pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 30;
 
+/// How many times larger a reply page is for readers that return whole labels (the `Query`
+/// API, a client reading pass-through) than for the streamed answers: they hold the label
+/// anyway, so fewer, larger replies cost them no memory and save a round trip (and a re-scan)
+/// per page.
+pub const WHOLE_LABEL_PAGE_FACTOR: u64 = 16;
+
 /// Retries of a request answered `503 SlowDown` or cut mid-reply, unless configured.
 pub const DEFAULT_MAX_RETRIES: u32 = 5;
 /// Rows per sub-split per reply, unless configured (the SDK's default page).
@@ -65,6 +71,117 @@ pub struct VastConfig {
     pub max_retries: u32,
     /// Rows per sub-split per reply (bounds a reply round).
     pub limit_rows: u64,
+}
+
+/// A setting of a VastDB table, which each host names its own way (a flag, a variable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableSetting {
+    /// The endpoint URL.
+    Endpoint,
+    /// The access key.
+    AccessKey,
+    /// The secret key.
+    SecretKey,
+    /// The bucket holding the schema.
+    Bucket,
+    /// The schema holding the table.
+    Schema,
+    /// The table.
+    Table,
+    /// Values per point.
+    Dims,
+    /// Rows per sub-split per reply.
+    LimitRows,
+    /// Seconds to wait for VastDB's next bytes.
+    ReadTimeout,
+}
+
+/// A table's settings as a host reads them, before they are checked ([`TableSettings::check`]);
+/// a missing one is `None` or empty.
+#[derive(Debug, Clone, Default)]
+pub struct TableSettings {
+    /// The endpoint URL.
+    pub endpoint: String,
+    /// The access key.
+    pub access_key: Option<String>,
+    /// The secret key.
+    pub secret_key: Option<String>,
+    /// The bucket.
+    pub bucket: Option<String>,
+    /// The schema.
+    pub schema: Option<String>,
+    /// The table ([`DEFAULT_TABLE`] when unset).
+    pub table: Option<String>,
+    /// The table layout ([`DEFAULT_LAYOUT`] when unset).
+    pub layout: Option<Layout>,
+    /// Values per point ([`DEFAULT_DIMS`] when unset).
+    pub dims: Option<u64>,
+    /// Rows per sub-split per reply ([`DEFAULT_LIMIT_ROWS`] when unset).
+    pub limit_rows: Option<u64>,
+    /// Seconds to wait for VastDB's next bytes ([`DEFAULT_READ_TIMEOUT_SECS`] when unset).
+    pub read_timeout_secs: Option<u64>,
+}
+
+/// A table's settings, checked: where the table is, how to read it, and how long to wait.
+#[derive(Debug, Clone)]
+pub struct CheckedTable {
+    /// The table's name, as the dataset's unless another is given.
+    pub table_name: String,
+    /// Where the table is and how to read it.
+    pub config: VastConfig,
+    /// Seconds to wait for VastDB's next bytes.
+    pub read_timeout_secs: u64,
+}
+
+impl TableSettings {
+    /// Checks the settings: the one that is missing or wrong, and why (never a key's value).
+    pub fn check(self) -> Result<CheckedTable, (TableSetting, String)> {
+        let endpoint =
+            Endpoint::parse(&self.endpoint).map_err(|e| (TableSetting::Endpoint, e.to_string()))?;
+        let given = |value: Option<String>, setting: TableSetting| {
+            value
+                .filter(|v| !v.is_empty())
+                .ok_or((setting, "not set".to_owned()))
+        };
+        let credentials = Credentials::new(
+            given(self.access_key, TableSetting::AccessKey)?,
+            given(self.secret_key, TableSetting::SecretKey)?,
+        );
+        let table_name = self.table.unwrap_or_else(|| DEFAULT_TABLE.to_owned());
+        let table = TablePath::new(
+            &given(self.bucket, TableSetting::Bucket)?,
+            &given(self.schema, TableSetting::Schema)?,
+            &table_name,
+        )
+        .map_err(|e| (TableSetting::Table, e.to_string()))?;
+        let at_least_one = |value: Option<u64>, default: u64, setting: TableSetting| match value
+            .unwrap_or(default)
+        {
+            0 => Err((setting, "must be at least 1".to_owned())),
+            n => Ok(n),
+        };
+        let dims = at_least_one(self.dims, DEFAULT_DIMS as u64, TableSetting::Dims)?;
+        let limit_rows =
+            at_least_one(self.limit_rows, DEFAULT_LIMIT_ROWS, TableSetting::LimitRows)?;
+        let read_timeout_secs = at_least_one(
+            self.read_timeout_secs,
+            DEFAULT_READ_TIMEOUT_SECS,
+            TableSetting::ReadTimeout,
+        )?;
+        Ok(CheckedTable {
+            table_name,
+            config: VastConfig {
+                endpoint,
+                credentials,
+                table,
+                layout: self.layout.unwrap_or(DEFAULT_LAYOUT),
+                dims: dims as usize,
+                max_retries: DEFAULT_MAX_RETRIES,
+                limit_rows,
+            },
+            read_timeout_secs,
+        })
+    }
 }
 
 /// A VastDB table served as a dataset.
@@ -181,8 +298,9 @@ impl VastSource {
         }
     }
 
-    /// One page of the reply to a query of `label`'s points, as VastDB sends it: from the
-    /// start, or from `resume` (the row ids where each sub-split resumes, as
+    /// One page of the reply to a query of `label`'s points, as VastDB sends it (pages
+    /// [`WHOLE_LABEL_PAGE_FACTOR`] times the streamed answers'): from the start, or from
+    /// `resume` (the row ids where each sub-split resumes, as
     /// [`Progress::resume_text`] writes them, which the previous page's rounds give). The
     /// page runs in a transaction of its own, which [`PageEnd::run`] closes once the body is
     /// read.
@@ -193,7 +311,13 @@ impl VastSource {
         timing: &mut Timing,
     ) -> Result<ReplyPage, ReadError> {
         let table_schema = self.schema().await?;
-        let settings = self.settings();
+        let settings = QuerySettings {
+            limit_rows: self
+                .config
+                .limit_rows
+                .saturating_mul(WHOLE_LABEL_PAGE_FACTOR),
+            ..self.settings()
+        };
         let progress = match resume {
             Some(text) => Progress::resumed(&settings, text).map_err(ReadError::bad_request)?,
             None => Progress::new(&settings),
@@ -444,5 +568,64 @@ impl LabelPoints {
     /// one before: PoCADuck's order, so they need no sorting.
     pub fn ascending(&self) -> bool {
         self.order.ascending()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> TableSettings {
+        TableSettings {
+            endpoint: "http://vast.example:8080".to_owned(),
+            access_key: Some("AKIA".to_owned()),
+            secret_key: Some("secret".to_owned()),
+            bucket: Some("b".to_owned()),
+            schema: Some("s".to_owned()),
+            ..TableSettings::default()
+        }
+    }
+
+    #[test]
+    fn unset_settings_take_the_defaults() {
+        let checked = settings().check().unwrap();
+        assert_eq!(checked.table_name, DEFAULT_TABLE);
+        assert_eq!(
+            checked.config.table.to_string(),
+            format!("b/s/{DEFAULT_TABLE}")
+        );
+        assert_eq!(checked.config.layout, DEFAULT_LAYOUT);
+        assert_eq!(checked.config.dims, DEFAULT_DIMS);
+        assert_eq!(checked.config.limit_rows, DEFAULT_LIMIT_ROWS);
+        assert_eq!(checked.read_timeout_secs, DEFAULT_READ_TIMEOUT_SECS);
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        type Spoil = fn(&mut TableSettings);
+        let cases: [(Spoil, TableSetting); 9] = [
+            (
+                |s| s.endpoint = "vast.example".into(),
+                TableSetting::Endpoint,
+            ),
+            (|s| s.access_key = None, TableSetting::AccessKey),
+            (
+                |s| s.secret_key = Some(String::new()),
+                TableSetting::SecretKey,
+            ),
+            (|s| s.bucket = None, TableSetting::Bucket),
+            (|s| s.schema = Some(String::new()), TableSetting::Schema),
+            (|s| s.table = Some("a/b".into()), TableSetting::Table),
+            (|s| s.dims = Some(0), TableSetting::Dims),
+            (|s| s.limit_rows = Some(0), TableSetting::LimitRows),
+            (|s| s.read_timeout_secs = Some(0), TableSetting::ReadTimeout),
+        ];
+        for (spoil, setting) in cases {
+            let mut s = settings();
+            spoil(&mut s);
+            let (named, why) = s.check().unwrap_err();
+            assert_eq!(named, setting, "{why}");
+            assert!(!why.contains("secret"), "{why}");
+        }
     }
 }

@@ -13,10 +13,9 @@ use axum::routing::any;
 use pocaduck_edge_proxy::cors::CorsPolicy;
 use pocaduck_edge_proxy::{ApiError, ErrorLog, Limits, RangeStore, Service, ServiceConfig};
 use pocaduck_edge_read::vast::{
-    VastConfig, VastSource, DEFAULT_DIMS, DEFAULT_LAYOUT, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES,
+    TableSetting, TableSettings, VastSource, DEFAULT_DIMS, DEFAULT_LAYOUT, DEFAULT_LIMIT_ROWS,
     DEFAULT_READ_TIMEOUT_SECS, DEFAULT_TABLE,
 };
-use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
 
 use pocaduck_edge_query::store::{ObjectRanges, SystemClock};
 use pocaduck_edge_query::upstream::HttpUpstream;
@@ -92,46 +91,37 @@ impl VastOptions {
         let Some(endpoint) = &self.endpoint else {
             return Ok(None);
         };
-        let missing = |what: &str| anyhow::anyhow!("--vastdb-endpoint needs {what}");
-        let table = TablePath::new(
-            self.bucket
-                .as_deref()
-                .ok_or_else(|| missing("--vastdb-bucket"))?,
-            self.schema
-                .as_deref()
-                .ok_or_else(|| missing("--vastdb-schema"))?,
-            &self.table,
-        )?;
-        anyhow::ensure!(self.dims > 0, "--dims must be at least 1");
-        anyhow::ensure!(
-            self.limit_rows > 0,
-            "--vastdb-limit-rows must be at least 1"
-        );
-        anyhow::ensure!(
-            self.read_timeout_secs > 0,
-            "--vastdb-read-timeout must be at least 1 second"
-        );
-        let config = VastConfig {
-            endpoint: Endpoint::parse(endpoint)?,
-            credentials: Credentials::new(
-                self.access_key
-                    .clone()
-                    .ok_or_else(|| missing("an access key"))?,
-                self.secret_key
-                    .clone()
-                    .ok_or_else(|| missing("a secret key"))?,
-            ),
-            table,
-            layout: self.layout,
-            dims: self.dims,
-            max_retries: DEFAULT_MAX_RETRIES,
-            limit_rows: self.limit_rows,
+        let settings = TableSettings {
+            endpoint: endpoint.clone(),
+            access_key: self.access_key.clone(),
+            secret_key: self.secret_key.clone(),
+            bucket: self.bucket.clone(),
+            schema: self.schema.clone(),
+            table: Some(self.table.clone()),
+            layout: Some(self.layout),
+            dims: Some(self.dims as u64),
+            limit_rows: Some(self.limit_rows),
+            read_timeout_secs: Some(self.read_timeout_secs),
         };
-        let upstream = HttpUpstream::new(Duration::from_secs(self.read_timeout_secs))?;
-        let name = self.name.clone().unwrap_or_else(|| self.table.clone());
+        let checked = settings.check().map_err(|(setting, why)| {
+            let flag = match setting {
+                TableSetting::Endpoint => "--vastdb-endpoint",
+                TableSetting::AccessKey => "--vastdb-access-key (or $VASTDB_ACCESS_KEY)",
+                TableSetting::SecretKey => "--vastdb-secret-key (or $VASTDB_SECRET_KEY)",
+                TableSetting::Bucket => "--vastdb-bucket",
+                TableSetting::Schema => "--vastdb-schema",
+                TableSetting::Table => "--vastdb-table",
+                TableSetting::Dims => "--dims",
+                TableSetting::LimitRows => "--vastdb-limit-rows",
+                TableSetting::ReadTimeout => "--vastdb-read-timeout",
+            };
+            anyhow::anyhow!("{flag} {why}")
+        })?;
+        let upstream = HttpUpstream::new(Duration::from_secs(checked.read_timeout_secs))?;
+        let name = self.name.clone().unwrap_or(checked.table_name);
         Ok(Some(VastSource::new(
             name,
-            config,
+            checked.config,
             Arc::new(upstream),
             clock,
         )))

@@ -5,12 +5,8 @@
 use std::time::Duration;
 
 use pocaduck_edge_proxy::Limits;
-use pocaduck_edge_read::vast::{
-    VastConfig, DEFAULT_DIMS, DEFAULT_LAYOUT, DEFAULT_LIMIT_ROWS, DEFAULT_MAX_RETRIES,
-    DEFAULT_READ_TIMEOUT_SECS, DEFAULT_TABLE,
-};
-use pocaduck_edge_read::{dataset_name, Layout};
-use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
+use pocaduck_edge_read::dataset_name;
+use pocaduck_edge_read::vast::{TableSetting, TableSettings, VastConfig};
 
 /// Where a dataset's files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,9 +100,10 @@ pub fn settings(var: impl Fn(&str) -> Option<String>) -> Result<Settings, Config
     };
     let defaults = Limits::default();
     let limits = Limits {
-        max_labels: number(&var, "MAX_LABELS", defaults.max_labels as u64)? as usize,
-        max_points: number(&var, "MAX_POINTS", defaults.max_points)?,
-        max_body_bytes: number(&var, "MAX_BODY_BYTES", defaults.max_body_bytes as u64)? as usize,
+        max_labels: number(&var, "MAX_LABELS")?.map_or(defaults.max_labels, |n| n as usize),
+        max_points: number(&var, "MAX_POINTS")?.unwrap_or(defaults.max_points),
+        max_body_bytes: number(&var, "MAX_BODY_BYTES")?
+            .map_or(defaults.max_body_bytes, |n| n as usize),
     };
     Ok(Settings {
         datasets,
@@ -170,76 +167,72 @@ fn vast(var: &impl Fn(&str) -> Option<String>) -> Result<Option<VastSettings>, C
     let Some(endpoint) = var("VASTDB_ENDPOINT").filter(|e| !e.is_empty()) else {
         return Ok(None);
     };
-    let endpoint =
-        Endpoint::parse(&endpoint).map_err(|e| invalid("VASTDB_ENDPOINT", e.to_string()))?;
-    let required = |setting: &'static str, how: &str| {
-        var(setting)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| invalid(setting, format!("not set ({how})")))
+    let layout = match var("VASTDB_LAYOUT") {
+        Some(layout) => Some(
+            layout
+                .parse()
+                .map_err(|e: String| invalid("VASTDB_LAYOUT", e))?,
+        ),
+        None => None,
     };
-    let secret = "wrangler secret put, or .dev.vars locally";
-    let credentials = Credentials::new(
-        required("VASTDB_ACCESS_KEY", secret)?,
-        required("VASTDB_SECRET_KEY", secret)?,
-    );
-    let table_name = var("VASTDB_TABLE").unwrap_or_else(|| DEFAULT_TABLE.to_string());
-    let table = TablePath::new(
-        &required("VASTDB_BUCKET", "a [vars] entry")?,
-        &required("VASTDB_SCHEMA", "a [vars] entry")?,
-        &table_name,
-    )
-    .map_err(|e| invalid("VASTDB_TABLE", e.to_string()))?;
-    let layout: Layout = match var("VASTDB_LAYOUT") {
-        Some(layout) => layout
-            .parse()
-            .map_err(|e: String| invalid("VASTDB_LAYOUT", e))?,
-        None => DEFAULT_LAYOUT,
+    let settings = TableSettings {
+        endpoint,
+        access_key: var("VASTDB_ACCESS_KEY"),
+        secret_key: var("VASTDB_SECRET_KEY"),
+        bucket: var("VASTDB_BUCKET"),
+        schema: var("VASTDB_SCHEMA"),
+        table: var("VASTDB_TABLE"),
+        layout,
+        dims: number(var, "VASTDB_DIMS")?,
+        limit_rows: number(var, "VASTDB_LIMIT_ROWS")?,
+        read_timeout_secs: number(var, "VASTDB_READ_TIMEOUT")?,
     };
-    let dims = number(var, "VASTDB_DIMS", DEFAULT_DIMS as u64)?;
-    let limit_rows = number(var, "VASTDB_LIMIT_ROWS", DEFAULT_LIMIT_ROWS)?;
-    let read_timeout = number(var, "VASTDB_READ_TIMEOUT", DEFAULT_READ_TIMEOUT_SECS)?;
-    for (setting, value) in [
-        ("VASTDB_DIMS", dims),
-        ("VASTDB_LIMIT_ROWS", limit_rows),
-        ("VASTDB_READ_TIMEOUT", read_timeout),
-    ] {
-        if value == 0 {
-            return Err(invalid(setting, "must be at least 1"));
-        }
-    }
+    let checked = settings.check().map_err(|(setting, why)| {
+        let (name, how) = match setting {
+            TableSetting::Endpoint => ("VASTDB_ENDPOINT", ""),
+            TableSetting::AccessKey => ("VASTDB_ACCESS_KEY", SECRET),
+            TableSetting::SecretKey => ("VASTDB_SECRET_KEY", SECRET),
+            TableSetting::Bucket => ("VASTDB_BUCKET", VAR),
+            TableSetting::Schema => ("VASTDB_SCHEMA", VAR),
+            TableSetting::Table => ("VASTDB_TABLE", ""),
+            TableSetting::Dims => ("VASTDB_DIMS", ""),
+            TableSetting::LimitRows => ("VASTDB_LIMIT_ROWS", ""),
+            TableSetting::ReadTimeout => ("VASTDB_READ_TIMEOUT", ""),
+        };
+        invalid(name, format!("{why}{how}"))
+    })?;
     Ok(Some(VastSettings {
-        name: var("VASTDB_NAME").unwrap_or_else(|| table_name.clone()),
-        config: VastConfig {
-            endpoint,
-            credentials,
-            table,
-            layout,
-            dims: dims as usize,
-            max_retries: DEFAULT_MAX_RETRIES,
-            limit_rows,
-        },
-        read_timeout: Duration::from_secs(read_timeout),
+        name: var("VASTDB_NAME").unwrap_or(checked.table_name),
+        config: checked.config,
+        read_timeout: Duration::from_secs(checked.read_timeout_secs),
     }))
 }
 
-/// A whole number setting, `default` when unset.
+/// How a missing secret is set.
+const SECRET: &str = " (wrangler secret put, or .dev.vars locally)";
+/// How a missing variable is set.
+const VAR: &str = " (a [vars] entry)";
+
+/// A whole number setting, `None` when unset.
 fn number(
     var: &impl Fn(&str) -> Option<String>,
     setting: &'static str,
-    default: u64,
-) -> Result<u64, ConfigError> {
-    match var(setting) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| invalid(setting, format!("{v:?} is not a whole number"))),
-    }
+) -> Result<Option<u64>, ConfigError> {
+    var(setting)
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| invalid(setting, format!("{v:?} is not a whole number")))
+        })
+        .transpose()
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use pocaduck_edge_read::vast::DEFAULT_LIMIT_ROWS;
+    use pocaduck_edge_read::Layout;
 
     use super::*;
 

@@ -574,7 +574,7 @@ fn bad_vastdb_options_stop_the_server_with_a_clear_error() {
         ),
         (
             &["--vastdb-read-timeout", "0"],
-            "--vastdb-read-timeout must be at least 1 second",
+            "--vastdb-read-timeout must be at least 1",
         ),
         (&["--dims", "0"], "--dims must be at least 1"),
         (&["--vastdb-table", "bad/name"], "bad/name"),
