@@ -8,13 +8,14 @@
 // with them) and a columnar VastDB table on a `vastdb-emulator`. For each label, in each
 // answer format: the median wall time of a request whose body is read to its end, and the
 // CPU time (user + system) the serving process spent per request, from its /proc counters
-// around the timed requests. VastDB passed through is the npm client's whole load, page
-// after page (its de-framing in this process, not the server's). Also the Worker's size,
-// gzipped.
+// around the timed requests. A VastDB table is also read by the npm client, re-framed
+// (Parquet) and passed through (every page, de-framed by the client): the whole load, its
+// decoding in this process, not the server's. Also the Worker's size, gzipped.
 //
 // workerd's CPU time includes the local R2 bucket's and miniflare's entry worker's, which
-// run inside it. The floor shows their share: a plain relay Worker (a few lines of JS) in a
-// workerd of its own, streaming as many bytes of the same file from its R2 bucket. The same
+// run inside it. The floors show their share: a plain relay Worker (a few lines of JS) in a
+// workerd of its own, streaming as many bytes of the same file from its R2 bucket, and
+// relaying the same pass-through page fetched from the native server. The same
 // Parquet answer read from a base URL (the native server's /files/) shows the Worker's own
 // share, the native server's reading of the file then counted on its side.
 
@@ -90,18 +91,21 @@ async function measure(load, pid) {
   return { ms: times[RUNS >> 1], bytes, cpu };
 }
 
-/** A load of `label`'s points from VastDB passed through `base`, de-framed by the npm client. */
-function passThrough(base, dataset, label) {
-  const d = connect(base).dataset(dataset, { vastdb: "pass-through" });
+/** A load of `label`'s points from a VastDB table through `base` by the npm client, in mode
+ * `vastdb` ("pass-through" or "reframed"). */
+function clientLoad(base, dataset, label, vastdb) {
+  const d = connect(base).dataset(dataset, { vastdb });
   return async () => (await d.getPoints(label, { positions: false })).timing.bytesFetched;
 }
 
-/** The floor: a plain relay Worker streaming byte ranges of `dir`'s points file from R2. */
+/** The floor: a plain relay Worker streaming byte ranges of `dir`'s points file from R2, or
+ * the answer of a URL it fetches. */
 async function relayWorker(dir) {
   const { date, binding } = wranglerToml();
   const script = `export default {
     async fetch(request, env) {
       const q = new URL(request.url).searchParams;
+      if (q.has("url")) return fetch(q.get("url"));
       const range = { offset: Number(q.get("offset")), length: Number(q.get("length")) };
       const object = await env.${binding}.get(q.get("key"), { range });
       return new Response(object.body);
@@ -155,13 +159,14 @@ async function benchLabel(label, dir) {
       ["Arrow rows", name, name, "format=arrow"],
       ["Arrow columns", name, name, "format=arrow&shape=columns"],
       ["VastDB, re-framed (Arrow columns)", "vast", "vast", "format=arrow&shape=columns"],
-      ["VastDB, passed through (every page, de-framed by the npm client)", "vast", "vast", null],
+      ["VastDB, re-framed (the npm client's load: Parquet)", "vast", "vast", "reframed"],
+      ["VastDB, passed through (the npm client's load: every page, de-framed)", "vast", "vast", "pass-through"],
     ]) {
       const points = (d) => `/v1/datasets/${d}/labels/${label}/points?${query}`;
-      const [n, w] =
-        query === null
-          ? [await measure(passThrough(native.url, nativeDataset, label), nativePid), await measure(passThrough(worker.url, dataset, label), workerdPid)]
-          : [await measure(() => drain(native.url + points(nativeDataset)), nativePid), await measure(() => drain(worker.url + points(dataset)), workerdPid)];
+      const client = query === "reframed" || query === "pass-through";
+      const [n, w] = client
+        ? [await measure(clientLoad(native.url, nativeDataset, label, query), nativePid), await measure(clientLoad(worker.url, dataset, label, query), workerdPid)]
+        : [await measure(() => drain(native.url + points(nativeDataset)), nativePid), await measure(() => drain(worker.url + points(dataset)), workerdPid)];
       if (n.bytes !== w.bytes) throw new Error(`${what} of ${label}: ${n.bytes} bytes natively, ${w.bytes} from the Worker`);
       rows.push({ label, points: info.point_count, what, n, w });
       console.error(`[worker-bench] ${label} ${what}: native ${n.ms.toFixed(1)} ms, Worker ${w.ms.toFixed(1)} ms`);
@@ -171,6 +176,11 @@ async function benchLabel(label, dir) {
     const length = Math.min(parquetBytes, relay.size);
     const floor = await measure(() => drain(`${relay.url}/?key=${relay.file}&offset=0&length=${length}`), relay.pids[0]);
     rows.push({ label, points: info.point_count, what: "floor: a plain JS relay Worker, as many bytes from R2", n: null, w: floor });
+    // The floor of pass-through: the same reply page, fetched from the native server by a
+    // plain JS relay Worker (the native server makes VastDB's GET with a body).
+    const page = `${native.url}/v1/datasets/vast/labels/${label}/vastdb-reply`;
+    const relayed = await measure(() => drain(`${relay.url}/?url=${encodeURIComponent(page)}`), relay.pids[0]);
+    rows.push({ label, points: info.point_count, what: "floor: a plain JS relay Worker, the pass-through page fetched", n: null, w: relayed });
   } finally {
     await worker.dispose();
     await relay.dispose();

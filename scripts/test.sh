@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit and HTTP tests, the wasm32 check of core, vastdb, read, proxy and
-# the Worker, the npm package (its types, and the client against the real server in Node), the
-# Worker in workerd, the viewer in headless Chromium, the reference test against the real
-# PoCADuck package, and the official VastDB SDK against the emulator.
+# the Worker, the npm package (its types, and the client against the real server and the Worker
+# in Node), the Worker in workerd, the viewer in headless Chromium, the reference test against
+# the real PoCADuck package, and the official VastDB SDK against the emulator.
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 ensure_wasm_toolchain
@@ -20,12 +20,13 @@ cargo test --locked --workspace
 for layout in columnar pocaduck; do
   POCADUCK_EDGE_VASTDB_LAYOUT=$layout cargo test --locked -p pocaduck-edge --test tests api::
 done
-# The npm package: build it, check its declarations, run it against the real server.
+# The npm package: build it, check its declarations, run it against the real server and the
+# Worker.
 bash scripts/build-wasm.sh
+bash scripts/build-worker.sh
 node_modules/.bin/tsc -p tests/js/tsconfig.json
 node --test tests/js/
 # The Worker in workerd, against the native server, the emulator and the conformance suite.
-bash scripts/build-worker.sh
 node --test --test-concurrency=1 tests/worker/
 # The viewer in Chromium (the site is built from the package above).
 bash scripts/test-browser.sh

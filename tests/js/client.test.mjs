@@ -1,7 +1,8 @@
-// The npm package against the real server, in both modes: exact int64, re-centred float32,
-// options, round trips, bounded ranges, and every bad input.
+// The npm package against the real server and the Worker in workerd, in every mode: exact
+// int64, re-centred float32, options, round trips, bounded ranges, and every bad input.
 
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { mkdtemp, mkdir, rm, writeFile, cp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import * as parquetWasm from "parquet-wasm";
 
 import { PocaduckError, connect, decodeArrow, decodeParquet, labelString, openDataset } from "../../js/index.js";
 import { run, serve } from "../support/server.mjs";
+import { BUILD, startWorker } from "../support/worker.mjs";
 
 const SAMPLE = "hemibrain-da1";
 /** Labels and coordinates of the hand-made dataset: above 2^53, negative, and in int64 only. */
@@ -38,6 +40,7 @@ const BLOCKS = { [(1n << 62n) + 3n]: ["0_0_0", "1_0_0"], [BIG + 1n]: ["0_0_0"] }
 /** The bundled sample (built once into the user's cache), and the hand-made datasets. */
 let sample;
 let server;
+let worker;
 let work;
 const urlOf = (dataset) => (dataset === SAMPLE ? sample.url : server.url);
 const sampleFiles = () => `${sample.url}/v1/datasets/${SAMPLE}/files/`;
@@ -126,9 +129,19 @@ before(async () => {
   // A row per point, and pages of 65,536 rows when passed through: a big label takes several.
   sample = await serve(["--vastdb-emulator", "--vastdb-layout", "columnar", "--vastdb-limit-rows", "4096"]);
   server = await serve(["--data", join(work, "extreme"), "--data", join(work, "broken"), "--data", join(work, "coarse")]);
+  // The Worker in workerd, over the same datasets in its R2 bucket (the sample built anew:
+  // the builder is deterministic).
+  assert.ok(existsSync(join(BUILD, "index.js")), `no Worker in ${BUILD}: run \`bash scripts/build-worker.sh\``);
+  await run(["sample", join(work, SAMPLE)]);
+  const names = [SAMPLE, "extreme", "broken", "coarse"];
+  worker = await startWorker({
+    vars: { DATASETS: names.map((n) => `r2://DATA/${n}`).join(" "), CORS_ORIGINS: "*" },
+    seed: Object.fromEntries(names.map((n) => [n, join(work, n)])),
+  });
 });
 
 after(async () => {
+  await worker?.dispose();
   await sample?.stop();
   await server?.stop();
   if (work) await rm(work, { recursive: true, force: true });
@@ -148,12 +161,15 @@ describe("labelString", () => {
   });
 });
 
-for (const mode of ["proxy", "serverless"]) {
-  describe(`${mode} mode`, () => {
+// Every mode against each host: the native server, and the Worker in workerd. The golden
+// answers are the native server's.
+for (const [host, mode] of ["native server", "Worker"].flatMap((h) => ["proxy", "serverless"].map((m) => [h, m]))) {
+  describe(`${mode} mode, ${host}`, () => {
+    const base = (dataset) => (host === "Worker" ? worker.url : urlOf(dataset));
     const open = async (dataset, options) =>
       mode === "proxy"
-        ? connect(urlOf(dataset), options).dataset(dataset)
-        : openDataset(`${urlOf(dataset)}/v1/datasets/${dataset}/files/`, options);
+        ? connect(base(dataset), options).dataset(dataset)
+        : openDataset(`${base(dataset)}/v1/datasets/${dataset}/files/`, options);
 
     test("extreme values come back exact, re-centred and with their blocks", async () => {
       const d = await open("extreme");
