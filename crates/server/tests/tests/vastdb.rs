@@ -345,7 +345,8 @@ fn a_pocaduck_row_that_is_not_whole_points_is_502_naming_the_label() {
     let (code, message) = common::logged_error(r, 502, log.path());
     assert_eq!(code, "upstream_error");
     assert!(
-        message.contains("a row of label 5 holds 4 values, not a multiple of 3 dims"),
+        message.contains("the rows of label 5")
+            && message.contains("a row holds 4 values, not a multiple of 3 dims"),
         "{message}"
     );
 }
