@@ -31,7 +31,8 @@ let ready;
 /** Loads the WebAssembly module once; every other call awaits it. */
 export function init(wasm) {
   ready ??= (async () => {
-    await initWasm({ module_or_path: await wasmInput("pocaduck_edge_wasm_bg.wasm", wasm) });
+    const url = new URL("./pkg/pocaduck_edge_wasm_bg.wasm", import.meta.url);
+    await initWasm({ module_or_path: await wasmInput(url, wasm) });
   })();
   return ready;
 }

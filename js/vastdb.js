@@ -9,7 +9,8 @@ let ready;
 /** Loads the pass-through module once. */
 function init() {
   ready ??= (async () => {
-    await initWasm({ module_or_path: await wasmInput("pocaduck_edge_wasm_vastdb_bg.wasm") });
+    const url = new URL("./pkg/pocaduck_edge_wasm_vastdb_bg.wasm", import.meta.url);
+    await initWasm({ module_or_path: await wasmInput(url) });
   })();
   return ready;
 }

@@ -1,10 +1,10 @@
-// Where a WebAssembly module of the package comes from: its URL next to this file, or in
-// Node (whose fetch does not read files) its bytes.
+// Where a WebAssembly module of the package comes from: its URL, or in Node (whose fetch
+// does not read files) its bytes. Each caller names its module with a literal
+// `new URL("./pkg/…", import.meta.url)`, the form bundlers recognise and ship as an asset.
 
-/** What `pkg/<file>` is loaded from, unless the caller gave `wasm`. */
-export async function wasmInput(file, wasm) {
+/** What to load the module at `url` from, unless the caller gave `wasm`. */
+export async function wasmInput(url, wasm) {
   if (wasm !== undefined) return wasm;
-  const url = new URL(`./pkg/${file}`, import.meta.url);
   if (url.protocol !== "file:") return url;
   // Node: fetch() does not read files. Hidden from bundlers, which never take this path.
   const fs = "node:fs/promises";

@@ -1,7 +1,8 @@
 // The npm package as an application gets it: packed by `npm pack` (only what `files`
 // publishes), unpacked into a scratch app's node_modules, bundled by Vite and by webpack,
 // served by the real `pocaduck-edge serve --www` over the sample, and run in Debian's
-// Chromium. The app loads a label through the server, straight from the files, and in the
+// Chromium. The app loads a label through the server, from a VastDB table passed through
+// (the second wasm module, loaded by a dynamic import), straight from the files, and in the
 // package's Web Worker, and decodes a Parquet answer it fetched itself.
 //
 // Needs: the debug binary, the wasm package (`scripts/build-wasm.sh`), Vite and webpack (npm
@@ -34,6 +35,8 @@ const sum = (a) => a.reduce((s, v) => s + v, 0n).toString();
 async function main() {
   const { dataset, label } = Object.fromEntries(new URLSearchParams(location.search));
   const proxy = await connect(location.origin).dataset(dataset).getPoints(label);
+  const table = connect(location.origin).dataset(dataset + "-vastdb", { vastdb: "pass-through" });
+  const passThrough = await table.getPoints(label);
   const files = await openDataset(location.origin + "/v1/datasets/" + dataset + "/files/");
   const serverless = await files.getPoints(label);
   const worker = new PointsWorker();
@@ -42,7 +45,13 @@ async function main() {
   const answer = await fetch("/v1/datasets/" + dataset + "/labels/" + label + "/points?format=parquet");
   const [decoded] = await decodeParquet(new Uint8Array(await answer.arrayBuffer()));
   const summary = (p) => ({ label: p.label, count: p.count, sum: sum(p.int64), positions: p.positions.length });
-  return { proxy: summary(proxy), serverless: summary(serverless), worker: summary(inWorker), decoded: summary(decoded) };
+  return {
+    proxy: summary(proxy),
+    passThrough: summary(passThrough),
+    serverless: summary(serverless),
+    worker: summary(inWorker),
+    decoded: summary(decoded),
+  };
 }
 
 main().then(
@@ -94,12 +103,16 @@ before(async () => {
   writeFileSync(join(site, "webpack", "index.html"), '<!doctype html><title>app</title><script src="./main.js"></script>\n');
   for (const bundler of BUNDLERS) {
     const files = readdirSync(join(site, bundler), { recursive: true });
-    assert.ok(files.some((f) => f.endsWith(".wasm")), `${bundler}: the wasm is an asset of the build: ${files}`);
+    // The main module, and the pass-through module its dynamic import loads.
+    const wasm = files.filter((f) => f.endsWith(".wasm"));
+    assert.equal(wasm.length, 2, `${bundler}: both wasm modules are assets of the build: ${files}`);
   }
 
   const data = join(scratch, DATASET);
   sh(BIN, ["sample", data, "--voxel-nm", "512"], scratch);
-  const started = await serve(["--data", data, "--www", site], { bin: BIN, env: { ...process.env, RUST_LOG: "warn" } });
+  // The sample, and the same sample as a table of a local VastDB emulator (read passed through).
+  const args = ["--data", data, "--www", site, "--vastdb-emulator"];
+  const started = await serve(args, { bin: BIN, env: { ...process.env, RUST_LOG: "warn" } });
   server = { base: started.url, stop: started.stop };
   context = await launchChromium(join(scratch, "profile"));
 });
@@ -133,7 +146,7 @@ for (const bundler of BUNDLERS) {
       const { result, error } = await page.evaluate(() => ({ ...document.body.dataset }));
       assert.equal(error, undefined, `the app failed: ${error}\n${errors.join("\n")}`);
       const got = JSON.parse(result);
-      for (const way of ["proxy", "serverless", "worker", "decoded"]) assert.deepEqual(got[way], want, way);
+      for (const way of ["proxy", "passThrough", "serverless", "worker", "decoded"]) assert.deepEqual(got[way], want, way);
     } finally {
       await page.close();
     }
