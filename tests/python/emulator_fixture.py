@@ -8,7 +8,7 @@ import urllib.request
 
 class Emulator:
     """A running emulator process: `url`, `stop()`, `fault(kind, count)`,
-    `arm_insert_fault(after)`, `stats()`."""
+    `arm_write_fault(kind, after)`, `stats()`."""
 
     def __init__(self, binary, data_dir, access="AKIAEXAMPLE", secret="SECRETEXAMPLE", buckets=("pocaduck",)):
         args = [binary, "--listen", "127.0.0.1:0", "--data", str(data_dir),
@@ -29,10 +29,11 @@ class Emulator:
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
 
-    def arm_insert_fault(self, after):
-        """The insert after the next `after` ones fails with 500 InternalError."""
+    def arm_write_fault(self, kind, after):
+        """The write of `kind` (insert, update or delete) after the next `after` ones fails
+        with 500 InternalError."""
         request = urllib.request.Request(
-            f"{self.url}/_emulator/fault?kind=insert&after={after}", method="POST")
+            f"{self.url}/_emulator/fault?kind={kind}&after={after}", method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
 

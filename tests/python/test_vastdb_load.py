@@ -125,7 +125,7 @@ def test_the_proxy_serves_every_label_as_pocaduck_does(server, queries, layout):
 
 def test_a_failed_load_rolls_back_and_a_rerun_completes_it(emulator, sources, queries):
     # Commit after every label, and fail the fourth insert.
-    emulator.arm_insert_fault(after=3)
+    emulator.arm_write_fault("insert", after=3)
     failed = load(emulator, sources[0], "rerun", "columnar", "--commit-mb", "0")
     assert failed.returncode != 0
     assert "InternalError" in failed.stderr, failed.stderr

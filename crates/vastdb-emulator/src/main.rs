@@ -1,8 +1,8 @@
 //! `vastdb-emulator`: a loopback VastDB stand-in for tests and the local demo. It speaks the
 //! subset of the tabular protocol the official Python SDK 2.x uses (transactions, schemas,
-//! tables, columns, statistics, inserts and queries with splits, sub-splits and paging),
-//! checks every SigV4 signature, keeps its tables in a directory, and injects faults on
-//! request (`POST /_emulator/fault?kind=…`).
+//! tables, columns, statistics, inserts, updates and deletes by row id, and queries with
+//! splits, sub-splits and paging), checks every SigV4 signature, keeps its tables in a
+//! directory, and injects faults on request (`POST /_emulator/fault?kind=…`).
 
 /// mimalloc keeps freed memory for reuse: replies of tens of megabytes would otherwise pay
 /// for fresh pages (page faults) on every query.
@@ -10,9 +10,11 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod auth;
+mod edit;
 mod scan;
 mod service;
 mod store;
+mod table;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

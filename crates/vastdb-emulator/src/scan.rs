@@ -20,7 +20,7 @@ use pocaduck_edge_vastdb::query::{Condition, DecodedQuery, Op, Value, ROW_ID};
 use pocaduck_edge_vastdb::schema::{children, column_of_node};
 use pocaduck_edge_vastdb::INVALID_ROW_ID;
 
-use crate::store::{Bounds, Table};
+use crate::table::{Bounds, RowIds, Table};
 
 /// Rows per row group, as the protocol's block arithmetic counts them.
 const ROW_GROUP: u64 = 65_536;
@@ -189,9 +189,9 @@ pub(crate) fn round(
         if block_end <= start {
             continue;
         }
-        for (chunk_first, chunk, bounds) in table.rows(block_start.max(start), block_end) {
+        for (chunk_ids, chunk, bounds) in table.rows(block_start.max(start), block_end) {
             if remaining == 0 {
-                return Ok((finish(plan, pieces, counted)?, chunk_first));
+                return Ok((finish(plan, pieces, counted)?, chunk_ids.get(0)));
             }
             if !could_match(plan, bounds) {
                 continue;
@@ -200,15 +200,16 @@ pub(crate) fn round(
             // A window at a time, so a round that stops early evaluates little past its
             // last row: paging through a big chunk costs its size once, not once a round.
             for offset in (0..chunk.num_rows()).step_by(WINDOW) {
-                let first = chunk_first + offset as u64;
+                let len = WINDOW.min(chunk.num_rows() - offset);
+                let ids = chunk_ids.slice(offset, len);
                 if remaining == 0 {
-                    return Ok((finish(plan, pieces, counted)?, first));
+                    return Ok((finish(plan, pieces, counted)?, ids.get(0)));
                 }
-                let rows = chunk.slice(offset, WINDOW.min(chunk.num_rows() - offset));
+                let rows = chunk.slice(offset, len);
                 let mask = if whole {
                     BooleanArray::new(BooleanBuffer::new_set(rows.num_rows()), None)
                 } else {
-                    evaluate(plan, first, &rows)?
+                    evaluate(plan, &ids, &rows)?
                 };
                 let matches = mask.true_count() as u64;
                 if matches == 0 {
@@ -224,12 +225,12 @@ pub(crate) fn round(
                     (
                         mask.slice(0, cut),
                         rows.slice(0, cut),
-                        Some(first + cut as u64),
+                        Some(ids.get(cut - 1) + 1),
                     )
                 } else {
                     (mask, rows, None)
                 };
-                let taken = project(plan, first, &rows, &mask)?;
+                let taken = project(plan, &ids, &rows, &mask)?;
                 remaining -= taken.num_rows() as u64;
                 counted += taken.num_rows();
                 pieces.push(taken);
@@ -259,13 +260,9 @@ fn finish(plan: &Plan, pieces: Vec<RecordBatch>, rows: usize) -> Result<Vec<Reco
     Ok(pieces)
 }
 
-fn row_ids(first: u64, len: usize) -> ArrayRef {
-    Arc::new(UInt64Array::from_iter_values(first..first + len as u64))
-}
-
 fn project(
     plan: &Plan,
-    first: u64,
+    ids: &RowIds,
     rows: &RecordBatch,
     mask: &BooleanArray,
 ) -> Result<RecordBatch, String> {
@@ -275,7 +272,7 @@ fn project(
         .map(|output| {
             let column = match output {
                 Output::Column(i) => rows.column(*i).clone(),
-                Output::RowId => row_ids(first, rows.num_rows()),
+                Output::RowId => ids.to_array(rows.num_rows()),
             };
             if mask.len() == rows.num_rows() && mask.true_count() == mask.len() {
                 return Ok(column);
@@ -349,13 +346,13 @@ fn in_range(condition: &Condition, low: i128, high: i128) -> bool {
 }
 
 /// The rows matching every group, as a mask without nulls.
-fn evaluate(plan: &Plan, first: u64, rows: &RecordBatch) -> Result<BooleanArray, String> {
+fn evaluate(plan: &Plan, ids: &RowIds, rows: &RecordBatch) -> Result<BooleanArray, String> {
     let n = rows.num_rows();
     let mut mask: Option<BooleanArray> = None;
     for (column, conditions) in &plan.groups {
         let values = match column {
             Some(i) => rows.column(*i).clone(),
-            None => row_ids(first, n),
+            None => ids.to_array(n),
         };
         let mut any: Option<BooleanArray> = None;
         for condition in conditions {
@@ -429,7 +426,7 @@ fn literal(value: &Value, data_type: &DataType) -> Result<ArrayRef, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Chunk;
+    use crate::table::Chunk;
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int64Type;
     use pocaduck_edge_vastdb::query::{self, Filter};

@@ -1,5 +1,6 @@
 //! The HTTP side: one handler that checks the signature, reads the command word and answers
-//! as a VastDB server does, plus `POST /_emulator/fault` to inject faults into later queries.
+//! as a VastDB server does, plus `POST /_emulator/fault` to inject faults into later queries
+//! and writes.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,14 +43,47 @@ pub(crate) enum Fault {
     Reset,
 }
 
+/// A kind of write a fault can fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Write {
+    /// `POST ?rows`.
+    Insert,
+    /// `PUT ?rows`.
+    Update,
+    /// `DELETE ?rows`.
+    Delete,
+}
+
+impl Write {
+    const ALL: [Self; 3] = [Self::Insert, Self::Update, Self::Delete];
+
+    fn of(method: &Method) -> Option<Self> {
+        match *method {
+            Method::POST => Some(Self::Insert),
+            Method::PUT => Some(Self::Update),
+            Method::DELETE => Some(Self::Delete),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Insert => "insert",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+}
+
 /// The emulator's state.
 pub(crate) struct Emulator {
     store: RwLock<Store>,
     credentials: Credentials,
     next_txid: AtomicU64,
     faults: Mutex<VecDeque<Fault>>,
-    /// Inserts to accept before one fails with 500 `InternalError`, when armed.
-    failing_insert: Mutex<Option<u64>>,
+    /// Per kind of write: how many to accept before one fails with 500 `InternalError`,
+    /// when armed.
+    failing_writes: Mutex<[Option<u64>; 3]>,
     queries: AtomicU64,
 }
 
@@ -61,7 +95,7 @@ impl Emulator {
             credentials,
             next_txid: AtomicU64::new(4096),
             faults: Mutex::new(VecDeque::new()),
-            failing_insert: Mutex::new(None),
+            failing_writes: Mutex::new([None; 3]),
             queries: AtomicU64::new(0),
         }
     }
@@ -332,11 +366,19 @@ async fn answer(
                 Err(r) => refusal(r),
             }
         }
-        ("rows", Method::POST) if insert_fails(emulator) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalError",
-            "fault: the insert failed",
+        ("rows", method) if raw_query != "rows" => error(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            &format!("{method} ?{raw_query} is not emulated"),
         ),
+        ("rows", method) if Write::of(&method).is_some_and(|w| write_fails(emulator, w)) => {
+            let write = Write::of(&method).expect("checked by the guard");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                &format!("fault: the {} failed", write.name()),
+            )
+        }
         ("rows", Method::POST) => insert(
             emulator,
             txid_of(headers),
@@ -345,6 +387,23 @@ async fn answer(
             table,
             &body,
         ),
+        ("rows", method @ (Method::PUT | Method::DELETE)) => {
+            let batch = match one_batch(&body) {
+                Ok(batch) => batch,
+                Err(m) => return error(StatusCode::BAD_REQUEST, "InvalidArgument", &m),
+            };
+            let mut store = emulator.store.write().expect("store lock");
+            let txid = txid_of(headers);
+            let done = if method == Method::PUT {
+                store.update(txid, bucket, &table_schema, table, &batch)
+            } else {
+                store.delete(txid, bucket, &table_schema, table, &batch)
+            };
+            match done {
+                Ok(()) => ok(Body::empty()),
+                Err(r) => refusal(r),
+            }
+        }
         ("data", Method::GET) => select(emulator, headers, bucket, &table_schema, table, &body),
         (command, method) => error(
             StatusCode::NOT_IMPLEMENTED,
@@ -465,6 +524,17 @@ fn insert(
     let batch =
         arrow_array::RecordBatch::try_new(schema.clone(), vec![column]).expect("one uint64 column");
     ok(ipc_stream(&schema, Some(&batch)))
+}
+
+/// The rows of an IPC stream body, as one batch.
+fn one_batch(body: &[u8]) -> Result<arrow_array::RecordBatch, String> {
+    let reader = arrow_ipc::reader::StreamReader::try_new(body, None)
+        .map_err(|e| format!("the body is not an Arrow IPC stream: {e}"))?;
+    let schema = reader.schema();
+    let batches = reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the body is not an Arrow IPC stream: {e}"))?;
+    arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| e.to_string())
 }
 
 fn select(
@@ -602,9 +672,10 @@ fn stream_reply(
     let _ = tx.blocking_send(Ok(frame::completed()));
 }
 
-/// Whether an armed insert fault fires on this insert (it fires once).
-fn insert_fails(emulator: &Emulator) -> bool {
-    let mut armed = emulator.failing_insert.lock().expect("fault lock");
+/// Whether an armed fault fires on this write (it fires once).
+fn write_fails(emulator: &Emulator, write: Write) -> bool {
+    let mut faults = emulator.failing_writes.lock().expect("fault lock");
+    let armed = &mut faults[write as usize];
     match *armed {
         Some(0) => {
             *armed = None;
@@ -621,7 +692,8 @@ fn insert_fails(emulator: &Emulator) -> bool {
 /// `GET /_emulator/stats` answers `{"queries": N, "pending_faults": M}`.
 /// `POST /_emulator/fault?kind=slowdown|failed|truncate|stall|reset[&count=N][&code=C]`:
 /// the next N `?data` requests get the fault.
-/// `POST /_emulator/fault?kind=insert&after=N`: the insert after the next N fails with 500.
+/// `POST /_emulator/fault?kind=insert|update|delete&after=N`: the write of that kind after
+/// the next N fails with 500.
 fn inject(emulator: &Emulator, query: &str) -> Response {
     let param = |key: &str| {
         query
@@ -631,9 +703,12 @@ fn inject(emulator: &Emulator, query: &str) -> Response {
             .map(|(_, v)| v)
     };
     let count: usize = param("count").and_then(|c| c.parse().ok()).unwrap_or(1);
-    if param("kind") == Some("insert") {
+    if let Some(write) = Write::ALL
+        .into_iter()
+        .find(|w| param("kind") == Some(w.name()))
+    {
         let after = param("after").and_then(|c| c.parse().ok()).unwrap_or(0);
-        *emulator.failing_insert.lock().expect("fault lock") = Some(after);
+        emulator.failing_writes.lock().expect("fault lock")[write as usize] = Some(after);
         return ok(Body::empty());
     }
     let fault = match param("kind") {

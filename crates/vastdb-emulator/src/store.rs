@@ -1,13 +1,15 @@
 //! The emulator's catalog and rows: buckets (seeded, since the SDK cannot create them),
-//! nested schemas, tables with an Arrow schema and rows in insertion order, each row with an
-//! increasing id. Schemas and tables are created and dropped at once; inserted rows are held
-//! by their transaction, seen only by it, and become visible (and written to disk) when it
-//! commits; a rollback, or a transaction never committed, leaves nothing behind. Every change
-//! is written to the data directory before it is applied, so a restarted emulator serves the
-//! same tables.
+//! nested schemas, and tables with an Arrow schema and rows in row id order. Schemas and
+//! tables are created and dropped at once. Inserts, updates and deletes are held by their
+//! transaction, seen only by it, and take effect (written to disk first) when it commits; a
+//! rollback, or a transaction never committed, leaves nothing behind. Row ids are handed out
+//! in increasing order per table and never again, not after a delete nor a restart, so a
+//! restarted emulator serves the same tables with the same ids.
 //!
-//! On disk: `catalog.json` (schemas and tables) and, per table, `tables/<n>/schema.arrow`
-//! and one Arrow IPC file per insert named by its first row id.
+//! On disk: `catalog.json` (schemas, tables and the next row id of each) and, per table,
+//! `tables/<n>/schema.arrow` and one Arrow IPC file per insert named by its first row id.
+//! A file whose rows' ids are not consecutive from that id holds them in a leading
+//! `$row_id` column.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,112 +17,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use arrow_arith::aggregate::{max, min};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
-};
-use arrow_array::{new_null_array, ArrayRef, ArrowPrimitiveType, RecordBatch};
+use arrow_array::types::UInt64Type;
+use arrow_array::{new_null_array, ArrayRef, RecordBatch};
 use arrow_ipc::reader::FileReader;
 use arrow_ipc::writer::FileWriter;
-use arrow_schema::{DataType, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use pocaduck_edge_vastdb::query::ROW_ID;
 use serde::{Deserialize, Serialize};
 
-/// A table: its schema and its rows, in batches with contiguous row ids.
-#[derive(Debug)]
-pub(crate) struct Table {
-    /// The table's number, naming its directory and returned as its handle.
-    pub id: u64,
-    /// The columns, in creation order.
-    pub schema: SchemaRef,
-    /// Inserted batches, in row id order.
-    pub batches: Vec<Chunk>,
-}
-
-/// Per column of a chunk: the least and greatest non-null value of an integer column.
-pub(crate) type Bounds = [Option<(i128, i128)>];
-
-/// Inserted rows: a batch, the id of its first row, and the range of each integer column
-/// (as a VAST cluster keeps per-chunk statistics, so a scan can skip chunks).
-#[derive(Debug, Clone)]
-pub(crate) struct Chunk {
-    /// The id of the first row.
-    pub first: u64,
-    /// The rows.
-    pub batch: RecordBatch,
-    /// The columns' value ranges.
-    pub bounds: Arc<Bounds>,
-}
-
-impl Chunk {
-    /// A chunk of `batch`, its first row having id `first`.
-    pub(crate) fn new(first: u64, batch: RecordBatch) -> Self {
-        let bounds = batch.columns().iter().map(integer_range).collect();
-        Self {
-            first,
-            batch,
-            bounds,
-        }
-    }
-}
-
-/// The least and greatest non-null value of an integer column.
-fn integer_range(column: &ArrayRef) -> Option<(i128, i128)> {
-    fn range<T>(column: &ArrayRef) -> Option<(i128, i128)>
-    where
-        T: ArrowPrimitiveType,
-        T::Native: Into<i128>,
-    {
-        let values = column.as_primitive::<T>();
-        Some((min(values)?.into(), max(values)?.into()))
-    }
-    match column.data_type() {
-        DataType::Int8 => range::<Int8Type>(column),
-        DataType::Int16 => range::<Int16Type>(column),
-        DataType::Int32 => range::<Int32Type>(column),
-        DataType::Int64 => range::<Int64Type>(column),
-        DataType::UInt8 => range::<UInt8Type>(column),
-        DataType::UInt16 => range::<UInt16Type>(column),
-        DataType::UInt32 => range::<UInt32Type>(column),
-        DataType::UInt64 => range::<UInt64Type>(column),
-        _ => None,
-    }
-}
-
-impl Table {
-    /// The number of rows.
-    pub(crate) fn num_rows(&self) -> u64 {
-        self.batches.iter().map(|c| c.batch.num_rows() as u64).sum()
-    }
-
-    /// One past the highest row id.
-    pub(crate) fn end_row_id(&self) -> u64 {
-        self.batches
-            .last()
-            .map_or(0, |c| c.first + c.batch.num_rows() as u64)
-    }
-
-    /// The rows with ids in `start..end`, as zero-copy slices with their first row id and
-    /// the bounds of the chunk they come from.
-    pub(crate) fn rows(&self, start: u64, end: u64) -> Vec<(u64, RecordBatch, &Bounds)> {
-        let mut out = Vec::new();
-        for chunk in &self.batches {
-            let first = chunk.first;
-            let last = first + chunk.batch.num_rows() as u64;
-            let (from, to) = (start.max(first), end.min(last));
-            if from < to {
-                out.push((
-                    from,
-                    chunk
-                        .batch
-                        .slice((from - first) as usize, (to - from) as usize),
-                    &chunk.bounds[..],
-                ));
-            }
-        }
-        out
-    }
-}
+use crate::edit::{self, Update};
+use crate::table::{Chunk, RowIds, Table};
 
 #[derive(Default, Serialize, Deserialize)]
 struct CatalogFile {
@@ -129,6 +36,36 @@ struct CatalogFile {
     /// `bucket/schema/table` → table id.
     tables: BTreeMap<String, u64>,
     next_table_id: u64,
+    /// `bucket/schema/table` → the next row id to hand out, as of the last commit that
+    /// inserted (the ids of rows deleted since are not handed out again).
+    #[serde(default)]
+    next_row_ids: BTreeMap<String, u64>,
+}
+
+/// An update or delete of committed rows by an open transaction.
+#[derive(Debug)]
+enum Edit {
+    Update(Update),
+    Delete(Vec<u64>),
+}
+
+impl Edit {
+    /// Applies the edit, returning the files of the chunks it changed.
+    fn apply(&self, table: &mut Table) -> Result<Vec<u64>, String> {
+        match self {
+            Self::Update(update) => table.update(update),
+            Self::Delete(ids) => table.delete(ids),
+        }
+    }
+}
+
+/// What an open transaction did to one table.
+#[derive(Debug, Default)]
+struct Pending {
+    /// The rows it inserted, with its own updates and deletes of them applied.
+    inserted: Vec<Chunk>,
+    /// Its updates and deletes of committed rows, in order.
+    edits: Vec<Edit>,
 }
 
 /// All buckets, schemas and tables.
@@ -137,8 +74,8 @@ pub(crate) struct Store {
     buckets: Vec<String>,
     catalog: CatalogFile,
     tables: BTreeMap<String, Table>,
-    /// Rows inserted by open transactions: txid → (table key, first row id, rows).
-    pending: BTreeMap<u64, Vec<(String, u64, RecordBatch)>>,
+    /// What open transactions did: txid → table key → changes.
+    pending: BTreeMap<u64, BTreeMap<String, Pending>>,
     /// The next row id per table, counting pending rows.
     next_row_id: BTreeMap<String, u64>,
 }
@@ -179,7 +116,10 @@ impl Store {
         }
         let next_row_id = tables
             .iter()
-            .map(|(k, t)| (k.clone(), t.end_row_id()))
+            .map(|(k, t)| {
+                let saved = catalog.next_row_ids.get(k).copied().unwrap_or(0);
+                (k.clone(), t.end_row_id().max(saved))
+            })
             .collect();
         Ok(Self {
             dir: dir.to_owned(),
@@ -338,6 +278,7 @@ impl Store {
         };
         let mut next = self.catalog_clone();
         next.tables.remove(&name);
+        next.next_row_ids.remove(&name);
         self.save(next)?;
         self.tables.remove(&name);
         self.next_row_id.remove(&name);
@@ -345,7 +286,7 @@ impl Store {
         Ok(())
     }
 
-    /// The table as transaction `txid` sees it: committed rows and its own pending ones.
+    /// The table as transaction `txid` sees it: committed rows with its own changes.
     pub(crate) fn table(
         &self,
         bucket: &str,
@@ -354,47 +295,91 @@ impl Store {
         txid: u64,
     ) -> Result<Table, Refusal> {
         let name = key(bucket, schema, table);
-        let committed = self
-            .tables
-            .get(&name)
-            .ok_or_else(|| Refusal::NotFound(format!("no table {bucket}/{schema}/{table}")))?;
-        let mut batches = committed.batches.clone();
-        for (k, first, rows) in self.pending.get(&txid).into_iter().flatten() {
-            if *k == name {
-                batches.push(Chunk::new(*first, rows.clone()));
-            }
+        let pending = self.pending.get(&txid).and_then(|p| p.get(&name));
+        let mut view = self.committed_view(&name, pending)?;
+        for chunk in pending.into_iter().flat_map(|p| &p.inserted) {
+            view.add(chunk.clone());
         }
-        batches.sort_by_key(|c| c.first);
-        Ok(Table {
-            id: committed.id,
-            schema: committed.schema.clone(),
-            batches,
-        })
+        Ok(view)
     }
 
-    /// Makes transaction `txid`'s rows visible, writing them to disk first.
+    /// The committed rows with the transaction's edits of them applied (an edit whose rows
+    /// another transaction has deleted since is a conflict).
+    fn committed_view(&self, name: &str, pending: Option<&Pending>) -> Result<Table, Refusal> {
+        let mut view = self
+            .tables
+            .get(name)
+            .ok_or_else(|| Refusal::NotFound(format!("no table {name}")))?
+            .clone();
+        for edit in pending.into_iter().flat_map(|p| &p.edits) {
+            edit.apply(&mut view).map_err(Refusal::Conflict)?;
+        }
+        Ok(view)
+    }
+
+    /// Applies transaction `txid`'s changes, writing them to disk first. A conflict leaves
+    /// every table as it was, and the transaction's changes are gone.
     pub(crate) fn commit(&mut self, txid: u64) -> Result<(), Refusal> {
-        for (name, first, rows) in self.pending.remove(&txid).unwrap_or_default() {
-            let Some(table) = self.tables.get(&name) else {
+        let mut changed = Vec::new();
+        for (name, pending) in self.pending.remove(&txid).unwrap_or_default() {
+            let Some(committed) = self.tables.get(&name) else {
                 continue; // dropped meanwhile
             };
+            let mut table = committed.clone();
+            let mut files = Vec::new();
+            for edit in &pending.edits {
+                files.extend(edit.apply(&mut table).map_err(Refusal::Conflict)?);
+            }
+            let inserted = !pending.inserted.is_empty();
+            for chunk in pending.inserted {
+                files.push(chunk.file);
+                table.add(chunk);
+            }
+            files.sort_unstable();
+            files.dedup();
+            changed.push((name, table, files, inserted));
+        }
+        let mut next = self.catalog_clone();
+        for (name, table, files, inserted) in &changed {
             let dir = self.table_dir(table.id);
-            write_ipc(
-                &dir.join(format!("{first:020}.arrow")),
-                &table.schema,
-                Some(&rows),
-            )
-            .map_err(internal)?;
-            let table = self.tables.get_mut(&name).expect("looked up above");
-            let at = table.batches.partition_point(|c| c.first < first);
-            table.batches.insert(at, Chunk::new(first, rows));
+            for &file in files {
+                let path = dir.join(format!("{file:020}.arrow"));
+                match table.batches.iter().find(|c| c.file == file) {
+                    Some(chunk) => write_chunk(&path, &table.schema, chunk).map_err(internal)?,
+                    None => match fs::remove_file(&path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(internal(e.into()))
+                        }
+                        _ => {}
+                    },
+                }
+            }
+            if *inserted {
+                next.next_row_ids
+                    .insert(name.clone(), self.next_row_id[name.as_str()]);
+            }
+        }
+        if changed.iter().any(|(.., inserted)| *inserted) {
+            self.save(next)?;
+        }
+        for (name, table, ..) in changed {
+            self.tables.insert(name, table);
         }
         Ok(())
     }
 
-    /// Forgets transaction `txid`'s rows.
+    /// Forgets transaction `txid`'s changes.
     pub(crate) fn rollback(&mut self, txid: u64) {
         self.pending.remove(&txid);
+    }
+
+    /// The changes transaction `txid` made to the table so far.
+    fn pending_mut(&mut self, txid: u64, name: &str) -> &mut Pending {
+        self.pending
+            .entry(txid)
+            .or_default()
+            .entry(name.to_owned())
+            .or_default()
     }
 
     /// Adds rows to transaction `txid`, matching columns by name (missing ones are null,
@@ -418,12 +403,82 @@ impl Store {
         *next += rows.num_rows() as u64;
         let ids = first..*next;
         if rows.num_rows() > 0 {
-            self.pending
-                .entry(txid)
-                .or_default()
-                .push((name, first, rows));
+            self.pending_mut(txid, &name)
+                .inserted
+                .push(Chunk::new(first, rows));
         }
         Ok(ids)
+    }
+
+    /// Sets, in transaction `txid`, the values a `PUT ?rows` batch gives (`$row_id`, then
+    /// columns by name). Every row must exist as the transaction sees the table.
+    pub(crate) fn update(
+        &mut self,
+        txid: u64,
+        bucket: &str,
+        schema: &str,
+        table: &str,
+        batch: &RecordBatch,
+    ) -> Result<(), Refusal> {
+        let name = key(bucket, schema, table);
+        let mut view =
+            self.committed_view(&name, self.pending.get(&txid).and_then(|p| p.get(&name)))?;
+        let update = Update::from_batch(&view.schema, batch).map_err(Refusal::BadRequest)?;
+        let pending = self.pending_mut(txid, &name);
+        let mut own = Table {
+            id: view.id,
+            schema: view.schema.clone(),
+            batches: std::mem::take(&mut pending.inserted),
+        };
+        let (mine, committed) = edit::split(&update, |id| own.contains(id));
+        let outcome = if committed.ids.is_empty() {
+            Ok(())
+        } else {
+            // Checked on a copy, kept as an edit to apply on commit.
+            view.update(&committed).map(drop)
+        }
+        .and_then(|()| own.update(&mine).map(drop));
+        pending.inserted = own.batches;
+        outcome.map_err(Refusal::BadRequest)?;
+        if !committed.ids.is_empty() {
+            pending.edits.push(Edit::Update(committed));
+        }
+        Ok(())
+    }
+
+    /// Deletes, in transaction `txid`, the rows a `DELETE ?rows` batch names (a lone
+    /// `$row_id` column). Every row must exist as the transaction sees the table.
+    pub(crate) fn delete(
+        &mut self,
+        txid: u64,
+        bucket: &str,
+        schema: &str,
+        table: &str,
+        batch: &RecordBatch,
+    ) -> Result<(), Refusal> {
+        let name = key(bucket, schema, table);
+        let mut view =
+            self.committed_view(&name, self.pending.get(&txid).and_then(|p| p.get(&name)))?;
+        let ids = edit::delete_ids(batch).map_err(Refusal::BadRequest)?;
+        let pending = self.pending_mut(txid, &name);
+        let mut own = Table {
+            id: view.id,
+            schema: view.schema.clone(),
+            batches: std::mem::take(&mut pending.inserted),
+        };
+        let (mine, committed): (Vec<u64>, Vec<u64>) = ids.iter().partition(|&&id| own.contains(id));
+        let outcome = if committed.is_empty() {
+            Ok(())
+        } else {
+            view.delete(&committed).map(drop)
+        }
+        .and_then(|()| own.delete(&mine).map(drop));
+        pending.inserted = own.batches;
+        outcome.map_err(Refusal::BadRequest)?;
+        if !committed.is_empty() {
+            pending.edits.push(Edit::Delete(committed));
+        }
+        Ok(())
     }
 
     fn table_dir(&self, id: u64) -> PathBuf {
@@ -435,6 +490,7 @@ impl Store {
             schemas: self.catalog.schemas.clone(),
             tables: self.catalog.tables.clone(),
             next_table_id: self.catalog.next_table_id,
+            next_row_ids: self.catalog.next_row_ids.clone(),
         }
     }
 
@@ -490,6 +546,24 @@ fn write_ipc(path: &Path, schema: &Schema, batch: Option<&RecordBatch>) -> anyho
     Ok(())
 }
 
+/// Writes a chunk to its file: its rows, after a `$row_id` column unless their ids run
+/// from the number naming the file.
+fn write_chunk(path: &Path, schema: &SchemaRef, chunk: &Chunk) -> anyhow::Result<()> {
+    if matches!(chunk.ids, RowIds::Run(first) if first == chunk.file) {
+        return write_ipc(path, schema, Some(&chunk.batch));
+    }
+    let mut fields = vec![Arc::new(Field::new(ROW_ID, DataType::UInt64, false))];
+    fields.extend(schema.fields().iter().cloned());
+    let mut columns = vec![chunk.ids.to_array(chunk.batch.num_rows())];
+    columns.extend(chunk.batch.columns().iter().cloned());
+    let schema = Arc::new(Schema::new(fields));
+    write_ipc(
+        path,
+        &schema,
+        Some(&RecordBatch::try_new(schema.clone(), columns)?),
+    )
+}
+
 fn load_table(dir: &Path, id: u64) -> anyhow::Result<Table> {
     let open = |path: &Path| -> anyhow::Result<FileReader<fs::File>> {
         Ok(FileReader::try_new(
@@ -503,31 +577,176 @@ fn load_table(dir: &Path, id: u64) -> anyhow::Result<Table> {
         .collect::<Result<_, _>>()?;
     files.retain(|p| p.extension().is_some_and(|e| e == "arrow") && !p.ends_with("schema.arrow"));
     files.sort();
-    let mut batches = Vec::new();
-    let mut next = 0u64;
+    let mut table = Table {
+        id,
+        schema: schema.clone(),
+        batches: Vec::new(),
+    };
     for file in files {
         let first: u64 = file
             .file_stem()
             .and_then(|s| s.to_str())
             .and_then(|s| s.parse().ok())
             .with_context(|| format!("unexpected file {}", file.display()))?;
-        if first < next {
-            bail!(
-                "{}: rows from {first} overlap rows up to {next}",
-                file.display()
-            );
-        }
-        next = first;
+        let mut next = first;
         for batch in open(&file)? {
             let batch = batch?;
-            let start = next;
-            next += batch.num_rows() as u64;
-            batches.push(Chunk::new(start, batch));
+            let chunk = if batch
+                .schema()
+                .fields()
+                .first()
+                .is_some_and(|f| f.name() == ROW_ID)
+            {
+                let ids = batch.column(0).as_primitive::<UInt64Type>().clone();
+                let rows = RecordBatch::try_new(schema.clone(), batch.columns()[1..].to_vec())
+                    .with_context(|| file.display().to_string())?;
+                Chunk::with_ids(first, RowIds::Listed(ids), rows)
+            } else {
+                Chunk::new(next, batch)
+            };
+            if chunk.batch.num_rows() == 0 {
+                continue;
+            }
+            if chunk.first() < table.end_row_id().max(first) {
+                bail!(
+                    "{}: rows from {} overlap rows up to {}",
+                    file.display(),
+                    chunk.first(),
+                    table.end_row_id()
+                );
+            }
+            next = chunk.end();
+            table.batches.push(chunk);
         }
     }
-    Ok(Table {
-        id,
-        schema,
-        batches,
-    })
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::types::Int64Type;
+    use arrow_array::{Int64Array, UInt64Array};
+
+    fn open(dir: &Path) -> Store {
+        let mut store = Store::open(dir, vec!["b".into()]).unwrap();
+        if !store.has_schema("b", "s") {
+            store.create_schema("b", "s").unwrap();
+            let columns = Schema::new(vec![Field::new("x", DataType::Int64, true)]);
+            store.create_table("b", "s", "t", columns).unwrap();
+        }
+        store
+    }
+
+    fn xs(values: Vec<i64>) -> RecordBatch {
+        RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(values)) as ArrayRef)]).unwrap()
+    }
+
+    fn edit(ids: Vec<u64>, x: Option<Vec<i64>>) -> RecordBatch {
+        let mut columns = vec![(ROW_ID, Arc::new(UInt64Array::from(ids)) as ArrayRef)];
+        if let Some(x) = x {
+            columns.push(("x", Arc::new(Int64Array::from(x))));
+        }
+        RecordBatch::try_from_iter(columns).unwrap()
+    }
+
+    /// (row id, x) of every row as transaction `txid` sees the table.
+    fn rows(store: &Store, txid: u64) -> Vec<(u64, i64)> {
+        let table = store.table("b", "s", "t", txid).unwrap();
+        let mut out = Vec::new();
+        for (ids, batch, _) in table.rows(0, u64::MAX) {
+            let x = batch.column(0).as_primitive::<Int64Type>();
+            out.extend((0..batch.num_rows()).map(|i| (ids.get(i), x.value(i))));
+        }
+        out
+    }
+
+    #[test]
+    fn edits_are_seen_by_their_transaction_and_kept_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        assert_eq!(
+            store
+                .insert(1, "b", "s", "t", &xs(vec![10, 11, 12, 13]))
+                .unwrap(),
+            0..4
+        );
+        store.commit(1).unwrap();
+        // Transaction 2 edits committed rows and its own.
+        assert_eq!(
+            store.insert(2, "b", "s", "t", &xs(vec![14, 15])).unwrap(),
+            4..6
+        );
+        store
+            .update(2, "b", "s", "t", &edit(vec![5, 1], Some(vec![-5, -1])))
+            .unwrap();
+        store
+            .delete(2, "b", "s", "t", &edit(vec![0, 4], None))
+            .unwrap();
+        let edited = vec![(1, -1), (2, 12), (3, 13), (5, -5)];
+        assert_eq!(rows(&store, 2), edited);
+        assert_eq!(rows(&store, 3), vec![(0, 10), (1, 11), (2, 12), (3, 13)]);
+        // A row deleted in the transaction is gone for it.
+        let err = store.update(2, "b", "s", "t", &edit(vec![0], Some(vec![1])));
+        assert!(matches!(err, Err(Refusal::BadRequest(m)) if m == "no row 0"));
+        store.rollback(2);
+        assert_eq!(rows(&store, 2), vec![(0, 10), (1, 11), (2, 12), (3, 13)]);
+        // The same again, committed: kept, and kept across a restart with the same ids.
+        store.insert(4, "b", "s", "t", &xs(vec![14, 15])).unwrap();
+        store
+            .update(4, "b", "s", "t", &edit(vec![7, 1], Some(vec![-7, -1])))
+            .unwrap();
+        store
+            .delete(4, "b", "s", "t", &edit(vec![0, 6], None))
+            .unwrap();
+        let edited = vec![(1, -1), (2, 12), (3, 13), (7, -7)];
+        store.commit(4).unwrap();
+        assert_eq!(rows(&store, 5), edited);
+        drop(store);
+        let mut store = open(dir.path());
+        assert_eq!(rows(&store, 5), edited);
+        // Ids are not handed out again, not even those of deleted rows at the end.
+        store
+            .delete(5, "b", "s", "t", &edit(vec![7], None))
+            .unwrap();
+        store.commit(5).unwrap();
+        drop(store);
+        let mut store = open(dir.path());
+        assert_eq!(store.insert(6, "b", "s", "t", &xs(vec![16])).unwrap(), 8..9);
+    }
+
+    #[test]
+    fn an_edit_of_rows_another_transaction_deleted_fails_its_commit_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        store.insert(1, "b", "s", "t", &xs(vec![10, 11])).unwrap();
+        store.commit(1).unwrap();
+        store.insert(2, "b", "s", "t", &xs(vec![12])).unwrap();
+        store
+            .update(2, "b", "s", "t", &edit(vec![0], Some(vec![-10])))
+            .unwrap();
+        store
+            .delete(3, "b", "s", "t", &edit(vec![0], None))
+            .unwrap();
+        store.commit(3).unwrap();
+        assert!(
+            matches!(store.table("b", "s", "t", 2), Err(Refusal::Conflict(m)) if m == "no row 0")
+        );
+        assert!(matches!(store.commit(2), Err(Refusal::Conflict(_))));
+        assert_eq!(rows(&store, 4), vec![(1, 11)]);
+    }
+
+    #[test]
+    fn edits_of_a_missing_table_or_by_a_bad_batch_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path());
+        let missing = store.update(1, "b", "s", "nope", &edit(vec![0], Some(vec![1])));
+        assert!(matches!(missing, Err(Refusal::NotFound(_))));
+        let missing = store.delete(1, "b", "s", "nope", &edit(vec![0], None));
+        assert!(matches!(missing, Err(Refusal::NotFound(_))));
+        let bad = store.delete(1, "b", "s", "t", &xs(vec![0]));
+        assert!(matches!(bad, Err(Refusal::BadRequest(m)) if m.contains("$row_id")));
+        let unknown = store.delete(1, "b", "s", "t", &edit(vec![0], None));
+        assert!(matches!(unknown, Err(Refusal::BadRequest(m)) if m == "no row 0"));
+    }
 }
