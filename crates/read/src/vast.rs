@@ -26,7 +26,7 @@ use pocaduck_edge_vastdb::{
 use crate::error::ReadError;
 use crate::store::Clock;
 use crate::timing::Timing;
-use crate::upstream::{ByteStream, Upstream};
+use crate::upstream::{ByteStream, HostBody, Upstream};
 use crate::vast_client::{QueryRun, VastClient};
 
 pub use pocaduck_edge_core::point_table::Layout;
@@ -344,10 +344,11 @@ impl VastSource {
             client: self.client.clone(),
             txid,
         };
-        match self.client.send(&request, timing).await {
+        match self.client.send_passing_on(&request, timing).await {
             Ok(response) => Ok(ReplyPage {
                 schema: Arc::new(schema),
                 sub_splits: settings.num_sub_splits,
+                host_body: response.extensions().get::<HostBody>().copied(),
                 body: response.into_body(),
                 end,
             }),
@@ -481,8 +482,11 @@ pub struct ReplyPage {
     pub schema: SchemaRef,
     /// The number of sub-splits the reply multiplexes.
     pub sub_splits: u32,
-    /// The reply's bytes, unchanged.
+    /// The reply's bytes, unchanged; none when the host keeps them ([`ReplyPage::host_body`]).
     pub body: ByteStream,
+    /// The host's own copy of the reply's bytes, which it sends on as they are, when its
+    /// upstream kept them to itself; `body` then ends once they have been sent.
+    pub host_body: Option<HostBody>,
     /// Closes the page's transaction.
     pub end: PageEnd,
 }

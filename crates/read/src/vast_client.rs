@@ -24,7 +24,7 @@ use pocaduck_edge_vastdb::{
 use crate::error::ReadError;
 use crate::store::Clock;
 use crate::timing::Timing;
-use crate::upstream::{ByteStream, Upstream, UpstreamError, UpstreamResponse};
+use crate::upstream::{ByteStream, PassOn, Upstream, UpstreamError, UpstreamResponse};
 
 /// Bytes of an upstream error body read for its message.
 const ERROR_BODY_BYTES: usize = 64 << 10;
@@ -71,6 +71,25 @@ impl VastClient {
         request: &Request,
         timing: &mut Timing,
     ) -> Result<UpstreamResponse, ReadError> {
+        self.send_marked(request, false, timing).await
+    }
+
+    /// [`VastClient::send`] for a reply whose body the caller only sends on unchanged: the
+    /// upstream may keep the body to itself ([`HostBody`](crate::HostBody)).
+    pub async fn send_passing_on(
+        &self,
+        request: &Request,
+        timing: &mut Timing,
+    ) -> Result<UpstreamResponse, ReadError> {
+        self.send_marked(request, true, timing).await
+    }
+
+    async fn send_marked(
+        &self,
+        request: &Request,
+        pass_on: bool,
+        timing: &mut Timing,
+    ) -> Result<UpstreamResponse, ReadError> {
         let url = self.endpoint.url(request);
         let mut attempt = 0;
         loop {
@@ -85,7 +104,11 @@ impl VastClient {
             timing.requests += 1;
             let t0 = self.clock.now_ms();
             let is_get = signed.method == http::Method::GET;
-            let response = match self.upstream.send(http_request(&url, signed)?).await {
+            let mut outgoing = http_request(&url, signed)?;
+            if pass_on {
+                outgoing.extensions_mut().insert(PassOn);
+            }
+            let response = match self.upstream.send(outgoing).await {
                 Ok(response) => response,
                 // A GET (a query or a listing) is safe to send again: a pooled connection that
                 // the server closed meanwhile must not fail the request.

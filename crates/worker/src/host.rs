@@ -9,13 +9,14 @@ use std::sync::Arc;
 use http_body_util::BodyExt;
 use pocaduck_edge_proxy::cors::CorsPolicy;
 use pocaduck_edge_proxy::{ApiError, Body, RangeStore, Service, ServiceConfig};
-use pocaduck_edge_read::VastSource;
+use pocaduck_edge_read::{HostBody, VastSource};
 use worker::{Context, Env, HttpRequest};
 
 use crate::cache::CachedRanges;
 use crate::clock::DateClock;
 use crate::config::{self, ConfigError, Location, Settings};
 use crate::console::ConsoleLog;
+use crate::pass_on;
 use crate::stores::WorkerRanges;
 use crate::upstream::SocketUpstream;
 
@@ -26,11 +27,7 @@ thread_local! {
 }
 
 #[worker::event(fetch)]
-async fn fetch(
-    request: HttpRequest,
-    env: Env,
-    _ctx: Context,
-) -> worker::Result<http::Response<Body>> {
+async fn fetch(request: HttpRequest, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let origin = origin(request.uri());
     let service = SERVICE.with(|cell| {
         cell.borrow_mut()
@@ -39,7 +36,37 @@ async fn fetch(
     });
     // The runtime's body errors hold JS values; the service takes them as their message.
     let request = request.map(|body| BodyExt::map_err(body, |e| e.to_string()));
-    Ok(service.handle(request).await)
+    respond(service.handle(request).await, &ctx)
+}
+
+/// The runtime's answer: the service's, with a body its upstream kept in the runtime
+/// ([`HostBody`]) put in. The service's own body then carries none of those bytes: it ends
+/// once they have been sent, and closes what the request opened upstream, so it is read to
+/// its end beside the answer.
+fn respond(response: http::Response<Body>, ctx: &Context) -> worker::Result<web_sys::Response> {
+    let raw = |r: http::Response<Body>| {
+        worker::IntoResponse::into_raw(r)
+            .map_err(|e| worker::Error::RustError(e.into().to_string()))
+    };
+    let (mut parts, body) = response.into_parts();
+    let Some(kept) = parts
+        .extensions
+        .remove::<HostBody>()
+        .and_then(pass_on::take)
+    else {
+        return raw(http::Response::from_parts(parts, body));
+    };
+    ctx.wait_until(async move {
+        let _ended = body.collect().await;
+    });
+    let head = raw(http::Response::from_parts(parts, Body::Empty))?;
+    let init = web_sys::ResponseInit::new();
+    init.set_status(head.status());
+    init.set_headers(&head.headers());
+    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(
+        Some(&kept),
+        &init,
+    )?)
 }
 
 /// `scheme://authority` of the Worker, as a request names it.

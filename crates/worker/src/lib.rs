@@ -4,7 +4,8 @@
 //! * [`config`]: `wrangler.toml`'s `[vars]` and the secrets, as the native server's flags;
 //! * `stores`: the datasets' files in an R2 bucket binding or under a base URL, and `cache`:
 //!   the Cache API in front of them;
-//! * `upstream`: VastDB over the runtime's TCP sockets, `socket` their IO;
+//! * `upstream`: VastDB over the runtime's TCP sockets, `socket` their IO, `pass_on` the
+//!   replies whose bodies the Worker sends on without reading them;
 //! * `clock`, `console`: `Date.now()` and the log.
 //!
 //! Only [`config`] builds natively (for its tests); the rest is the Worker, on wasm32.
@@ -21,6 +22,8 @@ mod clock;
 mod console;
 #[cfg(target_arch = "wasm32")]
 mod host;
+#[cfg(target_arch = "wasm32")]
+mod pass_on;
 #[cfg(target_arch = "wasm32")]
 mod socket;
 #[cfg(target_arch = "wasm32")]

@@ -26,18 +26,57 @@ use worker::worker_sys;
 pub(crate) const READ_BYTES: u32 = 256 << 10;
 /// The most bytes the runtime hands over in one read of its own: a read that finds less
 /// than this found the socket idle.
-const RUNTIME_READ: u32 = 4 << 10;
+pub(crate) const RUNTIME_READ: u32 = 4 << 10;
 
 #[wasm_bindgen]
 extern "C" {
     /// A BYOB reader, with workerd's `readAtLeast`.
     #[wasm_bindgen(extends = ReadableStreamByobReader)]
-    type ByobReader;
+    pub(crate) type ByobReader;
 
     /// Reads into `view`'s buffer (which it detaches) at least `min_bytes`, or fewer when the
     /// stream ends: `{ value, done }`, `value` a view of the same memory.
     #[wasm_bindgen(method, js_name = readAtLeast)]
-    fn read_at_least(this: &ByobReader, min_bytes: u32, view: &Uint8Array) -> Promise;
+    pub(crate) fn read_at_least(this: &ByobReader, min_bytes: u32, view: &Uint8Array) -> Promise;
+}
+
+/// A JS failure's message.
+pub(crate) fn js_message(value: JsValue) -> String {
+    match value.dyn_into::<js_sys::Error>() {
+        Ok(error) => String::from(error.to_string()),
+        Err(value) => value.as_string().unwrap_or_else(|| format!("{value:?}")),
+    }
+}
+
+/// A TCP connection to `host`:`port` from the runtime's `connect()`, through its TLS when
+/// `tls`.
+pub(crate) fn open(host: &str, port: u16, tls: bool) -> Result<worker_sys::Socket, String> {
+    let object = |fields: [(&str, JsValue); 2]| {
+        let object = Object::new();
+        for (name, value) in fields {
+            Reflect::set(&object, &JsValue::from_str(name), &value).map_err(js_message)?;
+        }
+        Ok::<JsValue, String>(object.into())
+    };
+    let address = object([
+        ("hostname", JsValue::from_str(host)),
+        ("port", JsValue::from(port)),
+    ])?;
+    let options = object([
+        ("allowHalfOpen", JsValue::FALSE),
+        (
+            "secureTransport",
+            JsValue::from_str(if tls { "on" } else { "off" }),
+        ),
+    ])?;
+    worker_sys::connect(address, options).map_err(js_message)
+}
+
+/// A BYOB reader of `readable`.
+pub(crate) fn byob_reader(readable: &web_sys::ReadableStream) -> ByobReader {
+    let options = ReadableStreamGetReaderOptions::new();
+    options.set_mode(ReadableStreamReaderMode::Byob);
+    readable.get_reader_with_options(&options).unchecked_into()
 }
 
 /// One connection, closed when dropped.
@@ -62,14 +101,6 @@ pub(crate) struct SocketIo {
     closing: Option<JsFuture>,
 }
 
-/// A JS failure's message.
-fn js_message(value: JsValue) -> String {
-    match value.dyn_into::<js_sys::Error>() {
-        Ok(error) => String::from(error.to_string()),
-        Err(value) => value.as_string().unwrap_or_else(|| format!("{value:?}")),
-    }
-}
-
 fn io_error(value: JsValue) -> io::Error {
     io::Error::other(js_message(value))
 }
@@ -77,32 +108,8 @@ fn io_error(value: JsValue) -> io::Error {
 impl SocketIo {
     /// Connects to `host`:`port`, through the runtime's TLS when `tls`.
     pub(crate) fn connect(host: &str, port: u16, tls: bool) -> Result<Self, String> {
-        let object = |fields: [(&str, JsValue); 2]| {
-            let object = Object::new();
-            for (name, value) in fields {
-                Reflect::set(&object, &JsValue::from_str(name), &value).map_err(js_message)?;
-            }
-            Ok::<JsValue, String>(object.into())
-        };
-        let address = object([
-            ("hostname", JsValue::from_str(host)),
-            ("port", JsValue::from(port)),
-        ])?;
-        let options = object([
-            ("allowHalfOpen", JsValue::FALSE),
-            (
-                "secureTransport",
-                JsValue::from_str(if tls { "on" } else { "off" }),
-            ),
-        ])?;
-        let socket = worker_sys::connect(address, options).map_err(js_message)?;
-        let reader_options = ReadableStreamGetReaderOptions::new();
-        reader_options.set_mode(ReadableStreamReaderMode::Byob);
-        let reader = socket
-            .readable()
-            .map_err(js_message)?
-            .get_reader_with_options(&reader_options)
-            .unchecked_into();
+        let socket = open(host, port, tls)?;
+        let reader = byob_reader(&socket.readable().map_err(js_message)?);
         let writer = socket
             .writable()
             .map_err(js_message)?

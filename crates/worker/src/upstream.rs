@@ -1,7 +1,8 @@
 //! VastDB through the Workers runtime's TCP sockets (`connect()`), HTTP/1.1 by hyper: a
 //! VastDB query is a `GET` with a body, which the runtime's `fetch` refuses to send. The reply
 //! body is streamed as it arrives, in the socket's reads (`socket`); every wait is bounded by
-//! the read timeout.
+//! the read timeout. A reply the service only sends on is read by `pass_on` instead, its
+//! body left in the runtime.
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,9 +12,10 @@ use bytes::Bytes;
 use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use http::header::{HeaderValue, CONNECTION, HOST};
 use http_body_util::{BodyExt, Full};
-use pocaduck_edge_read::{ByteStream, Upstream, UpstreamError, UpstreamResponse};
+use pocaduck_edge_read::{ByteStream, PassOn, Upstream, UpstreamError, UpstreamResponse};
 use worker::Delay;
 
+use crate::pass_on;
 use crate::socket::SocketIo;
 
 /// Sends each request on a connection of its own.
@@ -30,13 +32,14 @@ impl SocketUpstream {
     }
 }
 
-fn connection_failed(e: impl std::fmt::Display) -> UpstreamError {
+/// A connection's failure, with its message.
+pub(crate) fn connection_failed(e: impl std::fmt::Display) -> UpstreamError {
     UpstreamError::Connection(e.to_string())
 }
 
 /// `future`'s output, unless `limit` passes first. The timer starts only when the output is
 /// not ready at once.
-async fn within<F: Future>(
+pub(crate) async fn within<F: Future>(
     limit: Duration,
     what: &str,
     future: F,
@@ -82,15 +85,18 @@ fn timed(
 #[async_trait(?Send)]
 impl Upstream for SocketUpstream {
     async fn send(&self, request: http::Request<Bytes>) -> Result<UpstreamResponse, UpstreamError> {
-        let (mut parts, body) = request.into_parts();
-        let uri = parts.uri.clone();
+        let uri = request.uri().clone();
         let host = uri
             .host()
             .ok_or_else(|| connection_failed("the request names no host"))?;
         let tls = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let socket = SocketIo::connect(host, port, tls).map_err(connection_failed)?;
         let limit = self.read_timeout;
+        if request.extensions().get::<PassOn>().is_some() {
+            return pass_on::send((host, port, tls), request, limit).await;
+        }
+        let (mut parts, body) = request.into_parts();
+        let socket = SocketIo::connect(host, port, tls).map_err(connection_failed)?;
         let (mut sender, connection) = within(
             limit,
             "connection",

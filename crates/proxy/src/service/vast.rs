@@ -172,6 +172,9 @@ impl Service {
     /// `GET …/labels/{label}/vastdb-reply[?resume=…]`: one page of VastDB's reply to the
     /// query of the label's points, its bytes unchanged, for a client that de-frames it
     /// (pass-through). The client reads the page's rounds for where the next page resumes.
+    /// When the host's upstream kept the bytes to itself
+    /// ([`HostBody`](pocaduck_edge_read::HostBody)), the answer carries that mark for the
+    /// host to send them, and its own body ends once they are sent.
     pub(super) async fn vast_reply_page(
         &self,
         v: &Arc<VastSource>,
@@ -199,7 +202,12 @@ impl Service {
                 }
             }
         });
+        let host_body = page.host_body;
         let mut r = streamed(VASTDB_REPLY, Vec::new(), rest, &timing);
+        // A body the host's upstream kept to itself is the host's to send.
+        if let Some(host_body) = host_body {
+            r.extensions_mut().insert(host_body);
+        }
         r.headers_mut().insert(REPLY_SCHEMA, schema);
         r.headers_mut()
             .insert(REPLY_SUB_SPLITS, HeaderValue::from(page.sub_splits));
