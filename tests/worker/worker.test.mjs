@@ -167,6 +167,25 @@ test("the Cache API keeps manifests, index pages and ranges: a new isolate serve
   }
 });
 
+test("a pass-through page VastDB answers 503 SlowDown is asked for again, then passed on whole", async () => {
+  const [label] = await labels();
+  const path = (d) => `/v1/datasets/${d}/labels/${label}/vastdb-reply`;
+  const queries = async () => (await (await fetch(`${emulator.url}/_emulator/stats`)).json()).queries;
+  // Warm: the table's label list is read and kept.
+  assert.equal((await get(worker.url, path("vast"))).status, 200);
+  const q0 = await queries();
+  assert.equal((await get(worker.url, path("vast"))).status, 200);
+  const q1 = await queries();
+  assert.equal(q1 - q0, 1, "a page is one query");
+  const armed = await fetch(`${emulator.url}/_emulator/fault?kind=slowdown&count=1`, { method: "POST" });
+  assert.equal(armed.status, 200);
+  const ours = await get(worker.url, path("vast"));
+  assert.equal(ours.status, 200, new TextDecoder().decode(ours.bytes.slice(0, 300)));
+  assert.equal((await queries()) - q1, 2, "the page was asked for again after the SlowDown");
+  const theirs = await get(native.url, path(NATIVE.vast));
+  assert.ok(ours.bytes.length > 0 && Buffer.from(ours.bytes).equals(Buffer.from(theirs.bytes)), "the same page as natively");
+});
+
 /** The peak resident memory of the workerd this process started, in bytes. */
 function workerdPeak() {
   const pids = execFileSync("pgrep", ["-P", String(process.pid), "-x", "workerd"], { encoding: "utf8" }).trim().split("\n");
