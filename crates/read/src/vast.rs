@@ -192,6 +192,8 @@ pub struct VastSource {
     client: Arc<VastClient>,
     schema: Mutex<Option<SchemaRef>>,
     labels: Mutex<Option<(Arc<Vec<u64>>, f64)>>,
+    /// Held while the label list is read.
+    reading_labels: futures::lock::Mutex<()>,
 }
 
 impl VastSource {
@@ -215,6 +217,7 @@ impl VastSource {
             client: Arc::new(client),
             schema: Mutex::new(None),
             labels: Mutex::new(None),
+            reading_labels: futures::lock::Mutex::new(()),
         }
     }
 
@@ -359,25 +362,35 @@ impl VastSource {
         }
     }
 
-    /// All labels of the table, ascending (read once a minute at most).
+    /// All labels of the table, ascending (read once a minute at most). One read at a time:
+    /// callers that find the list missing or stale while it is being read wait for that read
+    /// rather than scan the table again.
     pub async fn labels(self: &Arc<Self>) -> Result<Arc<Vec<u64>>, ReadError> {
-        if let Some((labels, at)) = self.labels.lock().expect("labels lock").clone() {
-            if self.client.clock().now_ms() - at < LABELS_TTL_MS {
-                return Ok(labels);
-            }
+        if let Some(labels) = self.fresh_labels() {
+            return Ok(labels);
+        }
+        let _reading = self.reading_labels.lock().await;
+        if let Some(labels) = self.fresh_labels() {
+            return Ok(labels);
         }
         let mut timing = Timing::default();
         let mut run = self.select(&["label"], &Filter::all(), &mut timing).await?;
         let mut labels = Vec::new();
         while let Some(batch) = run.next(&mut timing).await? {
             labels.extend(label_values(&batch)?);
-            labels.sort_unstable();
-            labels.dedup();
         }
+        labels.sort_unstable();
+        labels.dedup();
         let labels = Arc::new(labels);
         *self.labels.lock().expect("labels lock") =
             Some((labels.clone(), self.client.clock().now_ms()));
         Ok(labels)
+    }
+
+    /// The label list, when it was read less than a minute ago.
+    fn fresh_labels(&self) -> Option<Arc<Vec<u64>>> {
+        let (labels, at) = self.labels.lock().expect("labels lock").clone()?;
+        (self.client.clock().now_ms() - at < LABELS_TTL_MS).then_some(labels)
     }
 
     /// Whether `label` is in the table.

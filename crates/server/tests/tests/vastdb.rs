@@ -622,3 +622,32 @@ fn bad_vastdb_options_stop_the_server_with_a_clear_error() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn requests_that_find_no_label_list_wait_for_one_reading_of_it() {
+    let _one = exclusive();
+    // Queries of `requests` concurrent listings by a server that has not read the labels.
+    let cold = |requests: usize| {
+        let (_server, base) = common::spawn_listening(common::serve_table(
+            &stack().emulator,
+            "columnar",
+            SECRET_KEY,
+            &[],
+            None,
+        ));
+        let before = queries();
+        let listings: Vec<_> = (0..requests)
+            .map(|_| {
+                let url = format!("{base}/v1/datasets/columnar/labels");
+                std::thread::spawn(move || client().get(url).send().unwrap().status())
+            })
+            .collect();
+        for listing in listings {
+            assert_eq!(listing.join().unwrap(), 200);
+        }
+        queries() - before
+    };
+    let one = cold(1);
+    assert!(one >= 1);
+    assert_eq!(cold(8), one, "eight listings read the label list once");
+}
