@@ -38,7 +38,8 @@ class Emulator:
             assert response.status == 200
 
     def stats(self):
-        """`{"queries": ?data requests so far, "pending_faults": faults not yet served}`."""
+        """`{"queries": ?data requests so far, "pending_faults": faults not yet served,
+        "open_transactions": transactions begun and not yet ended}`."""
         with urllib.request.urlopen(f"{self.url}/_emulator/stats", timeout=10) as response:
             return json.load(response)
 

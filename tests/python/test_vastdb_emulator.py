@@ -198,7 +198,8 @@ def test_slowdown_is_retried_by_the_sdk(emulator, table_name):
     before = emulator.stats()["queries"]
     emulator.fault("slowdown", count=2)
     assert as_tuples(select(emulator, table_name)) == sorted(rows())
-    assert emulator.stats() == {"queries": before + 3, "pending_faults": 0}
+    stats = emulator.stats()
+    assert (stats["queries"], stats["pending_faults"]) == (before + 3, 0)
 
 
 def test_failed_stream_raises_in_the_sdk(emulator, table_name):
@@ -231,7 +232,8 @@ def test_cut_replies_are_resent_by_the_sdk(emulator, table_name, kind):
     before = emulator.stats()["queries"]
     emulator.fault(kind)
     assert as_tuples(select(emulator, table_name)) == sorted(rows())
-    assert emulator.stats() == {"queries": before + 2, "pending_faults": 0}
+    stats = emulator.stats()
+    assert (stats["queries"], stats["pending_faults"]) == (before + 2, 0)
 
 
 def test_rows_are_seen_by_their_transaction_and_kept_only_on_commit(emulator, table_name):

@@ -186,6 +186,18 @@ test("a pass-through page VastDB answers 503 SlowDown is asked for again, then p
   assert.ok(ours.bytes.length > 0 && Buffer.from(ours.bytes).equals(Buffer.from(theirs.bytes)), "the same page as natively");
 });
 
+test("a pass-through page's transaction is rolled back once the page is sent", async () => {
+  const [label] = await labels();
+  const open = async () => (await (await fetch(`${emulator.url}/_emulator/stats`)).json()).open_transactions;
+  const before = await open();
+  const page = await get(worker.url, `/v1/datasets/vast/labels/${label}/vastdb-reply`);
+  assert.equal(page.status, 200);
+  // The rollback runs after the answer (waitUntil): bounded polling for it.
+  const deadline = Date.now() + 5_000;
+  while ((await open()) !== before && Date.now() < deadline) await new Promise((go) => setTimeout(go, 50));
+  assert.equal(await open(), before);
+});
+
 /** The peak resident memory of the workerd this process started, in bytes. */
 function workerdPeak() {
   const pids = execFileSync("pgrep", ["-P", String(process.pid), "-x", "workerd"], { encoding: "utf8" }).trim().split("\n");

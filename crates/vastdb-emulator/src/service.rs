@@ -85,6 +85,8 @@ pub(crate) struct Emulator {
     /// when armed.
     failing_writes: Mutex<[Option<u64>; 3]>,
     queries: AtomicU64,
+    /// Transactions begun and neither committed nor rolled back.
+    open: Mutex<std::collections::BTreeSet<u64>>,
 }
 
 impl Emulator {
@@ -97,6 +99,7 @@ impl Emulator {
             faults: Mutex::new(VecDeque::new()),
             failing_writes: Mutex::new([None; 3]),
             queries: AtomicU64::new(0),
+            open: Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 }
@@ -175,8 +178,9 @@ async fn answer(
     if path == "/_emulator/stats" && method == Method::GET {
         let pending = emulator.faults.lock().expect("fault lock").len();
         let queries = emulator.queries.load(Ordering::Relaxed);
+        let open = emulator.open.lock().expect("open lock").len();
         return ok(format!(
-            "{{\"queries\":{queries},\"pending_faults\":{pending}}}"
+            "{{\"queries\":{queries},\"pending_faults\":{pending},\"open_transactions\":{open}}}"
         ));
     }
     let request = Request {
@@ -218,6 +222,7 @@ async fn answer(
         return match (command, &method) {
             ("transaction", &Method::POST) => {
                 let txid = emulator.next_txid.fetch_add(1, Ordering::Relaxed);
+                emulator.open.lock().expect("open lock").insert(txid);
                 let mut response = ok(Body::empty());
                 response
                     .headers_mut()
@@ -225,6 +230,11 @@ async fn answer(
                 response
             }
             ("transaction", &Method::PUT) => {
+                emulator
+                    .open
+                    .lock()
+                    .expect("open lock")
+                    .remove(&txid_of(headers));
                 let mut store = emulator.store.write().expect("store lock");
                 match store.commit(txid_of(headers)) {
                     Ok(()) => ok(Body::empty()),
@@ -232,6 +242,11 @@ async fn answer(
                 }
             }
             ("transaction", &Method::DELETE) => {
+                emulator
+                    .open
+                    .lock()
+                    .expect("open lock")
+                    .remove(&txid_of(headers));
                 emulator
                     .store
                     .write()
@@ -689,7 +704,8 @@ fn write_fails(emulator: &Emulator, write: Write) -> bool {
     }
 }
 
-/// `GET /_emulator/stats` answers `{"queries": N, "pending_faults": M}`.
+/// `GET /_emulator/stats` answers `{"queries": N, "pending_faults": M, "open_transactions":
+/// T}`: transactions begun and neither committed nor rolled back.
 /// `POST /_emulator/fault?kind=slowdown|failed|truncate|stall|reset[&count=N][&code=C]`:
 /// the next N `?data` requests get the fault.
 /// `POST /_emulator/fault?kind=insert|update|delete&after=N`: the write of that kind after

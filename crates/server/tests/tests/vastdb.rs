@@ -651,3 +651,22 @@ fn requests_that_find_no_label_list_wait_for_one_reading_of_it() {
     assert!(one >= 1);
     assert_eq!(cold(8), one, "eight listings read the label list once");
 }
+
+#[test]
+fn every_read_closes_its_transactions() {
+    let _one = exclusive();
+    let label = big_label();
+    let open = || emulator_stats()["open_transactions"].as_u64().unwrap();
+    let before = open();
+    let answer = points(label, "arrow");
+    assert_eq!(answer.status(), 200);
+    assert!(!answer.bytes().unwrap().is_empty());
+    assert_eq!(open(), before, "a streamed answer commits its query");
+    let page = client()
+        .get(api(&format!("/labels/{label}/vastdb-reply")))
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(!page.bytes().unwrap().is_empty());
+    assert_eq!(open(), before, "a pass-through page rolls its query back");
+}
