@@ -45,8 +45,8 @@ pub(crate) fn take(body: HostBody) -> Option<ReadableStream> {
 
 /// Sends `request` to `host`:`port` (through TLS when `tls`) in HTTP/1.0 and reads the
 /// reply's head; a `200`'s body is kept for the host, any other's read here. Each wait (the
-/// request written, each read of the head or an error body) is bounded by `limit`; the body
-/// kept for the host flows as fast as its client reads it.
+/// request written, each read of the head, of an error body or of the kept body) is bounded
+/// by `limit`; the kept body flows as fast as its client reads it.
 pub(crate) async fn send(
     (host, port, tls): (&str, u16, bool),
     request: http::Request<Bytes>,
@@ -63,7 +63,7 @@ pub(crate) async fn send(
             response,
             reader,
             leftover,
-        }) => keep(socket, reader, leftover, response),
+        }) => keep(socket, reader, leftover, response, limit),
         Err(e) => {
             let _ = socket.close();
             Err(e)
@@ -212,6 +212,8 @@ async fn read_view(
 struct Source {
     socket: worker::worker_sys::Socket,
     reader: ByobReader,
+    /// The longest wait for a read.
+    limit: Duration,
     /// Whether the last read found bytes flowing (at least the runtime's own read).
     flowing: bool,
     done: Option<oneshot::Sender<Result<(), String>>>,
@@ -234,11 +236,13 @@ fn keep(
     reader: ByobReader,
     leftover: Vec<u8>,
     response: http::response::Builder,
+    limit: Duration,
 ) -> Result<UpstreamResponse, UpstreamError> {
     let (done, ended) = oneshot::channel();
     let source = Rc::new(RefCell::new(Source {
         socket,
         reader,
+        limit,
         flowing: true,
         done: Some(done),
     }));
@@ -278,13 +282,14 @@ fn body_stream(source: &Rc<RefCell<Source>>, leftover: Vec<u8>) -> Result<Readab
         move |controller: ReadableStreamDefaultController| {
             let source = pulling.clone();
             wasm_bindgen_futures::future_to_promise(async move {
-                let (reader, least) = {
+                let (reader, least, limit) = {
                     let s = source.borrow();
                     let least = if s.flowing { READ_BYTES } else { 1 };
                     let reader: ByobReader = s.reader.clone().unchecked_into();
-                    (reader, least)
+                    (reader, least, s.limit)
                 };
-                match read_view(&reader, least, READ_BYTES).await {
+                let read = within(limit, "reply bytes", read_view(&reader, least, READ_BYTES));
+                match read.await.and_then(|read| read) {
                     Ok(Some(view)) => {
                         source.borrow_mut().flowing = view.length() >= RUNTIME_READ;
                         controller.enqueue_with_chunk(&view)?;
