@@ -57,6 +57,28 @@ impl Edit {
             Self::Delete(ids) => table.delete(ids),
         }
     }
+
+    /// The edit of the rows `keep` picks, and the edit of the others.
+    fn split(&self, keep: impl Fn(u64) -> bool) -> (Edit, Edit) {
+        match self {
+            Self::Update(update) => {
+                let (picked, others) = edit::split(update, keep);
+                (Self::Update(picked), Self::Update(others))
+            }
+            Self::Delete(ids) => {
+                let (picked, others) = ids.iter().partition(|&&id| keep(id));
+                (Self::Delete(picked), Self::Delete(others))
+            }
+        }
+    }
+
+    /// Whether it names no row.
+    fn is_empty(&self) -> bool {
+        match self {
+            Self::Update(update) => update.ids.is_empty(),
+            Self::Delete(ids) => ids.is_empty(),
+        }
+    }
 }
 
 /// What an open transaction did to one table.
@@ -420,30 +442,9 @@ impl Store {
         table: &str,
         batch: &RecordBatch,
     ) -> Result<(), Refusal> {
-        let name = key(bucket, schema, table);
-        let mut view =
-            self.committed_view(&name, self.pending.get(&txid).and_then(|p| p.get(&name)))?;
-        let update = Update::from_batch(&view.schema, batch).map_err(Refusal::BadRequest)?;
-        let pending = self.pending_mut(txid, &name);
-        let mut own = Table {
-            id: view.id,
-            schema: view.schema.clone(),
-            batches: std::mem::take(&mut pending.inserted),
-        };
-        let (mine, committed) = edit::split(&update, |id| own.contains(id));
-        let outcome = if committed.ids.is_empty() {
-            Ok(())
-        } else {
-            // Checked on a copy, kept as an edit to apply on commit.
-            view.update(&committed).map(drop)
-        }
-        .and_then(|()| own.update(&mine).map(drop));
-        pending.inserted = own.batches;
-        outcome.map_err(Refusal::BadRequest)?;
-        if !committed.ids.is_empty() {
-            pending.edits.push(Edit::Update(committed));
-        }
-        Ok(())
+        self.edit(txid, key(bucket, schema, table), |view| {
+            Update::from_batch(&view.schema, batch).map(Edit::Update)
+        })
     }
 
     /// Deletes, in transaction `txid`, the rows a `DELETE ?rows` batch names (a lone
@@ -456,27 +457,40 @@ impl Store {
         table: &str,
         batch: &RecordBatch,
     ) -> Result<(), Refusal> {
-        let name = key(bucket, schema, table);
+        self.edit(txid, key(bucket, schema, table), |_| {
+            edit::delete_ids(batch).map(Edit::Delete)
+        })
+    }
+
+    /// Makes, in transaction `txid`, the edit `read` takes from a request of table `name` as
+    /// the transaction sees it: at once on the rows the transaction inserted, and, checked on
+    /// a copy, kept to apply on commit for the committed rows.
+    fn edit(
+        &mut self,
+        txid: u64,
+        name: String,
+        read: impl FnOnce(&Table) -> Result<Edit, String>,
+    ) -> Result<(), Refusal> {
         let mut view =
             self.committed_view(&name, self.pending.get(&txid).and_then(|p| p.get(&name)))?;
-        let ids = edit::delete_ids(batch).map_err(Refusal::BadRequest)?;
+        let edit = read(&view).map_err(Refusal::BadRequest)?;
         let pending = self.pending_mut(txid, &name);
         let mut own = Table {
             id: view.id,
             schema: view.schema.clone(),
             batches: std::mem::take(&mut pending.inserted),
         };
-        let (mine, committed): (Vec<u64>, Vec<u64>) = ids.iter().partition(|&&id| own.contains(id));
+        let (mine, committed) = edit.split(|id| own.contains(id));
         let outcome = if committed.is_empty() {
             Ok(())
         } else {
-            view.delete(&committed).map(drop)
+            committed.apply(&mut view).map(drop)
         }
-        .and_then(|()| own.delete(&mine).map(drop));
+        .and_then(|()| mine.apply(&mut own).map(drop));
         pending.inserted = own.batches;
         outcome.map_err(Refusal::BadRequest)?;
         if !committed.is_empty() {
-            pending.edits.push(Edit::Delete(committed));
+            pending.edits.push(committed);
         }
         Ok(())
     }
