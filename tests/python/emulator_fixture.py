@@ -5,9 +5,11 @@ import subprocess
 import time
 import urllib.request
 
+import vastdb
+
 
 class Emulator:
-    """A running emulator process: `url`, `stop()`, `fault(kind, count)`,
+    """A running emulator process: `url`, `connect()`, `stop()`, `fault(kind, count)`,
     `arm_write_fault(kind, after)`, `stats()`."""
 
     def __init__(self, binary, data_dir, access="AKIAEXAMPLE", secret="SECRETEXAMPLE", buckets=("pocaduck",)):
@@ -22,6 +24,10 @@ class Emulator:
             raise RuntimeError(f"emulator did not start: {line!r}")
         self.url = line.removeprefix("listening on ")
         self.access, self.secret = access, secret
+
+    def connect(self, secret=None):
+        """An SDK session, signing with `secret` if given, else with the emulator's own."""
+        return vastdb.connect(endpoint=self.url, access=self.access, secret=secret or self.secret)
 
     def fault(self, kind, count=1, code=None):
         query = f"kind={kind}&count={count}" + (f"&code={code}" if code is not None else "")

@@ -51,19 +51,8 @@ def batch(rs):
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    emu = Emulator(BIN, tmp_path_factory.mktemp("vastdb"))
-    yield emu
-    emu.stop()
-
-
-def connect(emu, secret=None):
-    return vastdb.connect(endpoint=emu.url, access=emu.access, secret=secret or emu.secret)
-
-
-@pytest.fixture(scope="module")
 def table_name(emulator):
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         schema = tx.bucket("pocaduck").create_schema("sdk")
         table = schema.create_table("points", SCHEMA)
         table.insert(batch(rows()[:7]))
@@ -72,7 +61,7 @@ def table_name(emulator):
 
 
 def select(emulator, table_name, **kwargs):
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         table = tx.bucket("pocaduck").schema("sdk").table(table_name)
         predicate = kwargs.pop("where", None)
         result = table.select(predicate=predicate(table) if predicate else None, **kwargs).read_all()
@@ -128,7 +117,7 @@ def test_paging_one_row_per_reply_returns_every_row(emulator, table_name, sub_sp
 
 
 def test_count_only(emulator, table_name):
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         table = tx.bucket("pocaduck").schema("sdk").table(table_name)
         assert table.select(columns=[], predicate=table["label"] == 2).read_all().num_rows == 2
 
@@ -137,14 +126,14 @@ def test_many_blocks_split_across_sub_splits(emulator):
     """300K rows in 64Ki-row blocks: five blocks over four sub-splits, paged."""
     n = 300_000
     schema = pa.schema([("label", pa.uint64()), ("x", pa.int64())])
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         table = tx.bucket("pocaduck").schema("sdk").create_table("blocks", schema)
         for start in range(0, n, 100_000):
             labels = pa.array([i // 1000 for i in range(start, start + 100_000)], pa.uint64())
             xs = pa.array(range(start, start + 100_000), pa.int64())
             table.insert(pa.record_batch([labels, xs], schema=schema))
     config = QueryConfig(num_row_groups_per_sub_split=1, limit_rows_per_sub_split=20_000)
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         table = tx.bucket("pocaduck").schema("sdk").table("blocks")
         everything = table.select(columns=["x"], config=config).read_all()
         some = table.select(columns=["x"], predicate=table["label"].between(60, 70), config=config).read_all()
@@ -157,23 +146,23 @@ def test_pocaduck_layout_keeps_every_row_of_a_label(emulator):
     schema = pa.schema([("label", pa.uint64()), ("block_id", pa.utf8()), ("points", pa.list_(pa.int64()))])
     blocks = {BIG: [("0_0_0", [1, 2, 3, 4, 5, 6]), ("0_0_1", [7, 8, 9]), ("1_0_0", [-1, -2, -3])], 7: [("0_0_0", [0, 0, 0])]}
     records = [(label, block, pts) for label, bs in blocks.items() for block, pts in bs]
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         table = tx.bucket("pocaduck").schema("sdk").create_table("pocaduck_dev", schema)
         table.insert(pa.record_batch([pa.array([r[i] for r in records], schema.field(i).type) for i in range(3)], schema=schema))
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         table = tx.bucket("pocaduck").schema("sdk").table("pocaduck_dev")
         got = table.select(columns=["block_id", "points"], predicate=table["label"] == u64(BIG)).read_all().to_pylist()
     assert sorted((r["block_id"], r["points"]) for r in got) == sorted(blocks[BIG])
 
 
 def test_listing_and_dropping_schemas_and_tables(emulator):
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         bucket = tx.bucket("pocaduck")
         parent = bucket.create_schema("listing")
         child = parent.create_schema("child")
         child.create_table("a", pa.schema([("v", pa.int32())]))
         child.create_table("b", pa.schema([("v", pa.int32())]))
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         parent = tx.bucket("pocaduck").schema("listing")
         assert [s.name for s in parent.schemas()] == ["listing/child"]
         child = parent.schema("child")
@@ -183,14 +172,14 @@ def test_listing_and_dropping_schemas_and_tables(emulator):
         child.table("b").drop()
         child.drop()
         assert list(parent.schemas()) == []
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         with pytest.raises(vastdb.errors.MissingBucket):
             tx.bucket("no-such-bucket")
 
 
 def test_wrong_secret_is_forbidden(emulator, table_name):
     with pytest.raises(vastdb.errors.Forbidden):
-        with connect(emulator, secret="not-the-secret").transaction() as tx:
+        with emulator.connect(secret="not-the-secret").transaction() as tx:
             tx.bucket("pocaduck")
 
 
@@ -211,14 +200,14 @@ def test_failed_stream_raises_in_the_sdk(emulator, table_name):
 def test_tables_survive_a_restart(tmp_path):
     first = Emulator(BIN, tmp_path)
     try:
-        with connect(first).transaction() as tx:
+        with first.connect().transaction() as tx:
             table = tx.bucket("pocaduck").create_schema("kept").create_table("t", SCHEMA)
             table.insert(batch(rows()))
     finally:
         first.stop()
     second = Emulator(BIN, tmp_path)
     try:
-        with connect(second).transaction() as tx:
+        with second.connect().transaction() as tx:
             table = tx.bucket("pocaduck").schema("kept").table("t")
             got = table.select().read_all().to_pylist()
         assert as_tuples(got) == sorted(rows())
@@ -238,19 +227,19 @@ def test_cut_replies_are_resent_by_the_sdk(emulator, table_name, kind):
 
 def test_rows_are_seen_by_their_transaction_and_kept_only_on_commit(emulator, table_name):
     schema = pa.schema([("label", pa.uint64())])
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         tx.bucket("pocaduck").schema("sdk").create_table("txn", schema)
     one = pa.record_batch([pa.array([1], pa.uint64())], schema=schema)
     with pytest.raises(RuntimeError, match="abandon"):
-        with connect(emulator).transaction() as tx:
+        with emulator.connect().transaction() as tx:
             table = tx.bucket("pocaduck").schema("sdk").table("txn")
             table.insert(one)
             assert table.select().read_all()["label"].to_pylist() == [1]
             raise RuntimeError("abandon the transaction: the SDK rolls back")
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         table = tx.bucket("pocaduck").schema("sdk").table("txn")
         assert table.select().read_all().num_rows == 0
         table.insert(one)
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         table = tx.bucket("pocaduck").schema("sdk").table("txn")
         assert table.select().read_all()["label"].to_pylist() == [1]

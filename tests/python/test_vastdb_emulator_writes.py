@@ -15,11 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import requests
-import vastdb
 import vastdb.errors
 
 from edge_server import serve
-from emulator_fixture import Emulator
 
 BIN = os.environ.get("POCADUCK_EDGE_BIN")
 EMULATOR_BIN = os.environ.get("VASTDB_EMULATOR_BIN")
@@ -49,17 +47,6 @@ def batch_of(labels, **kwargs):
     ], schema=SCHEMA)
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    emu = Emulator(EMULATOR_BIN, tmp_path_factory.mktemp("vastdb"))
-    yield emu
-    emu.stop()
-
-
-def connect(emu):
-    return vastdb.connect(endpoint=emu.url, access=emu.access, secret=emu.secret)
-
-
 def table_of(tx):
     return tx.bucket(BUCKET).schema("writes").table(TABLE)
 
@@ -69,7 +56,7 @@ def inserted(emulator):
     """The table with every label inserted in one `table.insert`; the row ids it returned."""
     batch = batch_of(LABELS)
     assert pa.ipc.get_record_batch_size(batch) > 20 * 2**20  # four times one request's limit
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         table = tx.bucket(BUCKET).create_schema("writes").create_table(TABLE, SCHEMA)
         ids = table.insert(batch)
     return ids.to_pylist()
@@ -77,7 +64,7 @@ def inserted(emulator):
 
 def contents(emulator):
     """{label: (row id, block id, points)} of every row, read with `$row_id`."""
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         got = table_of(tx).select(internal_row_id=True).read_all().to_pylist()
     out = {r["label"]: (r["$row_id"], r["block_id"], r["points"]) for r in got}
     assert len(out) == len(got), "one row per label"
@@ -116,7 +103,7 @@ def check_edited(got, before):
 def test_updates_and_deletes_rolled_back_leave_the_table_as_it_was(emulator, inserted):
     before = contents(emulator)
     with pytest.raises(RuntimeError, match="abandon"):
-        with connect(emulator).transaction() as tx:
+        with emulator.connect().transaction() as tx:
             table = table_of(tx)
             edit(table)
             seen = table.select(internal_row_id=True).read_all().to_pylist()
@@ -131,7 +118,7 @@ def test_a_failing_edit_raises_and_its_rollback_leaves_the_table_as_it_was(emula
     # The second update (the first is `edit`'s update, then its delete) or the first delete.
     emulator.arm_write_fault(kind, after=1 if kind == "update" else 0)
     with pytest.raises(vastdb.errors.InternalServerError, match=f"the {kind} failed"):
-        with connect(emulator).transaction() as tx:
+        with emulator.connect().transaction() as tx:
             table = table_of(tx)
             edit(table)
             table.update(pa.record_batch([pa.array([before[LABELS[-1]][0]], pa.uint64()),
@@ -145,7 +132,7 @@ def test_a_large_insert_whose_update_fails_is_rolled_back_whole(emulator, insert
     new_labels = [10**6 + i for i in range(100)]  # 7 MB: an insert and two updates
     emulator.arm_write_fault("update", after=1)
     with pytest.raises(vastdb.errors.InternalServerError, match="the update failed"):
-        with connect(emulator).transaction() as tx:
+        with emulator.connect().transaction() as tx:
             table_of(tx).insert(batch_of(new_labels))
     assert contents(emulator) == before
 
@@ -154,7 +141,7 @@ def test_a_large_insert_whose_update_fails_is_rolled_back_whole(emulator, insert
 def edited(emulator, inserted):
     """The table after `edit`, committed; the contents before."""
     before = contents(emulator)
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         edit(table_of(tx))
     return before
 
@@ -212,7 +199,7 @@ BAD_EDITS = {
 def test_bad_edits_are_refused_with_the_reason(emulator, inserted, case):
     kind, body, reason = BAD_EDITS[case]
     before = contents(emulator)
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         api = tx._rpc.api
         send = api.update_rows if kind == "update" else api.delete_rows
         with pytest.raises(vastdb.errors.BadRequest, match="InvalidArgument") as raised:
@@ -222,7 +209,7 @@ def test_bad_edits_are_refused_with_the_reason(emulator, inserted, case):
 
 
 def test_writes_that_are_not_emulated_are_a_501_naming_them(emulator, inserted):
-    with connect(emulator).transaction() as tx:
+    with emulator.connect().transaction() as tx:
         api = tx._rpc.api
         one = ipc(pa.record_batch([ONE], names=["$row_id"]))
         with pytest.raises(vastdb.errors.NotImplemented, match=r"DELETE \?rows&sub-table=.* is not emulated"):

@@ -18,10 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import requests
-import vastdb
 
 from edge_server import serve
-from emulator_fixture import Emulator
 from pocaduck_fixture import LABELS
 
 BIN = os.environ.get("POCADUCK_EDGE_BIN")
@@ -30,13 +28,6 @@ pytestmark = pytest.mark.skipif(
     not (BIN and EMULATOR_BIN), reason="set POCADUCK_EDGE_BIN and VASTDB_EMULATOR_BIN"
 )
 LAYOUTS = ["columnar", "pocaduck"]
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    emu = Emulator(EMULATOR_BIN, tmp_path_factory.mktemp("vastdb"))
-    yield emu
-    emu.stop()
 
 
 def keys(emu):
@@ -66,7 +57,7 @@ def as_set(points):
 
 def sdk_points(emu, table_name, layout, label):
     """The label's points as the official SDK reads them from the table."""
-    session = vastdb.connect(endpoint=emu.url, access=emu.access, secret=emu.secret)
+    session = emu.connect()
     with session.transaction() as tx:
         table = tx.bucket("pocaduck").schema("pocaduck").schema("loaded").table(table_name)
         predicate = table["label"] == ibis.literal(label, type="uint64")
@@ -88,7 +79,7 @@ def test_the_sdk_reads_back_every_label_pocaduck_has(loaded, queries, layout):
 
 def test_the_columnar_table_stores_coordinates_as_int32_when_they_fit(loaded):
     # Every coordinate of the PoCADuck dataset fits int32: half the bytes of int64.
-    session = vastdb.connect(endpoint=loaded.url, access=loaded.access, secret=loaded.secret)
+    session = loaded.connect()
     with session.transaction() as tx:
         table = tx.bucket("pocaduck").schema("pocaduck").schema("loaded").table("columnar")
         types = {f.name: f.type for f in table.columns()}
