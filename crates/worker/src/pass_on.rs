@@ -21,7 +21,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStream, ReadableStreamDefaultController, ReadableStreamReadResult};
 
-use crate::socket::{byob_reader, js_message, open, ByobReader, READ_BYTES, RUNTIME_READ};
+use crate::socket::{byob_reader, js_message, open, ByobReader, Pace, READ_BYTES};
 use crate::upstream::{connection_failed, within};
 
 /// The most bytes a reply's head may take.
@@ -101,7 +101,7 @@ async fn exchange(
     let reader = byob_reader(&socket.readable().map_err(js)?);
     let mut got = Vec::new();
     let end = loop {
-        match within(limit, "reply", read(&reader, 1, SMALL_READ)).await?? {
+        match within(limit, "reply", read(&reader)).await?? {
             Some(bytes) => got.extend_from_slice(&bytes),
             None => return Err(connection_failed("the reply ended inside its head")),
         }
@@ -125,7 +125,7 @@ async fn exchange(
     if status != 200 {
         let mut body = leftover;
         while body.len() < ERROR_BYTES {
-            match within(limit, "reply bytes", read(&reader, 1, SMALL_READ)).await?? {
+            match within(limit, "reply bytes", read(&reader)).await?? {
                 Some(bytes) => body.extend_from_slice(&bytes),
                 None => break,
             }
@@ -180,13 +180,9 @@ fn http10(request: &http::Request<Bytes>) -> Vec<u8> {
     out
 }
 
-/// One read of at least `least` bytes into a new buffer of `size`: `None` at the end.
-async fn read(
-    reader: &ByobReader,
-    least: u32,
-    size: u32,
-) -> Result<Option<Vec<u8>>, UpstreamError> {
-    read_view(reader, least, size)
+/// One read of whatever arrives, up to [`SMALL_READ`] bytes: `None` at the end.
+async fn read(reader: &ByobReader) -> Result<Option<Vec<u8>>, UpstreamError> {
+    read_view(reader, 1, SMALL_READ)
         .await
         .map(|view| view.map(|v| v.to_vec()))
 }
@@ -214,8 +210,8 @@ struct Source {
     reader: ByobReader,
     /// The longest wait for a read.
     limit: Duration,
-    /// Whether the last read found bytes flowing (at least the runtime's own read).
-    flowing: bool,
+    /// How much the next read waits for.
+    pace: Pace,
     done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
@@ -243,7 +239,7 @@ fn keep(
         socket,
         reader,
         limit,
-        flowing: true,
+        pace: Pace::new(true),
         done: Some(done),
     }));
     let stream = body_stream(&source, leftover).map_err(|e| {
@@ -284,14 +280,14 @@ fn body_stream(source: &Rc<RefCell<Source>>, leftover: Vec<u8>) -> Result<Readab
             wasm_bindgen_futures::future_to_promise(async move {
                 let (reader, least, limit) = {
                     let s = source.borrow();
-                    let least = if s.flowing { READ_BYTES } else { 1 };
+                    let least = s.pace.least();
                     let reader: ByobReader = s.reader.clone().unchecked_into();
                     (reader, least, s.limit)
                 };
                 let read = within(limit, "reply bytes", read_view(&reader, least, READ_BYTES));
                 match read.await.and_then(|read| read) {
                     Ok(Some(view)) => {
-                        source.borrow_mut().flowing = view.length() >= RUNTIME_READ;
+                        source.borrow_mut().pace.read(view.length());
                         controller.enqueue_with_chunk(&view)?;
                     }
                     Ok(None) => {

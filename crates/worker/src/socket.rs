@@ -26,7 +26,35 @@ use worker::worker_sys;
 pub(crate) const READ_BYTES: u32 = 256 << 10;
 /// The most bytes the runtime hands over in one read of its own: a read that finds less
 /// than this found the socket idle.
-pub(crate) const RUNTIME_READ: u32 = 4 << 10;
+const RUNTIME_READ: u32 = 4 << 10;
+
+/// How much the next read of a socket waits for: [`READ_BYTES`] while bytes flow, whatever
+/// arrives after a read that found the socket idle (less than [`RUNTIME_READ`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pace {
+    flowing: bool,
+}
+
+impl Pace {
+    /// A pace starting as if bytes flowed (`true`) or the socket were idle.
+    pub(crate) fn new(flowing: bool) -> Self {
+        Self { flowing }
+    }
+
+    /// The bytes the next read waits for.
+    pub(crate) fn least(self) -> u32 {
+        if self.flowing {
+            READ_BYTES
+        } else {
+            1
+        }
+    }
+
+    /// Takes in a read that found `bytes`.
+    pub(crate) fn read(&mut self, bytes: u32) {
+        self.flowing = bytes >= RUNTIME_READ;
+    }
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -93,8 +121,8 @@ pub(crate) struct SocketIo {
     taken: usize,
     /// Whether the socket's readable side has ended.
     ended: bool,
-    /// Whether the last read found bytes flowing (at least [`RUNTIME_READ`]).
-    flowing: bool,
+    /// How much the next read waits for.
+    pace: Pace,
     /// The write under way, and its length.
     writing: Option<(JsFuture, usize)>,
     /// The closing of the writable side, under way.
@@ -124,7 +152,7 @@ impl SocketIo {
             chunk: Vec::new(),
             taken: 0,
             ended: false,
-            flowing: false,
+            pace: Pace::new(false),
             writing: None,
             closing: None,
         })
@@ -150,7 +178,7 @@ impl Read for SocketIo {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         while this.taken == this.chunk.len() && !this.ended {
-            let least = if this.flowing { READ_BYTES } else { 1 };
+            let least = this.pace.least();
             let future = this.reading.get_or_insert_with(|| {
                 JsFuture::from(this.reader.read_at_least(least, &this.buffer))
             });
@@ -161,7 +189,7 @@ impl Read for SocketIo {
                 this.ended = true;
             } else {
                 let view: Uint8Array = read.get_value().unchecked_into();
-                this.flowing = view.length() >= RUNTIME_READ;
+                this.pace.read(view.length());
                 this.chunk = view.to_vec();
                 this.taken = 0;
                 this.buffer = Uint8Array::new(&view.buffer());
