@@ -485,6 +485,7 @@ fn the_query_library_reads_a_guarded_dataset_with_a_token_or_a_signed_url() {
     ] {
         let error = Query::new(refused).unwrap_err().to_string();
         assert!(error.contains("401") || error.contains("403"), "{error}");
+        assert!(!error.contains(sig), "{error}");
     }
 }
 
