@@ -128,7 +128,8 @@ export interface Dataset {
 
 /** Options of `connect` and `openDataset`. */
 export interface ClientOptions {
-  /** Sent as `Authorization: Bearer <token>`. */
+  /** Sent as `Authorization: Bearer <token>` (a dataset that needs a credential:
+   * docs/security.md). A signed URL needs no option: pass it as the URL. */
   token?: string;
   /** Extra request headers. */
   headers?: Record<string, string>;
@@ -163,9 +164,11 @@ export type Decoded = Points[];
 
 /** Why a call failed: an HTTP status and the server's error code, or a local check. */
 export class PocaduckError extends Error {
-  /** The server's code (`not_found`, `dataset_unavailable`, …), or the client's own:
-   * `http` (an error answer without a JSON body), `etag_changed`, `bad_manifest`, `bad_file`,
-   * `short_read`, `decode`, `worker`. */
+  /** The server's code (`not_found`, `dataset_unavailable`, `unauthorized` (401: no
+   * credential), `forbidden` (403: a token or signed URL that does not grant it), …), or the
+   * client's own: `http` (an error answer without a JSON body; `unauthorized` and
+   * `forbidden` for a 401 and a 403 without one), `etag_changed`, `bad_manifest`,
+   * `bad_file`, `short_read`, `decode`, `worker`. */
   readonly code: string;
   /** The HTTP status, when a server answered. */
   readonly status?: number;
@@ -176,9 +179,11 @@ export class PocaduckError extends Error {
 
 /** Loads the WebAssembly module (called for you by every other function; idempotent). */
 export function init(wasm?: BufferSource | WebAssembly.Module | URL | string): Promise<void>;
-/** A client of the pocaduck-edge server at `baseUrl` (e.g. `https://host` or `/`). */
+/** A client of the pocaduck-edge server at `baseUrl` (e.g. `https://host` or `/`). A query
+ * on `baseUrl` (a signed URL's `expires`, `kid`, `prefix` and `sig`) goes on every request. */
 export function connect(baseUrl: string, options?: ClientOptions): Client;
-/** An edge-layout dataset read straight from a bucket or static host (its folder URL). */
+/** An edge-layout dataset read straight from a bucket or static host (its folder URL). A
+ * query on `url` (a signed URL's parameters, for a server's `…/files/`) goes on every request. */
 export function openDataset(url: string, options?: ClientOptions & { name?: string }): Promise<Dataset>;
 /** Decodes an Arrow IPC stream of points in either of the API's shapes: `label: uint64,
  * points: fixed_size_list<int64>[D]`, or (`shape=columns`) one int32/int64 column per dim

@@ -95,7 +95,7 @@ function clientSettings(options = {}) {
 /** The server's `{error: {code, message, request_id}}`, or the status text. */
 async function httpError(response, what) {
   const requestId = response.headers.get("x-request-id") ?? undefined;
-  let code = "http";
+  let code = response.status === 401 ? "unauthorized" : response.status === 403 ? "forbidden" : "http";
   let message = `${what}: HTTP ${response.status} ${response.statusText}`.trim();
   try {
     const body = await response.json();
@@ -162,6 +162,22 @@ class Meter {
 
 function joinUrl(base, path) {
   return base.replace(/\/*$/, "/") + path.replace(/^\/+/, "");
+}
+
+/**
+ * A base URL and the query it carries, e.g. a signed URL's `expires`, `kid`, `prefix` and
+ * `sig`: `{base, query}`, the base ending in `/`. The query goes on every request made
+ * from the base (`withQuery`).
+ */
+function splitQuery(url) {
+  const [base, ...rest] = String(url).split("#")[0].split("?");
+  return { base: base.replace(/\/*$/, "/"), query: rest.join("?") };
+}
+
+/** `url` with `query` (the base URL's) appended to its own. */
+function withQuery(url, query) {
+  if (!query) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}${query}`;
 }
 
 function bboxParam(bbox) {
@@ -304,9 +320,9 @@ export function decodeParquet(bytes, want = {}) {
 
 /** A client of a pocaduck-edge server. */
 export function connect(baseUrl, options = {}) {
-  const base = String(baseUrl).replace(/\/*$/, "/");
+  const { base, query: signed } = splitQuery(baseUrl);
   const settings = clientSettings(options);
-  const api = (path) => joinUrl(base, `v1/${path}`);
+  const api = (path) => withQuery(joinUrl(base, `v1/${path}`), signed);
 
   async function request(url, what, { signal, method = "GET", body, meter } = {}) {
     return settings.limiter.run(async () => {
@@ -444,7 +460,7 @@ export function connect(baseUrl, options = {}) {
  * footer, fetched alongside the data). */
 export async function openDataset(url, options = {}) {
   await init();
-  const base = String(url).replace(/\/*$/, "/");
+  const { base, query: signed } = splitQuery(url);
   const settings = clientSettings(options);
   const etags = new Map();
   // The dataset's name: given, or the folder's (a server's …/datasets/{name}/files/ too).
@@ -455,7 +471,7 @@ export async function openDataset(url, options = {}) {
     return settings.limiter.run(async () => {
       const t0 = performance.now();
       const headers = { ...settings.headers, Range: `bytes=${start}-${end - 1}` };
-      const response = await settings.fetch(joinUrl(base, path), { headers, signal });
+      const response = await settings.fetch(withQuery(joinUrl(base, path), signed), { headers, signal });
       if (!response.ok) throw await httpError(response, `${path} bytes ${start}-${end - 1}`);
       checkEtag(path, response);
       let bytes = await readBody(response, meter && ((n) => meter.bytes(n)));
@@ -484,7 +500,10 @@ export async function openDataset(url, options = {}) {
     }
   }
 
-  const manifestResponse = await settings.fetch(joinUrl(base, "manifest.json"), { headers: settings.headers, signal: options.signal });
+  const manifestResponse = await settings.fetch(withQuery(joinUrl(base, "manifest.json"), signed), {
+    headers: settings.headers,
+    signal: options.signal,
+  });
   if (!manifestResponse.ok) throw await httpError(manifestResponse, `${base}manifest.json`);
   checkEtag("manifest.json", manifestResponse);
   let reader;

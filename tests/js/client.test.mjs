@@ -14,6 +14,7 @@ import * as parquetWasm from "parquet-wasm";
 import { PocaduckError, connect, decodeArrow, decodeParquet, labelString, openDataset } from "../../js/index.js";
 import { run, serve } from "../support/server.mjs";
 import { BUILD, startWorker } from "../support/worker.mjs";
+import { SECRET_HEX, hashToken, signedQuery } from "../support/access.mjs";
 
 const SAMPLE = "hemibrain-da1";
 /** Labels and coordinates of the hand-made dataset: above 2^53, negative, and in int64 only. */
@@ -666,5 +667,86 @@ describe("decoders", () => {
     await assert.rejects(decodeArrow(whole.subarray(0, whole.length - 8)), /cut short/);
     await assert.rejects(decodeArrow(whole.subarray(0, whole.length >> 1)), PocaduckError);
     await assert.rejects(decodeArrow(42), TypeError);
+  });
+});
+
+// A server under an access configuration (docs/security.md): `extreme` needs a token or a
+// signed URL, `coarse` is public. Credentials are made with node:crypto
+// (tests/support/access.mjs), not by the code under test.
+describe("datasets that need a credential", () => {
+  const TOKEN = "js-client-token-0123456789";
+  let guarded;
+  before(async () => {
+    const config = {
+      datasets: {
+        extreme: { tokens: [hashToken(TOKEN)], signing_keys: [{ id: "k1", secret_hex: SECRET_HEX }] },
+        coarse: { access: "public" },
+      },
+    };
+    await writeFile(join(work, "access.json"), JSON.stringify(config));
+    guarded = await serve(["--access", join(work, "access.json"), "--data", join(work, "extreme"), "--data", join(work, "coarse")]);
+  });
+  after(async () => {
+    await guarded?.stop();
+  });
+  const files = () => `${guarded.url}/v1/datasets/extreme/files/`;
+  const prefixed = (expires = Math.floor(Date.now() / 1000) + 600) =>
+    signedQuery(SECRET_HEX, "k1", { prefix: "/v1/datasets/extreme/", expires });
+  /** The points of every label of `extreme`, as the open server gives them. */
+  async function golden() {
+    const open = connect(server.url).dataset("extreme");
+    return Promise.all([...EXTREME.keys()].map(async (l) => Array.from((await open.getPoints(l)).int64)));
+  }
+  async function all(d) {
+    return Promise.all([...EXTREME.keys()].map(async (l) => Array.from((await d.getPoints(l)).int64)));
+  }
+  const refusal = (status, code, why) => (e) => {
+    assert.ok(e instanceof PocaduckError, String(e));
+    assert.equal(e.status, status);
+    assert.equal(e.code, code);
+    assert.match(e.message, why);
+    return true;
+  };
+
+  test("without a credential, the public datasets alone are listed and the others are 401", async () => {
+    const client = connect(guarded.url);
+    assert.deepEqual((await client.datasets()).map((d) => d.name), ["coarse"]);
+    await assert.rejects(client.dataset("extreme").getLabels(), refusal(401, "unauthorized", /needs a credential/));
+    await assert.rejects(client.dataset("extreme").getPoints(1n), refusal(401, "unauthorized", /needs a credential/));
+    await assert.rejects(openDataset(files()), refusal(401, "unauthorized", /needs a credential/));
+  });
+
+  test("a wrong or expired credential is a 403 saying why", async () => {
+    const wrong = connect(guarded.url, { token: "wrong-token-0123456789" }).dataset("extreme");
+    await assert.rejects(wrong.getLabels(), refusal(403, "forbidden", /bearer token does not grant/));
+    const expired = connect(`${guarded.url}/?${prefixed(1)}`).dataset("extreme");
+    await assert.rejects(expired.getLabels(), refusal(403, "forbidden", /expired at 1 /));
+    const elsewhere = signedQuery(SECRET_HEX, "k1", { prefix: "/v1/datasets/coarse/", expires: 4102444800 });
+    await assert.rejects(openDataset(`${files()}?${elsewhere}`), refusal(403, "forbidden", /does not cover this path/));
+  });
+
+  test("a token reads the dataset through the server and from its files", async () => {
+    const expected = await golden();
+    const client = connect(guarded.url, { token: TOKEN });
+    assert.deepEqual((await client.datasets()).map((d) => d.name), ["extreme", "coarse"]);
+    assert.deepEqual(await all(client.dataset("extreme")), expected);
+    assert.deepEqual(await all(await openDataset(files(), { token: TOKEN })), expected);
+  });
+
+  test("a signed prefix URL goes on every request, ranges of /files included", async () => {
+    const expected = await golden();
+    const { fetch: recording, log } = recordingFetch();
+    const query = prefixed();
+    const proxy = connect(`${guarded.url}/?${query}`, { fetch: recording }).dataset("extreme");
+    assert.deepEqual(await all(proxy), expected);
+    const labels = [...EXTREME.keys()];
+    const many = await proxy.getPointsMany(labels);
+    assert.deepEqual(many.map((p) => Array.from(p.int64)), expected);
+    assert.equal((await proxy.getLabels()).labels.length, EXTREME.size);
+    assert.equal(await proxy.getPointCount(labels[0]), EXTREME.get(labels[0]).length);
+    const serverless = await openDataset(`${files()}?${query}`, { fetch: recording });
+    assert.deepEqual(await all(serverless), expected);
+    assert.ok(log.requests.some((r) => r.range), "ranges were read");
+    for (const r of log.requests) assert.ok(r.url.endsWith(query), r.url);
   });
 });

@@ -42,7 +42,12 @@ async function usage(): Promise<void> {
     await proxy.getPoints(label);
   } catch (e) {
     if (e instanceof PocaduckError) console.log(e.code, e.status, e.requestId);
+    // A dataset that needs a credential: 401 `unauthorized`, 403 `forbidden`.
+    if (e instanceof PocaduckError && (e.status === 401 || e.code === "forbidden")) console.log(e.message);
   }
+  // A URL signed for a prefix carries its credential itself.
+  const signed: Dataset = connect("https://h.example/?expires=1&kid=k1&prefix=%2Fv1%2F&sig=x").dataset("d");
+  console.log(signed.name);
   // @ts-expect-error: a label is never an object
   await proxy.getPoints({});
   // @ts-expect-error: positions are float32

@@ -20,6 +20,7 @@ import { after, before, describe, test } from "node:test";
 import { connect, openDataset } from "../../js/index.js";
 import { emulate, run, serve } from "../support/server.mjs";
 import { BUILD, startWorker, wranglerToml } from "../support/worker.mjs";
+import { SECRET_HEX, hashToken, signedQuery } from "../support/access.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SAMPLE = "hemibrain-da1";
@@ -280,6 +281,64 @@ test("scripts/seed-r2.sh --local fills the bucket `wrangler dev` serves", { time
   }
 });
 
+// The access configuration as the `ACCESS` secret: the native rules (docs/security.md), with
+// credentials made by node:crypto (tests/support/access.mjs).
+describe("ACCESS", () => {
+  const TOKEN = "worker-token-0123456789";
+  const VIEWER = "https://viewer.lab.org";
+  const config = () =>
+    JSON.stringify({
+      datasets: {
+        [SAMPLE]: { tokens: [hashToken(TOKEN)], signing_keys: [{ id: "k1", secret_hex: SECRET_HEX }], cors: [VIEWER] },
+        web: { access: "public" },
+      },
+      default: { tokens: [hashToken(TOKEN)] },
+    });
+  let guarded;
+  before(async () => {
+    guarded = await startWorker({ vars: vars({ ACCESS: config(), CORS_ORIGINS: undefined }), seed: { [SAMPLE]: join(work, SAMPLE) } });
+  });
+  after(async () => {
+    await guarded?.dispose();
+  });
+  const names = async (init) => (await (await fetch(`${guarded.url}/v1/datasets`, init)).json()).datasets.map((d) => d.name).sort();
+
+  test("an anonymous caller sees the public dataset alone; others, and datasets not served, are 401", async () => {
+    assert.deepEqual(await names(), ["web"]);
+    for (const name of [SAMPLE, "vast", "no-such-dataset"]) {
+      const r = await fetch(`${guarded.url}/v1/datasets/${name}/labels`);
+      assert.equal(r.status, 401, name);
+      assert.equal(r.headers.get("www-authenticate"), 'Bearer realm="pocaduck-edge"');
+      assert.equal((await r.json()).error.code, "unauthorized");
+    }
+    assert.equal((await fetch(`${guarded.url}/v1/datasets/web/labels`)).status, 200);
+  });
+
+  test("a token reads its datasets, with each dataset's CORS", async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    assert.deepEqual(await names({ headers: auth }), [SAMPLE, "vast", "web"].sort());
+    const viewer = await fetch(`${guarded.url}/v1/datasets/${SAMPLE}/labels`, { headers: { ...auth, origin: VIEWER } });
+    assert.equal(viewer.status, 200);
+    assert.equal(viewer.headers.get("access-control-allow-origin"), VIEWER);
+    const other = await fetch(`${guarded.url}/v1/datasets/${SAMPLE}/labels`, { headers: { ...auth, origin: "https://evil.example" } });
+    assert.equal(other.headers.get("access-control-allow-origin"), null);
+    const wrong = await fetch(`${guarded.url}/v1/datasets/${SAMPLE}/labels`, { headers: { authorization: "Bearer nope" } });
+    assert.equal(wrong.status, 403);
+    assert.equal((await wrong.json()).error.code, "forbidden");
+  });
+
+  test("a signed prefix URL serves the npm client through the API and from the files", async () => {
+    const query = signedQuery(SECRET_HEX, "k1", { prefix: `/v1/datasets/${SAMPLE}/`, expires: Math.floor(Date.now() / 1000) + 600 });
+    const [label] = await labels();
+    const expected = (await connect(native.url).dataset(SAMPLE).getPoints(label)).int64;
+    const proxy = connect(`${guarded.url}/?${query}`).dataset(SAMPLE);
+    assert.deepEqual((await proxy.getPoints(label)).int64, expected);
+    const files = await openDataset(`${guarded.url}/v1/datasets/${SAMPLE}/files/?${query}`);
+    assert.deepEqual((await files.getPoints(label)).int64, expected);
+    await assert.rejects(connect(guarded.url).dataset(SAMPLE).getPoints(label), (e) => e.status === 401 && e.code === "unauthorized");
+  });
+});
+
 describe("misconfigured", () => {
   /** A Worker with `changes` to the vars, its answer to `path`, and its console. */
   async function answer(changes, path) {
@@ -322,6 +381,23 @@ describe("misconfigured", () => {
     assert.ok(!a.text.includes("not-the-secret"));
     assert.match(a.logs, new RegExp(`${a.body.error.request_id}.*SignatureDoesNotMatch`));
     assert.ok(!a.logs.includes("not-the-secret") && !a.logs.includes(KEYS.secretKey), a.logs);
+  });
+
+  test("an ACCESS with a token in plain text, or beside CORS_ORIGINS, is a 503 naming the setting", async () => {
+    const plain = JSON.stringify({ datasets: { web: { tokens: ["plain-token-0123456789"] } }, default: { access: "public" } });
+    const a = await answer({ ACCESS: plain, CORS_ORIGINS: undefined }, "/v1/datasets");
+    assert.equal(a.status, 503);
+    assert.equal(a.body.error.code, "misconfigured");
+    assert.match(a.body.error.message, /ACCESS/);
+    assert.match(a.logs, /datasets\.web\.tokens\[0\]/);
+    assert.ok(!a.text.includes("plain-token") && !a.logs.includes("plain-token"), a.logs);
+    const unserved = JSON.stringify({ datasets: { gone: { access: "public" } }, default: { access: "public" } });
+    const b = await answer({ ACCESS: unserved, CORS_ORIGINS: undefined }, "/v1/datasets/web/labels");
+    assert.equal(b.status, 503);
+    assert.match(b.logs, /datasets\.gone: no dataset of that name is served/);
+    const both = await answer({ ACCESS: JSON.stringify({ default: { access: "public" } }) }, "/v1/datasets");
+    assert.equal(both.status, 503);
+    assert.match(both.body.error.message, /CORS_ORIGINS/);
   });
 
   test("an R2 binding that does not exist is a 503 naming DATASETS", async () => {

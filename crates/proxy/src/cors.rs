@@ -1,4 +1,5 @@
-//! CORS: an allowlist of origins; plain GETs (with a single bounded `Range`) need no
+//! CORS: an allowlist of origins (per dataset under an access configuration,
+//! [`crate::access`]); plain GETs (with a single bounded `Range`) need no
 //! preflight, and the headers a range reader needs are exposed.
 
 use http::header::{HeaderMap, HeaderValue};
@@ -21,6 +22,11 @@ impl CorsPolicy {
     /// Allows the listed origins; `*` allows any.
     pub fn new(origins: Vec<String>) -> Self {
         Self { origins }
+    }
+
+    /// The origins allowed, as given.
+    pub fn origins(&self) -> &[String] {
+        &self.origins
     }
 
     fn allow(&self, origin: &str) -> Option<HeaderValue> {

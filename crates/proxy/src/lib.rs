@@ -1,7 +1,8 @@
 //! The pocaduck-edge read API as a host-agnostic service.
 //!
 //! [`Service::handle`] turns an HTTP request into a response: routing, options, output
-//! formats (Arrow IPC, Parquet, npy, JSON), raw file ranges with ETags, CORS, limits,
+//! formats (Arrow IPC, Parquet, npy, JSON), raw file ranges with ETags, access control
+//! (public datasets, bearer tokens, signed URLs) and CORS per dataset, limits,
 //! errors and `Server-Timing`. The reading is `pocaduck-edge-read`'s, through the IO traits
 //! each host (native server, Worker) implements ([`RangeStore`], [`Clock`] and the VastDB
 //! `Upstream`); this crate chooses statuses ([`ApiError`]) and encodes answers. No tokio,
@@ -11,6 +12,7 @@
 // between a native host's tasks hold them there too.
 #![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 
+pub mod access;
 pub mod body;
 pub mod cors;
 pub mod error;
@@ -20,6 +22,7 @@ pub mod log;
 pub mod options;
 pub mod service;
 
+pub use access::{Access, AccessConfig, AccessError};
 pub use body::Body;
 pub use error::ApiError;
 pub use log::ErrorLog;

@@ -15,6 +15,7 @@ use pocaduck_edge_read::vast::{Layout, VastConfig, DEFAULT_LIMIT_ROWS, DEFAULT_M
 use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
 
 use crate::error::{Error, Result};
+use crate::http_credentials::{bearer_headers, SignedQuery, BEARER_TOKEN};
 use crate::store::{local_store, ObjectRanges};
 use pocaduck_edge_read::dataset_name;
 
@@ -434,10 +435,24 @@ impl StorageConfig {
             StorageType::Http => {
                 let origin = &url[..url::Position::BeforePath];
                 let mut b = HttpBuilder::new().with_url(origin);
+                // Before any other option: these replace the client options whole.
+                if let Some(token) = self.extra_config.get(BEARER_TOKEN) {
+                    b = b.with_client_options(
+                        object_store::ClientOptions::new()
+                            .with_default_headers(bearer_headers(token)?),
+                    );
+                }
+                // A signed URL (docs/security.md): its query goes on every request.
+                if let Some(query) = url.query().filter(|q| !q.is_empty()) {
+                    b = b.with_http_connector(SignedQuery::new(query));
+                }
                 if url.scheme() == "http" {
                     b = b.with_config(ClientConfigKey::AllowHttp, "true");
                 }
                 for (key, value) in &self.extra_config {
+                    if key == BEARER_TOKEN {
+                        continue;
+                    }
                     let k: ClientConfigKey = key.parse().map_err(|_| unknown(key))?;
                     b = b.with_config(k, value.clone());
                 }
@@ -521,13 +536,27 @@ fn azure_connection_options(connection: &str) -> Result<Vec<(AzureConfigKey, Str
 
 /// `url` with any password replaced (a URL may carry credentials).
 pub(crate) fn redacted_url(location: &str) -> String {
-    match url::Url::parse(location) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("REDACTED"));
-            url.to_string()
-        }
-        _ => location.to_owned(),
+    let Ok(mut url) = url::Url::parse(location) else {
+        return location.to_owned();
+    };
+    if url.password().is_none() && !url.query_pairs().any(|(k, _)| k == "sig") {
+        return location.to_owned();
     }
+    if url.password().is_some() {
+        let _ = url.set_password(Some("REDACTED"));
+    }
+    // A signed URL's signature is a credential.
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "sig" { "REDACTED".into() } else { v };
+            (k.into_owned(), v.into_owned())
+        })
+        .collect();
+    if !pairs.is_empty() {
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// Whether an `extra_config` value may be a secret, by its key.

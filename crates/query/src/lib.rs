@@ -43,12 +43,14 @@
 
 mod config;
 mod error;
+mod http_credentials;
 mod query;
 pub mod store;
 pub mod upstream;
 
 pub use config::{StorageConfig, StorageType, DEFAULT_DIMS, DEFAULT_VASTDB_TABLE};
 pub use error::{Error, Result};
+pub use http_credentials::BEARER_TOKEN;
 pub use pocaduck_edge_read::vast::Layout;
 pub use pocaduck_edge_read::ReadError;
 pub use query::{AsyncQuery, Points, Query, Timing, DEFAULT_CACHE_SIZE};

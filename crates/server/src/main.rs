@@ -6,6 +6,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod access;
 mod bench;
 mod bench_decode;
 mod bench_relay;
@@ -44,9 +45,14 @@ enum Command {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
-        /// Origin allowed to read responses from a browser (`*` for any). Repeatable.
+        /// Origin allowed to read responses from a browser (`*` for any). Repeatable. With
+        /// --access, each dataset's origins are in that file instead.
         #[arg(long = "cors-origin", default_value = "*")]
         cors_origins: Vec<String>,
+        /// The access configuration (JSON, docs/security.md): who may read each dataset,
+        /// and from which origins. Without it every dataset is public.
+        #[arg(long, value_name = "FILE", conflicts_with = "cors_origins")]
+        access: Option<PathBuf>,
         /// Most labels in one POST.
         #[arg(long, default_value_t = Limits::default().max_labels)]
         max_labels: usize,
@@ -89,6 +95,11 @@ enum Command {
         voxel_nm: f64,
         #[command(flatten)]
         layout: LayoutArgs,
+    },
+    /// Access control: hash a bearer token for the access configuration, or sign a URL.
+    Access {
+        #[command(subcommand)]
+        command: access::AccessCommand,
     },
     /// VastDB: load datasets into tables.
     Vastdb {
@@ -252,6 +263,7 @@ fn main() -> anyhow::Result<()> {
             mut data,
             addr,
             cors_origins,
+            access,
             max_labels,
             max_points,
             mut vastdb,
@@ -293,6 +305,7 @@ fn main() -> anyhow::Result<()> {
                 data,
                 addr,
                 cors_origins,
+                access,
                 limits,
                 vastdb: Some(vastdb),
                 www,
@@ -302,6 +315,7 @@ fn main() -> anyhow::Result<()> {
                 ),
             })
         }
+        Command::Access { command } => access::run(command),
         Command::Import {
             source,
             out,

@@ -11,7 +11,9 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::any;
 use pocaduck_edge_proxy::cors::CorsPolicy;
-use pocaduck_edge_proxy::{ApiError, ErrorLog, Limits, RangeStore, Service, ServiceConfig};
+use pocaduck_edge_proxy::{
+    Access, AccessConfig, ApiError, ErrorLog, Limits, RangeStore, Service, ServiceConfig,
+};
 use pocaduck_edge_read::vast::{
     TableSetting, TableSettings, VastSource, DEFAULT_DIMS, DEFAULT_LAYOUT, DEFAULT_LIMIT_ROWS,
     DEFAULT_READ_TIMEOUT_SECS, DEFAULT_TABLE,
@@ -26,8 +28,11 @@ pub struct ServeOptions {
     pub data: Vec<String>,
     /// Address to listen on.
     pub addr: SocketAddr,
-    /// Origins allowed by CORS (`*` for any).
+    /// Origins allowed by CORS (`*` for any), when there is no access configuration.
     pub cors_origins: Vec<String>,
+    /// The access configuration's file (docs/security.md); without one every dataset is
+    /// public.
+    pub access: Option<PathBuf>,
     /// Request limits.
     pub limits: Limits,
     /// A VastDB table to serve too.
@@ -151,14 +156,33 @@ pub fn service(options: &ServeOptions) -> anyhow::Result<Arc<Service>> {
             v.name
         );
     }
+    let served: Vec<&str> = datasets
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .chain(vast.iter().map(|v| v.name.as_str()))
+        .collect();
+    let access = access(options, &served)?;
     Ok(Arc::new(Service::new(ServiceConfig {
         datasets,
         vast,
-        cors: CorsPolicy::new(options.cors_origins.clone()),
+        access,
         limits: options.limits.clone(),
         clock,
         log: Arc::new(TracingLog),
     })))
+}
+
+/// Who may read the `served` datasets: `--access`'s file bound to them, or, without one,
+/// every dataset public under `--cors-origin`.
+fn access(options: &ServeOptions, served: &[&str]) -> anyhow::Result<Access> {
+    let Some(file) = &options.access else {
+        return Ok(Access::open(CorsPolicy::new(options.cors_origins.clone())));
+    };
+    let json = std::fs::read_to_string(file)
+        .with_context(|| format!("--access {}: reading it", file.display()))?;
+    AccessConfig::parse(&json)
+        .and_then(|config| Access::guarded(config, served))
+        .map_err(|e| anyhow::anyhow!("--access {}: {e}", file.display()))
 }
 
 /// Serves until interrupted; prints `listening on http://ADDR` once the socket is bound and
@@ -175,6 +199,9 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, datasets = options.data.len(), threads, "serving");
+    if options.access.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "no --access configuration: every dataset is public");
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = (1..threads)
         .map(|i| {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use pocaduck_edge_proxy::Limits;
+use pocaduck_edge_proxy::{AccessConfig, Limits};
 use pocaduck_edge_read::dataset_name;
 use pocaduck_edge_read::vast::{TableSetting, TableSettings, VastConfig};
 
@@ -51,8 +51,11 @@ pub struct Settings {
     pub datasets: Vec<(String, Location)>,
     /// A VastDB table to serve too.
     pub vast: Option<VastSettings>,
-    /// Origins allowed by CORS (`*` for any).
+    /// Origins allowed by CORS (`*` for any), when there is no access configuration.
     pub cors_origins: Vec<String>,
+    /// The access configuration (`ACCESS`, docs/security.md); without one every dataset is
+    /// public.
+    pub access: Option<AccessConfig>,
     /// Request limits.
     pub limits: Limits,
 }
@@ -90,6 +93,15 @@ pub fn settings(var: impl Fn(&str) -> Option<String>) -> Result<Settings, Config
             ));
         }
     }
+    let access = var("ACCESS")
+        .map(|json| AccessConfig::parse(&json).map_err(|e| invalid("ACCESS", e.to_string())))
+        .transpose()?;
+    if access.is_some() && var("CORS_ORIGINS").is_some() {
+        return Err(invalid(
+            "CORS_ORIGINS",
+            "with ACCESS set, each dataset's origins are its cors in ACCESS",
+        ));
+    }
     let cors_origins = match var("CORS_ORIGINS") {
         Some(list) => list
             .split([',', ' '])
@@ -109,6 +121,7 @@ pub fn settings(var: impl Fn(&str) -> Option<String>) -> Result<Settings, Config
         datasets,
         vast,
         cors_origins,
+        access,
         limits,
     })
 }
@@ -396,5 +409,30 @@ mod tests {
             read(&[("MAX_POINTS", "-1")]).unwrap_err().setting,
             "MAX_POINTS"
         );
+    }
+
+    #[test]
+    fn access_is_the_native_json_and_replaces_cors_origins() {
+        let hash = "sha256:a81e611a041b13f078bf8ebe5dab4d4fd63fcc5594661c918bec093a2f416a7e";
+        let json = format!(
+            r#"{{"datasets": {{"lab": {{"tokens": ["{hash}"], "cors": ["https://viewer.lab.org"]}}}}}}"#
+        );
+        let s = read(&[("ACCESS", &json)]).unwrap();
+        let access = s.access.unwrap();
+        assert_eq!(
+            access.datasets["lab"].cors.origins(),
+            ["https://viewer.lab.org"]
+        );
+        assert!(read(&[]).unwrap().access.is_none());
+        let both = read(&[("ACCESS", &json), ("CORS_ORIGINS", "*")]).unwrap_err();
+        assert_eq!(both.setting, "CORS_ORIGINS");
+        let plain = read(&[(
+            "ACCESS",
+            r#"{"datasets": {"lab": {"tokens": ["s3cret-token"]}}}"#,
+        )])
+        .unwrap_err();
+        assert_eq!(plain.setting, "ACCESS");
+        assert!(plain.message.contains("datasets.lab.tokens[0]"), "{plain}");
+        assert!(!plain.to_string().contains("s3cret"), "{plain}");
     }
 }

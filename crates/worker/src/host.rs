@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use pocaduck_edge_proxy::cors::CorsPolicy;
+use pocaduck_edge_proxy::Access;
 use pocaduck_edge_proxy::{ApiError, Body, RangeStore, Service, ServiceConfig};
 use pocaduck_edge_read::{HostBody, VastSource};
 use worker::{Context, Env, HttpRequest};
@@ -85,7 +86,7 @@ fn service(env: &Env, origin: &str) -> Service {
         Err(e) => Service::new(ServiceConfig {
             datasets: Vec::new(),
             vast: Vec::new(),
-            cors: CorsPolicy::new(vec!["*".to_string()]),
+            access: Access::open(CorsPolicy::new(vec!["*".to_string()])),
             limits: Default::default(),
             clock: Arc::new(DateClock),
             log: Arc::new(ConsoleLog),
@@ -116,7 +117,7 @@ fn configured(env: &Env, origin: &str, settings: Settings) -> Result<Service, Co
         let store: Arc<dyn RangeStore> = Arc::new(CachedRanges::new(store, origin, &cache_scope));
         datasets.push((name, store));
     }
-    let vast = settings
+    let vast: Vec<VastSource> = settings
         .vast
         .map(|v| {
             let upstream = Arc::new(SocketUpstream::new(v.read_timeout));
@@ -124,10 +125,22 @@ fn configured(env: &Env, origin: &str, settings: Settings) -> Result<Service, Co
         })
         .into_iter()
         .collect();
+    let served: Vec<&str> = datasets
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .chain(vast.iter().map(|v| v.name.as_str()))
+        .collect();
+    let access = match settings.access {
+        Some(config) => Access::guarded(config, &served).map_err(|e| ConfigError {
+            setting: "ACCESS",
+            message: e.to_string(),
+        })?,
+        None => Access::open(CorsPolicy::new(settings.cors_origins)),
+    };
     Ok(Service::new(ServiceConfig {
         datasets,
         vast,
-        cors: CorsPolicy::new(settings.cors_origins),
+        access,
         limits: settings.limits,
         clock,
         log: Arc::new(ConsoleLog),

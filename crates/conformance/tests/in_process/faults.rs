@@ -10,7 +10,7 @@ use pocaduck_edge_conformance::memory::{CapturedLog, FailingStore, WallClock};
 use pocaduck_edge_conformance::scripted::{Reply, ScriptedUpstream};
 use pocaduck_edge_conformance::{assert_logged_error, json_body, Api, InProcess, Response};
 use pocaduck_edge_proxy::cors::CorsPolicy;
-use pocaduck_edge_proxy::{Limits, RangeStore, Service, ServiceConfig};
+use pocaduck_edge_proxy::{Access, Limits, RangeStore, Service, ServiceConfig};
 use pocaduck_edge_read::vast::{VastConfig, VastSource};
 use pocaduck_edge_read::Layout;
 use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
@@ -59,7 +59,7 @@ fn host(
     let service = Service::new(ServiceConfig {
         datasets,
         vast,
-        cors: CorsPolicy::new(vec!["*".into()]),
+        access: Access::open(CorsPolicy::new(vec!["*".into()])),
         limits: Limits::default(),
         clock: Arc::new(WallClock::new()),
         log: log.clone(),

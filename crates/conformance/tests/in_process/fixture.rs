@@ -12,7 +12,7 @@ use pocaduck_edge_conformance::InProcess;
 use pocaduck_edge_core::cloud::PointCloud;
 use pocaduck_edge_core::write::{DatasetWriter, MemorySink, WriterOptions};
 use pocaduck_edge_proxy::cors::CorsPolicy;
-use pocaduck_edge_proxy::{Limits, RangeStore, Service, ServiceConfig};
+use pocaduck_edge_proxy::{Access, Limits, RangeStore, Service, ServiceConfig};
 
 /// The checked dataset's name.
 pub(crate) const DATASET: &str = "sample";
@@ -144,7 +144,7 @@ pub(crate) fn host() -> &'static Host {
         let service = Service::new(ServiceConfig {
             datasets,
             vast: Vec::new(),
-            cors: CorsPolicy::new(vec![ORIGIN.into()]),
+            access: Access::open(CorsPolicy::new(vec![ORIGIN.into()])),
             limits: LIMITS,
             clock: Arc::new(WallClock::new()),
             log: log.clone(),

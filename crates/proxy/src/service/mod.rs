@@ -1,7 +1,8 @@
 //! The read API as one service: an HTTP request in, a response out (docs/api.md). A host
 //! hands every request to [`Service::handle`] and sends back what it returns; the service
 //! reads the body up to its limit, routes, answers errors as JSON with a request id, logs
-//! failures on the server's side through the host's [`ErrorLog`], and adds CORS.
+//! failures on the server's side through the host's [`ErrorLog`], refuses callers the
+//! [`Access`] does not let read a dataset, and adds the CORS of the answer's dataset.
 //!
 //! * [`routes`]: the one route table, and the listing;
 //! * [`edge`]: the handlers of edge-layout datasets; [`files`], their raw files;
@@ -22,8 +23,8 @@ use http::header;
 use http::{Method, Request, Response, StatusCode};
 use pocaduck_edge_read::{Clock, Dataset, RangeStore, VastSource};
 
+use crate::access::{Access, Credentials};
 use crate::body::Body;
-use crate::cors::CorsPolicy;
 use crate::error::ApiError;
 use crate::log::{ErrorLog, RequestIds, REQUEST_ID};
 use respond::{error_response, header_value};
@@ -59,8 +60,9 @@ pub struct ServiceConfig {
     pub datasets: Vec<(String, Arc<dyn RangeStore>)>,
     /// VastDB tables served as datasets.
     pub vast: Vec<VastSource>,
-    /// Origins allowed to read responses.
-    pub cors: CorsPolicy,
+    /// Who may read each dataset, and from which origins ([`Access::open`]: anyone, from
+    /// one allowlist of origins).
+    pub access: Access,
     /// Request limits.
     pub limits: Limits,
     /// The host's clock.
@@ -73,7 +75,7 @@ pub struct ServiceConfig {
 pub struct Service {
     datasets: Vec<Arc<Dataset>>,
     vast: Vec<Arc<VastSource>>,
-    cors: CorsPolicy,
+    access: Access,
     limits: Limits,
     clock: Arc<dyn Clock>,
     log: Arc<dyn ErrorLog>,
@@ -103,7 +105,7 @@ impl Service {
         Self {
             datasets,
             vast: config.vast.into_iter().map(Arc::new).collect(),
-            cors: config.cors,
+            access: config.access,
             limits: config.limits,
             request_ids: RequestIds::new(
                 config.clock.unix_seconds() ^ config.clock.now_ms().to_bits(),
@@ -139,12 +141,23 @@ impl Service {
             .map(str::to_string);
         let (method, path) = (request.method().clone(), request.uri().path().to_string());
         let preflight = method == Method::OPTIONS;
+        // Preflights carry no credentials: they are answered whatever the dataset.
+        let dataset = routes::dataset_of(&path).map(str::to_owned);
+        let credentials = Credentials::of(request.headers(), request.uri().query());
+        let access = match (&dataset, preflight) {
+            (Some(ds), false) => {
+                self.access
+                    .check(ds, &path, &credentials, self.clock.unix_seconds())
+            }
+            _ => Ok(()),
+        };
+        let granted = !preflight && access.is_ok();
         let answer = if preflight {
             let mut r = Response::new(Body::Empty);
             *r.status_mut() = StatusCode::NO_CONTENT;
             Ok(r)
         } else {
-            self.answer(request).await
+            self.answer(request, access).await
         };
         let response = answer.unwrap_or_else(|e| {
             if e.is_server_error() {
@@ -170,13 +183,19 @@ impl Service {
         response
             .headers_mut()
             .insert(REQUEST_ID, header_value(&request_id));
-        self.cors
-            .apply(origin.as_deref(), response.headers_mut(), preflight);
+        self.access
+            .restrict_caching(dataset.as_deref(), response.headers_mut());
+        self.access.cors(dataset.as_deref(), granted).apply(
+            origin.as_deref(),
+            response.headers_mut(),
+            preflight,
+        );
         response
     }
 
-    /// The answer to a request other than a preflight: its body read, then routed.
-    async fn answer<B>(&self, request: Request<B>) -> Answer
+    /// The answer to a request other than a preflight, `access` its dataset's check: its
+    /// body read, then routed.
+    async fn answer<B>(&self, request: Request<B>, access: Result<(), ApiError>) -> Answer
     where
         B: http_body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -184,6 +203,7 @@ impl Service {
         if let Some(refusal) = &self.refusal {
             return Err(refusal.clone());
         }
+        access?;
         let request = self.read_body(request).await?;
         self.route(request).await
     }
@@ -229,6 +249,7 @@ mod tests {
     use http_body_util::{BodyExt, Full, StreamBody};
 
     use super::*;
+    use crate::cors::CorsPolicy;
 
     struct FixedClock;
 
@@ -255,7 +276,7 @@ mod tests {
         Service::new(ServiceConfig {
             datasets: Vec::new(),
             vast: Vec::new(),
-            cors: CorsPolicy::new(vec!["https://viewer.example".into()]),
+            access: Access::open(CorsPolicy::new(vec!["https://viewer.example".into()])),
             limits: Limits {
                 max_body_bytes: 8,
                 ..Limits::default()

@@ -8,6 +8,8 @@ use serde_json::json;
 
 use super::respond::json_response;
 use super::{Answer, Service, Source};
+use crate::access::signed::without_signature;
+use crate::access::Credentials;
 use crate::error::ApiError;
 
 /// A route of the API, whatever the method; its fields are the path's parameters.
@@ -60,11 +62,28 @@ impl<'a> Route<'a> {
     }
 }
 
+/// The dataset a request for `path` is about, if its route names one.
+pub(super) fn dataset_of(path: &str) -> Option<&str> {
+    match Route::parse(path)? {
+        Route::Datasets => None,
+        Route::Dataset(ds)
+        | Route::Labels(ds)
+        | Route::Label(ds, _)
+        | Route::LabelPoints(ds, _)
+        | Route::LabelReply(ds, _)
+        | Route::Points(ds)
+        | Route::File(ds, _) => Some(ds),
+    }
+}
+
 impl Service {
-    /// Routes a request whose body is read.
+    /// Routes a request whose body is read (and whose dataset, if any, the caller may
+    /// read).
     pub(super) async fn route(&self, request: Request<Bytes>) -> Answer {
         let path = request.uri().path();
-        let query = request.uri().query();
+        // A signed URL's parameters are not the route's options.
+        let query = without_signature(request.uri().query());
+        let query = query.as_deref();
         let method = request.method();
         let route =
             Route::parse(path).ok_or_else(|| ApiError::not_found(format!("no route {path}")))?;
@@ -75,7 +94,7 @@ impl Service {
         }
         let head = method == Method::HEAD;
         let ds = match route {
-            Route::Datasets => return self.list_datasets().await,
+            Route::Datasets => return self.list_datasets(&request).await,
             Route::Dataset(ds)
             | Route::Labels(ds)
             | Route::Label(ds, _)
@@ -129,10 +148,13 @@ impl Service {
         }
     }
 
-    /// `GET /v1/datasets`: every dataset, with its status.
-    async fn list_datasets(&self) -> Answer {
+    /// `GET /v1/datasets`: every dataset the caller may read, with its status.
+    async fn list_datasets(&self, request: &Request<Bytes>) -> Answer {
+        let credentials = Credentials::of(request.headers(), request.uri().query());
+        let (path, now) = (request.uri().path(), self.clock.unix_seconds());
+        let readable = |name: &str| self.access.check(name, path, &credentials, now).is_ok();
         let mut items = Vec::new();
-        for d in &self.datasets {
+        for d in self.datasets.iter().filter(|d| readable(&d.name)) {
             items.push(match d.loaded(self.clock.as_ref()).await {
                 Ok(l) => {
                     json!({"name": d.name, "status": "ok", "backend": "edge", "label_count": l.manifest.label_count,
@@ -141,7 +163,7 @@ impl Service {
                 Err(e) => json!({"name": d.name, "status": "unavailable", "backend": "edge", "error": ApiError::from(e).message}),
             });
         }
-        for v in &self.vast {
+        for v in self.vast.iter().filter(|v| readable(&v.name)) {
             items.push(match (v.labels().await, v.dim_names().await) {
                 (Ok(labels), Ok(dims)) => {
                     json!({"name": v.name, "status": "ok", "backend": "vastdb", "label_count": labels.len(), "dims": dims})

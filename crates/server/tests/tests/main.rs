@@ -4,6 +4,7 @@
 //! Modules share nothing but [`common`]: each starts its own processes (kept in a
 //! `OnceLock` of its own where a suite shares one), so they run side by side.
 
+mod access;
 mod api;
 mod app;
 mod common;
