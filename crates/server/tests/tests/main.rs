@@ -8,6 +8,7 @@ mod api;
 mod app;
 mod common;
 mod import;
+mod integrity;
 mod query;
 mod serve;
 mod vastdb;
