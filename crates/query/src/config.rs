@@ -15,7 +15,7 @@ use pocaduck_edge_read::vast::{Layout, VastConfig, DEFAULT_LIMIT_ROWS, DEFAULT_M
 use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
 
 use crate::error::{Error, Result};
-use crate::store::{local_store, ObjectRanges};
+use crate::store::{local_store, retry_config, ObjectRanges};
 use pocaduck_edge_read::dataset_name;
 
 /// The VastDB table read when `vastdb_table` is not changed (PoCADuck's default).
@@ -367,7 +367,9 @@ impl StorageConfig {
             |key: &str| format!("extra_config key {key:?} is not an option of the {kind} store");
         let store: Arc<dyn ObjectStore> = match kind {
             StorageType::S3 => {
-                let mut b = AmazonS3Builder::from_env().with_url(url.as_str());
+                let mut b = AmazonS3Builder::from_env()
+                    .with_url(url.as_str())
+                    .with_retry(retry_config());
                 let mut options: Vec<(String, String)> = Vec::new();
                 for (key, value) in [
                     ("aws_region", &self.s3_region),
@@ -396,7 +398,9 @@ impl StorageConfig {
                 Arc::new(b.build().map_err(|e| e.to_string())?)
             }
             StorageType::Gcs => {
-                let mut b = GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
+                let mut b = GoogleCloudStorageBuilder::from_env()
+                    .with_url(url.as_str())
+                    .with_retry(retry_config());
                 if let Some(credentials) = &self.gcs_credentials {
                     let key = if credentials.trim_start().starts_with('{') {
                         GoogleConfigKey::ServiceAccountKey
@@ -415,7 +419,9 @@ impl StorageConfig {
                 Arc::new(b.build().map_err(|e| e.to_string())?)
             }
             StorageType::Azure => {
-                let mut b = MicrosoftAzureBuilder::from_env().with_url(url.as_str());
+                let mut b = MicrosoftAzureBuilder::from_env()
+                    .with_url(url.as_str())
+                    .with_retry(retry_config());
                 if let Some(connection) = &self.azure_storage_connection_string {
                     for (key, value) in azure_connection_options(connection)? {
                         if key == AzureConfigKey::Client(ClientConfigKey::AllowHttp) {
@@ -433,7 +439,9 @@ impl StorageConfig {
             }
             StorageType::Http => {
                 let origin = &url[..url::Position::BeforePath];
-                let mut b = HttpBuilder::new().with_url(origin);
+                let mut b = HttpBuilder::new()
+                    .with_url(origin)
+                    .with_retry(retry_config());
                 if url.scheme() == "http" {
                     b = b.with_config(ClientConfigKey::AllowHttp, "true");
                 }
