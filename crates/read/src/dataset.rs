@@ -513,3 +513,75 @@ impl Dataset {
         plan.decode(bytes).map_err(unavailable)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ops::Range;
+
+    use futures::executor::block_on;
+
+    use super::*;
+
+    /// One file of 100 bytes, in memory.
+    struct OneFile(Bytes);
+
+    #[async_trait::async_trait]
+    impl RangeStore for OneFile {
+        async fn get(&self, _: &str) -> Result<Bytes, StoreError> {
+            Ok(self.0.clone())
+        }
+
+        async fn get_range(&self, _: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
+            Ok(self.0.slice(range.start as usize..range.end as usize))
+        }
+    }
+
+    fn file(etag: String) -> DataFile {
+        DataFile {
+            path: "points/part-00000.parquet".into(),
+            size: 100,
+            etag,
+            rows: 0,
+            footer: None,
+            footer_xxh3: None,
+        }
+    }
+
+    fn stream(d: &Dataset, file: &DataFile, span: Range<u64>) -> Vec<Result<Bytes, ReadError>> {
+        block_on(d.stream_range(file, span, 30).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_whole_file_is_checked_against_its_etag_read_at_once_or_streamed() {
+        let bytes = Bytes::from((0..100u8).collect::<Vec<_>>());
+        let d = Dataset::new("d", Arc::new(OneFile(bytes.clone())));
+        let good = file(xxh3_hex(&bytes));
+        let steps = stream(&d, &good, 0..100);
+        assert_eq!(steps.len(), 4);
+        let streamed: Vec<u8> = steps
+            .into_iter()
+            .flat_map(|s| s.unwrap().to_vec())
+            .collect();
+        assert_eq!(streamed, bytes.to_vec());
+        assert_eq!(block_on(d.read_range(&good, 0..100)).unwrap(), bytes);
+
+        // Another file's hash: every step but the last, then an error instead of the last.
+        let other = file(xxh3_hex(b"another file"));
+        let steps = stream(&d, &other, 0..100);
+        assert_eq!(steps.len(), 4);
+        assert!(steps[..3].iter().all(Result::is_ok));
+        let err = steps[3].as_ref().unwrap_err().to_string();
+        assert!(err.contains("does not match its recorded hash"), "{err}");
+        let err = block_on(d.read_range(&other, 0..100))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not match its recorded hash"), "{err}");
+
+        // A part of a file has no hash of its own to check.
+        assert!(stream(&d, &other, 10..100).iter().all(Result::is_ok));
+        assert_eq!(
+            block_on(d.read_range(&other, 10..40)).unwrap(),
+            bytes.slice(10..40)
+        );
+    }
+}
