@@ -17,6 +17,13 @@ pub enum Error {
     /// An index page is malformed.
     #[error("label index page: {0}")]
     Index(String),
+    /// Bytes of the dataset do not match the hash the layout records for them: they changed
+    /// since the manifest was written, or are corrupt.
+    #[error("{what} does not match its recorded hash: changed or corrupt")]
+    Corrupt {
+        /// What was checked: a file, an index page, a footer or a row group.
+        what: String,
+    },
     /// A Parquet file of the dataset could not be decoded.
     #[error("parquet {path}: {source}")]
     Parquet {

@@ -12,6 +12,7 @@ pub mod columns;
 pub mod encoding;
 pub mod error;
 pub mod index;
+pub mod integrity;
 pub mod ipc;
 pub mod label;
 pub mod manifest;

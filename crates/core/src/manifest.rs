@@ -70,6 +70,9 @@ pub struct DataFile {
     /// it with one bounded range request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub footer: Option<ByteRange>,
+    /// xxh3-64 (hex) of the bytes of `footer`, when the writer recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub footer_xxh3: Option<String>,
 }
 
 /// A byte range `[offset, offset + length)`.
@@ -110,6 +113,9 @@ pub struct PageRef {
     pub count: u32,
     /// Its bytes in the index file.
     pub range: ByteRange,
+    /// xxh3-64 (hex) of those bytes, when the writer recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xxh3: Option<String>,
 }
 
 /// Serialises a `u64` label as a decimal string.

@@ -16,7 +16,7 @@ use pocaduck_edge_vastdb::{Credentials, Endpoint, TablePath};
 
 use crate::error::{Error, Result};
 use crate::http_credentials::{bearer_headers, SignedQuery, BEARER_TOKEN};
-use crate::store::{local_store, ObjectRanges};
+use crate::store::{local_store, retry_config, ObjectRanges};
 use pocaduck_edge_read::dataset_name;
 
 /// The VastDB table read when `vastdb_table` is not changed (PoCADuck's default).
@@ -368,7 +368,9 @@ impl StorageConfig {
             |key: &str| format!("extra_config key {key:?} is not an option of the {kind} store");
         let store: Arc<dyn ObjectStore> = match kind {
             StorageType::S3 => {
-                let mut b = AmazonS3Builder::from_env().with_url(url.as_str());
+                let mut b = AmazonS3Builder::from_env()
+                    .with_url(url.as_str())
+                    .with_retry(retry_config());
                 let mut options: Vec<(String, String)> = Vec::new();
                 for (key, value) in [
                     ("aws_region", &self.s3_region),
@@ -397,7 +399,9 @@ impl StorageConfig {
                 Arc::new(b.build().map_err(|e| e.to_string())?)
             }
             StorageType::Gcs => {
-                let mut b = GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
+                let mut b = GoogleCloudStorageBuilder::from_env()
+                    .with_url(url.as_str())
+                    .with_retry(retry_config());
                 if let Some(credentials) = &self.gcs_credentials {
                     let key = if credentials.trim_start().starts_with('{') {
                         GoogleConfigKey::ServiceAccountKey
@@ -416,7 +420,9 @@ impl StorageConfig {
                 Arc::new(b.build().map_err(|e| e.to_string())?)
             }
             StorageType::Azure => {
-                let mut b = MicrosoftAzureBuilder::from_env().with_url(url.as_str());
+                let mut b = MicrosoftAzureBuilder::from_env()
+                    .with_url(url.as_str())
+                    .with_retry(retry_config());
                 if let Some(connection) = &self.azure_storage_connection_string {
                     for (key, value) in azure_connection_options(connection)? {
                         if key == AzureConfigKey::Client(ClientConfigKey::AllowHttp) {
@@ -434,7 +440,9 @@ impl StorageConfig {
             }
             StorageType::Http => {
                 let origin = &url[..url::Position::BeforePath];
-                let mut b = HttpBuilder::new().with_url(origin);
+                let mut b = HttpBuilder::new()
+                    .with_url(origin)
+                    .with_retry(retry_config());
                 // Before any other option: these replace the client options whole.
                 if let Some(token) = self.extra_config.get(BEARER_TOKEN) {
                     b = b.with_client_options(

@@ -1,5 +1,8 @@
 //! One served dataset: its manifest and Parquet footers (loaded and checked once, retried
-//! after a failure), its cached index pages, and label reads through the range store.
+//! after a failure), its cached index pages, and label reads through the range store, every
+//! byte checked against the hashes the layout records for it. A read that fails because the
+//! store holds another version of the dataset than the one loaded makes the next request
+//! load it again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,6 +13,7 @@ use futures::StreamExt;
 use parquet::file::metadata::ParquetMetaData;
 use pocaduck_edge_core::cloud::Column;
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
+use pocaduck_edge_core::integrity::{self, xxh3_hex};
 use pocaduck_edge_core::manifest::DataFile;
 use pocaduck_edge_core::plan::Chunk;
 use pocaduck_edge_core::read::{decode_point_columns, decode_points, RowSpan, SparseFile};
@@ -18,11 +22,14 @@ use pocaduck_edge_core::reader::{
     LabelPaging, LabelsPage, NextAfter,
 };
 use pocaduck_edge_core::{Manifest, PointCloud};
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::ReadError;
 use crate::store::{Clock, RangeStore, StoreError};
 use crate::timing::Timing;
 
+/// The manifest's path in the dataset.
+const MANIFEST: &str = "manifest.json";
 /// Milliseconds before a dataset that failed to load is tried again.
 const RETRY_MS: f64 = 5_000.0;
 /// Index pages kept in memory per dataset (16 KB each).
@@ -123,13 +130,9 @@ impl Dataset {
     }
 
     async fn load(&self) -> Result<Loaded, String> {
-        let manifest_bytes = self
-            .store
-            .get("manifest.json")
-            .await
-            .map_err(|e| e.to_string())?;
+        let manifest_bytes = self.store.get(MANIFEST).await.map_err(|e| e.to_string())?;
         let manifest = Manifest::from_json(&manifest_bytes).map_err(|e| e.to_string())?;
-        let manifest_etag = format!("{:016x}", xxh3(&manifest_bytes));
+        let manifest_etag = xxh3_hex(&manifest_bytes);
         let footer = |file: &pocaduck_edge_core::manifest::DataFile| {
             let file = file.clone();
             async move {
@@ -178,13 +181,14 @@ impl Dataset {
             return Ok(page.clone());
         }
         let r = loaded.manifest.label_index.pages[i].range;
-        let bytes = self
-            .fetch(&loaded.manifest.label_index.file, r.offset..r.end(), timing)
-            .await?;
-        let page = Arc::new(
+        let read = async {
+            let bytes = self
+                .fetch(&loaded.manifest.label_index.file, r.offset..r.end(), timing)
+                .await?;
             decode_page(&loaded.manifest, i, &bytes)
-                .map_err(|e| ReadError::unavailable(&self.name, e))?,
-        );
+                .map_err(|e| ReadError::unavailable(&self.name, e))
+        };
+        let page = Arc::new(self.checked(loaded, read.await).await?);
         let mut cache = loaded.pages.lock().expect("page cache lock");
         if cache.len() >= PAGE_CACHE {
             cache.clear();
@@ -193,15 +197,47 @@ impl Dataset {
         Ok(page)
     }
 
-    /// Bytes `range` of the manifest's `file`.
+    /// `result` of a read of `loaded`'s files; when it failed and the store's manifest is no
+    /// longer `loaded`'s, `loaded` is forgotten so that the next request loads the dataset
+    /// again.
+    async fn checked<T>(
+        &self,
+        loaded: &Loaded,
+        result: Result<T, ReadError>,
+    ) -> Result<T, ReadError> {
+        if result.is_err() {
+            let changed = match self.store.get(MANIFEST).await {
+                Ok(bytes) => xxh3_hex(&bytes) != loaded.manifest_etag,
+                Err(StoreError::NotFound(_)) => true,
+                Err(StoreError::Other { .. }) => false,
+            };
+            if changed {
+                let mut state = self.state.lock().expect("dataset state lock");
+                if matches!(&*state, State::Ready(l) if std::ptr::eq(l.as_ref(), loaded)) {
+                    *state = State::Unloaded;
+                }
+            }
+        }
+        result
+    }
+
+    /// Bytes `range` of the manifest's `file`, checked against the file's hash when the
+    /// range is the whole file.
     async fn fetch(
         &self,
         file: &DataFile,
         range: std::ops::Range<u64>,
         timing: &mut Timing,
     ) -> Result<Bytes, ReadError> {
-        self.fetch_path(&file.path, Some(&file.etag), range, timing)
-            .await
+        let whole = range == (0..file.size);
+        let bytes = self
+            .fetch_path(&file.path, Some(&file.etag), range, timing)
+            .await?;
+        if whole {
+            integrity::check(&file.path, &bytes, &file.etag)
+                .map_err(|e| ReadError::unavailable(&self.name, e))?;
+        }
+        Ok(bytes)
     }
 
     /// Bytes `range` of file `path`, whose content hash is `etag` when the manifest gives it.
@@ -233,33 +269,63 @@ impl Dataset {
         Ok(bytes)
     }
 
-    /// Bytes `span` of file `path`, fetched at once.
+    /// Bytes `span` of the manifest's `file`, fetched at once; the whole file is checked
+    /// against its hash.
     pub async fn read_range(
         &self,
-        path: &str,
+        file: &DataFile,
         span: std::ops::Range<u64>,
     ) -> Result<Bytes, ReadError> {
-        self.fetch_path(path, None, span, &mut Timing::default())
-            .await
+        self.fetch(file, span, &mut Timing::default()).await
     }
 
-    /// Bytes `span` of file `path` as a stream of steps of at most `step` bytes, each
-    /// fetched as the one before is consumed.
-    pub fn stream_range(&self, path: &str, span: std::ops::Range<u64>, step: u64) -> FileStream {
-        let (store, name, path) = (self.store.clone(), self.name.clone(), path.to_string());
+    /// Bytes `span` of the manifest's `file` as a stream of steps of at most `step` bytes,
+    /// each fetched as the one before is consumed. The whole file is checked against its
+    /// hash: its last step comes only when the hash matches, else the stream ends in an
+    /// error.
+    pub fn stream_range(
+        &self,
+        file: &DataFile,
+        span: std::ops::Range<u64>,
+        step: u64,
+    ) -> FileStream {
+        let (store, name, path) = (self.store.clone(), self.name.clone(), file.path.clone());
+        let mut whole = (span == (0..file.size)).then(|| (Xxh3::new(), file.etag.clone()));
+        let end = span.end;
         let steps = (span.start..span.end)
             .step_by(step.max(1) as usize)
             .map(move |start| start..(start + step).min(span.end));
         let stream = futures::stream::iter(steps).then(move |r| {
             let (store, name, path) = (store.clone(), name.clone(), path.clone());
             async move {
-                store
-                    .get_range(&path, r)
+                let bytes = store
+                    .get_range(&path, r.clone())
                     .await
-                    .map_err(|e| ReadError::unavailable(&name, e))
+                    .map_err(|e| ReadError::unavailable(&name, e))?;
+                if bytes.len() as u64 != r.end - r.start {
+                    return Err(ReadError::unavailable(
+                        &name,
+                        format!("{path} is shorter than its manifest says"),
+                    ));
+                }
+                Ok((r.end, bytes, name, path))
             }
         });
-        Box::pin(stream)
+        let checked = stream.map(move |step| {
+            let (step_end, bytes, name, path) = step?;
+            if let Some((hash, etag)) = &mut whole {
+                hash.update(&bytes);
+                if step_end == end && !format!("{:016x}", hash.digest()).eq_ignore_ascii_case(etag)
+                {
+                    return Err(ReadError::unavailable(
+                        &name,
+                        pocaduck_edge_core::Error::Corrupt { what: path },
+                    ));
+                }
+            }
+            Ok(bytes)
+        });
+        Box::pin(checked)
     }
 
     /// The index entry of `label`, or `None` when the dataset has no such label.
@@ -366,7 +432,8 @@ impl Dataset {
             .map_err(|e| ReadError::unavailable(&self.name, e))
     }
 
-    /// Fetches the bytes of chunks (their byte ranges merged per file), by file.
+    /// Fetches the bytes of chunks (their byte ranges merged per file), by file, each row
+    /// group checked against its hash.
     pub async fn fetch_chunks(
         &self,
         loaded: &Loaded,
@@ -394,19 +461,35 @@ impl Dataset {
                 Ok::<_, ReadError>((bytes, t))
             }
         }))
-        .await?;
-        let parts = requests
+        .await;
+        let fetched = self.checked(loaded, fetched).await?;
+        let parts: Vec<(u32, u64, Bytes)> = requests
             .iter()
             .zip(fetched)
             .map(|((file, _, r), (bytes, t))| {
                 timing.requests += t.requests;
                 timing.bytes_fetched += t.bytes_fetched;
                 (*file, r.start, bytes)
-            });
+            })
+            .collect();
+        let checked = self.check_parts(loaded, &parts);
+        self.checked(loaded, checked).await?;
         let files = fetched_files(&loaded.manifest, parts)
             .map_err(|e| ReadError::unavailable(&self.name, e))?;
         timing.fetch += clock.now_ms() - t0;
         Ok(files)
+    }
+
+    /// Checks the row groups wholly inside each fetched part against the hashes their
+    /// file's footer records.
+    fn check_parts(&self, loaded: &Loaded, parts: &[(u32, u64, Bytes)]) -> Result<(), ReadError> {
+        for (file, start, bytes) in parts {
+            let meta = self.footer(loaded, *file)?;
+            let path = &self.points_file(loaded, *file)?.path;
+            integrity::check_row_groups(path, meta, *start, bytes)
+                .map_err(|e| ReadError::unavailable(&self.name, e))?;
+        }
+        Ok(())
     }
 
     /// The PoCADuck blocks of a label (empty when the source had none).
@@ -425,11 +508,80 @@ impl Dataset {
         let etag = loaded.manifest.blocks.as_ref().map(|b| b.etag.as_str());
         let bytes = self
             .fetch_path(plan.path(), etag, plan.range(), timing)
-            .await?;
+            .await;
+        let bytes = self.checked(loaded, bytes).await?;
         plan.decode(bytes).map_err(unavailable)
     }
 }
 
-fn xxh3(bytes: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(bytes)
+#[cfg(test)]
+mod tests {
+    use std::ops::Range;
+
+    use futures::executor::block_on;
+
+    use super::*;
+
+    /// One file of 100 bytes, in memory.
+    struct OneFile(Bytes);
+
+    #[async_trait::async_trait]
+    impl RangeStore for OneFile {
+        async fn get(&self, _: &str) -> Result<Bytes, StoreError> {
+            Ok(self.0.clone())
+        }
+
+        async fn get_range(&self, _: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
+            Ok(self.0.slice(range.start as usize..range.end as usize))
+        }
+    }
+
+    fn file(etag: String) -> DataFile {
+        DataFile {
+            path: "points/part-00000.parquet".into(),
+            size: 100,
+            etag,
+            rows: 0,
+            footer: None,
+            footer_xxh3: None,
+        }
+    }
+
+    fn stream(d: &Dataset, file: &DataFile, span: Range<u64>) -> Vec<Result<Bytes, ReadError>> {
+        block_on(d.stream_range(file, span, 30).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_whole_file_is_checked_against_its_etag_read_at_once_or_streamed() {
+        let bytes = Bytes::from((0..100u8).collect::<Vec<_>>());
+        let d = Dataset::new("d", Arc::new(OneFile(bytes.clone())));
+        let good = file(xxh3_hex(&bytes));
+        let steps = stream(&d, &good, 0..100);
+        assert_eq!(steps.len(), 4);
+        let streamed: Vec<u8> = steps
+            .into_iter()
+            .flat_map(|s| s.unwrap().to_vec())
+            .collect();
+        assert_eq!(streamed, bytes.to_vec());
+        assert_eq!(block_on(d.read_range(&good, 0..100)).unwrap(), bytes);
+
+        // Another file's hash: every step but the last, then an error instead of the last.
+        let other = file(xxh3_hex(b"another file"));
+        let steps = stream(&d, &other, 0..100);
+        assert_eq!(steps.len(), 4);
+        assert!(steps[..3].iter().all(Result::is_ok));
+        let err = steps[3].as_ref().unwrap_err().to_string();
+        assert!(err.contains("does not match its recorded hash"), "{err}");
+        let err = block_on(d.read_range(&other, 0..100))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not match its recorded hash"), "{err}");
+
+        // A part of a file has no hash of its own to check.
+        assert!(stream(&d, &other, 10..100).iter().all(Result::is_ok));
+        assert_eq!(
+            block_on(d.read_range(&other, 10..40)).unwrap(),
+            bytes.slice(10..40)
+        );
+    }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parquet::file::metadata::ParquetMetaData;
 use pocaduck_edge_core::index::{IndexEntry, IndexPage};
+use pocaduck_edge_core::integrity::check_row_groups;
 use pocaduck_edge_core::manifest::DataFile;
 use pocaduck_edge_core::reader::labels::{decode_page, labels_after, lookup};
 use pocaduck_edge_core::reader::points::{fetched_files, points_footer};
@@ -313,7 +314,8 @@ impl EdgeReader {
     /// was given the same `limit`. `limit` keeps that many points per label spread evenly
     /// over its order (or its coarse level's, as the server does), then `bbox`
     /// (min then max of the first dims, inclusive) filters, as the server does. Every label
-    /// gets a run, empty when nothing is kept.
+    /// gets a run, empty when nothing is kept. Each whole row group in a range is checked
+    /// against the hash its file's footer records first.
     #[wasm_bindgen(js_name = decodePoints)]
     pub fn decode_points(
         &self,
@@ -338,7 +340,13 @@ impl EdgeReader {
             .iter()
             .zip(&starts)
             .zip(&parts)
-            .map(|((file, start), part)| (*file, *start, Bytes::from(part.to_vec())));
+            .map(|((file, start), part)| (*file, *start, Bytes::from(part.to_vec())))
+            .collect::<Vec<_>>();
+        for (file, start, bytes) in &parts {
+            if let (Some(meta), Some(data)) = (self.footer(*file), self.manifest.file(*file)) {
+                check_row_groups(&data.path, meta, *start, bytes)?;
+            }
+        }
         let sparse = fetched_files(&self.manifest, parts)?;
         let labelled = plan.decode(&self.manifest, |f| self.footer(f), &sparse)?;
         Ok(Decoded::new(labelled))

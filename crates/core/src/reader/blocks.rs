@@ -13,11 +13,16 @@ use crate::manifest::{DataFile, Manifest};
 use crate::plan::plan_blocks;
 use crate::read::{decode_blocks, parse_footer, RowSpan, SparseFile};
 
-/// Decodes the blocks file's footer from the bytes of its `footer` range, checking that it
-/// has the label, block id and point count columns. An error when the dataset has no blocks
+/// Decodes the blocks file's footer from the bytes of its `footer` range, checking them
+/// against the footer's hash when the manifest records one, and that it has the label,
+/// block id and point count columns. An error when the dataset has no blocks
 /// file.
 pub fn blocks_footer(manifest: &Manifest, bytes: &[u8]) -> Result<Arc<ParquetMetaData>> {
-    let path = &blocks_file(manifest)?.path;
+    let file = blocks_file(manifest)?;
+    let path = &file.path;
+    if let Some(expected) = &file.footer_xxh3 {
+        crate::integrity::check(format_args!("the footer of {path}"), bytes, expected)?;
+    }
     let meta = parse_footer(path, bytes)?;
     let columns = meta.file_metadata().schema_descr().num_columns();
     if columns != 3 {

@@ -179,14 +179,18 @@ pub fn lookup<'a>(
     }
 }
 
-/// Decodes index page `i` of `manifest`'s label index from its bytes, checking that it
-/// holds the labels the manifest says (its first and last).
+/// Decodes index page `i` of `manifest`'s label index from its bytes, checking them against
+/// the page's hash when the manifest records one, and that it holds the labels the manifest
+/// says (its first and last).
 pub fn decode_page(manifest: &Manifest, i: usize, bytes: &[u8]) -> Result<IndexPage> {
     let reference = manifest
         .label_index
         .pages
         .get(i)
         .ok_or_else(|| Error::Index(format!("the index has no page {i}")))?;
+    if let Some(expected) = &reference.xxh3 {
+        crate::integrity::check(format_args!("index page {i}"), bytes, expected)?;
+    }
     let page = IndexPage::decode(bytes)?;
     let (first, last) = (page.entries.first(), page.entries.last());
     if first.map(|e| e.label) != Some(reference.first_label)
@@ -240,6 +244,7 @@ mod tests {
                     last_label: *labels.last().unwrap(),
                     count: labels.len() as u32,
                     range: ByteRange::default(),
+                    xxh3: None,
                 };
                 (reference, page)
             })
@@ -269,6 +274,7 @@ mod tests {
             etag: String::new(),
             rows: 0,
             footer: None,
+            footer_xxh3: None,
         };
         Manifest {
             format: crate::manifest::FORMAT_NAME.into(),

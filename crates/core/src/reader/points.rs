@@ -109,9 +109,14 @@ pub fn fetched_files(
 }
 
 /// Decodes the footer of points file `file` from the bytes of its `footer` range, checking
-/// that it has a label column and one column per dim.
+/// them against the footer's hash when the manifest records one, and that it has a label
+/// column, one column per dim and well-formed row-group hashes, if any.
 pub fn points_footer(manifest: &Manifest, file: u32, bytes: &[u8]) -> Result<Arc<ParquetMetaData>> {
-    let path = &points_file(manifest, file)?.path;
+    let data = points_file(manifest, file)?;
+    let path = &data.path;
+    if let Some(expected) = &data.footer_xxh3 {
+        crate::integrity::check(format_args!("the footer of {path}"), bytes, expected)?;
+    }
     let meta = parse_footer(path, bytes)?;
     let columns = meta.file_metadata().schema_descr().num_columns();
     if columns != manifest.dims() + 1 {
@@ -120,6 +125,7 @@ pub fn points_footer(manifest: &Manifest, file: u32, bytes: &[u8]) -> Result<Arc
             manifest.dims()
         )));
     }
+    crate::integrity::row_group_hashes(path, &meta)?;
     Ok(meta)
 }
 

@@ -297,7 +297,8 @@ impl<S: FileSink> DatasetWriter<S> {
                     coordinate_encoding(i, self.dims.len()),
                 );
         }
-        let out = HashingWriter::new(self.sink.create(&path).map_err(|e| write_error(&path, e))?);
+        let out =
+            HashingWriter::segmented(self.sink.create(&path).map_err(|e| write_error(&path, e))?);
         let writer = ArrowWriter::try_new(out, schema.clone(), Some(props.build()))
             .and_then(ParallelFileWriter::new)
             .map_err(|e| Error::Parquet {

@@ -1,8 +1,8 @@
 //! Parquet row groups written with each column encoded on a thread of its own (parquet's
 //! `ArrowColumnWriter` API), so that writing a big label (delta packing and zstd of each
-//! coordinate column) uses every core instead of one.
+//! coordinate column) uses every core instead of one. Each row group reaches the output as
+//! one segment of its own ([`SegmentedWrite`]).
 
-use std::io::Write;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -13,8 +13,10 @@ use parquet::arrow::arrow_writer::{
 };
 use parquet::arrow::ArrowWriter;
 use parquet::errors::{ParquetError, Result};
-use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::metadata::{KeyValue, RowGroupMetaData};
 use parquet::file::writer::SerializedFileWriter;
+
+use super::hashing::SegmentedWrite;
 
 /// One column's share of a row group: its writer and its values.
 type Job = (ArrowColumnWriter, Vec<ArrowLeafColumn>);
@@ -23,7 +25,7 @@ type Job = (ArrowColumnWriter, Vec<ArrowLeafColumn>);
 /// thread of its own. A row group is encoded while the caller prepares the next one; it is
 /// appended to the file when the next comes, or when the row groups are asked for. Columns
 /// are of primitive types (one Parquet leaf each), as the points files' are.
-pub(super) struct ParallelFileWriter<W: Write + Send> {
+pub(super) struct ParallelFileWriter<W: SegmentedWrite + Send> {
     file: SerializedFileWriter<W>,
     factory: ArrowRowGroupWriterFactory,
     encoders: Encoders,
@@ -41,15 +43,22 @@ struct Encoders {
     threads: Vec<JoinHandle<()>>,
 }
 
+fn io_error(e: std::io::Error) -> ParquetError {
+    ParquetError::External(Box::new(e))
+}
+
 fn stopped() -> ParquetError {
     ParquetError::General("a column encoder stopped".into())
 }
 
-impl<W: Write + Send> ParallelFileWriter<W> {
+impl<W: SegmentedWrite + Send> ParallelFileWriter<W> {
     /// Takes over a fresh `ArrowWriter` (its schema, properties and Arrow metadata) and
     /// starts a thread per column.
     pub(super) fn new(writer: ArrowWriter<W>) -> Result<Self> {
-        let (file, factory) = writer.into_serialized_writer()?;
+        let (mut file, factory) = writer.into_serialized_writer()?;
+        // The magic is a segment of its own, so each row group's bytes are one.
+        file.flush().map_err(io_error)?;
+        file.inner_mut().end_segment();
         let columns = file.schema_descr().num_columns();
         let mut encoders = Encoders {
             jobs: Vec::with_capacity(columns),
@@ -118,6 +127,8 @@ impl<W: Write + Send> ParallelFileWriter<W> {
             chunk?.append_to_row_group(&mut row_group)?;
         }
         row_group.close()?;
+        self.file.flush().map_err(io_error)?;
+        self.file.inner_mut().end_segment();
         Ok(())
     }
 
@@ -125,6 +136,16 @@ impl<W: Write + Send> ParallelFileWriter<W> {
     pub(super) fn row_groups(&mut self) -> Result<&[RowGroupMetaData]> {
         self.append_encoded()?;
         Ok(self.file.flushed_row_groups())
+    }
+
+    /// The output, as far as it is written.
+    pub(super) fn sink(&self) -> &W {
+        self.file.inner()
+    }
+
+    /// Adds `kv` to the footer's key-value metadata.
+    pub(super) fn append_key_value_metadata(&mut self, kv: KeyValue) {
+        self.file.append_key_value_metadata(kv);
     }
 
     /// Writes the last row group and the footer, and hands back the output.
@@ -163,6 +184,9 @@ mod tests {
     use parquet::schema::types::ColumnPath;
 
     use super::*;
+
+    /// In memory, segments are not kept.
+    impl SegmentedWrite for Vec<u8> {}
 
     #[test]
     fn files_equal_those_of_the_arrow_writer_byte_for_byte() {

@@ -6,6 +6,7 @@ use super::hashing::HashingWriter;
 use super::{write_error, FileSink};
 use crate::error::Result;
 use crate::index::{entries_per_page, IndexEntry, IndexPage};
+use crate::integrity::xxh3_hex;
 use crate::manifest::{ByteRange, LabelIndex, PageRef};
 
 /// Writes the label index page by page as entries arrive.
@@ -64,6 +65,7 @@ impl IndexWriter {
                 offset,
                 length: bytes.len() as u64,
             },
+            xxh3: Some(xxh3_hex(&bytes)),
         });
         Ok(())
     }

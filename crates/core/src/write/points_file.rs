@@ -1,18 +1,21 @@
 //! A points file being written: rows buffered by column and written a row group at a
-//! time, and the labels placed in it until its row groups are known.
+//! time, the labels placed in it until its row groups are known, and its row groups'
+//! hashes recorded in its footer.
 
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, UInt64Array};
 use arrow_schema::Schema;
-use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::metadata::{KeyValue, RowGroupMetaData};
 
 use super::encoders::ParallelFileWriter;
 use super::hashing::HashingWriter;
 use crate::cloud::BBox;
 use crate::error::{Error, Result};
 use crate::index::Coarse;
-use crate::manifest::DataFile;
+use crate::integrity::ROW_GROUP_HASHES_KEY;
+use crate::manifest::{ByteRange, DataFile};
+use crate::plan::group_range;
 
 /// A label placed in the open points file, waiting for its row groups to be known.
 pub(super) struct Placed {
@@ -79,9 +82,28 @@ impl PointsFile {
         })
     }
 
-    /// Writes the last row group and the footer, and describes the file.
+    /// Writes the last row group, the row groups' hashes and the footer, and describes the
+    /// file.
     pub(super) fn close(mut self) -> Result<DataFile> {
         self.flush_row_group()?;
+        let ranges: Vec<ByteRange> = self.row_groups()?.iter().map(group_range).collect();
+        let sink = self.writer.sink();
+        let hashes = ranges
+            .iter()
+            .map(|r| {
+                let hash = sink
+                    .segment_hash(r.offset..r.end())
+                    .ok_or_else(|| Error::Write {
+                        path: self.path.clone(),
+                        message: format!("row group bytes {r:?} were not written as one segment"),
+                    })?;
+                Ok(format!("{hash:016x}"))
+            })
+            .collect::<Result<Vec<String>>>()?;
+        self.writer.append_key_value_metadata(KeyValue::new(
+            ROW_GROUP_HASHES_KEY.to_string(),
+            hashes.join(","),
+        ));
         let out = self.writer.into_inner().map_err(|e| Error::Parquet {
             path: self.path.clone(),
             source: e,

@@ -3,6 +3,7 @@
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
+use pocaduck_edge_core::manifest::DataFile;
 use pocaduck_edge_read::Dataset;
 
 use super::respond::header_value;
@@ -24,8 +25,8 @@ impl Service {
         let name = &d.name;
         let l = d.loaded(self.clock.as_ref()).await?;
         // Only the files the manifest names are served: no path outside the dataset can match.
-        let (size, etag) = if path == "manifest.json" {
-            (l.manifest_bytes.len() as u64, l.manifest_etag.clone())
+        let file = if path == "manifest.json" {
+            None
         } else {
             let f = l
                 .manifest
@@ -34,7 +35,11 @@ impl Service {
                 .ok_or_else(|| {
                     ApiError::not_found(format!("no file {path:?} in dataset {name}"))
                 })?;
-            (f.size, f.etag.clone())
+            Some(f)
+        };
+        let (size, etag) = match file {
+            None => (l.manifest_bytes.len() as u64, l.manifest_etag.clone()),
+            Some(f) => (f.size, f.etag.clone()),
         };
         let mut r = Response::new(Body::Empty);
         let h = r.headers_mut();
@@ -94,13 +99,12 @@ impl Service {
         if head || span.is_empty() {
             return Ok(r);
         }
-        *r.body_mut() = if path == "manifest.json" {
-            Body::Full(
+        *r.body_mut() = match file {
+            None => Body::Full(
                 l.manifest_bytes
                     .slice(span.start as usize..span.end as usize),
-            )
-        } else {
-            file_body(d, path, span).await?
+            ),
+            Some(f) => file_body(d, f, span).await?,
         };
         Ok(r)
     }
@@ -110,12 +114,17 @@ impl Service {
 const FILE_STEP_BYTES: u64 = 8 << 20;
 
 /// Bytes `span` of a dataset's file as a body: fetched now when small (so a failure gets a
-/// status), else streamed in steps of [`FILE_STEP_BYTES`].
-async fn file_body(d: &Dataset, path: &str, span: std::ops::Range<u64>) -> Result<Body, ApiError> {
+/// status), else streamed in steps of [`FILE_STEP_BYTES`]. A whole file is checked against
+/// its hash ([`Dataset::read_range`], [`Dataset::stream_range`]).
+async fn file_body(
+    d: &Dataset,
+    file: &DataFile,
+    span: std::ops::Range<u64>,
+) -> Result<Body, ApiError> {
     if span.end - span.start <= FILE_STEP_BYTES {
-        return Ok(Body::Full(d.read_range(path, span).await?));
+        return Ok(Body::Full(d.read_range(file, span).await?));
     }
-    let steps = d.stream_range(path, span, FILE_STEP_BYTES);
+    let steps = d.stream_range(file, span, FILE_STEP_BYTES);
     Ok(Body::Stream(Box::pin(futures::StreamExt::map(
         steps,
         |step| step.map_err(ApiError::from),

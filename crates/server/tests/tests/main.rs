@@ -9,6 +9,7 @@ mod api;
 mod app;
 mod common;
 mod import;
+mod integrity;
 mod query;
 mod serve;
 mod vastdb;
