@@ -37,13 +37,16 @@
 //! The reading itself is `pocaduck-edge-read`'s (the same code the HTTP API runs):
 //! `Dataset` for edge-layout datasets and `VastSource` for VastDB. This crate adds the
 //! native IO those need, which the `pocaduck-edge` server uses too: [`ObjectRanges`] (any
-//! `object_store` as a range store), [`SystemClock`] and [`HttpUpstream`] (reqwest for
+//! `object_store` as a range store), `local::LocalRanges` (a local directory as a file
+//! server reads it), [`SystemClock`] and [`HttpUpstream`] (reqwest for
 //! VastDB). It is native only (tokio, object_store, reqwest): the wasm builds use `core`
 //! and `read` directly.
 
 mod config;
 mod error;
 mod http_credentials;
+#[cfg(unix)]
+pub mod local;
 mod query;
 pub mod store;
 pub mod upstream;

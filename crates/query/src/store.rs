@@ -152,6 +152,27 @@ impl ObjectRanges {
     }
 }
 
+/// Opens `location` as a server reads it: a local directory as [`LocalRanges`] (on Unix),
+/// anything else as [`ObjectRanges::open`] does. Returns the dataset name (the last path
+/// segment) and the store.
+///
+/// [`LocalRanges`]: crate::local::LocalRanges
+pub fn open_for_serving(location: &str) -> Result<(String, Arc<dyn RangeStore>)> {
+    #[cfg(unix)]
+    if !location.contains("://") {
+        let store =
+            crate::local::LocalRanges::new(std::path::Path::new(location)).map_err(|e| {
+                Error::Open {
+                    location: location.to_string(),
+                    message: format!("dataset directory: {e}"),
+                }
+            })?;
+        return Ok((dataset_name(location).to_string(), Arc::new(store)));
+    }
+    let (name, store) = ObjectRanges::open(location)?;
+    Ok((name, Arc::new(store)))
+}
+
 /// The local directory `dir` as a store (the directory must exist).
 pub(crate) fn local_store(dir: &str) -> Result<LocalFileSystem, String> {
     let dir = std::fs::canonicalize(dir).map_err(|e| format!("dataset directory: {e}"))?;

@@ -19,7 +19,7 @@ use pocaduck_edge_read::vast::{
     DEFAULT_READ_TIMEOUT_SECS, DEFAULT_TABLE,
 };
 
-use pocaduck_edge_query::store::{ObjectRanges, SystemClock};
+use pocaduck_edge_query::store::{open_for_serving, SystemClock};
 use pocaduck_edge_query::upstream::HttpUpstream;
 
 /// What to serve and where.
@@ -137,12 +137,12 @@ impl VastOptions {
 pub fn service(options: &ServeOptions) -> anyhow::Result<Arc<Service>> {
     let mut datasets: Vec<(String, Arc<dyn RangeStore>)> = Vec::new();
     for location in &options.data {
-        let (name, store) = ObjectRanges::open(location)?;
+        let (name, store) = open_for_serving(location)?;
         anyhow::ensure!(
             !datasets.iter().any(|(n, _)| *n == name),
             "two datasets are named {name:?}; give each a distinct last path segment"
         );
-        datasets.push((name, Arc::new(store)));
+        datasets.push((name, store));
     }
     let clock = Arc::new(SystemClock::new());
     let vast: Vec<VastSource> = match &options.vastdb {
