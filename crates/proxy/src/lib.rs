@@ -18,6 +18,7 @@ pub mod files;
 pub mod formats;
 pub mod log;
 pub mod options;
+pub mod request;
 pub mod service;
 
 pub use body::Body;

@@ -7,6 +7,7 @@
 mod api;
 mod app;
 mod common;
+mod hostile;
 mod import;
 mod query;
 mod serve;
