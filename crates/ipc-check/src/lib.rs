@@ -282,6 +282,14 @@ where
                 validity = Some(buffer.length());
             }
         }
+        if let T::FixedSizeList(_, size) = data_type {
+            if node.length().checked_mul(i64::from(*size)).is_none() {
+                return Err(bad(format!(
+                    "a column of {} lists of {size} values",
+                    node.length()
+                )));
+            }
+        }
         if let Some(length) = validity.filter(|_| node.null_count() > 0) {
             if length.saturating_mul(8) < node.length() {
                 return Err(bad(format!(
