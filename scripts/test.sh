@@ -11,7 +11,8 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 # The crates a Worker or a browser links, checked and linted for wasm32 (no code generated:
 # the npm package's build below generates the browser's).
 cargo clippy --locked --target wasm32-unknown-unknown -p pocaduck-edge-core \
-  -p pocaduck-edge-vastdb -p pocaduck-edge-read -p pocaduck-edge-proxy -p pocaduck-edge-worker \
+  -p pocaduck-edge-ipc-check -p pocaduck-edge-vastdb -p pocaduck-edge-read -p pocaduck-edge-proxy \
+  -p pocaduck-edge-worker \
   -- -D warnings
 # The HTTP tests start both binaries.
 cargo build --locked -p pocaduck-edge -p vastdb-emulator

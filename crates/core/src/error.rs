@@ -32,6 +32,9 @@ pub enum Error {
         /// The decoder's error.
         source: parquet::errors::ParquetError,
     },
+    /// An Arrow IPC message is malformed (checked before arrow-ipc reads it).
+    #[error("arrow: {0}")]
+    Ipc(#[from] pocaduck_edge_ipc_check::Malformed),
     /// An Arrow buffer could not be built or encoded.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),

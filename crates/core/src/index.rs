@@ -178,6 +178,12 @@ impl IndexPage {
                 bounds.push(r.u64()? as i64);
             }
             let max = bounds.split_off(dims);
+            let mut ranges = std::iter::once(&bytes).chain(coarse.as_ref().map(|c| &c.bytes));
+            if ranges.any(|r| r.offset.checked_add(r.length).is_none()) {
+                return Err(Error::Index(format!(
+                    "label {label} names a byte range past 2^64"
+                )));
+            }
             if let Some(prev) = entries.last().map(|e: &IndexEntry| e.label) {
                 if prev >= label {
                     return Err(Error::Index(format!(

@@ -59,6 +59,7 @@ pub fn walk_stream<'a>(
             .checked_add(body_length)
             .filter(|end| *end <= len)
             .ok_or_else(cut)?;
+        pocaduck_edge_ipc_check::check_message(&parsed, body_length)?;
         message(parsed, header_end..body_end)?;
         at = body_end;
     }
@@ -129,19 +130,23 @@ pub fn columns_layout<'a>(
             return Ok(());
         }
         match message.header_type() {
-            MessageHeader::Schema => {
-                let fb = message.header_as_schema().expect("a schema header");
-                plain = fb.endianness() == arrow_ipc::Endianness::Little;
-                layout = one_label_layout(&arrow_ipc::convert::fb_to_schema(fb));
-                plain &= layout.is_some();
-            }
-            MessageHeader::RecordBatch => {
-                let fb = message.header_as_record_batch().expect("a batch header");
-                match (layout.as_mut(), plain_batch(&fb, &body)) {
-                    (Some(layout), Some(batch)) => layout.batches.push(batch),
-                    _ => plain = false,
+            MessageHeader::Schema => match message.header_as_schema() {
+                Some(fb) => {
+                    plain = fb.endianness() == arrow_ipc::Endianness::Little;
+                    layout = one_label_layout(&pocaduck_edge_ipc_check::schema(fb)?);
+                    plain &= layout.is_some();
                 }
-            }
+                None => plain = false,
+            },
+            MessageHeader::RecordBatch => match (
+                layout.as_mut(),
+                message
+                    .header_as_record_batch()
+                    .and_then(|fb| plain_batch(&fb, &body)),
+            ) {
+                (Some(layout), Some(batch)) => layout.batches.push(batch),
+                _ => plain = false,
+            },
             _ => plain = false,
         }
         Ok(())

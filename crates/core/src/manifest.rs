@@ -85,9 +85,17 @@ pub struct ByteRange {
 }
 
 impl ByteRange {
-    /// One past the last byte.
+    /// One past the last byte (saturating: manifests and index pages whose ranges overflow
+    /// are refused when read).
     pub fn end(&self) -> u64 {
-        self.offset + self.length
+        self.offset.saturating_add(self.length)
+    }
+
+    /// Whether the range lies inside a file of `size` bytes.
+    pub fn within(&self, size: u64) -> bool {
+        self.offset
+            .checked_add(self.length)
+            .is_some_and(|end| end <= size)
     }
 }
 
@@ -183,11 +191,26 @@ impl Manifest {
                 ));
             }
         }
+        for file in self.all_files() {
+            check_file(file)?;
+        }
+        let index = &self.label_index.file;
+        if let Some(page) = self
+            .label_index
+            .pages
+            .iter()
+            .find(|p| !p.range.within(index.size))
+        {
+            return Err(Error::Manifest(format!(
+                "label index page {}..={} lies outside {}",
+                page.first_label, page.last_label, index.path
+            )));
+        }
         for file in self.points_files().chain(self.blocks.iter()) {
             let footer = file
                 .footer
                 .ok_or_else(|| Error::Manifest(format!("{} has no footer range", file.path)))?;
-            if footer.end() != file.size || footer.length < 8 {
+            if footer.offset.checked_add(footer.length) != Some(file.size) || footer.length < 8 {
                 return Err(Error::Manifest(format!(
                     "{} has a footer range outside the file",
                     file.path
@@ -249,4 +272,32 @@ impl Manifest {
             _ => entry.clone(),
         }
     }
+}
+
+/// Checks what the readers and the API take from a file's entry as it is: a relative path
+/// inside the dataset (no `..`, `.` or empty segment, no backslash), and an ETag that is a
+/// valid HTTP entity tag (printable ASCII without `"`), as the API sends it in headers.
+fn check_file(file: &DataFile) -> Result<()> {
+    let path = &file.path;
+    if path.is_empty()
+        || path.contains('\\')
+        || path
+            .split('/')
+            .any(|segment| matches!(segment, "" | "." | ".."))
+    {
+        return Err(Error::Manifest(format!(
+            "file path {path:?} is not a relative path inside the dataset"
+        )));
+    }
+    if !file
+        .etag
+        .bytes()
+        .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b))
+    {
+        return Err(Error::Manifest(format!(
+            "{path} has the ETag {:?}, not printable ASCII without quotes",
+            file.etag
+        )));
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use parquet::file::metadata::{ParquetMetaData, RowGroupMetaData};
 use crate::error::{Error, Result};
 use crate::index::IndexEntry;
 use crate::manifest::ByteRange;
-use crate::read::RowSpan;
+use crate::read::{column_range, RowSpan};
 
 /// Gap below which two ranges of one file are fetched as one.
 pub const COALESCE_GAP: u64 = 64 * 1024;
@@ -35,7 +35,8 @@ pub fn plan_label(
     max_chunk_bytes: u64,
 ) -> Result<Vec<Chunk>> {
     let wanted = entry.point_count;
-    let groups = entry.row_group as usize..(entry.row_group + entry.row_groups) as usize;
+    let first = entry.row_group as usize;
+    let groups = first..first.saturating_add(entry.row_groups as usize);
     if groups.end > meta.num_row_groups() {
         return Err(Error::Index(format!(
             "label {} names row groups {groups:?}, the file has {}",
@@ -51,7 +52,7 @@ pub fn plan_label(
             break;
         }
         let group = meta.row_group(g);
-        let rows = group.num_rows() as u64;
+        let rows = u64::try_from(group.num_rows()).unwrap_or(0);
         if skip >= rows {
             return Err(Error::Index(format!(
                 "label {} starts past the end of row group {g}",
@@ -59,7 +60,7 @@ pub fn plan_label(
             )));
         }
         let take = (rows - skip).min(remaining);
-        let bytes = group_range(group);
+        let bytes = group_range(group)?;
         if bytes.offset < entry.bytes.offset || bytes.end() > entry.bytes.end() {
             return Err(Error::Index(format!(
                 "label {}: row group {g} (bytes {}..{}) lies outside the bytes its index \
@@ -74,7 +75,7 @@ pub fn plan_label(
         match chunks.last_mut() {
             Some(c)
                 if c.bytes.end() == bytes.offset
-                    && c.bytes.length + bytes.length <= max_chunk_bytes =>
+                    && c.bytes.length.saturating_add(bytes.length) <= max_chunk_bytes =>
             {
                 c.bytes.length += bytes.length;
                 c.rows.row_groups.end = g + 1;
@@ -112,18 +113,23 @@ pub fn plan_blocks(
     if entry.blocks_count == 0 {
         return Ok(None);
     }
-    let (start, end) = (
-        entry.blocks_row,
-        entry.blocks_row + entry.blocks_count as u64,
-    );
+    let start = entry.blocks_row;
+    let end = start
+        .checked_add(u64::from(entry.blocks_count))
+        .ok_or_else(|| {
+            Error::Index(format!(
+                "label {}: blocks rows {start} + {} overflow",
+                entry.label, entry.blocks_count
+            ))
+        })?;
     let mut first_row = 0u64;
     let mut groups = Vec::new();
     for g in 0..meta.num_row_groups() {
-        let rows = meta.row_group(g).num_rows() as u64;
+        let rows = u64::try_from(meta.row_group(g).num_rows()).unwrap_or(0);
         if first_row < end && start < first_row + rows {
             groups.push((g, first_row));
         }
-        first_row += rows;
+        first_row = first_row.saturating_add(rows);
     }
     let (Some(&(g0, row0)), Some(&(g1, _))) = (groups.first(), groups.last()) else {
         return Err(Error::Index(format!(
@@ -132,8 +138,8 @@ pub fn plan_blocks(
         )));
     };
     let (r0, r1) = (
-        group_range(meta.row_group(g0)),
-        group_range(meta.row_group(g1)),
+        group_range(meta.row_group(g0))?,
+        group_range(meta.row_group(g1))?,
     );
     let bytes = ByteRange {
         offset: r0.offset,
@@ -147,18 +153,24 @@ pub fn plan_blocks(
     Ok(Some((bytes, rows)))
 }
 
-/// Bytes of a row group: from its first column chunk's start to its last one's end.
-pub fn group_range(group: &RowGroupMetaData) -> ByteRange {
+/// Bytes of a row group: from its first column chunk's start to its last one's end; an
+/// error when the footer gives a column chunk a negative or overflowing range.
+pub fn group_range(group: &RowGroupMetaData) -> Result<ByteRange> {
     let (mut start, mut end) = (u64::MAX, 0u64);
     for c in group.columns() {
-        let (s, len) = c.byte_range();
-        start = start.min(s);
-        end = end.max(s + len);
+        let range = column_range(c).ok_or_else(|| {
+            Error::Index(format!(
+                "a column chunk of row group {} has a negative or overflowing byte range",
+                group.ordinal().unwrap_or(-1)
+            ))
+        })?;
+        start = start.min(range.offset);
+        end = end.max(range.end());
     }
-    ByteRange {
+    Ok(ByteRange {
         offset: start,
         length: end.saturating_sub(start),
-    }
+    })
 }
 
 /// Merges sorted-or-not ranges whose gap is at most `gap` into the fewest ranges covering

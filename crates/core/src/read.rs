@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parquet::column::reader::ColumnReader;
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::ReaderProperties;
 use parquet::file::reader::{ChunkReader, Length, RowGroupReader};
 use parquet::file::serialized_reader::SerializedRowGroupReader;
@@ -15,6 +15,7 @@ use parquet::file::serialized_reader::SerializedRowGroupReader;
 pub use crate::cloud::Column;
 use crate::cloud::{interleave, PointCloud};
 use crate::error::{Error, Result};
+use crate::manifest::ByteRange;
 
 /// Decodes a Parquet footer: the bytes of the manifest's `footer` range (metadata, its
 /// length, `PAR1`).
@@ -30,20 +31,71 @@ pub fn parse_footer(path: &str, footer: &[u8]) -> Result<Arc<ParquetMetaData>> {
         footer[footer.len() - 8..footer.len() - 4]
             .try_into()
             .expect("4 bytes"),
-    ) as usize;
-    if len + 8 != footer.len() {
+    );
+    let metadata = footer.len() - 8;
+    if usize::try_from(len).ok() != Some(metadata) {
         return Err(err(format!(
-            "footer says {len} metadata bytes, {} were given",
-            footer.len() - 8
+            "footer says {len} metadata bytes, {metadata} were given"
         )));
     }
-    let meta = ParquetMetaDataReader::decode_metadata(&footer[..len]).map_err(|source| {
+    let meta = ParquetMetaDataReader::decode_metadata(&footer[..metadata]).map_err(|source| {
         Error::Parquet {
             path: path.into(),
             source,
         }
     })?;
+    check_footer(path, &meta)?;
     Ok(Arc::new(meta))
+}
+
+/// Checks what the decoders and planners take from a footer without a bound of their own
+/// (the Parquet crate asserts on some of it): row counts are not negative, and every
+/// column chunk's byte range ([`column_range`]) is.
+pub fn check_footer(path: &str, meta: &ParquetMetaData) -> Result<()> {
+    let bad = |what: String| Error::Points(format!("{path}: the footer gives {what}"));
+    let rows = meta.file_metadata().num_rows();
+    if rows < 0 {
+        return Err(bad(format!("{rows} rows")));
+    }
+    for (g, group) in meta.row_groups().iter().enumerate() {
+        let bytes = group
+            .columns()
+            .iter()
+            .map(|c| u64::try_from(c.compressed_size()).unwrap_or(0))
+            .fold(0u64, u64::saturating_add);
+        let plausible = bytes.saturating_add(1).saturating_mul(MAX_ROWS_PER_BYTE);
+        if u64::try_from(group.num_rows()).map_or(true, |rows| rows > plausible) {
+            return Err(bad(format!(
+                "row group {g} {} rows in {bytes} bytes",
+                group.num_rows()
+            )));
+        }
+        for (c, column) in group.columns().iter().enumerate() {
+            if column_range(column).is_none() {
+                return Err(bad(format!(
+                    "column {c} of row group {g} the byte range {:?}+{}",
+                    column
+                        .dictionary_page_offset()
+                        .unwrap_or(column.data_page_offset()),
+                    column.compressed_size()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of a column chunk: from its dictionary page, or its first data page, for its
+/// compressed size; `None` when the footer gives a negative offset or size, or an end past
+/// `u64::MAX` (where `ColumnChunkMetaData::byte_range` would panic).
+pub fn column_range(column: &ColumnChunkMetaData) -> Option<ByteRange> {
+    let start = column
+        .dictionary_page_offset()
+        .unwrap_or(column.data_page_offset());
+    let offset = u64::try_from(start).ok()?;
+    let length = u64::try_from(column.compressed_size()).ok()?;
+    offset.checked_add(length)?;
+    Some(ByteRange { offset, length })
 }
 
 /// Parts of one file fetched by range, readable by the Parquet decoder as if whole.
@@ -107,6 +159,15 @@ impl ChunkReader for SparseFile {
     }
 }
 
+/// The most values per column that decoding reserves room for before it decodes them;
+/// beyond that a column's vector grows with the values its pages hold.
+pub const MAX_PRESIZED_VALUES: usize = 1 << 20;
+
+/// The most rows a row group may hold per byte of its column chunks: far above what
+/// point clouds compress to, and a bound on what decoding the fetched bytes of a hostile
+/// file can produce (run-length encoding can make billions of values of a few bytes).
+pub const MAX_ROWS_PER_BYTE: u64 = 1024;
+
 /// Which rows of a points file to decode: row groups, then rows to skip and to take
 /// within their concatenation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +201,10 @@ fn read_records<T: parquet::data_type::DataType>(
     }
     let mut left = take;
     while left > 0 {
-        let (records, values, _) = reader.read_records(left, None, None, out).map_err(&err)?;
+        // A page may say it holds up to 2^31 values, and the reader makes room for what it
+        // is asked: ask for a bounded batch at a time.
+        let batch = left.min(MAX_PRESIZED_VALUES);
+        let (records, values, _) = reader.read_records(batch, None, None, out).map_err(&err)?;
         if records == 0 {
             return Err(Error::Points(format!("{path}: a row group ended early")));
         }
@@ -165,9 +229,12 @@ pub fn span_groups(
         )));
     }
     let mut out = Vec::new();
-    let (mut skip, mut left) = (span.skip as usize, span.take as usize);
+    let too_many = |what: &str, n: u64| Error::Points(format!("{path}: {n} rows to {what}"));
+    let skip = usize::try_from(span.skip).map_err(|_| too_many("skip", span.skip))?;
+    let take = usize::try_from(span.take).map_err(|_| too_many("take", span.take))?;
+    let (mut skip, mut left) = (skip, take);
     for g in span.row_groups.clone() {
-        let rows = meta.row_group(g).num_rows() as usize;
+        let rows = usize::try_from(meta.row_group(g).num_rows()).unwrap_or(0);
         if skip >= rows {
             return Err(Error::Points(format!(
                 "{path}: row group {g} has no row {skip}"
@@ -224,6 +291,10 @@ pub fn decode_columns(
             columns.end
         )));
     }
+    // Sized for the rows the span names, up to a bound: a footer may name more rows
+    // than its pages hold, and the vectors grow with what is decoded.
+    let presized = usize::try_from(span.take)
+        .map_or(MAX_PRESIZED_VALUES, |rows| rows.min(MAX_PRESIZED_VALUES));
     /// A column's values as they are read.
     #[derive(Clone)]
     enum Values {
@@ -235,16 +306,16 @@ pub fn decode_columns(
         for (slot, c) in out.iter_mut().zip(columns.clone()) {
             match group.get_column_reader(c).map_err(&err)? {
                 ColumnReader::Int32ColumnReader(mut r) => {
-                    let column = slot
-                        .get_or_insert_with(|| Values::I32(Vec::with_capacity(span.take as usize)));
+                    let column =
+                        slot.get_or_insert_with(|| Values::I32(Vec::with_capacity(presized)));
                     let Values::I32(values) = column else {
                         return Err(Error::Points(format!("{path}: column {c} changes type")));
                     };
                     read_records(path, &mut r, skip, take, values)?;
                 }
                 ColumnReader::Int64ColumnReader(mut r) => {
-                    let column = slot
-                        .get_or_insert_with(|| Values::I64(Vec::with_capacity(span.take as usize)));
+                    let column =
+                        slot.get_or_insert_with(|| Values::I64(Vec::with_capacity(presized)));
                     let Values::I64(values) = column else {
                         return Err(Error::Points(format!("{path}: column {c} changes type")));
                     };
@@ -332,7 +403,9 @@ pub fn decode_blocks(
         .map(|(id, n)| {
             let id = std::str::from_utf8(id.data())
                 .map_err(|_| Error::Points(format!("{path}: a block id is not UTF-8")))?;
-            Ok((id.to_string(), n as u64))
+            let n = u64::try_from(n)
+                .map_err(|_| Error::Points(format!("{path}: block {id} has {n} points")))?;
+            Ok((id.to_string(), n))
         })
         .collect()
 }

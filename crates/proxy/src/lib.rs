@@ -20,6 +20,7 @@ pub mod files;
 pub mod formats;
 pub mod log;
 pub mod options;
+pub mod request;
 pub mod service;
 
 pub use access::{Access, AccessConfig, AccessError};

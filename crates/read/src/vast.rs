@@ -454,8 +454,21 @@ impl VastSource {
             .await?;
         let mut blocks: BTreeMap<String, u64> = BTreeMap::new();
         while let Some(batch) = run.next(timing).await? {
-            let ids = batch.column(0).as_string::<i32>();
-            let lists = batch.column(1).as_list::<i32>();
+            // The columns are typed as the table lists them: checked, not assumed.
+            let (Some(ids), Some(lists)) = (
+                batch.column(0).as_string_opt::<i32>(),
+                batch.column(1).as_list_opt::<i32>(),
+            ) else {
+                return Err(ReadError::unavailable(
+                    &self.name,
+                    format!(
+                        "table {}: block_id is {} and points {}, not utf8 and a list",
+                        self.config.table,
+                        batch.column(0).data_type(),
+                        batch.column(1).data_type()
+                    ),
+                ));
+            };
             for i in 0..batch.num_rows() {
                 // A row without a block id (e.g. loaded from an edge dataset) is in no block.
                 if ids.is_null(i) {

@@ -106,6 +106,8 @@ struct Incoming {
 }
 
 struct OpenStream {
+    /// The stream's schema, which its batches' headers are checked against.
+    schema: SchemaRef,
     decoder: StreamDecoder,
     /// Per column of the IPC stream, its pieces so far.
     pieces: Vec<Vec<ArrayRef>>,
@@ -297,16 +299,19 @@ impl ReplyDecoder {
         let Some(meta) = self.buffer.get(meta_start..meta_start + meta_len) else {
             return Ok(None);
         };
-        let body_len = arrow_ipc::root_as_message(meta)
-            .map_err(|e| Error::Malformed {
-                what: "IPC message in a query reply",
-                reason: format!("sub-split {stream_id}: {e}"),
-            })?
-            .bodyLength();
+        let malformed = |reason: String| Error::Malformed {
+            what: "IPC message in a query reply",
+            reason: format!("sub-split {stream_id}: {reason}"),
+        };
+        let message = arrow_ipc::root_as_message(meta).map_err(|e| malformed(e.to_string()))?;
+        let body_len = message.bodyLength();
         let body_len = usize::try_from(body_len)
             .ok()
             .filter(|len| meta_len + len <= self.limits.max_message_bytes)
             .ok_or_else(|| self.too_large(stream_id, body_len.max(0) as usize))?;
+        // arrow-ipc's decoder trusts a verified header: check what it would panic on.
+        pocaduck_edge_ipc_check::check_message(&message, body_len)
+            .map_err(|e| malformed(e.to_string()))?;
         Ok(Some(Extent {
             len: prefix + meta_len + body_len,
             is_eos: false,
@@ -354,6 +359,7 @@ impl ReplyDecoder {
             let mut decoder = StreamDecoder::new();
             feed(&mut decoder, bytes).map_err(ipc)?;
             sub_split.stream = Some(OpenStream {
+                schema: schema.clone(),
                 decoder,
                 // The stream's columns are leaves of the response schema.
                 pieces: vec![Vec::new(); schema.fields().len()],
@@ -361,6 +367,12 @@ impl ReplyDecoder {
             });
             return Ok(());
         };
+        if !is_eos {
+            check_batch_nulls(&stream.schema, &bytes).map_err(|e| Error::Malformed {
+                what: "IPC message in a query reply",
+                reason: format!("sub-split {stream_id}: {e}"),
+            })?;
+        }
         // A message whose body is empty is only decoded when the next bytes arrive, so the
         // end-of-stream marker goes to the decoder too.
         for batch in feed(&mut stream.decoder, bytes).map_err(ipc)? {
@@ -421,7 +433,28 @@ fn stream_schema(message: &[u8]) -> Option<SchemaRef> {
     };
     let message = arrow_ipc::root_as_message(message.get(at..)?).ok()?;
     let schema = message.header_as_schema()?;
-    Some(Arc::new(arrow_ipc::convert::fb_to_schema(schema)))
+    pocaduck_edge_ipc_check::schema(schema).ok().map(Arc::new)
+}
+
+/// Checks a batch message's columns with nulls against the stream's schema
+/// ([`pocaduck_edge_ipc_check::check_nulls`]); other messages pass.
+fn check_batch_nulls(
+    schema: &SchemaRef,
+    message: &[u8],
+) -> std::result::Result<(), pocaduck_edge_ipc_check::Malformed> {
+    let at = if read_u32(message, 0) == Some(CONTINUATION) {
+        8
+    } else {
+        4
+    };
+    let Some(batch) = message
+        .get(at..)
+        .and_then(|m| arrow_ipc::root_as_message(m).ok())
+        .and_then(|m| m.header_as_record_batch())
+    else {
+        return Ok(());
+    };
+    pocaduck_edge_ipc_check::check_nulls(schema, &batch)
 }
 
 struct Extent {

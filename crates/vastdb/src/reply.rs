@@ -81,10 +81,12 @@ pub fn parse_table_stats(body: &[u8]) -> Result<u64> {
 
 /// The table schema of a `?column` reply (an IPC stream holding at least the schema).
 pub fn parse_columns(body: &[u8]) -> Result<Schema> {
-    let reader = StreamReader::try_new(body, None).map_err(|e| Error::Malformed {
+    let bad = |reason: String| Error::Malformed {
         what: "column listing",
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    pocaduck_edge_ipc_check::check_stream(body).map_err(|e| bad(e.to_string()))?;
+    let reader = StreamReader::try_new(body, None).map_err(|e| bad(e.to_string()))?;
     Ok(reader.schema().as_ref().clone())
 }
 
@@ -94,6 +96,7 @@ pub fn parse_row_ids(body: &[u8]) -> Result<Vec<u64>> {
         what: "insert reply",
         reason,
     };
+    pocaduck_edge_ipc_check::check_stream(body).map_err(|e| bad(e.to_string()))?;
     let reader = StreamReader::try_new(body, None).map_err(|e| bad(e.to_string()))?;
     let mut ids = Vec::new();
     for batch in reader {

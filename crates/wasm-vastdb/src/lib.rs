@@ -4,8 +4,9 @@
 //! with the selection every other path gives. The JS half fetches page after page, resuming
 //! where the rounds of the one before ended, and hands the rows to the main module.
 
+use std::sync::Arc;
+
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::StreamReader;
 use arrow_schema::SchemaRef;
 use js_sys::{BigInt64Array, BigUint64Array, Uint32Array};
 use pocaduck_edge_core::point_table::{columnar_cloud, described, pocaduck_cloud, Layout};
@@ -13,8 +14,13 @@ use pocaduck_edge_core::reader::selection::leading_bbox;
 use pocaduck_edge_core::reader::Selection;
 use pocaduck_edge_core::{parse_label, PointCloud};
 use pocaduck_edge_vastdb::deframe::Limits;
+use pocaduck_edge_vastdb::reply::parse_columns;
 use pocaduck_edge_vastdb::{Event, Progress, QuerySettings, ReplyDecoder};
 use wasm_bindgen::prelude::*;
+
+/// The most sub-splits a page may name: a server's header, bounded before a resume point
+/// is made for each.
+const MAX_SUB_SPLITS: u32 = 1024;
 
 /// Labels' points read from VastDB reply pages, label after label: `beginLabel`, then for
 /// each page `beginPage`, `push` its bytes as they arrive and `endPage` (which names where
@@ -75,9 +81,14 @@ impl VastReplies {
     #[wasm_bindgen(js_name = beginPage)]
     pub fn begin_page(&mut self, schema: &[u8], sub_splits: u32) -> Result<(), JsError> {
         let current = self.current_mut()?;
-        let schema: SchemaRef = StreamReader::try_new(schema, None)
-            .map_err(|e| error(format!("the reply's schema header: {e}")))?
-            .schema();
+        if !(1..=MAX_SUB_SPLITS).contains(&sub_splits) {
+            return Err(error(format!(
+                "a page of {sub_splits} sub-splits (from 1 to {MAX_SUB_SPLITS} are read)"
+            )));
+        }
+        let schema: SchemaRef = parse_columns(schema)
+            .map(Arc::new)
+            .map_err(|e| error(format!("the reply's schema header: {e}")))?;
         let shape = described(&schema).map_err(error)?;
         if current.shape.is_some_and(|s| s != shape) {
             return Err(error("a page's columns differ from the first page's"));

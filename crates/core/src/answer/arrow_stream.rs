@@ -251,17 +251,19 @@ fn read_ipc_stream(
     let mut schema: Option<SchemaRef> = None;
     let no_dictionaries = Default::default();
     let read = |range: Range<usize>| Cow::Borrowed(&buffer[range]);
+    let no_header = || Error::Points("an Arrow message without its header".into());
     ipc::walk_stream(buffer.len(), read, |message, body| {
         match message.header_type() {
             MessageHeader::Schema => {
-                let fb = message.header_as_schema().expect("a schema header");
-                schema = Some(std::sync::Arc::new(arrow_ipc::convert::fb_to_schema(fb)));
+                let fb = message.header_as_schema().ok_or_else(no_header)?;
+                schema = Some(std::sync::Arc::new(pocaduck_edge_ipc_check::schema(fb)?));
             }
             MessageHeader::RecordBatch => {
-                let fb = message.header_as_record_batch().expect("a batch header");
+                let fb = message.header_as_record_batch().ok_or_else(no_header)?;
                 let schema = schema.clone().ok_or_else(|| {
                     Error::Points("the Arrow stream has a record batch before its schema".into())
                 })?;
+                pocaduck_edge_ipc_check::check_nulls(&schema, &fb)?;
                 let version = message.version();
                 let body = buffer.slice_with_length(body.start, body.len());
                 let decoded =

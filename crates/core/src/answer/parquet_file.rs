@@ -8,19 +8,23 @@ use super::{push_run, push_runs, Labelled, Storage};
 use crate::cloud::Column;
 use crate::error::{Error, Result};
 use crate::metadata;
-use crate::read::{decode_columns, RowSpan, SparseFile};
+use crate::read::{check_footer, decode_columns, RowSpan, SparseFile};
 
 /// Decodes a whole Parquet file of labelled points: a `label` column (uint64, or int64 with
 /// no negative value) and one INT32/INT64 column per dim, kept as columns. A one-label
 /// answer's `pocaduck_edge:bbox` key-value metadata becomes its run's bounds hint.
 pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
     const PATH: &str = "answer";
+    if !bytes.starts_with(b"PAR1") {
+        return Err(Error::Points("the answer does not start with PAR1".into()));
+    }
     let meta = ParquetMetaDataReader::new()
         .parse_and_finish(&bytes)
         .map_err(|source| Error::Parquet {
             path: PATH.into(),
             source,
         })?;
+    check_footer(PATH, &meta)?;
     let schema = meta.file_metadata().schema_descr();
     let columns = schema.num_columns();
     let label = (0..columns)
@@ -29,7 +33,7 @@ pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
     if columns < 2 {
         return Err(Error::Points("the answer has no point columns".into()));
     }
-    let rows = meta.file_metadata().num_rows() as u64;
+    let rows = u64::try_from(meta.file_metadata().num_rows()).unwrap_or(0);
     let mut file = SparseFile::new(bytes.len() as u64);
     file.insert(0, bytes);
     let span = RowSpan {
@@ -55,7 +59,7 @@ pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
     let mut runs = Vec::new();
     let mut first_row = 0;
     for (g, group) in meta.row_groups().iter().enumerate() {
-        let n = group.num_rows() as usize;
+        let n = usize::try_from(group.num_rows()).unwrap_or(0);
         if let Some(l) = single_value(group.column(label)) {
             push_run(&mut runs, check(l)?, first_row..first_row + n);
         } else {

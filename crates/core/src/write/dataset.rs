@@ -254,7 +254,7 @@ impl<S: FileSink> DatasetWriter<S> {
         let (Some(head), Some(tail)) = (groups.first(), groups.last()) else {
             unreachable!("a label with a coarse level has points");
         };
-        let (start, end) = (group_range(head).offset, group_range(tail).end());
+        let (start, end) = (group_range(head)?.offset, group_range(tail)?.end());
         Ok(Coarse {
             stride,
             point_count: (rows.len() / d) as u64,
@@ -338,8 +338,8 @@ impl<S: FileSink> DatasetWriter<S> {
         for p in placed {
             let first = starts.partition_point(|&s| s <= p.first_row) - 1;
             let last = starts.partition_point(|&s| s < p.first_row + p.count) - 1;
-            let start = group_range(&groups[first]).offset;
-            let end = group_range(&groups[last]).end();
+            let start = group_range(&groups[first])?.offset;
+            let end = group_range(&groups[last])?.end();
             self.index.push(IndexEntry {
                 label: p.label,
                 point_count: p.count,

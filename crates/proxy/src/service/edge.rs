@@ -133,7 +133,7 @@ impl Service {
             }
             (Format::Npy | Format::Json, _) => {
                 check_whole(total, self.limits.max_points, &options)?;
-                return self.whole(d, &l, pieces, &options, many, timing).await;
+                return self.whole(d, &l, pieces, &options, only, timing).await;
             }
         };
         // Known before the answer starts unless a bbox filters the points.
@@ -159,14 +159,15 @@ impl Service {
         Ok(r)
     }
 
-    /// Reads every piece at once and answers the selected points whole (npy, JSON).
+    /// Reads every piece at once and answers the selected points whole (npy, JSON); `only`
+    /// is the label of a one-label answer.
     async fn whole(
         &self,
         d: &Dataset,
         l: &Loaded,
         pieces: Vec<Piece>,
         options: &PointsOptions,
-        many: Many,
+        only: Option<u64>,
         mut timing: Timing,
     ) -> Answer {
         let chunks: Vec<_> = pieces.iter().map(|p| p.chunk.clone()).collect();
@@ -185,6 +186,15 @@ impl Service {
                 _ => labels.push((piece.label, cloud)),
             }
         }
+        // An index entry may name no points: the label is answered, empty.
+        if let (Some(label), true) = (only, labels.is_empty()) {
+            labels.push((label, PointCloud::empty(l.manifest.dims())));
+        }
+        let many = if only.is_some() {
+            Many::One
+        } else {
+            Many::Several
+        };
         encode_whole(
             self.clock.as_ref(),
             &l.manifest.dims,

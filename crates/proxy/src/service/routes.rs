@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 use http::{Method, Request};
-use pocaduck_edge_core::parse_label;
 use serde_json::json;
 
 use super::respond::json_response;
@@ -11,6 +10,7 @@ use super::{Answer, Service, Source};
 use crate::access::signed::without_signature;
 use crate::access::Credentials;
 use crate::error::ApiError;
+use crate::request::{body_labels, label as label_param};
 
 /// A route of the API, whatever the method; its fields are the path's parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +118,7 @@ impl Service {
                 d.name
             ))),
             (Source::Edge(d), Route::Points(_)) => {
-                let labels = self.body_labels(request.body())?;
+                let labels = body_labels(request.body(), self.limits.max_labels)?;
                 self.edge_points(d, labels, query, Many::Several).await
             }
             (Source::Edge(d), Route::File(_, file)) => {
@@ -137,7 +137,7 @@ impl Service {
                 self.vast_reply_page(v, label_param(label)?, query).await
             }
             (Source::Vast(v), Route::Points(_)) => {
-                let labels = self.body_labels(request.body())?;
+                let labels = body_labels(request.body(), self.limits.max_labels)?;
                 self.vast_points(v, labels, query, Many::Several).await
             }
             (Source::Vast(v), Route::File(..)) => Err(ApiError::not_found(format!(
@@ -178,44 +178,6 @@ impl Service {
             &json!({"datasets": items}),
         ))
     }
-
-    /// The labels a `POST …/points` body names (`{"labels": ["…", …]}`).
-    fn body_labels(&self, body: &Bytes) -> Result<Vec<u64>, ApiError> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Body {
-            labels: Vec<serde_json::Value>,
-        }
-        let parsed: Body = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "the body must be {{\"labels\": [\"<label>\", …]}}: {e}"
-            ))
-        })?;
-        if parsed.labels.len() > self.limits.max_labels {
-            return Err(ApiError::too_large(format!(
-                "{} labels asked; the limit is {} labels per request",
-                parsed.labels.len(),
-                self.limits.max_labels
-            )));
-        }
-        if parsed.labels.is_empty() {
-            return Err(ApiError::bad_request("the body names no labels"));
-        }
-        parsed
-            .labels
-            .iter()
-            .map(|v| match v {
-                serde_json::Value::String(s) => label_param(s),
-                // Integers travel as strings: a JSON number above 2^53 has already lost digits in most clients.
-                serde_json::Value::Number(n) if n.as_u64().is_some_and(|u| u < (1 << 53)) => {
-                    Ok(n.as_u64().expect("checked"))
-                }
-                other => Err(ApiError::bad_label(format!(
-                    "label {other} must be a decimal string"
-                ))),
-            })
-            .collect()
-    }
 }
 
 /// How many labels a points route answers, which decides the formats it may use (npy
@@ -226,11 +188,6 @@ pub(super) enum Many {
     One,
     /// `POST …/points`.
     Several,
-}
-
-/// A label of the path or body.
-fn label_param(text: &str) -> Result<u64, ApiError> {
-    parse_label(text).map_err(|e| ApiError::bad_label(e.to_string()))
 }
 
 #[cfg(test)]
@@ -275,13 +232,5 @@ mod tests {
         let labels = Route::Labels("d");
         assert!(labels.allows(&Method::GET) && labels.allows(&Method::HEAD));
         assert!(!labels.allows(&Method::POST) && !labels.allows(&Method::DELETE));
-    }
-
-    #[test]
-    fn labels_are_decimal_u64_strings_or_small_numbers() {
-        assert_eq!(label_param("18446744073709551615").unwrap(), u64::MAX);
-        for bad in ["-1", "1.5", "x", "18446744073709551616", ""] {
-            assert_eq!(label_param(bad).unwrap_err().code, "bad_label", "{bad:?}");
-        }
     }
 }

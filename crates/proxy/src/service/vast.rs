@@ -120,6 +120,11 @@ impl Service {
                     _ => whole.push((label, cloud)),
                 }
             }
+            // A label listed within the cache window may be gone from the table since:
+            // it is answered, empty.
+            if let (Some(label), true) = (only, whole.is_empty()) {
+                whole.push((label, PointCloud::empty(dim_names.len())));
+            }
             let timing = std::mem::take(&mut reader.timing);
             return encode_whole(
                 self.clock.as_ref(),

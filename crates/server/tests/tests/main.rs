@@ -8,6 +8,7 @@ mod access;
 mod api;
 mod app;
 mod common;
+mod hostile;
 mod import;
 mod integrity;
 mod query;
