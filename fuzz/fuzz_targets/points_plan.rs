@@ -30,6 +30,7 @@ fn manifest(dims: usize, size: u64) -> Manifest {
             offset: 0,
             length: size,
         }),
+        footer_xxh3: None,
     };
     Manifest {
         format: FORMAT_NAME.into(),

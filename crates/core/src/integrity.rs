@@ -79,7 +79,7 @@ pub fn check_row_groups(
     let end = start + bytes.len() as u64;
     let mut checked = 0;
     for (i, (group, expected)) in meta.row_groups().iter().zip(hashes).enumerate() {
-        let range = group_range(group);
+        let range = group_range(group)?;
         let inside = range.offset >= start
             && range
                 .offset
@@ -156,7 +156,7 @@ mod tests {
         );
         let hashes = row_group_hashes(&file.path, &meta).unwrap().unwrap();
         for (group, hash) in meta.row_groups().iter().zip(&hashes) {
-            let r = group_range(group);
+            let r = group_range(group).unwrap();
             assert_eq!(xxh3(&bytes[r.offset as usize..r.end() as usize]), *hash);
         }
         // The whole file holds every row group, each checked.
@@ -180,7 +180,11 @@ mod tests {
         let bytes = &files[&file.path];
         let footer = file.footer.unwrap();
         let meta = points_footer(&manifest, 0, &bytes[footer.offset as usize..]).unwrap();
-        let ranges: Vec<_> = meta.row_groups().iter().map(group_range).collect();
+        let ranges: Vec<_> = meta
+            .row_groups()
+            .iter()
+            .map(|g| group_range(g).unwrap())
+            .collect();
         for (i, r) in ranges.iter().enumerate() {
             let bad = flipped(bytes, (r.offset + r.length / 2) as usize);
             let err = check_row_groups(&file.path, &meta, 0, &bad).unwrap_err();

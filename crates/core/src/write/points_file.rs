@@ -86,7 +86,11 @@ impl PointsFile {
     /// file.
     pub(super) fn close(mut self) -> Result<DataFile> {
         self.flush_row_group()?;
-        let ranges: Vec<ByteRange> = self.row_groups()?.iter().map(group_range).collect();
+        let ranges = self
+            .row_groups()?
+            .iter()
+            .map(group_range)
+            .collect::<Result<Vec<ByteRange>>>()?;
         let sink = self.writer.sink();
         let hashes = ranges
             .iter()
