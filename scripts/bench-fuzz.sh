@@ -10,7 +10,7 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 CARGO_FUZZ_VERSION=0.13.2
 FUZZ_SECONDS="${FUZZ_SECONDS:-600}"
-read -r -a targets <<< "${FUZZ_TARGETS:-manifest index_page points_plan decode_parquet decode_arrow vastdb_reply vastdb_metadata request}"
+read -r -a targets <<< "${FUZZ_TARGETS:-manifest index_page points_plan decode_parquet decode_arrow vastdb_reply vastdb_metadata request access}"
 out="$CARGO_TARGET_DIR/fuzz"
 
 ensure_cargo_tool CARGO_FUZZ cargo-fuzz cargo-fuzz "$CARGO_FUZZ_VERSION" \

@@ -103,3 +103,15 @@ const requests = [
 for (const [i, [which, text]] of requests.entries()) {
   await put("request", `request-${i}`, Buffer.concat([Buffer.from([which]), Buffer.from(text)]));
 }
+
+// Access (fuzz_targets/access.rs): 0 and a configuration, or 1 and PATH \n QUERY \n
+// AUTHORIZATION. The signed URLs are docs/security.md's worked example.
+const access = [
+  [0, '{"datasets": {"a": {"access": "public", "cors": ["*"]}}, "default": {"tokens": ["sha256:a81e611a041b13f078bf8ebe5dab4d4fd63fcc5594661c918bec093a2f416a7e"]}}'],
+  [1, "/v1/datasets/secret-ds/labels\n\nBearer 0123456789abcdef"],
+  [1, "/v1/datasets/secret-ds/labels/5/points\nformat=npy&bbox=0%2C0%2C0%2C10%2C10%2C10&expires=1700003600&kid=k1&sig=JMRiuVnFwxlAb6pXS2OfGIrTGYBdNFOFNbhpLPoq87Q"],
+  [1, "/v1/datasets/secret-ds/labels\nexpires=1700003600&kid=k1&prefix=%2Fv1%2Fdatasets%2Fsecret-ds%2F&sig=nBm-Wx102_Td2XHNEfNGafivqw8X8rSig26_7BeBQP4"],
+];
+for (const [i, [which, text]] of access.entries()) {
+  await put("access", `access-${i}`, Buffer.concat([Buffer.from([which]), Buffer.from(text)]));
+}
