@@ -67,6 +67,9 @@ enum Command {
         /// by default).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
+        /// Bounds on connections, requests and the shutdown.
+        #[command(flatten)]
+        connections: pocaduck_edge::ConnectionFlags,
     },
     /// Import a PoCADuck dataset (raw `worker_*` or `optimized/` layout) into the edge layout.
     Import {
@@ -246,6 +249,8 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a log file gets plain `key=value` lines.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Serve {
@@ -258,6 +263,7 @@ fn main() -> anyhow::Result<()> {
             vastdb_emulator,
             www,
             threads,
+            connections,
         } => {
             if let Some(dir) = &www {
                 anyhow::ensure!(
@@ -300,6 +306,7 @@ fn main() -> anyhow::Result<()> {
                     || std::thread::available_parallelism().map_or(1, usize::from),
                     usize::from,
                 ),
+                connections: connections.limits(),
             })
         }
         Command::Import {

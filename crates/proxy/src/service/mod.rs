@@ -1,7 +1,8 @@
 //! The read API as one service: an HTTP request in, a response out (docs/api.md). A host
 //! hands every request to [`Service::handle`] and sends back what it returns; the service
 //! reads the body up to its limit, routes, answers errors as JSON with a request id, logs
-//! failures on the server's side through the host's [`ErrorLog`], and adds CORS.
+//! failures on the server's side and a record of every request through the host's
+//! [`RequestLog`], and adds CORS.
 //!
 //! * [`routes`]: the one route table, and the listing;
 //! * [`edge`]: the handlers of edge-layout datasets; [`files`], their raw files;
@@ -25,7 +26,7 @@ use pocaduck_edge_read::{Clock, Dataset, RangeStore, VastSource};
 use crate::body::Body;
 use crate::cors::CorsPolicy;
 use crate::error::ApiError;
-use crate::log::{ErrorLog, RequestIds, REQUEST_ID};
+use crate::log::{Counted, RequestIds, RequestLog, RequestRecord, REQUEST_ID};
 use respond::{error_response, header_value};
 
 pub use respond::POINT_COUNT;
@@ -65,8 +66,9 @@ pub struct ServiceConfig {
     pub limits: Limits,
     /// The host's clock.
     pub clock: Arc<dyn Clock>,
-    /// The host's log, told the details of each failure on the server's side.
-    pub log: Arc<dyn ErrorLog>,
+    /// The host's log, told of every request and the details of each failure on the
+    /// server's side.
+    pub log: Arc<dyn RequestLog>,
 }
 
 /// The read API, shared by every host.
@@ -76,7 +78,7 @@ pub struct Service {
     cors: CorsPolicy,
     limits: Limits,
     clock: Arc<dyn Clock>,
-    log: Arc<dyn ErrorLog>,
+    log: Arc<dyn RequestLog>,
     request_ids: RequestIds,
     refusal: Option<ApiError>,
 }
@@ -123,7 +125,8 @@ impl Service {
 
     /// Answers one request. Never fails: errors become JSON error responses naming the
     /// request id, and a 5xx's details go to the host's log under that id. Every answer
-    /// carries the id and the CORS headers.
+    /// carries the id and the CORS headers, and is recorded in the host's log once its
+    /// body ends.
     ///
     /// The request body is read here, up to [`Limits::max_body_bytes`] (beyond: 413).
     pub async fn handle<B>(&self, request: Request<B>) -> Response<Body>
@@ -132,6 +135,7 @@ impl Service {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let request_id = self.request_ids.next();
+        let started_ms = self.clock.now_ms();
         let origin = request
             .headers()
             .get(header::ORIGIN)
@@ -152,6 +156,7 @@ impl Service {
             }
             error_response(&e, &request_id)
         });
+        let record = self.record(&request_id, &method, &path, &response);
         let mut response = response.map(|body| match body {
             // A streamed answer that breaks off is logged under the request's id too.
             Body::Stream(stream) => {
@@ -167,12 +172,57 @@ impl Service {
             }
             whole => whole,
         });
+        // A streamed answer is recorded at its end; one held whole as it is handed over.
+        response = response.map(|body| match body {
+            Body::Stream(stream) => Body::Stream(Box::pin(Counted::new(
+                stream,
+                record,
+                started_ms,
+                self.log.clone(),
+                self.clock.clone(),
+            ))),
+            whole => {
+                self.log.served(&RequestRecord {
+                    bytes: http_body::Body::size_hint(&whole).exact().unwrap_or(0),
+                    duration_ms: self.clock.now_ms() - started_ms,
+                    complete: true,
+                    ..record
+                });
+                whole
+            }
+        });
         response
             .headers_mut()
             .insert(REQUEST_ID, header_value(&request_id));
         self.cors
             .apply(origin.as_deref(), response.headers_mut(), preflight);
         response
+    }
+
+    /// The record of request `request_id` answered `response`, before its body is sent.
+    fn record(
+        &self,
+        request_id: &str,
+        method: &Method,
+        path: &str,
+        response: &Response<Body>,
+    ) -> RequestRecord {
+        let (route, dataset) = routes::describe(path);
+        RequestRecord {
+            request_id: request_id.to_owned(),
+            method: method.clone(),
+            path: path.to_owned(),
+            route,
+            dataset: dataset.map(str::to_owned),
+            status: response.status().as_u16(),
+            bytes: 0,
+            duration_ms: 0.0,
+            upstream_ms: response
+                .extensions()
+                .get::<pocaduck_edge_read::Timing>()
+                .map_or(0.0, |t| t.fetch),
+            complete: false,
+        }
     }
 
     /// The answer to a request other than a preflight: its body read, then routed.
@@ -244,11 +294,13 @@ mod tests {
     #[derive(Default)]
     struct Lines(Mutex<Vec<String>>);
 
-    impl ErrorLog for Lines {
+    impl RequestLog for Lines {
         fn failed(&self, request_id: &str, _: &Method, path: &str, error: &ApiError) {
             let line = format!("{request_id} {path} {}", error.code);
             self.0.lock().unwrap().push(line);
         }
+
+        fn served(&self, _: &RequestRecord) {}
     }
 
     fn service(log: Arc<Lines>) -> Service {

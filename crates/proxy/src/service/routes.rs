@@ -1,8 +1,8 @@
 //! The one route table of the API, and the handlers every backend shares: the listing,
-//! and reading a request's labels.
+//! health and readiness, and reading a request's labels.
 
 use bytes::Bytes;
-use http::{Method, Request};
+use http::{Method, Request, StatusCode};
 use pocaduck_edge_core::parse_label;
 use serde_json::json;
 
@@ -13,6 +13,10 @@ use crate::error::ApiError;
 /// A route of the API, whatever the method; its fields are the path's parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route<'a> {
+    /// `/healthz`
+    Health,
+    /// `/readyz`
+    Ready,
     /// `/v1/datasets`
     Datasets,
     /// `/v1/datasets/{ds}`
@@ -36,6 +40,8 @@ impl<'a> Route<'a> {
     fn parse(path: &'a str) -> Option<Self> {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         Some(match segments.as_slice() {
+            ["healthz"] => Route::Health,
+            ["readyz"] => Route::Ready,
             ["v1", "datasets"] => Route::Datasets,
             ["v1", "datasets", ds] => Route::Dataset(ds),
             ["v1", "datasets", ds, "labels"] => Route::Labels(ds),
@@ -48,6 +54,22 @@ impl<'a> Route<'a> {
             }
             _ => return None,
         })
+    }
+
+    /// The route's name in the log and metrics, and the dataset it names.
+    fn describe(&self) -> (&'static str, Option<&'a str>) {
+        match *self {
+            Route::Health => ("healthz", None),
+            Route::Ready => ("readyz", None),
+            Route::Datasets => ("datasets", None),
+            Route::Dataset(ds) => ("dataset", Some(ds)),
+            Route::Labels(ds) => ("labels", Some(ds)),
+            Route::Label(ds, _) => ("label", Some(ds)),
+            Route::LabelPoints(ds, _) => ("label_points", Some(ds)),
+            Route::LabelReply(ds, _) => ("vastdb_reply", Some(ds)),
+            Route::Points(ds) => ("points", Some(ds)),
+            Route::File(ds, _) => ("files", Some(ds)),
+        }
     }
 
     /// Whether the route answers `method`: `POST` for many labels' points, else `GET`
@@ -75,6 +97,8 @@ impl Service {
         }
         let head = method == Method::HEAD;
         let ds = match route {
+            Route::Health => return Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
+            Route::Ready => return self.readiness().await,
             Route::Datasets => return self.list_datasets().await,
             Route::Dataset(ds)
             | Route::Labels(ds)
@@ -125,8 +149,34 @@ impl Service {
                 "dataset {} is a VastDB table: it has no files",
                 v.name
             ))),
-            (_, Route::Datasets) => unreachable!("answered above"),
+            (_, Route::Health | Route::Ready | Route::Datasets) => {
+                unreachable!("answered above")
+            }
         }
+    }
+
+    /// `GET /readyz`: 200 when every dataset loads and every table answers, else 503
+    /// naming those that do not.
+    async fn readiness(&self) -> Answer {
+        let mut unready = Vec::new();
+        for d in &self.datasets {
+            if d.loaded(self.clock.as_ref()).await.is_err() {
+                unready.push(d.name.clone());
+            }
+        }
+        for v in &self.vast {
+            if v.labels().await.is_err() || v.dim_names().await.is_err() {
+                unready.push(v.name.clone());
+            }
+        }
+        Ok(if unready.is_empty() {
+            json_response(StatusCode::OK, &json!({"status": "ready"}))
+        } else {
+            json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"status": "unready", "unready": unready}),
+            )
+        })
     }
 
     /// `GET /v1/datasets`: every dataset, with its status.
@@ -206,6 +256,12 @@ pub(super) enum Many {
     Several,
 }
 
+/// The name of the route at `path` in the log and metrics (`unknown` when none), and the
+/// dataset it names.
+pub(super) fn describe(path: &str) -> (&'static str, Option<&str>) {
+    Route::parse(path).map_or(("unknown", None), |route| route.describe())
+}
+
 /// A label of the path or body.
 fn label_param(text: &str) -> Result<u64, ApiError> {
     parse_label(text).map_err(|e| ApiError::bad_label(e.to_string()))
@@ -244,6 +300,8 @@ mod tests {
             ("/v1/datasets/d/labels/7/points/x", None),
             ("/v1", None),
             ("/", None),
+            ("/healthz", Some(Route::Health)),
+            ("/readyz", Some(Route::Ready)),
         ];
         for (path, route) in cases {
             assert_eq!(Route::parse(path), route, "{path}");
@@ -253,6 +311,12 @@ mod tests {
         let labels = Route::Labels("d");
         assert!(labels.allows(&Method::GET) && labels.allows(&Method::HEAD));
         assert!(!labels.allows(&Method::POST) && !labels.allows(&Method::DELETE));
+        assert_eq!(
+            describe("/v1/datasets/d/labels/7/points"),
+            ("label_points", Some("d"))
+        );
+        assert_eq!(describe("/v1/datasets/d/files/a/b"), ("files", Some("d")));
+        assert_eq!(describe("/nothing/here"), ("unknown", None));
     }
 
     #[test]

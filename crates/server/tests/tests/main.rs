@@ -7,7 +7,9 @@
 mod api;
 mod app;
 mod common;
+mod connections;
 mod import;
+mod observe;
 mod query;
 mod serve;
 mod vastdb;
