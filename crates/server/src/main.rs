@@ -50,7 +50,7 @@ enum Command {
         /// Most labels in one POST.
         #[arg(long, default_value_t = Limits::default().max_labels)]
         max_labels: usize,
-        /// Most points in one answer that is held whole (npy and JSON; Parquet from a VastDB table).
+        /// Most points in one answer that is held whole (npy and JSON with a bbox; npy, JSON and Parquet from a VastDB table).
         #[arg(long, default_value_t = Limits::default().max_points)]
         max_points: u64,
         /// A VastDB table to serve as a dataset.

@@ -37,8 +37,8 @@ pub use vast::{REPLY_SCHEMA, REPLY_SUB_SPLITS, VASTDB_REPLY};
 pub struct Limits {
     /// Labels in one `POST …/points`.
     pub max_labels: usize,
-    /// Points in one answer that must be held whole (npy and JSON; Parquet from a VastDB
-    /// table); streamed answers have no such limit.
+    /// Points in one answer that must be held whole (npy and JSON filtered by a `bbox`;
+    /// npy, JSON and Parquet from a VastDB table); streamed answers have no such limit.
     pub max_points: u64,
     /// Bytes of a request body.
     pub max_body_bytes: usize,
