@@ -61,7 +61,9 @@ before(async () => {
   await run(load, { env });
   // The native server over the same dataset and table, to answer as the Worker must.
   const table = ["--vastdb-endpoint", emulator.url, "--vastdb-bucket", "pocaduck", "--vastdb-schema", "worker", "--vastdb-table", "vast"];
-  native = await serve(["--data", sample, ...table], { env: { ...env, RUST_LOG: "warn" } });
+  // The conformance runs below block this process's event loop for minutes (spawnSync), so
+  // fetch's pooled connections to the native server must outlive that idle time.
+  native = await serve(["--data", sample, ...table, "--header-timeout", "1800"], { env: { ...env, RUST_LOG: "warn" } });
   worker = await startWorker({ vars: vars(), seed: { [SAMPLE]: sample } });
 });
 
