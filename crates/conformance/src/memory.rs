@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use pocaduck_edge_proxy::{ApiError, ErrorLog};
+use pocaduck_edge_proxy::{ApiError, RequestLog, RequestRecord};
 use pocaduck_edge_read::{Clock, RangeStore, StoreError};
 
 use crate::api::ServerLog;
@@ -130,7 +130,10 @@ impl CapturedLog {
     }
 }
 
-impl ErrorLog for CapturedLog {
+impl RequestLog for CapturedLog {
+    /// Only failures are captured: the checks look up a failure by its request id.
+    fn served(&self, _: &RequestRecord) {}
+
     fn failed(&self, request_id: &str, method: &http::Method, path: &str, error: &ApiError) {
         let line = format!(
             "request failed request_id={request_id} method={method} path={path} status={} code={} detail={}",

@@ -26,6 +26,6 @@ pub mod service;
 pub use access::{Access, AccessConfig, AccessError};
 pub use body::Body;
 pub use error::ApiError;
-pub use log::ErrorLog;
+pub use log::{RequestLog, RequestRecord};
 pub use pocaduck_edge_read::{Clock, RangeStore, StoreError};
 pub use service::{Limits, Service, ServiceConfig};

@@ -1,22 +1,123 @@
-//! What the service tells the host's log: each failure on the server's side with its
-//! details, under the request id that the client's answer names (`x-request-id`, and
-//! `request_id` in an error body), so an operator can find one from the other.
+//! What the service tells the host's log: one record of each request served, and each
+//! failure on the server's side with its details, under the request id that the client's
+//! answer names (`x-request-id`, and `request_id` in an error body), so an operator can
+//! find one from the other. A record names the path alone: never the query (which may
+//! carry a signature) or a header (which may carry a token).
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use bytes::Bytes;
+use futures::Stream;
 use http::Method;
-use pocaduck_edge_read::MaybeSend;
+use pocaduck_edge_read::{Clock, MaybeSend};
 
+use crate::body::ChunkStream;
 use crate::error::ApiError;
 
 /// The header naming the request in every answer.
 pub const REQUEST_ID: &str = "x-request-id";
 
 /// The host's log (`tracing` natively, `console` on the Worker).
-pub trait ErrorLog: MaybeSend {
+pub trait RequestLog: MaybeSend {
     /// Request `request_id` (`method path`) failed with `error`: a 5xx, whose
     /// [`ApiError::detail`] the client was not told, or a streamed answer that broke off.
     fn failed(&self, request_id: &str, method: &Method, path: &str, error: &ApiError);
+
+    /// Request `record.request_id` was served: once its answer's body has ended (sent
+    /// whole, broken off, or dropped by a client gone away).
+    fn served(&self, record: &RequestRecord);
+}
+
+/// One request as served, for the host's log and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    /// The id its answer names.
+    pub request_id: String,
+    /// Its method.
+    pub method: Method,
+    /// Its path, without the query.
+    pub path: String,
+    /// The route it took (`points`, `label`, `files`, …; `unknown` for no route).
+    pub route: &'static str,
+    /// The dataset it named, if any.
+    pub dataset: Option<String>,
+    /// The answer's status.
+    pub status: u16,
+    /// The body bytes handed to the host.
+    pub bytes: u64,
+    /// Milliseconds from the request to its answer's end.
+    pub duration_ms: f64,
+    /// Milliseconds spent waiting on stores or VastDB (for a streamed answer, up to its
+    /// first piece).
+    pub upstream_ms: f64,
+    /// Whether the body went out to its end (false: broken off, or dropped unfinished).
+    pub complete: bool,
+}
+
+/// A streamed body that counts its bytes and records the request once it ends or is
+/// dropped.
+pub(crate) struct Counted {
+    stream: ChunkStream,
+    record: Option<RequestRecord>,
+    started_ms: f64,
+    log: Arc<dyn RequestLog>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Counted {
+    /// `stream`, to record as `record` (its bytes counted from 0) in `log` once it ends.
+    pub(crate) fn new(
+        stream: ChunkStream,
+        record: RequestRecord,
+        started_ms: f64,
+        log: Arc<dyn RequestLog>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            stream,
+            record: Some(record),
+            started_ms,
+            log,
+            clock,
+        }
+    }
+
+    /// Records the request, once.
+    fn record(&mut self, complete: bool) {
+        if let Some(mut record) = self.record.take() {
+            record.complete = complete;
+            record.duration_ms = self.clock.now_ms() - self.started_ms;
+            self.log.served(&record);
+        }
+    }
+}
+
+impl Stream for Counted {
+    type Item = Result<Bytes, ApiError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let next = self.stream.as_mut().poll_next(cx);
+        match &next {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(record) = self.record.as_mut() {
+                    record.bytes += chunk.len() as u64;
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.record(false),
+            Poll::Ready(None) => self.record(true),
+            Poll::Pending => {}
+        }
+        next
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.record(false);
+    }
 }
 
 /// Request ids: a per-service seed (from the clock at start) and a counter, hashed into 16

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use pocaduck_edge_read::{ByteStream, Upstream, UpstreamError, UpstreamResponse};
+use pocaduck_edge_read::{ByteStream, Task, Upstream, UpstreamError, UpstreamResponse};
 use thread_local::ThreadLocal;
 
 use crate::error::{Error, Result};
@@ -78,5 +78,16 @@ impl Upstream for HttpUpstream {
 
     async fn sleep(&self, ms: u64) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    /// Spawns `task` on the runtime of the calling thread, if it runs in one.
+    fn spawn(&self, task: Task) -> Option<Task> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(task);
+                None
+            }
+            Err(_) => Some(task),
+        }
     }
 }

@@ -30,6 +30,6 @@ pub use dataset::{Dataset, Loaded};
 pub use error::ReadError;
 pub use store::{dataset_name, Clock, MaybeSend, RangeStore, StoreError};
 pub use timing::Timing;
-pub use upstream::{ByteStream, HostBody, PassOn, Upstream, UpstreamError, UpstreamResponse};
+pub use upstream::{ByteStream, HostBody, PassOn, Task, Upstream, UpstreamError, UpstreamResponse};
 pub use vast::{Layout, VastConfig, VastSource};
 pub use vast_client::VastClient;

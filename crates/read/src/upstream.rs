@@ -26,6 +26,13 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, UpstreamError>> + 
 #[cfg(target_arch = "wasm32")]
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, UpstreamError>> + 'static>>;
 
+/// Work a host runs in the background, beside its requests.
+#[cfg(not(target_arch = "wasm32"))]
+pub type Task = Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+/// Work a host runs in the background, beside its requests.
+#[cfg(target_arch = "wasm32")]
+pub type Task = Pin<Box<dyn std::future::Future<Output = ()> + 'static>>;
+
 /// An upstream reply whose body has not been read yet.
 pub type UpstreamResponse = http::Response<ByteStream>;
 
@@ -53,4 +60,11 @@ pub trait Upstream: MaybeSend {
 
     /// Waits `ms` milliseconds (between retries).
     async fn sleep(&self, ms: u64);
+
+    /// Runs `task` to its end in the background, beside the requests (a refresh of a cached
+    /// list, the rollback of a transaction whose reader was dropped before its end), or
+    /// hands it back when the host cannot: the caller then runs it itself or leaves it.
+    fn spawn(&self, task: Task) -> Option<Task> {
+        Some(task)
+    }
 }

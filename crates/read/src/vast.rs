@@ -6,7 +6,8 @@
 //! client that de-frames it itself. The table layouts are `pocaduck-edge-core`'s
 //! [`point_table`](pocaduck_edge_core::point_table).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
@@ -26,13 +27,13 @@ use pocaduck_edge_vastdb::{
 use crate::error::ReadError;
 use crate::store::Clock;
 use crate::timing::Timing;
-use crate::upstream::{ByteStream, HostBody, Upstream};
+use crate::upstream::{ByteStream, HostBody, Task, Upstream};
 use crate::vast_client::{QueryRun, VastClient};
 
 pub use pocaduck_edge_core::point_table::Layout;
 
-/// Milliseconds a table's label list is reused before it is read again.
-const LABELS_TTL_MS: f64 = 60_000.0;
+/// Seconds a table's label list is served before it is read again, unless configured.
+pub const DEFAULT_LABELS_TTL_SECS: u64 = 60;
 
 /// The table read unless another is named (PoCADuck's default).
 pub const DEFAULT_TABLE: &str = "point_clouds";
@@ -48,6 +49,9 @@ pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 30;
 /// anyway, so fewer, larger replies cost them no memory and save a round trip (and a re-scan)
 /// per page.
 pub const WHOLE_LABEL_PAGE_FACTOR: u64 = 16;
+
+/// Labels one query of several labels' points names (`label IN (…)`).
+pub const LABELS_PER_QUERY: usize = 1000;
 
 /// Retries of a request answered `503 SlowDown` or cut mid-reply, unless configured.
 pub const DEFAULT_MAX_RETRIES: u32 = 5;
@@ -192,8 +196,12 @@ pub struct VastSource {
     client: Arc<VastClient>,
     schema: Mutex<Option<SchemaRef>>,
     labels: Mutex<Option<(Arc<Vec<u64>>, f64)>>,
+    /// Milliseconds the label list is served before it is read again.
+    labels_ttl_ms: f64,
     /// Held while the label list is read.
     reading_labels: futures::lock::Mutex<()>,
+    /// Set while a stale label list is read again in the background.
+    refreshing_labels: AtomicBool,
 }
 
 impl VastSource {
@@ -217,8 +225,16 @@ impl VastSource {
             client: Arc::new(client),
             schema: Mutex::new(None),
             labels: Mutex::new(None),
+            labels_ttl_ms: DEFAULT_LABELS_TTL_SECS as f64 * 1000.0,
             reading_labels: futures::lock::Mutex::new(()),
+            refreshing_labels: AtomicBool::new(false),
         }
+    }
+
+    /// The source, serving its label list `secs` seconds before reading it again.
+    pub fn with_labels_ttl_secs(mut self, secs: u64) -> Self {
+        self.labels_ttl_ms = secs as f64 * 1000.0;
+        self
     }
 
     /// The table layout.
@@ -285,10 +301,16 @@ impl VastSource {
         let schema = self.schema().await?;
         let txid = self.client.begin(timing).await?;
         let settings = self.settings();
-        Ok(self
+        match self
             .client
-            .query(txid, &self.config.table, &schema, columns, filter, settings)?
-            .committing())
+            .query(txid, &self.config.table, &schema, columns, filter, settings)
+        {
+            Ok(run) => Ok(run.committing()),
+            Err(e) => {
+                let _ = self.client.rollback(txid, timing).await;
+                Err(e)
+            }
+        }
     }
 
     /// How every query of the table is split and paged.
@@ -345,7 +367,7 @@ impl VastSource {
         let request = cursor.next_request(txid).expect("a page is left");
         let end = PageEnd {
             client: self.client.clone(),
-            txid,
+            txid: Some(txid),
         };
         match self.client.send_passing_on(&request, timing).await {
             Ok(response) => Ok(ReplyPage {
@@ -362,17 +384,37 @@ impl VastSource {
         }
     }
 
-    /// All labels of the table, ascending (read once a minute at most). One read at a time:
-    /// callers that find the list missing or stale while it is being read wait for that read
-    /// rather than scan the table again.
+    /// All labels of the table, ascending. The list is read once, then served as it is:
+    /// the first request to find it older than its time to live has it read again in the
+    /// background (through the host's [`Upstream::spawn`]; inline where the host cannot), and
+    /// the list goes on being served meanwhile, and while reading it fails. Only the first
+    /// reading is waited for: callers that find no list wait for that one reading rather than
+    /// scan the table again.
     pub async fn labels(self: &Arc<Self>) -> Result<Arc<Vec<u64>>, ReadError> {
-        if let Some(labels) = self.fresh_labels() {
+        if let Some((labels, fresh)) = self.cached_labels() {
+            if !fresh && !self.refreshing_labels.swap(true, Ordering::AcqRel) {
+                let source = Arc::clone(self);
+                let refresh: Task = Box::pin(async move {
+                    // On failure the list stays as it is; the next request tries again.
+                    let _ = source.read_labels().await;
+                    source.refreshing_labels.store(false, Ordering::Release);
+                });
+                if let Some(inline) = self.client.spawn(refresh) {
+                    inline.await;
+                    return Ok(self.cached_labels().map_or(labels, |(l, _)| l));
+                }
+            }
             return Ok(labels);
         }
         let _reading = self.reading_labels.lock().await;
-        if let Some(labels) = self.fresh_labels() {
+        if let Some((labels, _)) = self.cached_labels() {
             return Ok(labels);
         }
+        self.read_labels().await
+    }
+
+    /// Reads the label list (a scan of the label column) and keeps it.
+    async fn read_labels(&self) -> Result<Arc<Vec<u64>>, ReadError> {
         let mut timing = Timing::default();
         let mut run = self.select(&["label"], &Filter::all(), &mut timing).await?;
         let mut labels = Vec::new();
@@ -387,10 +429,11 @@ impl VastSource {
         Ok(labels)
     }
 
-    /// The label list, when it was read less than a minute ago.
-    fn fresh_labels(&self) -> Option<Arc<Vec<u64>>> {
+    /// The label list when it has been read, and whether it is within its time to live.
+    fn cached_labels(&self) -> Option<(Arc<Vec<u64>>, bool)> {
         let (labels, at) = self.labels.lock().expect("labels lock").clone()?;
-        (self.client.clock().now_ms() - at < LABELS_TTL_MS).then_some(labels)
+        let fresh = self.client.clock().now_ms() - at < self.labels_ttl_ms;
+        Some((labels, fresh))
     }
 
     /// Whether `label` is in the table.
@@ -440,6 +483,52 @@ impl VastSource {
         })
     }
 
+    /// The points of each of `labels` (distinct), read by one query per
+    /// [`LABELS_PER_QUERY`] labels (`label IN (…)`) rather than one per label: each label's
+    /// points whole (in stored order; de-duplicated and sorted for the PoCADuck layout).
+    /// Fails as too large once more than `max_rows` rows have arrived, before holding more.
+    pub async fn points_of(
+        self: &Arc<Self>,
+        labels: &[u64],
+        max_rows: u64,
+        timing: &mut Timing,
+    ) -> Result<HashMap<u64, PointCloud>, ReadError> {
+        let schema = self.schema().await?;
+        let mut columns = vec!["label".to_owned()];
+        columns.extend(point_columns(&schema, self.config.layout));
+        let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let mut rows: HashMap<u64, Vec<RecordBatch>> = HashMap::new();
+        let mut held = 0u64;
+        for batch in labels.chunks(LABELS_PER_QUERY) {
+            let filter = Filter::all().and_any("label", batch.iter().map(|&l| Condition::eq(l)));
+            let mut run = self.select(&columns, &filter, timing).await?;
+            while let Some(batch) = run.next(timing).await? {
+                held += batch.num_rows() as u64;
+                if held > max_rows {
+                    return Err(ReadError::TooLarge {
+                        message: format!("the labels hold more than {max_rows} rows"),
+                    });
+                }
+                for (label, run) in label_runs(&batch)? {
+                    rows.entry(label).or_default().push(run);
+                }
+            }
+        }
+        let dims = self.config.dims;
+        labels
+            .iter()
+            .map(|&label| {
+                let batches = rows.remove(&label).unwrap_or_default();
+                let cloud = match self.config.layout {
+                    Layout::Columnar => columnar_cloud(&batches, dims).map(|(cloud, _)| cloud),
+                    Layout::Pocaduck => pocaduck_cloud(&batches, dims),
+                }
+                .map_err(|e| ReadError::upstream(format!("the rows of label {label}: {e}")))?;
+                Ok((label, cloud))
+            })
+            .collect()
+    }
+
     /// PoCADuck block ids of `label` with their point counts (none in the columnar layout).
     pub async fn blocks(
         self: &Arc<Self>,
@@ -487,6 +576,23 @@ fn label_filter(label: u64) -> Filter {
     Filter::all().and("label", Condition::eq(label))
 }
 
+/// The runs of rows of one label in `batch` (its first column the label), each without the
+/// label column: slices of the batch, not copies.
+fn label_runs(batch: &RecordBatch) -> Result<Vec<(u64, RecordBatch)>, ReadError> {
+    let labels = label_values(batch)?;
+    let points: Vec<usize> = (1..batch.num_columns()).collect();
+    let points = batch.project(&points).map_err(ReadError::internal)?;
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for end in 1..=labels.len() {
+        if end == labels.len() || labels[end] != labels[start] {
+            runs.push((labels[start], points.slice(start, end - start)));
+            start = end;
+        }
+    }
+    Ok(runs)
+}
+
 fn label_values(batch: &RecordBatch) -> Result<Vec<u64>, ReadError> {
     let column = batch.column(0);
     match column.data_type() {
@@ -517,18 +623,28 @@ pub struct ReplyPage {
     pub end: PageEnd,
 }
 
-/// The transaction of a [`ReplyPage`], to close once its body is read.
+/// The transaction of a [`ReplyPage`], to close once its body is read; dropped without
+/// [`PageEnd::run`] (a client gone mid-page), it rolls back in the background.
 pub struct PageEnd {
     client: Arc<VastClient>,
-    txid: u64,
+    txid: Option<u64>,
 }
 
 impl PageEnd {
     /// Rolls the page's transaction back: it only read.
-    pub async fn run(self) -> Result<(), ReadError> {
-        self.client
-            .rollback(self.txid, &mut Timing::default())
-            .await
+    pub async fn run(mut self) -> Result<(), ReadError> {
+        match self.txid.take() {
+            Some(txid) => self.client.rollback(txid, &mut Timing::default()).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for PageEnd {
+    fn drop(&mut self) {
+        if let Some(txid) = self.txid.take() {
+            self.client.roll_back_later(txid);
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use pocaduck_edge_vastdb::{
 use crate::error::ReadError;
 use crate::store::Clock;
 use crate::timing::Timing;
-use crate::upstream::{ByteStream, PassOn, Upstream, UpstreamError, UpstreamResponse};
+use crate::upstream::{ByteStream, PassOn, Task, Upstream, UpstreamError, UpstreamResponse};
 
 /// Bytes of an upstream error body read for its message.
 const ERROR_BODY_BYTES: usize = 64 << 10;
@@ -185,6 +185,23 @@ impl VastClient {
             .map(drop)
     }
 
+    /// Runs `task` in the background through the host's [`Upstream::spawn`], or hands it
+    /// back when the host cannot.
+    pub fn spawn(&self, task: Task) -> Option<Task> {
+        self.upstream.spawn(task)
+    }
+
+    /// Rolls transaction `txid` back in the background: for a reader dropped before its
+    /// end, which cannot wait. Where the host cannot run it, VastDB ends the transaction at
+    /// its own timeout.
+    pub fn roll_back_later(self: &Arc<Self>, txid: u64) {
+        let client = Arc::clone(self);
+        let unrun = self.spawn(Box::pin(async move {
+            let _ = client.rollback(txid, &mut Timing::default()).await;
+        }));
+        drop(unrun);
+    }
+
     /// The columns of `table` (in transaction `txid`).
     pub async fn columns(
         &self,
@@ -310,7 +327,9 @@ async fn read_prefix(mut body: ByteStream, limit: usize) -> Bytes {
 }
 
 /// One query being read: requests re-sent until every sub-split is done, replies de-framed
-/// as they arrive, a reply cut mid-way re-sent from the last complete round (bounded).
+/// as they arrive, a reply cut mid-way re-sent from the last complete round (bounded). A
+/// [`QueryRun::committing`] run dropped before its end (an error, a client gone) rolls its
+/// transaction back in the background.
 pub struct QueryRun {
     client: Arc<VastClient>,
     txid: u64,
@@ -325,6 +344,14 @@ pub struct QueryRun {
     cuts: u32,
     done: bool,
     commit_at_end: bool,
+}
+
+impl Drop for QueryRun {
+    fn drop(&mut self) {
+        if self.commit_at_end && !self.done {
+            self.client.roll_back_later(self.txid);
+        }
+    }
 }
 
 impl QueryRun {

@@ -5,6 +5,10 @@
 //! VastDB table of a [`ServeOptions`]) as an [`axum::Router`], with the static site beside
 //! it when the options name one; [`serve::serve`] listens and runs it.
 
+mod connections;
+mod metrics;
 pub mod serve;
+
+pub use connections::{ConnectionFlags, ConnectionLimits};
 
 pub use serve::{app, ServeOptions, VastOptions};

@@ -56,7 +56,7 @@ enum Command {
         /// Most labels in one POST.
         #[arg(long, default_value_t = Limits::default().max_labels)]
         max_labels: usize,
-        /// Most points in one answer that is held whole (npy and JSON; Parquet from a VastDB table).
+        /// Most points in one answer that is held whole (npy and JSON with a bbox; npy, JSON and Parquet from a VastDB table).
         #[arg(long, default_value_t = Limits::default().max_points)]
         max_points: u64,
         /// A VastDB table to serve as a dataset.
@@ -73,6 +73,9 @@ enum Command {
         /// by default).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
+        /// Bounds on connections, requests and the shutdown.
+        #[command(flatten)]
+        connections: Box<pocaduck_edge::ConnectionFlags>,
     },
     /// Import a PoCADuck dataset (raw `worker_*` or `optimized/` layout) into the edge layout.
     Import {
@@ -257,6 +260,8 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a log file gets plain `key=value` lines.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Serve {
@@ -270,6 +275,7 @@ fn main() -> anyhow::Result<()> {
             vastdb_emulator,
             www,
             threads,
+            connections,
         } => {
             if let Some(dir) = &www {
                 anyhow::ensure!(
@@ -313,6 +319,7 @@ fn main() -> anyhow::Result<()> {
                     || std::thread::available_parallelism().map_or(1, usize::from),
                     usize::from,
                 ),
+                connections: connections.limits(),
             })
         }
         Command::Access { command } => access::run(command),

@@ -12,15 +12,19 @@ use axum::response::Response;
 use axum::routing::any;
 use pocaduck_edge_proxy::cors::CorsPolicy;
 use pocaduck_edge_proxy::{
-    Access, AccessConfig, ApiError, ErrorLog, Limits, RangeStore, Service, ServiceConfig,
+    Access, AccessConfig, ApiError, Limits, RangeStore, RequestLog, RequestRecord, Service,
+    ServiceConfig,
 };
 use pocaduck_edge_read::vast::{
-    TableSetting, TableSettings, VastSource, DEFAULT_DIMS, DEFAULT_LAYOUT, DEFAULT_LIMIT_ROWS,
-    DEFAULT_READ_TIMEOUT_SECS, DEFAULT_TABLE,
+    TableSetting, TableSettings, VastSource, DEFAULT_DIMS, DEFAULT_LABELS_TTL_SECS, DEFAULT_LAYOUT,
+    DEFAULT_LIMIT_ROWS, DEFAULT_READ_TIMEOUT_SECS, DEFAULT_TABLE,
 };
 
 use pocaduck_edge_query::store::{open_for_serving, SystemClock};
 use pocaduck_edge_query::upstream::HttpUpstream;
+
+use crate::connections::{self, ConnectionLimits};
+use crate::metrics::{self, Metrics};
 
 /// What to serve and where.
 pub struct ServeOptions {
@@ -41,6 +45,8 @@ pub struct ServeOptions {
     pub www: Option<PathBuf>,
     /// Threads serving connections, each with a runtime of its own.
     pub threads: usize,
+    /// Bounds on connections and requests, and the shutdown's.
+    pub connections: ConnectionLimits,
 }
 
 /// A VastDB table to serve (the seed's `StorageConfig` names, on the command line).
@@ -88,6 +94,10 @@ pub struct VastOptions {
     /// proxy holds about one reply's rows at a time.
     #[arg(long = "vastdb-limit-rows", default_value_t = DEFAULT_LIMIT_ROWS)]
     pub limit_rows: u64,
+    /// Seconds the table's label list is served before it is read again (in the
+    /// background, while the list goes on being served).
+    #[arg(long = "vastdb-labels-ttl", value_name = "SECS", default_value_t = DEFAULT_LABELS_TTL_SECS)]
+    pub labels_ttl_secs: u64,
 }
 
 impl VastOptions {
@@ -124,17 +134,16 @@ impl VastOptions {
         })?;
         let upstream = HttpUpstream::new(Duration::from_secs(checked.read_timeout_secs))?;
         let name = self.name.clone().unwrap_or(checked.table_name);
-        Ok(Some(VastSource::new(
-            name,
-            checked.config,
-            Arc::new(upstream),
-            clock,
-        )))
+        Ok(Some(
+            VastSource::new(name, checked.config, Arc::new(upstream), clock)
+                .with_labels_ttl_secs(self.labels_ttl_secs),
+        ))
     }
 }
 
-/// Builds the service over the datasets (names must be distinct).
-pub fn service(options: &ServeOptions) -> anyhow::Result<Arc<Service>> {
+/// Builds the service over the datasets (names must be distinct), counting its requests in
+/// `metrics`.
+fn service(options: &ServeOptions, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Service>> {
     let mut datasets: Vec<(String, Arc<dyn RangeStore>)> = Vec::new();
     for location in &options.data {
         let (name, store) = open_for_serving(location)?;
@@ -168,7 +177,7 @@ pub fn service(options: &ServeOptions) -> anyhow::Result<Arc<Service>> {
         access,
         limits: options.limits.clone(),
         clock,
-        log: Arc::new(TracingLog),
+        log: Arc::new(TracingLog { metrics }),
     })))
 }
 
@@ -193,7 +202,12 @@ fn access(options: &ServeOptions, served: &[&str]) -> anyhow::Result<Access> {
 /// on one thread, never handed between threads chunk by chunk.
 pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let threads = options.threads.max(1);
-    let app = app(&options)?;
+    let metrics = Metrics::new();
+    let app = router(
+        service(&options, metrics.clone())?,
+        &options,
+        metrics.clone(),
+    );
     let listener = std::net::TcpListener::bind(options.addr)
         .with_context(|| format!("binding {}", options.addr))?;
     listener.set_nonblocking(true)?;
@@ -203,13 +217,14 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
         tracing::warn!(%addr, "no --access configuration: every dataset is public");
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shared = connections::Shared::new(options.connections.clone(), metrics.connections.clone());
     let workers = (1..threads)
         .map(|i| {
             let listener = listener.try_clone()?;
-            let (app, stopped) = (app.clone(), stopped.clone());
+            let (app, shared, stopped) = (app.clone(), shared.clone(), stopped.clone());
             std::thread::Builder::new()
                 .name(format!("serve-{i}"))
-                .spawn(move || run(listener, app, until(stopped)))
+                .spawn(move || run(listener, app, shared, until(stopped)))
                 .context("starting a server thread")
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -222,7 +237,7 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
             "the viewer: open http://{addr}/ in a browser"
         );
     }
-    let served = run(listener, app, async move {
+    let served = run(listener, app, shared, async move {
         shutdown().await;
         let _ = stop.send(true);
     });
@@ -239,28 +254,40 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
 /// Everything [`serve`] mounts, without a socket: a test or another host hands it requests
 /// (it is a `tower::Service`). `options.addr` and `options.threads` are [`serve`]'s alone.
 pub fn app(options: &ServeOptions) -> anyhow::Result<axum::Router> {
-    Ok(router(service(options)?, options))
+    let metrics = Metrics::new();
+    Ok(router(service(options, metrics.clone())?, options, metrics))
 }
 
-/// The routes: `service` as the API, and the site when `options` names one.
-pub fn router(service: Arc<Service>, options: &ServeOptions) -> axum::Router {
+/// The routes: `service` as the API, the site when `options` names one, and `metrics` at
+/// `/metrics`.
+fn router(service: Arc<Service>, options: &ServeOptions, metrics: Arc<Metrics>) -> axum::Router {
     let api = |State(service): State<Arc<Service>>, request: Request| handle(service, request);
-    match &options.www {
+    let exposition = move || {
+        let text = metrics.text();
+        async move { ([(http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text) }
+    };
+    let routes = match &options.www {
         // `/v1` and below go to the API; everything else is a file of the site.
         Some(dir) => axum::Router::new()
+            .route("/healthz", any(api))
+            .route("/readyz", any(api))
             .route("/v1", any(api))
             .route("/v1/", any(api))
             .route("/v1/{*rest}", any(api))
             .fallback_service(static_site(dir)),
         None => axum::Router::new().fallback(api),
-    }
-    .with_state(service)
+    };
+    routes
+        .route("/metrics", axum::routing::get(exposition))
+        .with_state(service)
 }
 
-/// Serves `app` on this thread until `stop` resolves, then lets open requests finish.
+/// Serves `app` on this thread until `stop` resolves, then lets open requests finish
+/// (within the shutdown bound of `shared`'s limits).
 fn run(
     listener: std::net::TcpListener,
     app: axum::Router,
+    shared: connections::Shared,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -268,14 +295,7 @@ fn run(
         .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        // Streamed answers go out in several writes: without TCP_NODELAY a small one waits
-        // for the client's delayed ACK (up to 40 ms).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-            let _ = stream.set_nodelay(true);
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await?;
+        connections::serve(listener, app, shared, stop).await;
         Ok(())
     })
 }
@@ -312,11 +332,33 @@ async fn handle(service: Arc<Service>, request: Request) -> Response {
     service.handle(request).await.map(AxumBody::new)
 }
 
-/// The service's log: `tracing`, at error level.
-struct TracingLog;
+/// The service's log: `tracing`, a line per request at info level and failures at error
+/// level; and the metrics of both.
+struct TracingLog {
+    metrics: Arc<Metrics>,
+}
 
-impl ErrorLog for TracingLog {
+impl RequestLog for TracingLog {
+    fn served(&self, r: &RequestRecord) {
+        self.metrics.served(r);
+        tracing::info!(
+            target: "request",
+            request_id = r.request_id,
+            method = %r.method,
+            path = r.path,
+            route = r.route,
+            dataset = r.dataset.as_deref().unwrap_or("-"),
+            status = r.status,
+            bytes = r.bytes,
+            duration_ms = format_args!("{:.3}", r.duration_ms),
+            upstream_ms = format_args!("{:.3}", r.upstream_ms),
+            complete = r.complete,
+            "served"
+        );
+    }
+
     fn failed(&self, request_id: &str, method: &http::Method, path: &str, error: &ApiError) {
+        self.metrics.failed(error);
         tracing::error!(
             request_id,
             %method,

@@ -54,8 +54,8 @@ pub async fn cors_allows_the_configured_origin_without_preflight(api: &Api<'_>, 
 }
 
 /// Past the host's `limits` (which `origin` may read from): a `POST` of more labels, an
-/// answer held whole of more points (npy; a level of detail under the limit is fine, and
-/// Arrow and Parquet stream any size), a body of more bytes are 413, naming the limit; the
+/// answer held whole of more points (npy with a `bbox`, whose count is not known first; a
+/// level of detail under the limit is fine, and Arrow and Parquet stream any size), a body of more bytes are 413, naming the limit; the
 /// last like any error, with a request id and CORS. Needs more labels than the limit and a
 /// label of more points.
 pub async fn limits_answer_413_naming_the_limit(api: &Api<'_>, limits: &Limits, origin: &str) {
@@ -83,7 +83,12 @@ pub async fn limits_answer_413_naming_the_limit(api: &Api<'_>, limits: &Limits, 
     // Parquet (and a level of detail under the limit is fine in any format).
     let (big, n) = api.biggest_label().await;
     assert!(n > limits.max_points, "label {big} has {n} points");
-    let r = api.points(big, "format=npy").await;
+    let r = api
+        .points(
+            big,
+            "format=npy&bbox=-4611686018427387904,4611686018427387904",
+        )
+        .await;
     assert_eq!(r.status(), 413);
     let named = format!("{} points", limits.max_points);
     assert!(text(&r).contains(&named), "{}", text(&r));

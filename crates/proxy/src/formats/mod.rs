@@ -5,9 +5,11 @@
 //! `shape=columns`, one integer column per dim as stored ([`ColumnsEncoder`]).
 
 mod arrow_stream;
+mod counted;
 mod parquet_file;
 
 pub use arrow_stream::{ArrowEncoder, ColumnsEncoder, CLOUD_BATCH_ROWS};
+pub use counted::{JsonEncoder, NpyEncoder};
 pub use parquet_file::{parquet, ParquetEncoder};
 
 use std::collections::HashMap;
@@ -45,38 +47,26 @@ fn internal(e: impl std::fmt::Display) -> FormatError {
 
 /// One label's points as a NumPy `.npy` file, `(N, D)` little-endian int64.
 pub fn npy(cloud: &PointCloud) -> Bytes {
-    let mut header = format!(
-        "{{'descr': '<i8', 'fortran_order': False, 'shape': ({}, {}), }}",
-        cloud.len(),
-        cloud.dims()
-    );
-    // Magic (6) + version (2) + length (2) + header, padded with spaces to a multiple of 64, ending in \n.
-    let unpadded = 10 + header.len() + 1;
-    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
-    header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + cloud.values().len() * 8);
-    out.extend_from_slice(b"\x93NUMPY\x01\x00");
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
+    let mut out = counted::npy_header(cloud.len() as u64, cloud.dims());
+    out.reserve(cloud.values().len() * 8);
     for v in cloud.values() {
         out.extend_from_slice(&v.to_le_bytes());
     }
     Bytes::from(out)
 }
 
-/// One label as JSON: `{"label": "…", "dims": D, "count": N, "points": [[…], …]}`.
-pub fn json_label(label: u64, cloud: &PointCloud) -> serde_json::Value {
-    let points: Vec<&[i64]> = cloud.rows().collect();
-    serde_json::json!({"label": label.to_string(), "dims": cloud.dims(), "count": cloud.len(), "points": points})
-}
-
-/// Several labels as JSON: `{"dims": D, "labels": [<json_label>, …]}`.
-pub fn json_many(dims: usize, labels: &[(u64, PointCloud)]) -> Bytes {
-    let items: Vec<serde_json::Value> = labels.iter().map(|(l, c)| json_label(*l, c)).collect();
-    Bytes::from(
-        serde_json::to_vec(&serde_json::json!({"dims": dims, "labels": items}))
-            .expect("JSON values serialise"),
-    )
+/// Labels as JSON, whole: one label's `{"count": N, "dims": D, "label": "…", "points":
+/// [[…], …]}`, or, when `many`, `{"dims": D, "labels": [<one label's object>, …]}`.
+pub fn json(dims: usize, labels: &[(u64, PointCloud)], many: bool) -> Result<Bytes, FormatError> {
+    let counts = labels.iter().map(|(l, c)| (*l, c.len() as u64)).collect();
+    let mut encoder = JsonEncoder::new(dims, counts, many);
+    let mut out = encoder.take().to_vec();
+    for (label, cloud) in labels {
+        encoder.push(*label, cloud)?;
+        out.extend_from_slice(&encoder.take());
+    }
+    out.extend_from_slice(&encoder.finish()?);
+    Ok(Bytes::from(out))
 }
 
 /// Answers of at most this many points are compressed at [`SMALL_ANSWER_ZSTD_LEVEL`]: they

@@ -19,7 +19,7 @@ use super::respond::{json_response, set_point_count, set_timing, streamed};
 use super::routes::Many;
 use super::{Answer, Service};
 use crate::error::ApiError;
-use crate::formats::{self, ArrowEncoder, ColumnsEncoder, ParquetEncoder};
+use crate::formats::{self, ArrowEncoder, ColumnsEncoder, JsonEncoder, NpyEncoder, ParquetEncoder};
 use crate::options::{labels_options, points_options, Format, PointsOptions, Shape};
 
 /// Stored bytes per piece of a label (whole row groups, or one bigger row group), encoded
@@ -71,11 +71,12 @@ impl Service {
             StatusCode::OK,
             &json!({"label": label.to_string(), "point_count": entry.point_count, "bbox": entry.bbox, "blocks": blocks}),
         );
-        set_timing(r.headers_mut(), &timing);
+        set_timing(&mut r, &timing);
         Ok(r)
     }
 
-    /// The points of `labels`: streamed (Arrow, Parquet) or held whole (npy, JSON).
+    /// The points of `labels`: streamed, but for npy and JSON filtered by a `bbox` (whose
+    /// counts are not known before the points), held whole.
     pub(super) async fn edge_points(
         &self,
         d: &Arc<Dataset>,
@@ -131,6 +132,21 @@ impl Service {
                     whole_bbox.as_ref(),
                 )?)
             }
+            // Their heads name the counts, known from the index unless a bbox filters.
+            (Format::Npy, _) if options.selection.bbox.is_none() => {
+                Encoder::Npy(NpyEncoder::new(total, l.manifest.dims()))
+            }
+            (Format::Json, _) if options.selection.bbox.is_none() => {
+                let counts = entries
+                    .iter()
+                    .map(|e| (e.label, options.selection.sampled(e.point_count)))
+                    .collect();
+                Encoder::Json(JsonEncoder::new(
+                    l.manifest.dims(),
+                    counts,
+                    many == Many::Several,
+                ))
+            }
             (Format::Npy | Format::Json, _) => {
                 check_whole(total, self.limits.max_points, &options)?;
                 return self.whole(d, &l, pieces, &options, only, timing).await;
@@ -159,8 +175,8 @@ impl Service {
         Ok(r)
     }
 
-    /// Reads every piece at once and answers the selected points whole (npy, JSON); `only`
-    /// is the label of a one-label answer.
+    /// Reads every piece at once and answers the selected points whole (npy and JSON
+    /// filtered by a bbox); `only` is the label of a one-label answer.
     async fn whole(
         &self,
         d: &Dataset,

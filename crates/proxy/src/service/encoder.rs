@@ -1,5 +1,6 @@
-//! The encoders of points answers: streamed ones (Arrow rows, Arrow columns, Parquet), and
-//! answers held whole (npy, JSON, Parquet of VastDB's points).
+//! The encoders of points answers: streamed ones (Arrow rows, Arrow columns, Parquet, and
+//! npy and JSON when their counts are known first), and answers held whole (npy and JSON
+//! otherwise, Parquet of VastDB's points).
 
 use arrow_schema::DataType;
 use bytes::Bytes;
@@ -12,7 +13,9 @@ use super::respond::{set_point_count, set_timing};
 use super::routes::Many;
 use super::Answer;
 use crate::body::Body;
-use crate::formats::{self, ArrowEncoder, ColumnsEncoder, FormatError, ParquetEncoder};
+use crate::formats::{
+    self, ArrowEncoder, ColumnsEncoder, FormatError, JsonEncoder, NpyEncoder, ParquetEncoder,
+};
 use crate::options::{Format, PointsOptions};
 
 /// The encoder of a streamed answer.
@@ -23,6 +26,10 @@ pub(super) enum Encoder {
     Columns(ColumnsEncoder),
     /// Parquet.
     Parquet(ParquetEncoder),
+    /// npy of one label whose count is known.
+    Npy(NpyEncoder),
+    /// JSON of labels whose counts are known.
+    Json(JsonEncoder),
 }
 
 impl Encoder {
@@ -31,6 +38,8 @@ impl Encoder {
         match self {
             Encoder::Arrow(_) | Encoder::Columns(_) => Format::Arrow,
             Encoder::Parquet(_) => Format::Parquet,
+            Encoder::Npy(_) => Format::Npy,
+            Encoder::Json(_) => Format::Json,
         }
     }
 
@@ -40,6 +49,11 @@ impl Encoder {
             Encoder::Arrow(e) => e.push(label, cloud),
             Encoder::Columns(e) => e.push_cloud(label, &cloud),
             Encoder::Parquet(e) => e.push(label, &cloud),
+            Encoder::Npy(e) => {
+                e.push(&cloud);
+                Ok(())
+            }
+            Encoder::Json(e) => e.push(label, &cloud),
         }
     }
 
@@ -49,6 +63,8 @@ impl Encoder {
             Encoder::Arrow(e) => e.take(),
             Encoder::Columns(e) => e.take(),
             Encoder::Parquet(e) => vec![e.take()],
+            Encoder::Npy(e) => vec![e.take()],
+            Encoder::Json(e) => vec![e.take()],
         }
     }
 
@@ -58,6 +74,8 @@ impl Encoder {
             Encoder::Arrow(e) => Ok(e.finish()),
             Encoder::Columns(e) => Ok(e.finish()),
             Encoder::Parquet(e) => Ok(vec![e.finish()?]),
+            Encoder::Npy(mut e) => Ok(vec![e.take()]),
+            Encoder::Json(e) => Ok(vec![e.finish()?]),
         }
     }
 }
@@ -87,11 +105,7 @@ pub(super) fn encode_whole(
     let t0 = clock.now_ms();
     let body = match options.format {
         Format::Npy => formats::npy(&labels[0].1),
-        Format::Json if many == Many::One => Bytes::from(
-            serde_json::to_vec(&formats::json_label(labels[0].0, &labels[0].1))
-                .expect("JSON serialises"),
-        ),
-        Format::Json => formats::json_many(dim_names.len(), labels),
+        Format::Json => formats::json(dim_names.len(), labels, many == Many::Several)?,
         Format::Parquet => formats::parquet(dim_names, labels)?,
         Format::Arrow => unreachable!("Arrow answers are streamed"),
     };
@@ -103,7 +117,7 @@ pub(super) fn encode_whole(
     );
     let count = labels.iter().map(|(_, cloud)| cloud.len() as u64).sum();
     set_point_count(r.headers_mut(), Some(count));
-    set_timing(r.headers_mut(), &timing);
+    set_timing(&mut r, &timing);
     Ok(r)
 }
 

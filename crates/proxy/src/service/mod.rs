@@ -1,8 +1,9 @@
 //! The read API as one service: an HTTP request in, a response out (docs/api.md). A host
 //! hands every request to [`Service::handle`] and sends back what it returns; the service
 //! reads the body up to its limit, routes, answers errors as JSON with a request id, logs
-//! failures on the server's side through the host's [`ErrorLog`], refuses callers the
-//! [`Access`] does not let read a dataset, and adds the CORS of the answer's dataset.
+//! failures on the server's side and a record of every request through the host's
+//! [`RequestLog`], refuses callers the [`Access`] does not let read a dataset, and adds the
+//! CORS of the answer's dataset.
 //!
 //! * [`routes`]: the one route table, and the listing;
 //! * [`edge`]: the handlers of edge-layout datasets; [`files`], their raw files;
@@ -26,7 +27,7 @@ use pocaduck_edge_read::{Clock, Dataset, RangeStore, VastSource};
 use crate::access::{Access, Credentials};
 use crate::body::Body;
 use crate::error::ApiError;
-use crate::log::{ErrorLog, RequestIds, REQUEST_ID};
+use crate::log::{Counted, RequestIds, RequestLog, RequestRecord, REQUEST_ID};
 use respond::{error_response, header_value};
 
 pub use respond::POINT_COUNT;
@@ -37,8 +38,8 @@ pub use vast::{REPLY_SCHEMA, REPLY_SUB_SPLITS, VASTDB_REPLY};
 pub struct Limits {
     /// Labels in one `POST …/points`.
     pub max_labels: usize,
-    /// Points in one answer that must be held whole (npy and JSON; Parquet from a VastDB
-    /// table); streamed answers have no such limit.
+    /// Points in one answer that must be held whole (npy and JSON filtered by a `bbox`;
+    /// npy, JSON and Parquet from a VastDB table); streamed answers have no such limit.
     pub max_points: u64,
     /// Bytes of a request body.
     pub max_body_bytes: usize,
@@ -67,8 +68,9 @@ pub struct ServiceConfig {
     pub limits: Limits,
     /// The host's clock.
     pub clock: Arc<dyn Clock>,
-    /// The host's log, told the details of each failure on the server's side.
-    pub log: Arc<dyn ErrorLog>,
+    /// The host's log, told of every request and the details of each failure on the
+    /// server's side.
+    pub log: Arc<dyn RequestLog>,
 }
 
 /// The read API, shared by every host.
@@ -78,7 +80,7 @@ pub struct Service {
     access: Access,
     limits: Limits,
     clock: Arc<dyn Clock>,
-    log: Arc<dyn ErrorLog>,
+    log: Arc<dyn RequestLog>,
     request_ids: RequestIds,
     refusal: Option<ApiError>,
 }
@@ -125,7 +127,8 @@ impl Service {
 
     /// Answers one request. Never fails: errors become JSON error responses naming the
     /// request id, and a 5xx's details go to the host's log under that id. Every answer
-    /// carries the id and the CORS headers.
+    /// carries the id and the CORS headers, and is recorded in the host's log once its
+    /// body ends.
     ///
     /// The request body is read here, up to [`Limits::max_body_bytes`] (beyond: 413).
     pub async fn handle<B>(&self, request: Request<B>) -> Response<Body>
@@ -134,6 +137,7 @@ impl Service {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let request_id = self.request_ids.next();
+        let started_ms = self.clock.now_ms();
         let origin = request
             .headers()
             .get(header::ORIGIN)
@@ -142,7 +146,7 @@ impl Service {
         let (method, path) = (request.method().clone(), request.uri().path().to_string());
         let preflight = method == Method::OPTIONS;
         // Preflights carry no credentials: they are answered whatever the dataset.
-        let dataset = routes::dataset_of(&path).map(str::to_owned);
+        let dataset = routes::describe(&path).1.map(str::to_owned);
         let credentials = Credentials::of(request.headers(), request.uri().query());
         let access = match (&dataset, preflight) {
             (Some(ds), false) => {
@@ -165,6 +169,7 @@ impl Service {
             }
             error_response(&e, &request_id)
         });
+        let record = self.record(&request_id, &method, &path, &response);
         let mut response = response.map(|body| match body {
             // A streamed answer that breaks off is logged under the request's id too.
             Body::Stream(stream) => {
@@ -180,6 +185,25 @@ impl Service {
             }
             whole => whole,
         });
+        // A streamed answer is recorded at its end; one held whole as it is handed over.
+        response = response.map(|body| match body {
+            Body::Stream(stream) => Body::Stream(Box::pin(Counted::new(
+                stream,
+                record,
+                started_ms,
+                self.log.clone(),
+                self.clock.clone(),
+            ))),
+            whole => {
+                self.log.served(&RequestRecord {
+                    bytes: http_body::Body::size_hint(&whole).exact().unwrap_or(0),
+                    duration_ms: self.clock.now_ms() - started_ms,
+                    complete: true,
+                    ..record
+                });
+                whole
+            }
+        });
         response
             .headers_mut()
             .insert(REQUEST_ID, header_value(&request_id));
@@ -191,6 +215,32 @@ impl Service {
             preflight,
         );
         response
+    }
+
+    /// The record of request `request_id` answered `response`, before its body is sent.
+    fn record(
+        &self,
+        request_id: &str,
+        method: &Method,
+        path: &str,
+        response: &Response<Body>,
+    ) -> RequestRecord {
+        let (route, dataset) = routes::describe(path);
+        RequestRecord {
+            request_id: request_id.to_owned(),
+            method: method.clone(),
+            path: path.to_owned(),
+            route,
+            dataset: dataset.map(str::to_owned),
+            status: response.status().as_u16(),
+            bytes: 0,
+            duration_ms: 0.0,
+            upstream_ms: response
+                .extensions()
+                .get::<pocaduck_edge_read::Timing>()
+                .map_or(0.0, |t| t.fetch),
+            complete: false,
+        }
     }
 
     /// The answer to a request other than a preflight, `access` its dataset's check: its
@@ -265,11 +315,13 @@ mod tests {
     #[derive(Default)]
     struct Lines(Mutex<Vec<String>>);
 
-    impl ErrorLog for Lines {
+    impl RequestLog for Lines {
         fn failed(&self, request_id: &str, _: &Method, path: &str, error: &ApiError) {
             let line = format!("{request_id} {path} {}", error.code);
             self.0.lock().unwrap().push(line);
         }
+
+        fn served(&self, _: &RequestRecord) {}
     }
 
     fn service(log: Arc<Lines>) -> Service {

@@ -26,9 +26,11 @@ pub(super) fn set_point_count(headers: &mut HeaderMap, count: Option<u64>) {
     }
 }
 
-/// Sets `Server-Timing`.
-pub(super) fn set_timing(headers: &mut HeaderMap, timing: &Timing) {
-    headers.insert("server-timing", header_value(&timing.header()));
+/// Sets `Server-Timing`, and keeps the timing in the answer's extensions for the log.
+pub(super) fn set_timing(r: &mut Response<Body>, timing: &Timing) {
+    r.headers_mut()
+        .insert("server-timing", header_value(&timing.header()));
+    r.extensions_mut().insert(timing.clone());
 }
 
 /// A JSON answer.
@@ -61,7 +63,7 @@ pub(super) fn streamed(
     let mut r = Response::new(Body::Stream(body));
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    set_timing(r.headers_mut(), timing);
+    set_timing(&mut r, timing);
     r
 }
 

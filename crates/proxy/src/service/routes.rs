@@ -1,8 +1,8 @@
 //! The one route table of the API, and the handlers every backend shares: the listing,
-//! and reading a request's labels.
+//! health and readiness, and reading a request's labels.
 
 use bytes::Bytes;
-use http::{Method, Request};
+use http::{Method, Request, StatusCode};
 use serde_json::json;
 
 use super::respond::json_response;
@@ -15,6 +15,10 @@ use crate::request::{body_labels, label as label_param};
 /// A route of the API, whatever the method; its fields are the path's parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route<'a> {
+    /// `/healthz`
+    Health,
+    /// `/readyz`
+    Ready,
     /// `/v1/datasets`
     Datasets,
     /// `/v1/datasets/{ds}`
@@ -38,6 +42,8 @@ impl<'a> Route<'a> {
     fn parse(path: &'a str) -> Option<Self> {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         Some(match segments.as_slice() {
+            ["healthz"] => Route::Health,
+            ["readyz"] => Route::Ready,
             ["v1", "datasets"] => Route::Datasets,
             ["v1", "datasets", ds] => Route::Dataset(ds),
             ["v1", "datasets", ds, "labels"] => Route::Labels(ds),
@@ -52,6 +58,22 @@ impl<'a> Route<'a> {
         })
     }
 
+    /// The route's name in the log and metrics, and the dataset it names.
+    fn describe(&self) -> (&'static str, Option<&'a str>) {
+        match *self {
+            Route::Health => ("healthz", None),
+            Route::Ready => ("readyz", None),
+            Route::Datasets => ("datasets", None),
+            Route::Dataset(ds) => ("dataset", Some(ds)),
+            Route::Labels(ds) => ("labels", Some(ds)),
+            Route::Label(ds, _) => ("label", Some(ds)),
+            Route::LabelPoints(ds, _) => ("label_points", Some(ds)),
+            Route::LabelReply(ds, _) => ("vastdb_reply", Some(ds)),
+            Route::Points(ds) => ("points", Some(ds)),
+            Route::File(ds, _) => ("files", Some(ds)),
+        }
+    }
+
     /// Whether the route answers `method`: `POST` for many labels' points, else `GET`
     /// and `HEAD`.
     fn allows(&self, method: &Method) -> bool {
@@ -59,20 +81,6 @@ impl<'a> Route<'a> {
             Route::Points(_) => method == Method::POST,
             _ => method == Method::GET || method == Method::HEAD,
         }
-    }
-}
-
-/// The dataset a request for `path` is about, if its route names one.
-pub(super) fn dataset_of(path: &str) -> Option<&str> {
-    match Route::parse(path)? {
-        Route::Datasets => None,
-        Route::Dataset(ds)
-        | Route::Labels(ds)
-        | Route::Label(ds, _)
-        | Route::LabelPoints(ds, _)
-        | Route::LabelReply(ds, _)
-        | Route::Points(ds)
-        | Route::File(ds, _) => Some(ds),
     }
 }
 
@@ -94,6 +102,8 @@ impl Service {
         }
         let head = method == Method::HEAD;
         let ds = match route {
+            Route::Health => return Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
+            Route::Ready => return self.readiness(&request).await,
             Route::Datasets => return self.list_datasets(&request).await,
             Route::Dataset(ds)
             | Route::Labels(ds)
@@ -144,15 +154,47 @@ impl Service {
                 "dataset {} is a VastDB table: it has no files",
                 v.name
             ))),
-            (_, Route::Datasets) => unreachable!("answered above"),
+            (_, Route::Health | Route::Ready | Route::Datasets) => {
+                unreachable!("answered above")
+            }
         }
+    }
+
+    /// `GET /readyz`: 200 when every dataset loads and every table answers, else 503
+    /// with how many do not, naming those the caller may read (as the listing would).
+    async fn readiness(&self, request: &Request<Bytes>) -> Answer {
+        let mut unready = Vec::new();
+        for d in &self.datasets {
+            if d.loaded(self.clock.as_ref()).await.is_err() {
+                unready.push(&d.name);
+            }
+        }
+        for v in &self.vast {
+            if v.labels().await.is_err() || v.dim_names().await.is_err() {
+                unready.push(&v.name);
+            }
+        }
+        if unready.is_empty() {
+            return Ok(json_response(StatusCode::OK, &json!({"status": "ready"})));
+        }
+        let readable = self.readable_by(request);
+        let named: Vec<_> = unready.iter().filter(|name| readable(name)).collect();
+        Ok(json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "unready", "unready_count": unready.len(), "unready": named}),
+        ))
+    }
+
+    /// Whether the caller of `request` may read a dataset, by name.
+    fn readable_by<'r>(&'r self, request: &'r Request<Bytes>) -> impl Fn(&str) -> bool + 'r {
+        let credentials = Credentials::of(request.headers(), request.uri().query());
+        let (path, now) = (request.uri().path(), self.clock.unix_seconds());
+        move |name| self.access.check(name, path, &credentials, now).is_ok()
     }
 
     /// `GET /v1/datasets`: every dataset the caller may read, with its status.
     async fn list_datasets(&self, request: &Request<Bytes>) -> Answer {
-        let credentials = Credentials::of(request.headers(), request.uri().query());
-        let (path, now) = (request.uri().path(), self.clock.unix_seconds());
-        let readable = |name: &str| self.access.check(name, path, &credentials, now).is_ok();
+        let readable = self.readable_by(request);
         let mut items = Vec::new();
         for d in self.datasets.iter().filter(|d| readable(&d.name)) {
             items.push(match d.loaded(self.clock.as_ref()).await {
@@ -190,6 +232,12 @@ pub(super) enum Many {
     Several,
 }
 
+/// The name of the route at `path` in the log and metrics (`unknown` when none), and the
+/// dataset it names.
+pub(super) fn describe(path: &str) -> (&'static str, Option<&str>) {
+    Route::parse(path).map_or(("unknown", None), |route| route.describe())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +271,8 @@ mod tests {
             ("/v1/datasets/d/labels/7/points/x", None),
             ("/v1", None),
             ("/", None),
+            ("/healthz", Some(Route::Health)),
+            ("/readyz", Some(Route::Ready)),
         ];
         for (path, route) in cases {
             assert_eq!(Route::parse(path), route, "{path}");
@@ -232,5 +282,11 @@ mod tests {
         let labels = Route::Labels("d");
         assert!(labels.allows(&Method::GET) && labels.allows(&Method::HEAD));
         assert!(!labels.allows(&Method::POST) && !labels.allows(&Method::DELETE));
+        assert_eq!(
+            describe("/v1/datasets/d/labels/7/points"),
+            ("label_points", Some("d"))
+        );
+        assert_eq!(describe("/v1/datasets/d/files/a/b"), ("files", Some("d")));
+        assert_eq!(describe("/nothing/here"), ("unknown", None));
     }
 }

@@ -22,7 +22,7 @@ use super::routes::Many;
 use super::{Answer, Service};
 use crate::error::ApiError;
 use crate::formats::{ArrowEncoder, ColumnsEncoder};
-use crate::options::{labels_options, points_options, reply_options, Format, Shape};
+use crate::options::{labels_options, points_options, reply_options, Format, PointsOptions, Shape};
 
 impl Service {
     /// `GET /v1/datasets/{ds}`: the table's summary.
@@ -73,7 +73,7 @@ impl Service {
             StatusCode::OK,
             &json!({"label": label.to_string(), "point_count": count, "bbox": bbox, "blocks": blocks}),
         );
-        set_timing(r.headers_mut(), &timing);
+        set_timing(&mut r, &timing);
         Ok(r)
     }
 
@@ -90,6 +90,12 @@ impl Service {
         check_format(&options, many)?;
         for &label in &labels {
             known(v, label).await?;
+        }
+        if many == Many::Several
+            && options.format != Format::Arrow
+            && options.selection.keeps_stored_points()
+        {
+            return self.vast_many_whole(v, &labels, &dim_names, &options).await;
         }
         let only = (many == Many::One)
             .then(|| labels.first().copied())
@@ -162,6 +168,45 @@ impl Service {
             }
         });
         Ok(streamed(Format::Arrow.content_type(), head, rest, &timing))
+    }
+}
+
+impl Service {
+    /// Several labels' points held whole (npy, JSON, Parquet), every point kept: read by a
+    /// query per [`LABELS_PER_QUERY`](pocaduck_edge_read::vast::LABELS_PER_QUERY) labels,
+    /// answered in the order asked.
+    async fn vast_many_whole(
+        &self,
+        v: &Arc<VastSource>,
+        labels: &[u64],
+        dim_names: &[String],
+        options: &PointsOptions,
+    ) -> Answer {
+        let mut distinct = labels.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut timing = Timing::default();
+        let clouds = v
+            .points_of(&distinct, self.limits.max_points, &mut timing)
+            .await?;
+        let mut whole = Vec::with_capacity(labels.len());
+        let mut total = 0u64;
+        for label in labels {
+            let cloud = clouds
+                .get(label)
+                .ok_or_else(|| ReadError::internal(format!("label {label} was not read")))?;
+            total += cloud.len() as u64;
+            check_whole(total, self.limits.max_points, options)?;
+            whole.push((*label, cloud.clone()));
+        }
+        encode_whole(
+            self.clock.as_ref(),
+            dim_names,
+            &whole,
+            options,
+            Many::Several,
+            timing,
+        )
     }
 }
 

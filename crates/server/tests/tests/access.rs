@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use pocaduck_edge_query::{Query, StorageConfig, BEARER_TOKEN};
 use reqwest::blocking::{RequestBuilder, Response};
 use reqwest::header::{ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION, ORIGIN, WWW_AUTHENTICATE};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::{self, ChildGuard};
 
@@ -162,6 +162,32 @@ fn a_dataset_not_served_answers_as_one_not_readable() {
         assert_eq!(hidden.0, status);
         assert_eq!(hidden, missing);
     }
+}
+
+#[test]
+fn readiness_names_only_the_datasets_the_caller_may_read() {
+    let ready = |request: RequestBuilder| {
+        let r = request.send().unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    // `broken` is private: an anonymous caller learns that one dataset is down, not which.
+    let anonymous = ready(get("/readyz"));
+    assert_eq!(
+        anonymous,
+        (
+            503,
+            json!({"status": "unready", "unready_count": 1, "unready": []})
+        )
+    );
+    let granted = ready(get("/readyz").bearer_auth(OTHER_TOKEN));
+    assert_eq!(
+        granted,
+        (
+            503,
+            json!({"status": "unready", "unready_count": 1, "unready": ["broken"]})
+        )
+    );
+    assert_eq!(ready(get("/readyz").bearer_auth(TOKEN)), anonymous);
 }
 
 #[test]

@@ -670,3 +670,157 @@ fn every_read_closes_its_transactions() {
     assert!(!page.bytes().unwrap().is_empty());
     assert_eq!(open(), before, "a pass-through page rolls its query back");
 }
+
+#[test]
+fn a_client_gone_mid_answer_leaves_no_transaction_open() {
+    use std::io::{Read, Write};
+    // A label whose Arrow answer (24 MB) outgrows the sockets' buffers, read in many
+    // queries of one transaction: the client reads the head and a little, then goes.
+    const LABEL: u64 = 9;
+    let dir = tempfile::tempdir().unwrap();
+    let source = big_dataset(dir.path(), &[(LABEL, 1 << 20)]);
+    let s = common::vast_stack_of(dir, &source, "columnar", &["--vastdb-limit-rows", "16384"]);
+    let open = || -> u64 {
+        let stats: Value = client()
+            .get(format!("{}/_emulator/stats", s.emulator))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        stats["open_transactions"].as_u64().unwrap()
+    };
+    // The label list first, so that only the answer's transaction is left to see.
+    let listed = client()
+        .get(format!("{}/v1/datasets/{}/labels", s.base, s.dataset))
+        .send()
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    assert_eq!(open(), 0);
+    let addr = s.base.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /v1/datasets/{}/labels/{LABEL}/points HTTP/1.1\r\nHost: a\r\n\r\n",
+        s.dataset
+    )
+    .unwrap();
+    let mut some = vec![0u8; 64 << 10];
+    let n = stream.read(&mut some).unwrap();
+    assert!(
+        some[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &some[..n.min(200)]
+    );
+    // The answer waits on the client, its transaction open.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(open(), 1, "the answer in progress holds its transaction");
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a transaction still open 10 s after its client went"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_stale_label_list_is_served_while_it_is_read_again_in_the_background() {
+    let _one = exclusive();
+    let (_server, base) = common::spawn_listening(common::serve_table(
+        &stack().emulator,
+        "columnar",
+        SECRET_KEY,
+        &["--vastdb-labels-ttl", "1", "--vastdb-read-timeout", "2"],
+        None,
+    ));
+    let url = format!("{base}/v1/datasets/columnar/labels");
+    let listing = || {
+        let t0 = Instant::now();
+        let r = client().get(&url).send().unwrap();
+        assert_eq!(r.status(), 200);
+        (r.json::<Value>().unwrap(), t0.elapsed())
+    };
+    let (listed, _) = listing();
+    std::thread::sleep(Duration::from_millis(1200));
+    // The next reading of the list stalls: the request that finds the list stale is still
+    // answered from it at once, while the reading waits in the background.
+    let before = queries();
+    inject("stall", 1);
+    let (again, took) = listing();
+    assert_eq!(again, listed);
+    assert!(
+        took < Duration::from_secs(1),
+        "a stale listing took {took:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while queries() == before {
+        assert!(Instant::now() < deadline, "the list was not read again");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // While it stalls, and once it has failed (the read timeout), the list is served.
+    for _ in 0..2 {
+        let (again, took) = listing();
+        assert_eq!(again, listed);
+        assert!(
+            took < Duration::from_secs(1),
+            "a stale listing took {took:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    drain_faults();
+}
+
+#[test]
+fn many_labels_held_whole_take_a_query_per_thousand_labels() {
+    // Two thousand small labels, above 2^53, asked in an order of their own.
+    const LABELS: u64 = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    let stored: Vec<(u64, usize)> = (0..LABELS).map(|i| ((1 << 60) + i * 7, 10)).collect();
+    let source = big_dataset(dir.path(), &stored);
+    let s = common::vast_stack_of(dir, &source, "columnar", &[]);
+    let queries = || -> u64 {
+        let stats: Value = client()
+            .get(format!("{}/_emulator/stats", s.emulator))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        stats["queries"].as_u64().unwrap()
+    };
+    let api = |path: &str| format!("{}/v1/datasets/{}{path}", s.base, s.dataset);
+    // The label list first: then only the points are read.
+    assert_eq!(client().get(api("/labels")).send().unwrap().status(), 200);
+    let asked: Vec<String> = stored.iter().rev().map(|(l, _)| l.to_string()).collect();
+    let before = queries();
+    let r = client()
+        .post(api("/points?format=json"))
+        .body(serde_json::json!({ "labels": asked }).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().unwrap();
+    let used = queries() - before;
+    assert!(used <= 2, "{LABELS} labels took {used} queries");
+    let items = answer["labels"].as_array().unwrap();
+    let got: Vec<&str> = items.iter().map(|i| i["label"].as_str().unwrap()).collect();
+    assert_eq!(got, asked, "the labels in the order asked");
+    assert!(items.iter().all(|i| i["count"] == 10));
+    // Each label's points as its own answer gives them.
+    for (i, label) in [
+        (0, &asked[0]),
+        (LABELS as usize - 1, &asked[LABELS as usize - 1]),
+    ] {
+        let alone: Value = client()
+            .get(api(&format!("/labels/{label}/points?format=json")))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(items[i], alone, "label {label}");
+    }
+}
