@@ -8,7 +8,7 @@
 //! `POCADUCK_EDGE_VASTDB_LAYOUT=columnar|pocaduck` it loads that sample into a
 //! `vastdb-emulator` and runs the suite against the VastDB backend.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::OnceLock;
 
@@ -35,27 +35,6 @@ struct LocalServer {
     log: PathBuf,
     _child: ChildGuard,
     _dir: tempfile::TempDir,
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walk(from) {
-        let target = to.join(entry.strip_prefix(from).unwrap());
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(&entry, target).unwrap();
-    }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// Starts the local server once for the whole suite.
@@ -97,15 +76,15 @@ fn server() -> &'static Server {
         // Broken copies: a corrupt manifest, a missing points file, a truncated points file.
         let [bad_manifest, missing, truncated] =
             BROKEN_DATASETS.map(|(name, _)| dir.path().join(name));
-        copy_dir(&good, &bad_manifest);
+        common::copy_dir(&good, &bad_manifest);
         std::fs::write(
             bad_manifest.join("manifest.json"),
             b"{\"format\": \"pocaduck-edge\", \"ver",
         )
         .unwrap();
-        copy_dir(&good, &missing);
+        common::copy_dir(&good, &missing);
         std::fs::remove_file(missing.join("points/part-00000.parquet")).unwrap();
-        copy_dir(&good, &truncated);
+        common::copy_dir(&good, &truncated);
         let f = truncated.join("points/part-00000.parquet");
         let len = std::fs::metadata(&f).unwrap().len();
         std::fs::OpenOptions::new()

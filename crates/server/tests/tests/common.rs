@@ -275,3 +275,26 @@ pub(crate) fn client() -> reqwest::blocking::Client {
         .build()
         .unwrap()
 }
+
+/// Copies the files below `from` to the same paths below `to`.
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
+    for entry in files_below(from) {
+        let target = to.join(entry.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, target).unwrap();
+    }
+}
+
+/// Every file below `dir`.
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_below(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -3,7 +3,7 @@
 //! it serves them answers the points of one whole version or a 503, never other points.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,27 +13,6 @@ use pocaduck_edge_core::read::parse_footer;
 use pocaduck_edge_core::Manifest;
 
 use crate::common::{self, bin, run, ChildGuard};
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walk(from) {
-        let target = to.join(entry.strip_prefix(from).unwrap());
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(&entry, target).unwrap();
-    }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
 
 fn manifest(dir: &Path) -> Manifest {
     Manifest::from_json(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
@@ -110,19 +89,19 @@ fn changed_bytes_in_a_data_page_footer_or_index_page_give_503s_never_other_point
 
     // Inside the data page of the last column of the second row group.
     let page = dir.path().join("page");
-    copy_dir(&good, &page);
+    common::copy_dir(&good, &page);
     let z = meta.row_group(1).columns().last().unwrap().byte_range();
     flip(&page.join(&file.path), z.0 + z.1 / 2);
     // Inside the footer's metadata (not its length or magic).
     let in_footer = dir.path().join("footer");
-    copy_dir(&good, &in_footer);
+    common::copy_dir(&good, &in_footer);
     flip(
         &in_footer.join(&file.path),
         footer.offset + footer.length / 2,
     );
     // Inside the first index page's entries.
     let index = dir.path().join("index");
-    copy_dir(&good, &index);
+    common::copy_dir(&good, &index);
     flip(&index.join("labels.idx"), 100);
 
     let log = dir.path().join("server.log");
@@ -204,7 +183,7 @@ fn a_dataset_rewritten_while_served_answers_the_old_or_the_new_points_never_a_mi
     );
     run(&["sample", old.to_str().unwrap(), "--voxel-nm", "256"]);
     run(&["sample", new.to_str().unwrap(), "--voxel-nm", "200"]);
-    copy_dir(&old, &live);
+    common::copy_dir(&old, &live);
     let log = dir.path().join("server.log");
     let (_server, base) = serve(&[&old, &new, &live], &log);
     let client = common::client();
