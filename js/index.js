@@ -5,6 +5,7 @@
 
 import initWasm, {
   EdgeReader,
+  __wbg_reset_state as resetWasmState,
   decodeArrow as wasmDecodeArrow,
   decodeParquet as wasmDecodeParquet,
   decodeRows as wasmDecodeRows,
@@ -25,6 +26,36 @@ export class PocaduckError extends Error {
     if (status !== undefined) this.status = status;
     if (requestId !== undefined) this.requestId = requestId;
   }
+}
+
+/**
+ * How many times the module was restarted after a trap: objects made before (an
+ * `openDataset`'s reader) are remade when this moves on.
+ */
+let wasmGeneration = 0;
+
+/** Restarts the WebAssembly module: a fresh instance of the compiled module. */
+function restartWasm() {
+  resetWasmState();
+  wasmGeneration += 1;
+}
+
+/**
+ * A wasm call's failure `e` as a `PocaduckError` of `code`, its message after `what`. A trap
+ * (`WebAssembly.RuntimeError`: the module aborts on a Rust panic, such as a dependency's
+ * assertion on malformed bytes) leaves the instance's memory half-changed, so `restart`
+ * replaces it and the next call runs on a fresh one.
+ */
+function wasmFailure(e, code, what = "", restart = restartWasm) {
+  if (e instanceof PocaduckError) return e;
+  if (e instanceof WebAssembly.RuntimeError) {
+    restart();
+    return new PocaduckError(
+      `${what}malformed bytes stopped the WebAssembly decoder (${e.message}); it was restarted for the next call`,
+      code,
+    );
+  }
+  return new PocaduckError(`${what}${e?.message ?? e}`, code);
 }
 
 let ready;
@@ -283,13 +314,16 @@ function asBytes(bytes) {
   throw new TypeError("expected a Uint8Array or an ArrayBuffer");
 }
 
-/** Runs a wasm decode, adding its time to `meter.decodeMs`; a failure is a `decode` error. */
-function timedDecode(meter, decode) {
+/**
+ * Runs a wasm decode, adding its time to `meter.decodeMs`; a failure is a `decode` error
+ * (after a trap, `restart` restarts the module that trapped).
+ */
+function timedDecode(meter, decode, restart = restartWasm) {
   const t0 = performance.now();
   try {
     return decode();
   } catch (e) {
-    throw e instanceof PocaduckError ? e : new PocaduckError(String(e?.message ?? e), "decode");
+    throw wasmFailure(e, "decode", "", restart);
   } finally {
     meter.decodeMs += performance.now() - t0;
   }
@@ -365,7 +399,7 @@ export function connect(baseUrl, options = {}) {
     async function passThrough(labels, options) {
       checkOutputs(options);
       await init();
-      const { readReplies } = await import("./vastdb.js");
+      const { readReplies, restart } = await import("./vastdb.js");
       const meter = new Meter(options.onProgress);
       const box = bboxParam(options.bbox);
       const rows = await readReplies(labels, {
@@ -378,7 +412,7 @@ export function connect(baseUrl, options = {}) {
             return response;
           }),
         meter,
-        decode: (step) => timedDecode(meter, step),
+        decode: (step) => timedDecode(meter, step, restart),
         limit: limitParam(options.limit),
         bbox: box,
         signal: options.signal,
@@ -506,13 +540,24 @@ export async function openDataset(url, options = {}) {
   });
   if (!manifestResponse.ok) throw await httpError(manifestResponse, `${base}manifest.json`);
   checkEtag("manifest.json", manifestResponse);
-  let reader;
+  const manifestBytes = new Uint8Array(await manifestResponse.arrayBuffer());
+  let reader, readerGeneration;
   try {
-    reader = new EdgeReader(new Uint8Array(await manifestResponse.arrayBuffer()));
+    [reader, readerGeneration] = [new EdgeReader(manifestBytes), wasmGeneration];
   } catch (e) {
-    throw new PocaduckError(`${base}manifest.json: ${e.message ?? e}`, "bad_manifest");
+    throw wasmFailure(e, "bad_manifest", `${base}manifest.json: `);
   }
   const manifest = JSON.parse(reader.manifest());
+
+  /**
+   * Remakes the reader when a trap restarted the module since it was made (its footers and
+   * pages are loaded again as they are needed).
+   */
+  function renewReader() {
+    if (readerGeneration === wasmGeneration) return;
+    [reader, readerGeneration] = [new EdgeReader(manifestBytes), wasmGeneration];
+    footerLoads.clear();
+  }
 
   /** Footer loads by file, so loads that need the same footer fetch it once. */
   const footerLoads = new Map();
@@ -531,7 +576,7 @@ export async function openDataset(url, options = {}) {
           try {
             reader.setFooter(request.file, bytes);
           } catch (e) {
-            throw new PocaduckError(`${request.path}: ${e.message ?? e}`, "bad_file");
+            throw wasmFailure(e, "bad_file", `${request.path}: `);
           }
         })();
         // A failed or aborted fetch is forgotten, so a later load fetches the footer anew.
@@ -552,12 +597,13 @@ export async function openDataset(url, options = {}) {
     try {
       reader.setPage(request.page, bytes);
     } catch (e) {
-      throw new PocaduckError(`${request.path}: ${e.message ?? e}`, "bad_file");
+      throw wasmFailure(e, "bad_file", `${request.path}: `);
     }
   }
 
   /** Loads the index pages of `labels`; a label no page can hold, or its page lacks, is a 404-like error. */
   async function entries(labels, ctx) {
+    renewReader();
     const wanted = new Map();
     for (const l of labels) {
       const page = reader.pageFor(l);
@@ -626,6 +672,7 @@ export async function openDataset(url, options = {}) {
     async getLabels({ after, limit = 1000, signal } = {}) {
       if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`limit ${limit} is not a positive integer`);
       const a = after == null ? undefined : labelString(after);
+      renewReader();
       for (;;) {
         const step = reader.labelsAfter(a, limit);
         if (step.needPage) {

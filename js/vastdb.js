@@ -2,7 +2,7 @@
 // page after page and de-framed by a WebAssembly module of their own, which only a dataset
 // opened with `{ vastdb: "pass-through" }` loads (index.js imports this file on first use).
 
-import initWasm, { VastReplies } from "./pkg/pocaduck_edge_wasm_vastdb.js";
+import initWasm, { VastReplies, __wbg_reset_state } from "./pkg/pocaduck_edge_wasm_vastdb.js";
 import { wasmInput } from "./wasm-input.js";
 
 let ready;
@@ -13,6 +13,11 @@ function init() {
     await initWasm({ module_or_path: await wasmInput(url) });
   })();
   return ready;
+}
+
+/** Restarts the pass-through module after a trap (a fresh instance of the compiled module). */
+export function restart() {
+  __wbg_reset_state();
 }
 
 function base64Bytes(text) {

@@ -21,6 +21,7 @@ pub mod plan;
 pub mod point_table;
 pub mod read;
 pub mod reader;
+mod thrift;
 #[cfg(feature = "write")]
 pub mod write;
 

@@ -16,6 +16,7 @@ pub use crate::cloud::Column;
 use crate::cloud::{interleave, PointCloud};
 use crate::error::{Error, Result};
 use crate::manifest::ByteRange;
+use crate::thrift;
 
 /// Decodes a Parquet footer: the bytes of the manifest's `footer` range (metadata, its
 /// length, `PAR1`).
@@ -38,6 +39,9 @@ pub fn parse_footer(path: &str, footer: &[u8]) -> Result<Arc<ParquetMetaData>> {
             "footer says {len} metadata bytes, {metadata} were given"
         )));
     }
+    // The Parquet crate's thrift reader can take hours over a few bytes: walk them first.
+    thrift::walk_struct(&footer[..metadata], None)
+        .map_err(|e| err(format!("a malformed footer: {e}")))?;
     let meta = ParquetMetaDataReader::decode_metadata(&footer[..metadata]).map_err(|source| {
         Error::Parquet {
             path: path.into(),
@@ -96,6 +100,49 @@ pub fn column_range(column: &ColumnChunkMetaData) -> Option<ByteRange> {
     let length = u64::try_from(column.compressed_size()).ok()?;
     offset.checked_add(length)?;
     Some(ByteRange { offset, length })
+}
+
+/// The page header's field that gives its page's length after it (`compressed_page_size`).
+const COMPRESSED_PAGE_SIZE: i16 = 3;
+
+/// Checks the page headers of a column chunk whose bytes `file` holds, page after page, before
+/// the Parquet crate reads them: each a well-formed thrift struct whose collections fit in
+/// its bytes ([`thrift`]'s walk: the crate's own reader can loop for hours over a few of
+/// them), with a page length that keeps the page inside the chunk. A chunk not fetched
+/// whole is left to the page reader, which refuses bytes that were not fetched.
+pub fn check_pages(path: &str, file: &SparseFile, column: &ColumnChunkMetaData) -> Result<()> {
+    let Some(range) = column_range(column) else {
+        return Err(Error::Points(format!(
+            "{path}: a column chunk's byte range is negative"
+        )));
+    };
+    let Some(chunk) = usize::try_from(range.length)
+        .ok()
+        .and_then(|length| file.slice(range.offset, length).ok())
+    else {
+        return Ok(());
+    };
+    let bad = |at: usize, what: String| Error::Parquet {
+        path: path.into(),
+        source: ParquetError::General(format!(
+            "the page header at byte {at} of a column chunk: {what}"
+        )),
+    };
+    let mut at = 0;
+    while at < chunk.len() {
+        let header = thrift::walk_struct(&chunk[at..], Some(COMPRESSED_PAGE_SIZE))
+            .map_err(|e| bad(at, e))?;
+        let page = header
+            .field
+            .and_then(|size| usize::try_from(size).ok())
+            .ok_or_else(|| bad(at, "no page length, or a negative one".into()))?;
+        let end = (at + header.len)
+            .checked_add(page)
+            .filter(|end| *end <= chunk.len())
+            .ok_or_else(|| bad(at, format!("a page of {page} bytes past the chunk's end")))?;
+        at = end;
+    }
+    Ok(())
 }
 
 /// Parts of one file fetched by range, readable by the Parquet decoder as if whole.
@@ -254,16 +301,27 @@ pub fn span_groups(
     Ok(out)
 }
 
-/// A reader of each row group of `span` over `file`, with the rows to skip and take in it.
+/// A reader of each row group of `span` over `file`, with the rows to skip and take in it,
+/// the page headers of its `columns` checked ([`check_pages`]).
 fn span_readers<'a>(
     path: &str,
     meta: &'a ParquetMetaData,
     file: SparseFile,
     span: &RowSpan,
+    columns: &[usize],
 ) -> Result<Vec<(SerializedRowGroupReader<'a, SparseFile>, usize, usize)>> {
-    let file = Arc::new(file);
     let props = Arc::new(ReaderProperties::builder().build());
-    span_groups(path, meta, span)?
+    let groups = span_groups(path, meta, span)?;
+    for (g, _, _) in &groups {
+        let group = meta.row_group(*g);
+        for c in columns {
+            if let Some(column) = group.columns().get(*c) {
+                check_pages(path, &file, column)?;
+            }
+        }
+    }
+    let file = Arc::new(file);
+    groups
         .into_iter()
         .map(|(g, skip, take)| {
             let group =
@@ -302,7 +360,8 @@ pub fn decode_columns(
         I64(Vec<i64>),
     }
     let mut out: Vec<Option<Values>> = vec![None; columns.len()];
-    for (group, skip, take) in span_readers(path, meta, file, span)? {
+    let wanted: Vec<usize> = columns.clone().collect();
+    for (group, skip, take) in span_readers(path, meta, file, span, &wanted)? {
         for (slot, c) in out.iter_mut().zip(columns.clone()) {
             match group.get_column_reader(c).map_err(&err)? {
                 ColumnReader::Int32ColumnReader(mut r) => {
@@ -379,7 +438,7 @@ pub fn decode_blocks(
 ) -> Result<Vec<(String, u64)>> {
     let err = parquet_error(path);
     let (mut ids, mut counts) = (Vec::new(), Vec::new());
-    for (group, skip, take) in span_readers(path, meta, file, span)? {
+    for (group, skip, take) in span_readers(path, meta, file, span, &[1, 2])? {
         match (
             group.get_column_reader(1).map_err(&err)?,
             group.get_column_reader(2).map_err(&err)?,

@@ -215,11 +215,13 @@ fn check_batch(batch: &arrow_ipc::RecordBatch<'_>, body_len: usize) -> Result<()
     Ok(())
 }
 
-/// Checks that each column of a batch of `schema` that has nulls has a validity buffer of
-/// a bit per row (arrow-ipc's reader panics on a shorter one), walking the batch's nodes
-/// and buffers in the order the reader takes them. A batch with fewer nodes or buffers
-/// than its schema needs is left to the reader, which refuses it.
-pub fn check_nulls(schema: &Schema, batch: &arrow_ipc::RecordBatch<'_>) -> Result<()> {
+/// Checks the columns of a batch of `schema`, walking its nodes and buffers in the order
+/// arrow-ipc's reader takes them, for what the reader or arrow-data's validation would
+/// panic on: a column with nulls has a validity buffer of a bit per row, and a buffer of
+/// offsets, list sizes, views, dictionary keys or run ends holds a whole number of them
+/// (arrow-data reads those as typed slices, and asserts on a ragged end). A batch with
+/// fewer nodes or buffers than its schema needs is left to the reader, which refuses it.
+pub fn check_columns(schema: &Schema, batch: &arrow_ipc::RecordBatch<'_>) -> Result<()> {
     let (Some(nodes), Some(buffers)) = (batch.nodes(), batch.buffers()) else {
         return Ok(());
     };
@@ -234,7 +236,7 @@ pub fn check_nulls(schema: &Schema, batch: &arrow_ipc::RecordBatch<'_>) -> Resul
             .into_iter(),
     };
     for field in schema.fields() {
-        if walk.field(field.data_type())?.is_none() {
+        if walk.field(field.data_type(), false)?.is_none() {
             break;
         }
     }
@@ -254,8 +256,9 @@ where
     J: Iterator<Item = &'a arrow_ipc::Buffer>,
     K: Iterator<Item = i64>,
 {
-    /// Walks one column of `data_type`; `None` when the batch ran out of nodes or buffers.
-    fn field(&mut self, data_type: &arrow_schema::DataType) -> Result<Option<()>> {
+    /// Walks one column of `data_type` (the run ends of a run-end encoded column when
+    /// `run_ends`); `None` when the batch ran out of nodes or buffers.
+    fn field(&mut self, data_type: &arrow_schema::DataType, run_ends: bool) -> Result<Option<()>> {
         use arrow_schema::DataType as T;
         let Some(node) = self.nodes.next() else {
             return Ok(None);
@@ -281,6 +284,15 @@ where
             if i == 0 {
                 validity = Some(buffer.length());
             }
+            if let Some(width) = value_width(data_type, i, run_ends) {
+                if buffer.length() % width != 0 {
+                    return Err(bad(format!(
+                        "a {data_type} column's buffer {i} of {} bytes, not a whole number of \
+                         {width}-byte values",
+                        buffer.length()
+                    )));
+                }
+            }
         }
         if let T::FixedSizeList(_, size) = data_type {
             if node.length().checked_mul(i64::from(*size)).is_none() {
@@ -298,24 +310,43 @@ where
                 )));
             }
         }
-        let children: Vec<&arrow_schema::DataType> = match data_type {
+        let children: Vec<(&arrow_schema::DataType, bool)> = match data_type {
             T::List(f)
             | T::LargeList(f)
             | T::ListView(f)
             | T::LargeListView(f)
             | T::FixedSizeList(f, _)
-            | T::Map(f, _) => vec![f.data_type()],
-            T::Struct(fields) => fields.iter().map(|f| f.data_type()).collect(),
-            T::RunEndEncoded(ends, values) => vec![ends.data_type(), values.data_type()],
+            | T::Map(f, _) => vec![(f.data_type(), false)],
+            T::Struct(fields) => fields.iter().map(|f| (f.data_type(), false)).collect(),
+            T::RunEndEncoded(ends, values) => {
+                vec![(ends.data_type(), true), (values.data_type(), false)]
+            }
             _ => Vec::new(),
         };
-        for child in children {
-            if self.field(child)?.is_none() {
+        for (child, run_ends) in children {
+            if self.field(child, run_ends)?.is_none() {
                 return Ok(None);
             }
         }
         Ok(Some(()))
     }
+}
+
+/// The width of the values in buffer `i` of a column of `data_type` (the run ends of a
+/// run-end encoded column when `run_ends`) that arrow-data reads as a typed slice.
+fn value_width(data_type: &arrow_schema::DataType, i: usize, run_ends: bool) -> Option<i64> {
+    use arrow_schema::DataType as T;
+    let width = match (data_type, i) {
+        (T::Utf8 | T::Binary | T::List(_) | T::Map(..), 1) => 4,
+        (T::LargeUtf8 | T::LargeBinary | T::LargeList(_), 1) => 8,
+        (T::ListView(_), 1 | 2) => 4,
+        (T::LargeListView(_), 1 | 2) => 8,
+        (T::Utf8View | T::BinaryView, 1) => 16,
+        (T::Dictionary(key, _), 1) => key.primitive_width()?,
+        (ends, 1) if run_ends => ends.primitive_width()?,
+        _ => return None,
+    };
+    i64::try_from(width).ok()
 }
 
 /// Checks every message of a whole Arrow IPC stream, as arrow-ipc's `StreamReader` would
@@ -356,7 +387,7 @@ pub fn check_stream(bytes: &[u8]) -> Result<()> {
             schema_of_stream = Some(schema(fb)?);
         }
         if let (Some(schema), Some(batch)) = (&schema_of_stream, message.header_as_record_batch()) {
-            check_nulls(schema, &batch)?;
+            check_columns(schema, &batch)?;
         }
         at = body_end;
     }

@@ -27,6 +27,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::error::ReadError;
 use crate::store::{Clock, RangeStore, StoreError};
 use crate::timing::Timing;
+use crate::untrusted::decode_untrusted;
 
 /// The manifest's path in the dataset.
 const MANIFEST: &str = "manifest.json";
@@ -150,14 +151,14 @@ impl Dataset {
             let manifest = &manifest;
             async move {
                 let (_, bytes) = fetched.await?;
-                points_footer(manifest, i as u32, &bytes).map_err(|e| e.to_string())
+                decode_untrusted(|| points_footer(manifest, i as u32, &bytes))
             }
         }))
         .await?;
         let blocks_footer = match &manifest.blocks {
             Some(b) => {
                 let (_, bytes) = footer(b).await?;
-                Some(blocks_footer(&manifest, &bytes).map_err(|e| e.to_string())?)
+                Some(decode_untrusted(|| blocks_footer(&manifest, &bytes))?)
             }
             None => None,
         };
@@ -413,7 +414,7 @@ impl Dataset {
     ) -> Result<PointCloud, ReadError> {
         let meta = self.footer(loaded, file)?;
         let path = &self.points_file(loaded, file)?.path;
-        decode_points(path, meta, sparse, span, loaded.manifest.dims())
+        decode_untrusted(|| decode_points(path, meta, sparse, span, loaded.manifest.dims()))
             .map_err(|e| ReadError::unavailable(&self.name, e))
     }
 
@@ -428,7 +429,7 @@ impl Dataset {
     ) -> Result<Vec<Column>, ReadError> {
         let meta = self.footer(loaded, file)?;
         let path = &self.points_file(loaded, file)?.path;
-        decode_point_columns(path, meta, sparse, span, loaded.manifest.dims())
+        decode_untrusted(|| decode_point_columns(path, meta, sparse, span, loaded.manifest.dims()))
             .map_err(|e| ReadError::unavailable(&self.name, e))
     }
 
@@ -510,7 +511,7 @@ impl Dataset {
             .fetch_path(plan.path(), etag, plan.range(), timing)
             .await;
         let bytes = self.checked(loaded, bytes).await?;
-        plan.decode(bytes).map_err(unavailable)
+        decode_untrusted(|| plan.decode(bytes)).map_err(|e| ReadError::unavailable(&self.name, e))
     }
 }
 

@@ -11,7 +11,9 @@
 //! Failures are [`ReadError`]s, by category (not found, bad request, unavailable, upstream
 //! failed, timed out, too large, internal); no HTTP status is chosen here. The planning and
 //! decoding are `pocaduck-edge-core`'s and the VastDB protocol `pocaduck-edge-vastdb`'s; this
-//! crate adds the fetching between them. No runtime, no sockets: it builds for
+//! crate adds the fetching between them, and the one boundary where their decoding of
+//! stored bytes and VastDB replies runs ([`untrusted::decode_untrusted`]: a dependency's
+//! panic on malformed bytes becomes an error of those bytes). No runtime, no sockets: it builds for
 //! `wasm32-unknown-unknown`, where the traits are `?Send`.
 
 // On wasm32 the IO traits are not `Send` (one thread), and the `Arc`s that share readers
@@ -22,6 +24,7 @@ pub mod dataset;
 pub mod error;
 pub mod store;
 pub mod timing;
+pub mod untrusted;
 pub mod upstream;
 pub mod vast;
 pub mod vast_client;

@@ -24,6 +24,7 @@ use pocaduck_edge_vastdb::{
 use crate::error::ReadError;
 use crate::store::Clock;
 use crate::timing::Timing;
+use crate::untrusted::decode_untrusted;
 use crate::upstream::{ByteStream, PassOn, Task, Upstream, UpstreamError, UpstreamResponse};
 
 /// Bytes of an upstream error body read for its message.
@@ -216,7 +217,7 @@ impl VastClient {
         let (body, _) = self
             .call(request::list_columns(txid, table, page), timing)
             .await?;
-        parse_columns(&body).map_err(ReadError::upstream)
+        decode_untrusted(|| parse_columns(&body)).map_err(ReadError::upstream)
     }
 
     /// Whether `schema` exists in `bucket` (a nested schema's parent must exist).
@@ -273,7 +274,7 @@ impl VastClient {
     ) -> Result<Vec<u64>, ReadError> {
         let request = request::insert_rows(txid, table, batch).map_err(ReadError::internal)?;
         let (body, _) = self.call(request, timing).await?;
-        parse_row_ids(&body).map_err(ReadError::upstream)
+        decode_untrusted(|| parse_row_ids(&body)).map_err(ReadError::upstream)
     }
 
     /// Starts `SELECT columns FROM table WHERE filter` in transaction `txid` (the caller
@@ -451,9 +452,12 @@ impl QueryRun {
                 timing.bytes_fetched += bytes.len() as u64;
                 let t1 = clock.now_ms();
                 let mut events = Vec::new();
-                decoder
-                    .push(&bytes, &mut events)
-                    .map_err(ReadError::upstream)?;
+                if let Err(e) = decode_untrusted(|| decoder.push(&bytes, &mut events)) {
+                    // The decoder may be half way through a message: it goes with its reply.
+                    self.decoder = None;
+                    self.body = None;
+                    return Err(ReadError::upstream(e));
+                }
                 for event in events {
                     self.cursor.observe(&event).map_err(ReadError::upstream)?;
                     match event {

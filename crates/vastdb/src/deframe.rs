@@ -368,7 +368,7 @@ impl ReplyDecoder {
             return Ok(());
         };
         if !is_eos {
-            check_batch_nulls(&stream.schema, &bytes).map_err(|e| Error::Malformed {
+            check_batch_columns(&stream.schema, &bytes).map_err(|e| Error::Malformed {
                 what: "IPC message in a query reply",
                 reason: format!("sub-split {stream_id}: {e}"),
             })?;
@@ -436,9 +436,9 @@ fn stream_schema(message: &[u8]) -> Option<SchemaRef> {
     pocaduck_edge_ipc_check::schema(schema).ok().map(Arc::new)
 }
 
-/// Checks a batch message's columns with nulls against the stream's schema
-/// ([`pocaduck_edge_ipc_check::check_nulls`]); other messages pass.
-fn check_batch_nulls(
+/// Checks a batch message's columns against the stream's schema
+/// ([`pocaduck_edge_ipc_check::check_columns`]); other messages pass.
+fn check_batch_columns(
     schema: &SchemaRef,
     message: &[u8],
 ) -> std::result::Result<(), pocaduck_edge_ipc_check::Malformed> {
@@ -454,7 +454,7 @@ fn check_batch_nulls(
     else {
         return Ok(());
     };
-    pocaduck_edge_ipc_check::check_nulls(schema, &batch)
+    pocaduck_edge_ipc_check::check_columns(schema, &batch)
 }
 
 struct Extent {

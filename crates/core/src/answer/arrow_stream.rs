@@ -263,7 +263,7 @@ fn read_ipc_stream(
                 let schema = schema.clone().ok_or_else(|| {
                     Error::Points("the Arrow stream has a record batch before its schema".into())
                 })?;
-                pocaduck_edge_ipc_check::check_nulls(&schema, &fb)?;
+                pocaduck_edge_ipc_check::check_columns(&schema, &fb)?;
                 let version = message.version();
                 let body = buffer.slice_with_length(body.start, body.len());
                 let decoded =

@@ -2,13 +2,13 @@
 //! `format=parquet` and the edge layout's points files) into a [`Labelled`] cloud.
 
 use bytes::Bytes;
-use parquet::file::metadata::ParquetMetaDataReader;
+use parquet::errors::ParquetError;
 
 use super::{push_run, push_runs, Labelled, Storage};
 use crate::cloud::Column;
 use crate::error::{Error, Result};
 use crate::metadata;
-use crate::read::{check_footer, decode_columns, RowSpan, SparseFile};
+use crate::read::{decode_columns, parse_footer, RowSpan, SparseFile};
 
 /// Decodes a whole Parquet file of labelled points: a `label` column (uint64, or int64 with
 /// no negative value) and one INT32/INT64 column per dim, kept as columns. A one-label
@@ -18,13 +18,22 @@ pub fn decode_parquet(bytes: Bytes) -> Result<Labelled> {
     if !bytes.starts_with(b"PAR1") {
         return Err(Error::Points("the answer does not start with PAR1".into()));
     }
-    let meta = ParquetMetaDataReader::new()
-        .parse_and_finish(&bytes)
-        .map_err(|source| Error::Parquet {
+    // The footer: its metadata, their length and `PAR1`, after the data.
+    let footer = bytes
+        .len()
+        .checked_sub(8)
+        .map(|end| u32::from_le_bytes(bytes[end..end + 4].try_into().expect("4 bytes")))
+        .and_then(|len| {
+            bytes
+                .len()
+                .checked_sub(usize::try_from(len).ok()?.checked_add(8)?)
+        })
+        .filter(|start| *start >= 4)
+        .ok_or_else(|| Error::Parquet {
             path: PATH.into(),
-            source,
+            source: ParquetError::General("the footer's length passes the file's start".into()),
         })?;
-    check_footer(PATH, &meta)?;
+    let meta = parse_footer(PATH, &bytes[footer..])?;
     let schema = meta.file_metadata().schema_descr();
     let columns = schema.num_columns();
     let label = (0..columns)
@@ -131,6 +140,7 @@ mod tests {
     use arrow_array::{Int32Array, Int64Array, RecordBatch, UInt64Array};
     use arrow_schema::{DataType, Field, Schema};
     use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::ParquetMetaDataReader;
 
     use super::*;
     use crate::cloud::BBox;
