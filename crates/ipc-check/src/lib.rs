@@ -2,8 +2,9 @@
 //!
 //! arrow-ipc verifies a message's flatbuffer (`root_as_message` runs the flatbuffers
 //! verifier), then trusts what the message says: its schema conversion panics on a list
-//! without a child or an integer 7 bits wide, and its record batch reader panics on a
-//! buffer that lies past the message's body. The bytes of an answer, a stored file or a
+//! without a child or an integer 7 bits wide, its record batch reader panics on a buffer
+//! that lies past the message's body, and arrow-data's validation asserts on a buffer of
+//! offsets that holds no whole number of them. The bytes of an answer, a stored file or a
 //! VastDB reply are hostile until checked, and a panic aborts a server or traps a browser
 //! (whose build aborts on panic), so the crates that read Arrow IPC check each message here
 //! before arrow-ipc sees it. Union columns, which no reader of ours needs, are refused.
