@@ -58,7 +58,7 @@ impl Limits {
         max_labels: 10_000,
         max_points: 50_000_000,
         max_body_bytes: 1 << 20,
-        max_answer_bytes: 512 << 20,
+        max_answer_bytes: 256 << 20,
         max_waiting_answers: 1024,
     };
 }
