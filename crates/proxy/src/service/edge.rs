@@ -166,8 +166,13 @@ impl Service {
         // Known before the answer starts unless a bbox filters the points.
         let count = options.selection.bbox.is_none().then_some(total);
         let content_type = encoder.format().content_type();
-        let mut stream =
-            EdgeStream::new(d.clone(), l, self.clock.clone(), options.selection, groups);
+        let mut stream = EdgeStream::new(
+            d.clone(),
+            l,
+            self.clock.clone(),
+            plan.selection().clone(),
+            groups,
+        );
         let mut encoder = encoder;
         // The first piece before answering, so its errors get a status.
         stream.encode_next(&mut encoder, &mut timing).await?;
