@@ -5,8 +5,8 @@
 // strings throughout: many exceed 2^53 and a JS number would silently change them.
 //
 // Each label loads coarse to fine: first at most `first` points (the `limit` a stored coarse
-// level answers), drawn at once, then all of them. Depth shows through eye-dome lighting, a
-// screen-space pass over the depth buffer as Potree does it.
+// level answers), drawn at once, then all of them. Depth shows through eye-dome lighting (a
+// screen-space pass over the points' depth, as Potree does it), or points darker with depth.
 //
 // For tests: `document.body.dataset.state` is "loading", "ready" or "error"; the HUD's
 // values carry `data-testid` and their exact numbers in `data-value`.
