@@ -58,8 +58,9 @@ const BACKGROUND = 0x101317;
 const PAGE_SIZE = 200;
 const U64_MAX = (1n << 64n) - 1n;
 /** Points of a label drawn first, while the rest load (`first` in the URL; 0 turns it off).
- * 2^17: a stored coarse level (written for labels above 4 × 2^20 points) answers it. */
-const FIRST_POINTS = 1 << 17;
+ * 2^16: a stored coarse level answers it, in the bundled sample (written for labels above
+ * 4 × 2^16 points) as in an import's defaults (above 4 × 2^20). */
+const FIRST_POINTS = 1 << 16;
 /** Points drawn in all while the camera moves (a spread subset, so the frame stays
  * interactive): halved after a frame slower than 30 fps, doubled after one faster than 50. */
 const motion = { budget: 1 << 17, least: 1 << 12, most: 1 << 24 };

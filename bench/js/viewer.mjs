@@ -73,7 +73,7 @@ try {
   console.log("|---|---|---:|---:|---:|---:|");
   for (const dataset of Object.keys(datasets)) {
     for (const mode of ["proxy", "serverless"]) {
-      for (const first of [131072, 65536, 0]) {
+      for (const first of [65536, 0]) {
         const runs = [];
         for (let i = 0; i < RUNS; i++) {
           runs.push(
