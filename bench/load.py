@@ -24,6 +24,7 @@ bench/README.md.
 
 import argparse
 import asyncio
+import collections
 import os
 import re
 import resource
@@ -42,12 +43,14 @@ RANGE_BYTES = 64 * 1024
 CLIENTS = [1, 8, 64, 512]
 
 
-def start_server(sample):
-    """`pocaduck-edge serve` on a free loopback port: (process, base URL)."""
+def start_server(sample, log):
+    """`pocaduck-edge serve` on a free loopback port, its failures logged to the file
+    `log`: (process, base URL)."""
     server = subprocess.Popen(
         [BIN, "serve", "--data", sample, "--addr", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
+        env={**os.environ, "RUST_LOG": "warn"},
         text=True,
     )
     line = server.stdout.readline()
@@ -206,13 +209,20 @@ def run_wrk(url, script, clients, seconds):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = latency_ms(re.search(r"\s50%\s+(\S+)", out).group(1))
     p99 = latency_ms(re.search(r"\s99%\s+(\S+)", out).group(1))
-    errors = 0
+    kinds = {}
     if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
-        errors += int(m.group(1))
+        kinds["non-2xx"] = int(m.group(1))
     if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
-        errors += sum(int(g) for g in m.groups())
+        kinds.update(zip(["connect", "read", "write", "timeout"], map(int, m.groups())))
+    errors = sum(kinds.values())
+    kinds = ", ".join(f"{kind} {n}" for kind, n in kinds.items() if n)
     transfer = re.search(r"Transfer/sec:\s+(\S+)", out).group(1)
-    return {"rps": rps, "p50": p50, "p99": p99, "errors": errors, "transfer": transfer}
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": errors, "error_kinds": kinds, "transfer": transfer}
+
+
+def errors_cell(result):
+    """The errors of a run, with their kinds when there are any."""
+    return f"{result['errors']} ({result['error_kinds']})" if result["errors"] else "0"
 
 
 def rate(rps):
@@ -298,7 +308,9 @@ def main():
             os.symlink(os.path.abspath(args.sample), sample)
         else:
             subprocess.run([BIN, "sample", sample], check=True, stderr=subprocess.DEVNULL)
-        server, base = start_server(sample)
+        log_path = os.path.join(work, "server.log")
+        log = open(log_path, "w")
+        server, base = start_server(sample, log)
         nginx, nginx_base = start_nginx(sample, work)
         try:
             run_all(args, clients, work, sample, server, base, nginx_base)
@@ -307,8 +319,18 @@ def main():
             nginx.terminate()
             server.wait(10)
             nginx.wait(10)
+            log.close()
+            print_failures(log_path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def print_failures(log_path):
+    """The failures the server logged during the whole run, by API code."""
+    with open(log_path) as f:
+        codes = collections.Counter(m.group(1) for line in f if (m := re.search(r"\bcode=(\w+)", line)))
+    summary = ", ".join(f"{code} {n}" for code, n in codes.most_common()) or "none"
+    print(f"\nFailures the server logged over the whole run: {summary}.")
 
 
 def run_all(args, clients, work, sample, server, base, nginx_base):
@@ -346,7 +368,7 @@ def run_all(args, clients, work, sample, server, base, nginx_base):
                 n = run_wrk(nginx_base, nginx_range, c, args.seconds)
                 theirs = rate(n["rps"]) + (f" ({n['errors']} errors)" if n["errors"] else "")
                 ratio = f"**{ours['rps'] / n['rps']:.0%}**"
-            print(f"| {name} | {c} | {rate(ours['rps'])} | {ours['p50']:.2f} | {ours['p99']:.2f} | {ours['errors']} | {ours['transfer']} | {peak:.0f} | {theirs} | {ratio} |", flush=True)
+            print(f"| {name} | {c} | {rate(ours['rps'])} | {ours['p50']:.2f} | {ours['p99']:.2f} | {errors_cell(ours)} | {ours['transfer']} | {peak:.0f} | {theirs} | {ratio} |", flush=True)
 
     if args.soak_seconds:
         began = rss.now()
@@ -356,7 +378,7 @@ def run_all(args, clients, work, sample, server, base, nginx_base):
         one_minute, end = sum(first) / len(first), sum(last) / len(last)
         print(f"\n| soak | requests/s | p50 ms | p99 ms | errors | RSS after 1 min | RSS at the end | change |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        print(f"| mixed, 64 connections, {args.soak_seconds} s | {rate(soak['rps'])} | {soak['p50']:.2f} | {soak['p99']:.2f} | {soak['errors']} | {one_minute:.0f} MB | {end:.0f} MB | {end / one_minute - 1:+.1%} |", flush=True)
+        print(f"| mixed, 64 connections, {args.soak_seconds} s | {rate(soak['rps'])} | {soak['p50']:.2f} | {soak['p99']:.2f} | {errors_cell(soak)} | {one_minute:.0f} MB | {end:.0f} MB | {end / one_minute - 1:+.1%} |", flush=True)
     rss.stop()
 
     if args.slowloris:

@@ -10,6 +10,7 @@ import initWasm, {
   decodeParquet as wasmDecodeParquet,
   decodeRows as wasmDecodeRows,
 } from "./pkg/pocaduck_edge_wasm.js";
+import { bodyChunks } from "./body.js";
 import { checkOutputs, outputSlots } from "./outputs.js";
 import { wasmInput } from "./wasm-input.js";
 
@@ -140,18 +141,14 @@ async function httpError(response, what) {
   return new PocaduckError(message, code, response.status, requestId);
 }
 
-/** Reads a body, reporting each chunk's size. */
-async function readBody(response, onBytes) {
-  if (!response.body || !onBytes) return new Uint8Array(await response.arrayBuffer());
-  const reader = response.body.getReader();
+/** Reads a body whole, reporting each chunk's size; an abort of `signal` ends it at once. */
+async function readBody(response, onBytes, signal) {
   const chunks = [];
   let length = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    length += value.length;
-    onBytes(value.length);
+  for await (const chunk of bodyChunks(response, signal)) {
+    chunks.push(chunk);
+    length += chunk.length;
+    onBytes?.(chunk.length);
   }
   if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(length);
@@ -366,7 +363,7 @@ export function connect(baseUrl, options = {}) {
       if (body !== undefined) headers["Content-Type"] = "text/plain;charset=UTF-8";
       const response = await settings.fetch(url, { method, headers, body, signal });
       if (!response.ok) throw await httpError(response, what);
-      const bytes = await readBody(response, meter && ((n) => meter.bytes(n)));
+      const bytes = await readBody(response, meter && ((n) => meter.bytes(n)), signal);
       if (meter) {
         meter.requests += 1;
         meter.roundTrips += 1;
@@ -508,7 +505,7 @@ export async function openDataset(url, options = {}) {
       const response = await settings.fetch(withQuery(joinUrl(base, path), signed), { headers, signal });
       if (!response.ok) throw await httpError(response, `${path} bytes ${start}-${end - 1}`);
       checkEtag(path, response);
-      let bytes = await readBody(response, meter && ((n) => meter.bytes(n)));
+      let bytes = await readBody(response, meter && ((n) => meter.bytes(n)), signal);
       if (response.status === 200 && bytes.length > end - start) bytes = bytes.subarray(start, end);
       if (bytes.length !== end - start) {
         throw new PocaduckError(`${path}: asked ${end - start} bytes at ${start}, got ${bytes.length}`, "short_read");

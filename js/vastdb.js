@@ -3,6 +3,7 @@
 // opened with `{ vastdb: "pass-through" }` loads (index.js imports this file on first use).
 
 import initWasm, { VastReplies, __wbg_reset_state } from "./pkg/pocaduck_edge_wasm_vastdb.js";
+import { bodyChunks } from "./body.js";
 import { wasmInput } from "./wasm-input.js";
 
 let ready;
@@ -44,14 +45,10 @@ export async function readReplies(labels, { fetchPage, meter, decode, limit, bbo
         const schema = response.headers.get("pocaduck-reply-schema");
         const subSplits = Number(response.headers.get("pocaduck-reply-sub-splits"));
         decode(() => replies.beginPage(base64Bytes(schema ?? ""), subSplits));
-        const reader = response.body.getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          meter.bytes(value.length);
-          decode(() => replies.push(value));
+        for await (const chunk of bodyChunks(response, signal)) {
+          meter.bytes(chunk.length);
+          decode(() => replies.push(chunk));
         }
-        signal?.throwIfAborted();
         meter.requests += 1;
         meter.roundTrips += 1;
         meter.fetchMs += performance.now() - t0;

@@ -1,8 +1,12 @@
 // The pocaduck-edge viewer: pick a dataset and labels, see their points with three.js.
 //
-// The selection (dataset, read mode, labels, level of detail) lives in the URL's query string,
-// so a view can be shared and a reload restores it. Labels stay decimal strings throughout:
-// many exceed 2^53 and a JS number would silently change them.
+// The selection (dataset, read mode, labels, level of detail, shading, camera) lives in the
+// URL's query string, so a view can be shared and a reload restores it. Labels stay decimal
+// strings throughout: many exceed 2^53 and a JS number would silently change them.
+//
+// Each label loads coarse to fine: first at most `first` points (the `limit` a stored coarse
+// level answers), drawn at once, then all of them. Depth shows through eye-dome lighting (a
+// screen-space pass over the points' depth, as Potree does it), or points darker with depth.
 //
 // For tests: `document.body.dataset.state` is "loading", "ready" or "error"; the HUD's
 // values carry `data-testid` and their exact numbers in `data-value`.
@@ -19,6 +23,8 @@ const ui = {
   modeProxy: $("mode-proxy"),
   modeServerless: $("mode-serverless"),
   limit: $("limit"),
+  first: $("first"),
+  shading: $("shading"),
   labelForm: $("label-form"),
   labelInput: $("label-input"),
   labelFind: $("label-find"),
@@ -42,12 +48,30 @@ const ui = {
     fetchMs: $("hud-fetch-ms"),
     decodeMs: $("hud-decode-ms"),
     mode: $("hud-mode"),
+    firstMs: $("hud-first-ms"),
+    allMs: $("hud-all-ms"),
+    fps: $("hud-fps"),
   },
 };
 
 const BACKGROUND = 0x101317;
 const PAGE_SIZE = 200;
 const U64_MAX = (1n << 64n) - 1n;
+/** Points of a label drawn first, while the rest load (`first` in the URL; 0 turns it off).
+ * 2^16: a stored coarse level answers it, in the bundled sample (written for labels above
+ * 4 × 2^16 points) as in an import's defaults (above 4 × 2^20). */
+const FIRST_POINTS = 1 << 16;
+/** Points drawn in all while the camera moves (a spread subset, so the frame stays
+ * interactive): halved after a frame slower than 30 fps, doubled after one faster than 50. */
+const motion = { budget: 1 << 17, least: 1 << 12, most: 1 << 24 };
+/** Point size in world units (voxels), and the least on screen (pixels). */
+const POINT_SIZE = 1.2;
+const POINT_MIN_PX = 2;
+/** Eye-dome lighting: Potree's defaults (strength 1, radius 1.4 pixels). */
+const EDL_STRENGTH = 1.0;
+const EDL_RADIUS = 1.4;
+/** The "depth" shading: the farthest points of the scene keep this much less of their colour. */
+const DEPTH_FADE = 0.7;
 
 // ---------------------------------------------------------------------------------------
 // Small helpers
@@ -86,10 +110,21 @@ function describe(error) {
   return `${error.message || String(error)}${code}`;
 }
 
-/** A distinct colour for the `index`-th label (golden-angle hues). */
-function colourFor(index) {
+/** splitmix64 of a u64 (BigInt arithmetic, exact). */
+function splitmix64(value) {
+  let z = (value + 0x9e3779b97f4a7c15n) & U64_MAX;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & U64_MAX;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & U64_MAX;
+  return z ^ (z >> 31n);
+}
+
+/** A label's colour (sRGB), from its u64 alone: the same in every session and URL. */
+function colourFor(label) {
+  const hash = splitmix64(BigInt(label));
+  const hue = Number(hash >> 40n) / 2 ** 24; // the top 24 bits
+  const lightness = 0.55 + Number((hash >> 32n) & 0xffn) / 255 * 0.1;
   const colour = new THREE.Color();
-  colour.setHSL((0.58 + index * 0.618033988749895) % 1, 0.8, 0.6, THREE.SRGBColorSpace);
+  colour.setHSL(hue, 0.75, lightness, THREE.SRGBColorSpace);
   return colour;
 }
 
@@ -128,10 +163,21 @@ function hideProgress() {
 // ---------------------------------------------------------------------------------------
 // The selection and the URL
 
-/** What to show; mirrored in the URL. */
-const selection = { dataset: null, mode: "proxy", labels: [], limit: null };
+/** Depth cues: eye-dome lighting, points darker with depth (one pass, cheaper), or none. */
+const SHADINGS = ["edl", "depth", "flat"];
+/** What to show; mirrored in the URL. `first` is the coarse level's points (0: off). */
+const selection = { dataset: null, mode: "proxy", labels: [], limit: null, first: FIRST_POINTS, shading: "edl" };
 /** Pick the dataset's first label once its list is in (a URL without `labels`). */
 let pickFirstLabel = false;
+/** The URL's camera (`cam`: position then target, in dataset coordinates) until it is applied. */
+let pendingCamera = null;
+
+/** A non-negative safe integer from a query value, or `fallback`. */
+function countParam(text, fallback) {
+  if (text === null || !/^\d+$/.test(text)) return fallback;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : fallback;
+}
 
 function readUrl() {
   const q = new URLSearchParams(location.search);
@@ -145,6 +191,10 @@ function readUrl() {
   selection.mode = q.get("mode") === "serverless" ? "serverless" : "proxy";
   selection.labels = labels;
   selection.limit = Number.isSafeInteger(limit) && limit > 0 ? limit : null;
+  selection.first = countParam(q.get("first"), FIRST_POINTS);
+  selection.shading = SHADINGS.includes(q.get("shading")) ? q.get("shading") : "edl";
+  const cam = (q.get("cam") ?? "").split(",").map(Number);
+  pendingCamera = cam.length === 6 && cam.every(Number.isFinite) ? cam : null;
   pickFirstLabel = !q.has("labels");
 }
 
@@ -154,14 +204,36 @@ function writeUrl(push) {
   parts.push(`mode=${selection.mode}`);
   parts.push(`labels=${selection.labels.join(",")}`);
   if (selection.limit) parts.push(`limit=${selection.limit}`);
+  if (selection.first !== FIRST_POINTS) parts.push(`first=${selection.first}`);
+  if (selection.shading !== "edl") parts.push(`shading=${selection.shading}`);
+  const cam = cameraParam();
+  if (cam) parts.push(`cam=${cam}`);
   const search = `?${parts.join("&")}`;
   if (search !== location.search) {
     history[push ? "pushState" : "replaceState"](null, "", search + location.hash);
   }
 }
 
+/** The camera as `cam`: position and target in dataset coordinates (float64), or `null`. */
+function cameraParam() {
+  if (pendingCamera) return pendingCamera.join(",");
+  if (!viewOrigin) return null;
+  const round = (v) => Math.round(v * 10) / 10;
+  const p = camera.position;
+  const t = controls.target;
+  return [p.x, p.y, p.z, t.x, t.y, t.z].map((v, i) => round(v + viewOrigin[i % 3])).join(",");
+}
+
+let cameraUrlTimer = 0;
+/** Records the camera in the URL once it rests (no history entry). */
+function cameraMoved() {
+  clearTimeout(cameraUrlTimer);
+  cameraUrlTimer = setTimeout(() => writeUrl(false), 250);
+}
+
 // ---------------------------------------------------------------------------------------
-// Rendering: one THREE.Points per label, placed at (its origin − the view origin)
+// Rendering: one THREE.Points per label, placed at (its origin − the view origin), drawn into
+// a render target whose depth the eye-dome lighting pass reads
 
 let renderer;
 try {
@@ -178,55 +250,237 @@ const camera = new THREE.PerspectiveCamera(45, 1, 1, 1e7);
 camera.up.set(0, -1, 0); // image convention: y grows downwards
 camera.position.set(0, 0, -1000);
 const controls = new OrbitControls(camera, renderer.domElement);
-controls.addEventListener("change", requestRender);
+controls.listenToKeyEvents(window); // arrow keys pan
+controls.autoRotateSpeed = 4;
+controls.addEventListener("change", () => {
+  requestRender();
+  cameraMoved();
+});
 
+/** Points of one colour, sized in world units (at least POINT_MIN_PX pixels), darker with
+ * depth when `depthFade` is above 0. Colours are
+ * sRGB as given: no conversion, so the EDL pass and the screen show the same values. */
+function pointsMaterial(colour) {
+  return new THREE.ShaderMaterial({
+    uniforms: {
+      colour: { value: colour },
+      size: { value: POINT_SIZE },
+      minSize: { value: POINT_MIN_PX },
+      scale: { value: 1 },
+      depthFade: { value: 0 },
+      depthRange: { value: new THREE.Vector2(0, 1) },
+    },
+    vertexShader: `
+      uniform float size;
+      uniform float minSize;
+      uniform float scale;
+      uniform float depthFade;
+      uniform vec2 depthRange; // the scene's nearest distance, and its depth
+      varying float vLogDepth;
+      varying float vShade;
+      void main() {
+        vec4 mv = modelViewMatrix * vec4(position, 1.0);
+        gl_Position = projectionMatrix * mv;
+        gl_PointSize = max(minSize, size * scale / -mv.z);
+        vLogDepth = log2(-mv.z);
+        vShade = 1.0 - depthFade * clamp((-mv.z - depthRange.x) / depthRange.y, 0.0, 1.0);
+      }`,
+    fragmentShader: `
+      uniform vec3 colour;
+      varying float vLogDepth;
+      varying float vShade;
+      // The alpha carries log2 depth for the EDL pass (a float target); the screen ignores it.
+      void main() { gl_FragColor = vec4(colour * vShade, vLogDepth); }`,
+  });
+}
+
+/** The EDL pass: for each pixel, the log2 depth above its 4 neighbours darkens it (Potree's
+ * edl.fs); a background pixel beside a point is dark, which outlines silhouettes. */
+const edl = {
+  // RGB: the points' colour; A: log2 of their depth (0 where there is none).
+  target: new THREE.WebGLRenderTarget(1, 1, { type: THREE.FloatType, depthBuffer: true }),
+  scene: new THREE.Scene(),
+  camera: new THREE.OrthographicCamera(-1, 1, 1, -1, 0, 1),
+};
+edl.material = new THREE.ShaderMaterial({
+  uniforms: {
+    colourTexture: { value: edl.target.texture },
+    texel: { value: new THREE.Vector2() },
+    strength: { value: EDL_STRENGTH },
+    radius: { value: EDL_RADIUS },
+    // sRGB, as written: the clear colour of a frame drawn without the pass.
+    background: { value: new THREE.Vector3(((BACKGROUND >> 16) & 255) / 255, ((BACKGROUND >> 8) & 255) / 255, (BACKGROUND & 255) / 255) },
+  },
+  vertexShader: `
+    varying vec2 vUv;
+    void main() { vUv = uv; gl_Position = vec4(position.xy, 0.0, 1.0); }`,
+  fragmentShader: `
+    uniform sampler2D colourTexture;
+    uniform vec2 texel;
+    uniform float strength;
+    uniform float radius;
+    uniform vec3 background;
+    varying vec2 vUv;
+    void main() {
+      vec4 centre = texture2D(colourTexture, vUv);
+      float depth = centre.a;
+      float sum = 0.0;
+      vec2 step = texel * radius;
+      vec2 neighbours[4];
+      neighbours[0] = vec2(step.x, 0.0);
+      neighbours[1] = vec2(-step.x, 0.0);
+      neighbours[2] = vec2(0.0, step.y);
+      neighbours[3] = vec2(0.0, -step.y);
+      for (int i = 0; i < 4; i++) {
+        float n = texture2D(colourTexture, vUv + neighbours[i]).a;
+        if (n != 0.0) sum += depth == 0.0 ? 100.0 : max(0.0, depth - n);
+      }
+      float shade = exp(-sum / 4.0 * 300.0 * strength);
+      gl_FragColor = vec4(depth == 0.0 ? background * shade : centre.rgb * shade, 1.0);
+    }`,
+  depthTest: false,
+  depthWrite: false,
+});
+edl.scene.add(new THREE.Mesh(new THREE.PlaneGeometry(2, 2), edl.material));
+
+/** Frames drawn in the last second (the HUD's frame rate), whether frames keep coming, and
+ * whether a pointer or key moves the camera. */
+const frames = { times: [], rotating: false, dragging: false };
+controls.addEventListener("start", () => {
+  frames.dragging = true;
+});
+controls.addEventListener("end", () => {
+  frames.dragging = false;
+  requestRender(); // all the points again
+});
 let renderQueued = false;
 function requestRender() {
   if (renderQueued) return;
   renderQueued = true;
   requestAnimationFrame(() => {
     renderQueued = false;
-    renderer.render(scene, camera);
+    draw();
   });
+}
+
+/** Draws one frame: the points straight to the screen, or through the EDL pass. */
+function draw() {
+  if (frames.rotating) controls.update(); // moves the camera (and asks for the next frame)
+  const height = renderer.getDrawingBufferSize(new THREE.Vector2()).y;
+  const scale = height / (2 * Math.tan(THREE.MathUtils.degToRad(camera.fov) / 2));
+  for (const { object } of shown.values()) {
+    if (object) object.material.uniforms.scale.value = scale;
+  }
+  // While the camera moves, each label draws the first part of its points (spread by
+  // `spreadOrder`), its share of the motion budget.
+  const moving = frames.rotating || frames.dragging;
+  let total = 0;
+  for (const { object, count } of shown.values()) if (object) total += count;
+  const now = performance.now();
+  const last = frames.times[frames.times.length - 1];
+  if (moving && last !== undefined && now - last < 250) {
+    if (now - last > 33) motion.budget = Math.max(motion.least, motion.budget / 2);
+    else if (now - last < 20) motion.budget = Math.min(motion.most, motion.budget * 2);
+  }
+  const share = moving && total > motion.budget ? motion.budget / total : 1;
+  for (const { object, count } of shown.values()) {
+    if (object) object.geometry.setDrawRange(0, Math.ceil(count * share));
+  }
+  drawn = share < 1 ? motion.budget : total;
+  const box = sceneBox();
+  const centre = box.isEmpty() ? 0 : camera.position.distanceTo(box.getCenter(new THREE.Vector3()));
+  const radius = box.isEmpty() ? 1 : Math.max(1, box.getSize(new THREE.Vector3()).length() / 2);
+  for (const { object } of shown.values()) {
+    if (!object) continue;
+    const u = object.material.uniforms;
+    u.depthFade.value = selection.shading === "depth" ? DEPTH_FADE : 0;
+    u.depthRange.value.set(centre - radius, 2 * radius);
+  }
+  if (selection.shading === "edl") {
+    renderer.setRenderTarget(edl.target);
+    renderer.setClearColor(0x000000, 0); // alpha 0: no depth
+    renderer.render(scene, camera);
+    renderer.setRenderTarget(null);
+    renderer.setClearColor(BACKGROUND, 1);
+    renderer.render(edl.scene, edl.camera);
+  } else {
+    renderer.render(scene, camera);
+  }
+  frames.times.push(now);
+  while (frames.times[0] < now - 1000) frames.times.shift();
 }
 
 function resize() {
   const width = Math.max(1, ui.stage.clientWidth);
   const height = Math.max(1, ui.stage.clientHeight);
   renderer.setSize(width, height, false);
+  const size = renderer.getDrawingBufferSize(new THREE.Vector2());
+  edl.target.setSize(size.x, size.y);
+  edl.material.uniforms.texel.value.set(1 / size.x, 1 / size.y);
   camera.aspect = width / height;
   camera.updateProjectionMatrix();
-  renderer.render(scene, camera);
+  draw();
 }
-new ResizeObserver(resize).observe(ui.stage);
-resize();
 
-/** Shown labels: label → { object, count, timing, colourIndex } or { error }. */
+/** Points drawn in the latest frame. */
+let drawn = 0;
+
+/**
+ * The N × 3 `positions` in bit-reversed index order, so that any first part of them spreads
+ * over the whole label (the points come sorted, so a plain prefix would be one slab of it).
+ */
+function spreadOrder(positions) {
+  const n = positions.length / 3;
+  const out = new Float32Array(positions.length);
+  const bits = Math.max(1, Math.ceil(Math.log2(n)));
+  let k = 0;
+  for (let i = 0; i < 2 ** bits; i++) {
+    let r = 0;
+    for (let b = 0, v = i; b < bits; b++, v >>>= 1) r = (r << 1) | (v & 1);
+    if (r >= n) continue;
+    out[k * 3] = positions[r * 3];
+    out[k * 3 + 1] = positions[r * 3 + 1];
+    out[k * 3 + 2] = positions[r * 3 + 2];
+    k++;
+  }
+  return out;
+}
+
+/** Shown labels: label → { object, count, timing, colour, complete } or { error, complete }. */
 const shown = new Map();
 /** The float64 origin all objects are placed relative to (the first label's origin). */
 let viewOrigin = null;
 
-function addLabelObject(label, points) {
+new ResizeObserver(resize).observe(ui.stage);
+resize();
+
+/** Draws `points` for `label`, in place of what it showed; `complete` when they are all of them. */
+function showPoints(label, points, timing, complete) {
   if (!viewOrigin) viewOrigin = Float64Array.from(points.origin);
-  const used = new Set([...shown.values()].map((s) => s.colourIndex));
-  let colourIndex = 0;
-  while (used.has(colourIndex)) colourIndex++;
-  const colour = colourFor(colourIndex);
   const geometry = new THREE.BufferGeometry();
-  geometry.setAttribute("position", new THREE.BufferAttribute(points.positions, 3));
+  geometry.setAttribute("position", new THREE.BufferAttribute(spreadOrder(points.positions), 3));
   geometry.computeBoundingBox();
   geometry.computeBoundingSphere();
-  const material = new THREE.PointsMaterial({ color: colour, size: 2, sizeAttenuation: false });
-  const object = new THREE.Points(geometry, material);
+  let item = shown.get(label);
+  if (item && item.object) {
+    item.object.geometry.dispose();
+    item.object.geometry = geometry;
+  } else {
+    const colour = colourFor(label);
+    const rgb = colour.getRGB({}, THREE.SRGBColorSpace);
+    const object = new THREE.Points(geometry, pointsMaterial(new THREE.Vector3(rgb.r, rgb.g, rgb.b)));
+    object.name = label;
+    scene.add(object);
+    item = { object, colour };
+    shown.set(label, item);
+  }
   // Differences of float64 integers: exact, and small enough for float32 from here on.
-  object.position.set(
+  item.object.position.set(
     points.origin[0] - viewOrigin[0],
     points.origin[1] - viewOrigin[1],
     points.origin[2] - viewOrigin[2],
   );
-  object.name = label;
-  scene.add(object);
-  shown.set(label, { object, count: points.count, timing: points.timing, colourIndex, colour });
+  Object.assign(item, { count: points.count, timing, complete });
 }
 
 function removeLabel(label) {
@@ -245,25 +499,49 @@ function clearScene() {
   viewOrigin = null;
 }
 
-/** Points the camera at everything shown, from far enough to see all of it. */
-function frameCamera() {
+/** The box of everything shown, in view coordinates. */
+function sceneBox() {
   const box = new THREE.Box3();
   for (const { object } of shown.values()) {
     if (object && object.geometry.boundingBox) {
       box.union(object.geometry.boundingBox.clone().translate(object.position));
     }
   }
+  return box;
+}
+
+/** Near and far planes that hold the scene from where the camera is. */
+function fitClipping() {
+  const box = sceneBox();
+  if (box.isEmpty()) return;
+  const radius = Math.max(1, box.getSize(new THREE.Vector3()).length() / 2);
+  const distance = camera.position.distanceTo(box.getCenter(new THREE.Vector3()));
+  camera.near = Math.max(0.1, (distance - radius) * 0.9, (distance + radius) / 1e4);
+  camera.far = (distance + radius) * 1.1;
+  camera.updateProjectionMatrix();
+  controls.maxDistance = Math.max(controls.maxDistance === Infinity ? 0 : controls.maxDistance, radius * 40);
+}
+
+/** Points the camera at everything shown, from far enough to see all of it. */
+function frameCamera() {
+  const box = sceneBox();
   if (box.isEmpty()) return;
   const centre = box.getCenter(new THREE.Vector3());
   const radius = Math.max(1, box.getSize(new THREE.Vector3()).length() / 2);
   const distance = (radius / Math.sin(THREE.MathUtils.degToRad(camera.fov) / 2)) * 1.05;
   camera.position.set(centre.x, centre.y, centre.z - distance);
-  camera.near = Math.max(0.1, distance / 1000);
-  camera.far = distance + radius * 20;
-  camera.updateProjectionMatrix();
   controls.target.copy(centre);
-  controls.maxDistance = distance * 10;
   controls.update();
+  fitClipping();
+}
+
+/** Puts the camera where the URL's `cam` says (dataset coordinates), once there is a view origin. */
+function placeCamera(cam) {
+  const o = viewOrigin;
+  camera.position.set(cam[0] - o[0], cam[1] - o[1], cam[2] - o[2]);
+  controls.target.set(cam[3] - o[0], cam[4] - o[1], cam[5] - o[2]);
+  controls.update();
+  fitClipping();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -295,9 +573,23 @@ function updateHud() {
   set(ui.hud.roundTrips, roundTrips, formatCount(roundTrips));
   set(ui.hud.fetchMs, fetchMs.toFixed(1), `${fetchMs.toFixed(1)} ms`);
   set(ui.hud.decodeMs, decodeMs.toFixed(1), `${decodeMs.toFixed(1)} ms`);
+  const ms = (v) => (v === null ? ["", "–"] : [v.toFixed(1), `${v.toFixed(1)} ms`]);
+  set(ui.hud.firstMs, ...ms(loadTimes.first));
+  set(ui.hud.allMs, ...ms(loadTimes.all));
   ui.hud.mode.textContent = selection.mode === "serverless" ? "serverless (files)" : "proxy (server)";
   document.body.dataset.labels = [...shown.keys()].filter((l) => shown.get(l).object).join(",");
 }
+
+/** The HUD's frame rate: frames drawn in the last second (0 when nothing moves). */
+function updateFps() {
+  const now = performance.now();
+  const fps = frames.times.filter((t) => t > now - 1000).length;
+  ui.hud.fps.dataset.value = String(fps);
+  ui.hud.fps.textContent = fps === 0 ? "idle" : `${fps} fps`;
+  ui.hud.points.dataset.value = String(drawn);
+  ui.hud.points.textContent = formatCount(drawn);
+}
+setInterval(updateFps, 500);
 
 function renderSelected() {
   const items = selection.labels.map((label) => {
@@ -307,13 +599,16 @@ function renderSelected() {
     li.dataset.testid = `selected-${label}`;
     const swatch = document.createElement("span");
     swatch.className = "swatch";
-    if (item && item.colour) swatch.style.background = `#${item.colour.getHexString(THREE.SRGBColorSpace)}`;
+    if (item && item.colour) {
+      li.dataset.colour = `#${item.colour.getHexString(THREE.SRGBColorSpace)}`;
+      swatch.style.background = li.dataset.colour;
+    }
     const id = document.createElement("span");
     id.className = "id";
     id.textContent = label;
     const count = document.createElement("span");
     count.className = "count";
-    if (item && item.object) count.textContent = formatCount(item.count);
+    if (item && item.object) count.textContent = item.complete ? formatCount(item.count) : `${formatCount(item.count)}…`;
     else if (item && item.error) {
       li.classList.add("failed");
       count.textContent = "failed";
@@ -346,6 +641,8 @@ function syncControls() {
   ui.modeProxy.checked = selection.mode === "proxy";
   ui.modeServerless.checked = selection.mode === "serverless";
   ui.limit.value = selection.limit ? String(selection.limit) : "";
+  ui.first.value = String(selection.first);
+  ui.shading.value = selection.shading;
   renderSelected();
 }
 
@@ -391,6 +688,15 @@ const client = connect(location.origin);
 let datasets = [];
 /** The open dataset: { key, dataset } where key names dataset, mode and limit. */
 let source = null;
+/** Milliseconds from the start of the latest loads to their first points and to all points. */
+const loadTimes = { first: null, all: null };
+
+/** Two loads' timings as one. */
+function addTimings(a, b) {
+  const sum = {};
+  for (const key of Object.keys(b)) sum[key] = (a[key] ?? 0) + b[key];
+  return sum;
+}
 
 /** Brings the page in line with `selection`: opens the dataset, loads missing labels. */
 async function apply(signal) {
@@ -439,7 +745,8 @@ async function apply(signal) {
     if (!selection.labels.includes(label)) removeLabel(label);
   }
   renderSelected();
-  const missing = selection.labels.filter((label) => !shown.has(label));
+  // A label whose load a newer selection cancelled halfway is loaded again.
+  const missing = selection.labels.filter((label) => !shown.get(label)?.complete);
   if (missing.length > 0) {
     const progress = new Map(missing.map((label) => [label, { bytesLoaded: 0, bytesTotal: undefined }]));
     const onProgressFor = (label) => (p) => {
@@ -453,23 +760,64 @@ async function apply(signal) {
       showProgress(loaded, total);
     };
     showProgress(0, null);
-    const options = (label) => ({ signal, onProgress: onProgressFor(label), ...(selection.limit ? { limit: selection.limit } : {}) });
-    const results = await Promise.allSettled(missing.map((label) => source.dataset.getPoints(label, options(label))));
+    // The coarse step: on edge-layout datasets (a VastDB table reads every point for any
+    // `limit`), when it asks for fewer points than the whole load does.
+    const first = entry.backend === "edge" && selection.first > 0 && !(selection.limit && selection.limit <= selection.first)
+      ? selection.first
+      : null;
+    const t0 = performance.now();
+    loadTimes.first = null;
+    loadTimes.all = null;
+    let framed = false;
+    const drawLabel = (label, points, timing, complete) => {
+      if (signal.aborted) return;
+      showPoints(label, points, timing, complete);
+      if (loadTimes.first === null) loadTimes.first = performance.now() - t0;
+      if (!framed) {
+        // The URL's camera, else everything shown, once per selection.
+        if (pendingCamera) placeCamera(pendingCamera);
+        else frameCamera();
+        pendingCamera = null;
+        framed = true;
+      } else fitClipping();
+      updateHud();
+      renderSelected();
+      requestRender();
+    };
+    const load = async (label) => {
+      const options = (limit) => ({ signal, onProgress: onProgressFor(label), ...(limit ? { limit } : {}) });
+      let before = null;
+      if (first !== null) {
+        const coarse = await source.dataset.getPoints(label, options(first));
+        // Fewer points than asked: the label has no more.
+        if (coarse.count < first) return drawLabel(label, coarse, coarse.timing, true);
+        drawLabel(label, coarse, coarse.timing, false);
+        before = coarse.timing;
+      }
+      const points = await source.dataset.getPoints(label, options(selection.limit));
+      drawLabel(label, points, before ? addTimings(before, points.timing) : points.timing, true);
+    };
+    const results = await Promise.allSettled(missing.map(load));
     hideProgress();
     if (signal.aborted) return;
+    loadTimes.all = performance.now() - t0;
     results.forEach((result, i) => {
-      const label = missing[i];
-      if (result.status === "fulfilled") addLabelObject(label, result.value);
-      else {
-        shown.set(label, { error: describe(result.reason) });
+      if (result.status === "rejected") {
+        const label = missing[i];
+        removeLabel(label);
+        shown.set(label, { error: describe(result.reason), complete: true });
         showError(`label ${label}: ${describe(result.reason)}`);
       }
     });
-    if (results.some((r) => r.status === "fulfilled")) frameCamera();
+  }
+  if (pendingCamera && viewOrigin) {
+    placeCamera(pendingCamera); // a camera from the history, over labels already shown
+    pendingCamera = null;
   }
   updateHud();
   renderSelected();
-  renderer.render(scene, camera);
+  draw();
+  writeUrl(false); // with the camera
   const failed = selection.labels.filter((label) => shown.get(label)?.error);
   setState(failed.length > 0 ? "error" : "ready");
 }
@@ -529,6 +877,37 @@ ui.limit.addEventListener("change", () => {
   const limit = Number.parseInt(ui.limit.value, 10);
   selection.limit = Number.isSafeInteger(limit) && limit > 0 ? limit : null;
   commit(true);
+});
+
+ui.first.addEventListener("change", () => {
+  selection.first = countParam(ui.first.value.trim(), FIRST_POINTS);
+  commit(true);
+});
+
+/** Shows depth with `shading` (one of SHADINGS). */
+function setShading(shading) {
+  selection.shading = shading;
+  ui.shading.value = shading;
+  writeUrl(false);
+  requestRender();
+}
+ui.shading.addEventListener("change", () => setShading(ui.shading.value));
+
+// Keys as in common 3D viewers (arrows pan, through OrbitControls): `f` frames the shown
+// labels, `e` steps through the shadings, `r` turns the view around its target.
+window.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.target.closest && event.target.closest("input, select, textarea, button")) return;
+  if (event.key === "f") {
+    frameCamera();
+    requestRender();
+  } else if (event.key === "e") setShading(SHADINGS[(SHADINGS.indexOf(selection.shading) + 1) % SHADINGS.length]);
+  else if (event.key === "r") {
+    frames.rotating = !frames.rotating;
+    controls.autoRotate = frames.rotating;
+    requestRender();
+  } else return;
+  event.preventDefault();
 });
 
 ui.labelForm.addEventListener("submit", (event) => {

@@ -6,7 +6,7 @@
 // (`scripts/build-www.sh`) and Chromium (`scripts/ensure-chromium.sh`);
 // `scripts/test-browser.sh` does all three and runs this file. Overrides: POCADUCK_EDGE_BIN,
 // VASTDB_EMULATOR_BIN, POCADUCK_EDGE_WWW, CHROMIUM_BIN.
-// Screenshots go to artifacts/viewer-<mode>.png.
+// Screenshots go to artifacts/viewer-<mode>.png and artifacts/viewer-<mode>-<shading>.png.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -31,6 +31,9 @@ const VAST_DATASET = `${DATASET}-vastdb`;
 /** The viewer's clear colour (viewer.js BACKGROUND). */
 const BACKGROUND = [0x10, 0x13, 0x17];
 const TWO_53 = 2n ** 53n;
+/** The sample's `--coarse-points`: labels above 4 × this many points get a stored coarse
+ * level (of more than this many points), which a `first` of at most this many reads. */
+const COARSE_POINTS = 8192;
 
 /** Chromium as the suite launches it, with WebGL on SwiftShader (software): Chromium asks for
  * this flag since it stopped falling back to it silently. */
@@ -40,7 +43,7 @@ let scratch; // temp dir: the sample and the browser profile
 let server; // { base, stop }
 let context; // the browser (a persistent context over a fresh profile)
 /** API facts: { label: point_count } and the labels chosen for the tests. */
-const facts = { counts: new Map(), small: null, second: null, huge: null, justAbove53: null, manifest: null };
+const facts = { counts: new Map(), small: null, second: null, huge: null, justAbove53: null, largest: null, manifest: null };
 
 // ---------------------------------------------------------------------------------------
 // Server and browser
@@ -64,7 +67,7 @@ before(async () => {
   }
   scratch = mkdtempSync(join(tmpdir(), "pocaduck-edge-browser-"));
   const data = join(scratch, DATASET);
-  const built = spawnSync(BIN, ["sample", data, "--voxel-nm", "256"], { stdio: ["ignore", "ignore", "inherit"], timeout: 300_000 });
+  const built = spawnSync(BIN, ["sample", data, "--voxel-nm", "256", "--coarse-points", String(COARSE_POINTS)], { stdio: ["ignore", "ignore", "inherit"], timeout: 300_000 });
   assert.equal(built.status, 0, "pocaduck-edge sample failed");
 
   // With the VastDB demo beside it: the sample also as a table on a loopback vastdb-emulator.
@@ -91,6 +94,7 @@ before(async () => {
   const bySize = [...labels].sort((a, b) => facts.counts.get(a) - facts.counts.get(b));
   const low = bySize.filter((l) => BigInt(l) <= TWO_53);
   [facts.small, facts.second] = low;
+  facts.largest = bySize[bySize.length - 1];
   // Labels a JS number cannot hold: 2^53 + 1 itself, and the smallest label above it.
   facts.huge = bySize.find((l) => BigInt(l) > TWO_53 + 1n);
   facts.justAbove53 = labels.find((l) => BigInt(l) === TWO_53 + 1n) ?? labels.find((l) => BigInt(l) > TWO_53);
@@ -157,24 +161,61 @@ async function hud(page) {
   });
 }
 
-/** Pixels of the WebGL canvas (HUD and overlays hidden) that differ from the background. */
-async function litPixels(page) {
-  const png = PNG.sync.read(
+/** The WebGL canvas as decoded PNG (HUD and overlays hidden). */
+async function canvasPng(page) {
+  return PNG.sync.read(
     await page.locator("#view").screenshot({
       style: "#hud, #error, #progress-box { visibility: hidden !important; }",
       animations: "disabled",
     }),
   );
+}
+
+/** Pixels of the WebGL canvas that differ from the background, and their luminances (0–255). */
+async function litPixels(page) {
+  const png = await canvasPng(page);
   let lit = 0;
+  const luminance = [];
   for (let i = 0; i < png.data.length; i += 4) {
     const d = Math.max(
       Math.abs(png.data[i] - BACKGROUND[0]),
       Math.abs(png.data[i + 1] - BACKGROUND[1]),
       Math.abs(png.data[i + 2] - BACKGROUND[2]),
     );
-    if (d > 40) lit++;
+    if (d > 40) {
+      lit++;
+      luminance.push(0.2126 * png.data[i] + 0.7152 * png.data[i + 1] + 0.0722 * png.data[i + 2]);
+    }
   }
-  return { lit, total: png.width * png.height };
+  return { lit, total: png.width * png.height, luminance };
+}
+
+/** The spread of luminance among lit pixels: the 95th percentile minus the 5th. */
+function luminanceSpread(luminance) {
+  const sorted = Float64Array.from(luminance).sort();
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return at(0.95) - at(0.05);
+}
+
+/** Canvas pixels within 3 of the colour `hex` ("#rrggbb") on every channel. */
+async function pixelsOf(page, hex) {
+  const want = [1, 3, 5].map((i) => Number.parseInt(hex.slice(i, i + 2), 16));
+  const png = await canvasPng(page);
+  let n = 0;
+  for (let i = 0; i < png.data.length; i += 4) {
+    if (want.every((v, c) => Math.abs(png.data[i + c] - v) <= 3)) n++;
+  }
+  return n;
+}
+
+/** The swatch colour of each shown label: { label: "#rrggbb" }. */
+function colours(page) {
+  return page.evaluate(() => Object.fromEntries([...document.querySelectorAll("#selected li")].map((li) => [li.dataset.label, li.dataset.colour])));
+}
+
+/** The HUD value `id` as text ("" when unset). */
+function hudValue(page, id) {
+  return page.evaluate((id) => document.querySelector(`[data-testid="${id}"]`).dataset.value, id);
 }
 
 function selectedLabels(page) {
@@ -324,8 +365,142 @@ for (const mode of ["proxy", "serverless"]) {
         await page.close();
       }
     });
+
+    test("coarse to fine: the stored level is drawn first, then every point", { timeout: 180_000 }, async () => {
+      const label = facts.largest;
+      const count = facts.counts.get(label);
+      assert.ok(count > 4 * COARSE_POINTS, `${label} has ${count} points: no coarse level`);
+      const page = await newPage();
+      try {
+        // The load of every point waits until the test has seen the first points drawn.
+        let release;
+        const released = new Promise((resolve) => (release = resolve));
+        const held = [];
+        const full = (url) =>
+          mode === "proxy"
+            ? url.pathname.endsWith(`/labels/${label}/points`) && !url.searchParams.has("limit")
+            : url.pathname.includes(`/datasets/${DATASET}/files/points/`);
+        await page.route(full, async (route) => {
+          held.push(route.request().url());
+          await released;
+          await route.continue();
+        });
+        const coarseRequests = [];
+        page.on("request", (r) => {
+          if (r.url().includes("/files/coarse/") || /[?&]limit=/.test(r.url())) coarseRequests.push(r.url());
+        });
+        await page.goto(viewerUrl(`dataset=${DATASET}&mode=${mode}&labels=${label}&first=${COARSE_POINTS}`));
+        await page.waitForFunction(
+          (n) => document.querySelector('[data-testid="hud-points"]').dataset.value === String(n),
+          COARSE_POINTS,
+          { timeout: 120_000 },
+        );
+        assert.equal(await page.evaluate(() => document.body.dataset.state), "loading");
+        assert.ok(Number(await hudValue(page, "hud-first-ms")) > 0, "the time to first points shows");
+        assert.equal(await hudValue(page, "hud-all-ms"), "", "no time to all points yet");
+        assert.ok((await litPixels(page)).lit > 100, "the first points are on the canvas");
+        assert.match(await page.locator(`#selected li[data-label="${label}"] .count`).textContent(), /^8,192…$/);
+        assert.ok(coarseRequests.length > 0, "the first points came from a limit (proxy) or the coarse file (serverless)");
+        if (mode === "serverless") {
+          assert.ok(coarseRequests.every((u) => u.includes("/files/coarse/")), coarseRequests.join("\n"));
+        }
+        assert.ok(held.length > 0, "the load of every point started");
+
+        release();
+        await ready(page);
+        const h = await hud(page);
+        assert.equal(h.points, count);
+        assert.equal(h.labels, 1);
+        const [first, all] = [Number(await hudValue(page, "hud-first-ms")), Number(await hudValue(page, "hud-all-ms"))];
+        assert.ok(first > 0 && all > first, `first ${first} ms, all ${all} ms`);
+        assert.match(await page.locator(`#selected li[data-label="${label}"] .count`).textContent(), /^[\d,]+$/);
+        assert.deepEqual(page.problems, []);
+      } finally {
+        await page.close();
+      }
+    });
+
+    test("depth shows: eye-dome lighting and depth shading vary a label's luminance, flat does not", { timeout: 180_000 }, async () => {
+      const page = await newPage();
+      try {
+        const spreads = {};
+        for (const shading of ["flat", "edl", "depth"]) {
+          await page.goto(viewerUrl(`dataset=${DATASET}&mode=${mode}&labels=${facts.largest}&shading=${shading}`));
+          await ready(page);
+          assert.equal(await page.locator('[data-testid="shading"]').inputValue(), shading);
+          const { lit, luminance } = await litPixels(page);
+          assert.ok(lit > 200, `${shading}: only ${lit} lit pixels`);
+          spreads[shading] = luminanceSpread(luminance);
+          await page.locator("#stage").screenshot({ path: join(ARTIFACTS, `viewer-${mode}-${shading}.png`) });
+        }
+        assert.ok(spreads.flat < 5, `flat: one colour, luminance spread ${spreads.flat}`);
+        assert.ok(spreads.edl > 30, `eye-dome lighting: luminance spread ${spreads.edl}`);
+        assert.ok(spreads.depth > 30, `depth: luminance spread ${spreads.depth}`);
+        // The key steps through the shadings, and the URL follows.
+        await page.keyboard.press("e");
+        assert.equal(new URL(page.url()).searchParams.get("shading"), "flat");
+        await page.keyboard.press("e");
+        assert.equal(new URL(page.url()).searchParams.get("shading"), null, "eye-dome lighting is the default");
+        assert.deepEqual(page.problems, []);
+      } finally {
+        await page.close();
+      }
+    });
   });
 }
+
+test("labels keep their colours and the camera across reloads and shared URLs", { timeout: 180_000 }, async () => {
+  const [a, b] = [facts.small, facts.huge];
+  const page = await newPage();
+  try {
+    await page.goto(viewerUrl(`dataset=${DATASET}&mode=proxy&labels=${a},${b}&shading=flat`));
+    await ready(page);
+    const first = await colours(page);
+    assert.match(first[a], /^#[0-9a-f]{6}$/);
+    assert.match(first[b], /^#[0-9a-f]{6}$/);
+    assert.notEqual(first[a], first[b]);
+    // Drawn in those colours (flat shading draws a label's colour exactly).
+    for (const label of [a, b]) assert.ok((await pixelsOf(page, first[label])) > 20, `no pixel of ${label}'s ${first[label]}`);
+
+    // The camera moves with the mouse and goes in the URL.
+    const framed = new URL(page.url()).searchParams.get("cam");
+    assert.ok(framed, page.url());
+    const box = await page.locator("#view").boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 + 150, box.y + box.height / 2 + 40, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction((cam) => new URL(location.href).searchParams.get("cam") !== cam, framed);
+    const moved = new URL(page.url()).searchParams.get("cam");
+
+    // Reloaded: the same colours and camera.
+    await page.reload();
+    await ready(page);
+    assert.deepEqual(await colours(page), first);
+    assert.equal(new URL(page.url()).searchParams.get("cam"), moved);
+
+    // Shared, in the other order and the other mode: each label keeps its colour.
+    const shared = new URL(page.url());
+    shared.searchParams.set("labels", `${b},${a}`);
+    shared.searchParams.set("mode", "serverless");
+    const other = await newPage();
+    try {
+      await other.goto(shared.toString());
+      await ready(other);
+      assert.deepEqual(await colours(other), first);
+      assert.equal(new URL(other.url()).searchParams.get("cam"), moved);
+      // `f` frames the labels again.
+      await other.keyboard.press("f");
+      await other.waitForFunction((cam) => new URL(location.href).searchParams.get("cam") !== cam, moved);
+      assert.deepEqual(other.problems, []);
+    } finally {
+      await other.close();
+    }
+    assert.deepEqual(page.problems, []);
+  } finally {
+    await page.close();
+  }
+});
 
 test("a VastDB table is read through the server, never serverless", { timeout: 120_000 }, async () => {
   const listed = (await api("/v1/datasets")).datasets.find((d) => d.name === VAST_DATASET);

@@ -491,6 +491,51 @@ describe("serverless footers", () => {
   });
 });
 
+describe("aborts", () => {
+  /**
+   * A fetch whose bodies, once `stall.on`, give their first chunk and then never another
+   * nor an end, whatever the signal does: as a fetch implementation's may after an abort.
+   */
+  function stallingFetch() {
+    const stall = { on: false };
+    const f = async (url, init = {}) => {
+      const real = await fetch(url, init);
+      if (!stall.on) return real;
+      const reader = real.body.getReader();
+      let sent = false;
+      const body = new ReadableStream({
+        async pull(controller) {
+          if (sent) return new Promise(() => {});
+          sent = true;
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        },
+      });
+      return new Response(body, { status: real.status, headers: real.headers });
+    };
+    return { fetch: f, stall };
+  }
+
+  for (const mode of ["proxy", "serverless"]) {
+    test(`an abort ends a ${mode} load whose body read never settles`, { timeout: 10_000 }, async () => {
+      const { fetch: f, stall } = stallingFetch();
+      const d = mode === "proxy"
+        ? await connect(server.url, { fetch: f }).dataset("extreme")
+        : await openDataset(`${server.url}/v1/datasets/extreme/files/`, { fetch: f });
+      stall.on = true;
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 200);
+      const [label, rows] = [...EXTREME][0];
+      await assert.rejects(d.getPoints(label, { signal: controller.signal }), { name: "AbortError" });
+      // Nothing is left waiting on the stalled read: the next load is answered.
+      stall.on = false;
+      const p = await d.getPoints(label);
+      assert.equal(p.count, rows.length);
+    });
+  }
+});
+
 describe("server errors", () => {
   test("carry the server's message and status", async () => {
     const c = connect(server.url);

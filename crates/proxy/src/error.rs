@@ -98,6 +98,13 @@ impl ApiError {
         )
     }
 
+    /// 503 with `Retry-After: 1`: the service is at a configured bound of work in flight
+    /// ([`crate::budget`]); the request may be made again shortly.
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
+            .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("1"))
+    }
+
     /// 413: over a configured limit (the message names it).
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)

@@ -5,8 +5,9 @@
 //! (public datasets, bearer tokens, signed URLs) and CORS per dataset, limits,
 //! errors and `Server-Timing`. The reading is `pocaduck-edge-read`'s, through the IO traits
 //! each host (native server, Worker) implements ([`RangeStore`], [`Clock`] and the VastDB
-//! `Upstream`); this crate chooses statuses ([`ApiError`]) and encodes answers. No tokio,
-//! no filesystem: it builds for `wasm32-unknown-unknown`.
+//! `Upstream`); this crate chooses statuses ([`ApiError`]), bounds the bytes answers hold
+//! ([`budget`]) and encodes answers. No async runtime, no filesystem: it builds for
+//! `wasm32-unknown-unknown`.
 
 // On wasm32 the IO traits are not `Send` (one thread), and the `Arc`s that share readers
 // between a native host's tasks hold them there too.
@@ -14,6 +15,7 @@
 
 pub mod access;
 pub mod body;
+pub mod budget;
 pub mod cors;
 pub mod error;
 pub mod files;

@@ -53,6 +53,10 @@ pub struct RequestRecord {
     /// Milliseconds spent waiting on stores or VastDB (for a streamed answer, up to its
     /// first piece).
     pub upstream_ms: f64,
+    /// Index pages found in the cache.
+    pub cache_hits: u64,
+    /// Index pages read from the store, not found in the cache.
+    pub cache_misses: u64,
     /// Whether the body went out to its end (false: broken off, or dropped unfinished).
     pub complete: bool,
 }

@@ -179,8 +179,10 @@ impl Dataset {
         timing: &mut Timing,
     ) -> Result<Arc<IndexPage>, ReadError> {
         if let Some(page) = loaded.pages.lock().expect("page cache lock").get(&i) {
+            timing.cache_hits += 1;
             return Ok(page.clone());
         }
+        timing.cache_misses += 1;
         let r = loaded.manifest.label_index.pages[i].range;
         let read = async {
             let bytes = self

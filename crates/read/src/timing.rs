@@ -15,6 +15,10 @@ pub struct Timing {
     pub bytes_fetched: u64,
     /// Requests made to the store.
     pub requests: u64,
+    /// Index pages found in the dataset's cache.
+    pub cache_hits: u64,
+    /// Index pages read from the store, not found in the cache.
+    pub cache_misses: u64,
 }
 
 impl Timing {

@@ -59,6 +59,14 @@ enum Command {
         /// Most points in one answer that is held whole (npy and JSON with a bbox; npy, JSON and Parquet from a VastDB table).
         #[arg(long, default_value_t = Limits::default().max_points)]
         max_points: u64,
+        /// Bytes the points answers in flight may hold in memory together; an answer waits
+        /// for its share, first come first served (docs/security.md).
+        #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_answer_bytes)]
+        max_answer_bytes: u64,
+        /// Points answers that may wait for --max-answer-bytes at once; one more is
+        /// answered 503 with Retry-After.
+        #[arg(long, value_name = "N", default_value_t = Limits::default().max_waiting_answers)]
+        max_waiting_answers: usize,
         /// A VastDB table to serve as a dataset.
         #[command(flatten)]
         vastdb: serve::VastOptions,
@@ -271,6 +279,8 @@ fn main() -> anyhow::Result<()> {
             access,
             max_labels,
             max_points,
+            max_answer_bytes,
+            max_waiting_answers,
             mut vastdb,
             vastdb_emulator,
             www,
@@ -305,6 +315,8 @@ fn main() -> anyhow::Result<()> {
             let limits = Limits {
                 max_labels,
                 max_points,
+                max_answer_bytes,
+                max_waiting_answers,
                 ..Limits::default()
             };
             serve::serve(serve::ServeOptions {

@@ -50,6 +50,9 @@ Drosophila central brain\", eLife 2020;9:e57443, doi:10.7554/eLife.57443.";
 /// The sample's zstd level: it is built once and served often, so it is written small
 /// (0.67 B/point at 96 nm against 0.88 at level 3) at a quarter more build time.
 pub(crate) const ZSTD_LEVEL: i32 = 14;
+/// The bundled sample's `--coarse-points`: its five neurons (558K to 650K points each) get
+/// a stored coarse level of 65K to 130K points, which the viewer draws first.
+pub(crate) const COARSE_POINTS: u64 = 1 << 16;
 
 /// Writes the sample at `voxel_nm` into `out` (written aside, then renamed into place),
 /// tuned by `options` (its voxel size and attribution are the sample's).
@@ -137,7 +140,7 @@ pub(crate) fn bundled_sample() -> anyhow::Result<PathBuf> {
     let dir = cache
         .join("pocaduck-edge")
         .join(format!(
-            "sample-v{}-format{FORMAT_VERSION}-{}nm-zstd{ZSTD_LEVEL}",
+            "sample-v{}-format{FORMAT_VERSION}-{}nm-zstd{ZSTD_LEVEL}-coarse{COARSE_POINTS}",
             env!("CARGO_PKG_VERSION"),
             DEFAULT_VOXEL_NM
         ))
@@ -147,6 +150,7 @@ pub(crate) fn bundled_sample() -> anyhow::Result<PathBuf> {
         eprintln!("building the sample dataset in {}", dir.display());
         let options = WriterOptions {
             zstd_level: ZSTD_LEVEL,
+            coarse_points: COARSE_POINTS,
             ..WriterOptions::default()
         };
         build(&dir, DEFAULT_VOXEL_NM, options)?;

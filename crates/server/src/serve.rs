@@ -262,8 +262,9 @@ pub fn app(options: &ServeOptions) -> anyhow::Result<axum::Router> {
 /// `/metrics`.
 fn router(service: Arc<Service>, options: &ServeOptions, metrics: Arc<Metrics>) -> axum::Router {
     let api = |State(service): State<Arc<Service>>, request: Request| handle(service, request);
+    let budget_of = service.clone();
     let exposition = move || {
-        let text = metrics.text();
+        let text = metrics.text(budget_of.budget());
         async move { ([(http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text) }
     };
     let routes = match &options.www {
@@ -352,6 +353,8 @@ impl RequestLog for TracingLog {
             bytes = r.bytes,
             duration_ms = format_args!("{:.3}", r.duration_ms),
             upstream_ms = format_args!("{:.3}", r.upstream_ms),
+            cache_hits = r.cache_hits,
+            cache_misses = r.cache_misses,
             complete = r.complete,
             "served"
         );

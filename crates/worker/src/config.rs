@@ -116,6 +116,9 @@ pub fn settings(var: impl Fn(&str) -> Option<String>) -> Result<Settings, Config
         max_points: number(&var, "MAX_POINTS")?.unwrap_or(defaults.max_points),
         max_body_bytes: number(&var, "MAX_BODY_BYTES")?
             .map_or(defaults.max_body_bytes, |n| n as usize),
+        max_answer_bytes: number(&var, "MAX_ANSWER_BYTES")?.unwrap_or(WORKER_ANSWER_BYTES),
+        max_waiting_answers: number(&var, "MAX_WAITING_ANSWERS")?
+            .map_or(defaults.max_waiting_answers, |n| n as usize),
     };
     Ok(Settings {
         datasets,
@@ -220,6 +223,9 @@ fn vast(var: &impl Fn(&str) -> Option<String>) -> Result<Option<VastSettings>, C
         read_timeout: Duration::from_secs(checked.read_timeout_secs),
     }))
 }
+
+/// The Worker's default of [`Limits::max_answer_bytes`]: half an isolate's 128 MB.
+const WORKER_ANSWER_BYTES: u64 = 64 << 20;
 
 /// How a missing secret is set.
 const SECRET: &str = " (wrangler secret put, or .dev.vars locally)";
@@ -394,6 +400,8 @@ mod tests {
             ("MAX_LABELS", "5"),
             ("MAX_POINTS", "1000"),
             ("MAX_BODY_BYTES", "64"),
+            ("MAX_ANSWER_BYTES", "1048576"),
+            ("MAX_WAITING_ANSWERS", "3"),
         ])
         .unwrap();
         assert_eq!(s.cors_origins, ["https://a.example", "https://b.example"]);
@@ -401,10 +409,14 @@ mod tests {
             (
                 s.limits.max_labels,
                 s.limits.max_points,
-                s.limits.max_body_bytes
+                s.limits.max_body_bytes,
+                s.limits.max_answer_bytes,
+                s.limits.max_waiting_answers
             ),
-            (5, 1000, 64)
+            (5, 1000, 64, 1 << 20, 3)
         );
+        // Unset, an isolate's answers hold at most half of its 128 MB.
+        assert_eq!(read(&[]).unwrap().limits.max_answer_bytes, 64 << 20);
         assert_eq!(
             read(&[("MAX_POINTS", "-1")]).unwrap_err().setting,
             "MAX_POINTS"

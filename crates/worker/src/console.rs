@@ -11,7 +11,7 @@ pub(crate) struct ConsoleLog;
 impl RequestLog for ConsoleLog {
     fn served(&self, r: &RequestRecord) {
         worker::console_log!(
-            "served request_id={} method={} path={} route={} dataset={} status={} bytes={} duration_ms={:.3} upstream_ms={:.3} complete={}",
+            "served request_id={} method={} path={} route={} dataset={} status={} bytes={} duration_ms={:.3} upstream_ms={:.3} cache_hits={} cache_misses={} complete={}",
             r.request_id,
             r.method,
             r.path,
@@ -21,6 +21,8 @@ impl RequestLog for ConsoleLog {
             r.bytes,
             r.duration_ms,
             r.upstream_ms,
+            r.cache_hits,
+            r.cache_misses,
             r.complete
         );
     }

@@ -24,7 +24,7 @@ pub(crate) const ORIGIN: &str = "https://viewer.example";
 pub(crate) const LIMITS: Limits = Limits {
     max_labels: 5,
     max_points: 20_000,
-    max_body_bytes: 1 << 20,
+    ..Limits::DEFAULT
 };
 
 /// `coarse_points` of the `coarse` dataset.

@@ -163,12 +163,19 @@ pub struct PointsPlan {
 
 impl PointsPlan {
     /// The plan of reading the labels of `entries` (index entries of `manifest`) for
-    /// `selection`.
+    /// `selection`. A `limit` that keeps every point of each label is dropped, so that
+    /// the labels are read, and may be answered, as stored.
     pub fn new<'a>(
         manifest: &Manifest,
         entries: impl IntoIterator<Item = &'a IndexEntry>,
-        selection: Selection,
+        mut selection: Selection,
     ) -> Self {
+        let entries: Vec<&IndexEntry> = entries.into_iter().collect();
+        if let Some(limit) = selection.limit {
+            if entries.iter().all(|e| e.point_count <= limit) {
+                selection.limit = None;
+            }
+        }
         let labels = entries
             .into_iter()
             .map(|entry| PlannedLabel {
@@ -177,6 +184,12 @@ impl PointsPlan {
             })
             .collect();
         Self { selection, labels }
+    }
+
+    /// The selection the plan reads for: the one asked for, without a `limit` that keeps
+    /// every point.
+    pub fn selection(&self) -> &Selection {
+        &self.selection
     }
 
     /// The byte ranges to fetch, from the index entries alone (before any footer is
@@ -455,6 +468,32 @@ mod tests {
                 plan.sampled_points(),
                 limit.map_or(all.len() as u64, |n| n.min(all.len() as u64))
             );
+        }
+    }
+
+    #[test]
+    fn a_limit_that_keeps_every_point_of_each_label_is_dropped() {
+        let (_, d) = sample();
+        let (small, big) = (d.entry(3), d.entry(BIG));
+        let most = small.point_count.max(big.point_count);
+        for (limit, kept) in [
+            (most, None),
+            (most + 1, None),
+            (u64::MAX, None),
+            (most - 1, Some(most - 1)),
+        ] {
+            let selection = Selection {
+                limit: Some(limit),
+                bbox: None,
+            };
+            let plan = PointsPlan::new(&d.manifest, [small, big], selection);
+            assert_eq!(plan.selection().limit, kept, "{limit}");
+            // Read as stored: the pieces of the plan without a limit.
+            if kept.is_none() {
+                let stored = PointsPlan::new(&d.manifest, [small, big], Selection::default());
+                assert_eq!(plan.ranges(), stored.ranges());
+                assert!(plan.selection().keeps_stored_points());
+            }
         }
     }
 

@@ -14,7 +14,9 @@ use pocaduck_edge_core::PointCloud;
 use pocaduck_edge_read::{Clock, Dataset, Loaded, ReadError, Timing};
 use serde_json::json;
 
-use super::encoder::{check_format, check_whole, column_types, encode_whole, Encoder};
+use super::encoder::{
+    bytes_per_point, check_format, check_whole, column_types, encode_whole, Encoder,
+};
 use super::respond::{json_response, set_point_count, set_timing, streamed};
 use super::routes::Many;
 use super::{Answer, Service};
@@ -149,23 +151,39 @@ impl Service {
             }
             (Format::Npy | Format::Json, _) => {
                 check_whole(total, self.limits.max_points, &options)?;
+                let bpp = bytes_per_point(options.format, l.manifest.dims());
+                let bytes = pieces
+                    .iter()
+                    .map(|p| p.chunk.bytes.length + p.chunk.rows.take * bpp)
+                    .sum();
+                let _held = self.budget.hold(bytes).await?;
                 return self.whole(d, &l, pieces, &options, only, timing).await;
             }
         };
+        let groups = fetch_groups(pieces);
+        let bpp = bytes_per_point(encoder.format(), l.manifest.dims());
+        let held = self.budget.hold(streamed_bytes(&groups, bpp)).await?;
         // Known before the answer starts unless a bbox filters the points.
         let count = options.selection.bbox.is_none().then_some(total);
         let content_type = encoder.format().content_type();
-        let mut stream =
-            EdgeStream::new(d.clone(), l, self.clock.clone(), options.selection, pieces);
+        let mut stream = EdgeStream::new(
+            d.clone(),
+            l,
+            self.clock.clone(),
+            plan.selection().clone(),
+            groups,
+        );
         let mut encoder = encoder;
         // The first piece before answering, so its errors get a status.
         stream.encode_next(&mut encoder, &mut timing).await?;
         let head = encoder.take();
-        let rest = futures::stream::unfold(Some((stream, encoder)), |state| async move {
-            let (mut stream, mut encoder) = state?;
+        // The budget's bytes are held until the answer ends or its client goes away.
+        let state = Some((stream, encoder, held));
+        let rest = futures::stream::unfold(state, |state| async move {
+            let (mut stream, mut encoder, held) = state?;
             let mut timing = Timing::default();
             match stream.encode_next(&mut encoder, &mut timing).await {
-                Ok(true) => Some((Ok(encoder.take()), Some((stream, encoder)))),
+                Ok(true) => Some((Ok(encoder.take()), Some((stream, encoder, held)))),
                 Ok(false) => Some((encoder.finish().map_err(ApiError::from), None)),
                 Err(e) => Some((Err(e), None)),
             }
@@ -267,26 +285,49 @@ struct EdgeStream {
     pending: VecDeque<Piece>,
 }
 
+/// `pieces` in groups of about [`FETCH_BYTES`] stored bytes, each fetched at once.
+fn fetch_groups(pieces: Vec<Piece>) -> Vec<VecDeque<Piece>> {
+    let mut groups: Vec<VecDeque<Piece>> = vec![VecDeque::new()];
+    let mut group_bytes = 0u64;
+    for piece in pieces {
+        if group_bytes + piece.chunk.bytes.length > FETCH_BYTES
+            && !groups.last().expect("never empty").is_empty()
+        {
+            groups.push(VecDeque::new());
+            group_bytes = 0;
+        }
+        group_bytes += piece.chunk.bytes.length;
+        groups.last_mut().expect("never empty").push_back(piece);
+    }
+    groups
+}
+
+/// The most bytes a streamed answer of `groups` holds at once, at `bytes_per_point`
+/// decoded and encoded: the stored bytes of its biggest group, and two of its biggest
+/// pieces (one being encoded while the one before is still being sent).
+fn streamed_bytes(groups: &[VecDeque<Piece>], bytes_per_point: u64) -> u64 {
+    let stored = groups
+        .iter()
+        .map(|g| g.iter().map(|p| p.chunk.bytes.length).sum::<u64>())
+        .max()
+        .unwrap_or(0);
+    let rows = groups
+        .iter()
+        .flatten()
+        .map(|p| p.chunk.rows.take)
+        .max()
+        .unwrap_or(0);
+    stored.saturating_add(rows.saturating_mul(2 * bytes_per_point))
+}
+
 impl EdgeStream {
     fn new(
         dataset: Arc<Dataset>,
         loaded: Arc<Loaded>,
         clock: Arc<dyn Clock>,
         selection: Selection,
-        pieces: Vec<Piece>,
+        groups: Vec<VecDeque<Piece>>,
     ) -> Self {
-        let mut groups: Vec<VecDeque<Piece>> = vec![VecDeque::new()];
-        let mut group_bytes = 0u64;
-        for piece in pieces {
-            if group_bytes + piece.chunk.bytes.length > FETCH_BYTES
-                && !groups.last().expect("never empty").is_empty()
-            {
-                groups.push(VecDeque::new());
-                group_bytes = 0;
-            }
-            group_bytes += piece.chunk.bytes.length;
-            groups.last_mut().expect("never empty").push_back(piece);
-        }
         Self {
             dataset,
             loaded,

@@ -18,6 +18,19 @@ use crate::formats::{
 };
 use crate::options::{Format, PointsOptions};
 
+/// Bytes one point takes in memory on its way into an answer of `format` with `dims`
+/// dims: its decoded int64 values, and what encoding adds (the label column of Arrow
+/// rows, a second copy for npy and Parquet, up to 21 bytes of text a value for JSON).
+pub(super) fn bytes_per_point(format: Format, dims: usize) -> u64 {
+    let dims = dims as u64;
+    let encoded = match format {
+        Format::Arrow => 8,
+        Format::Parquet | Format::Npy => 8 * dims,
+        Format::Json => 21 * dims,
+    };
+    8 * dims + encoded
+}
+
 /// The encoder of a streamed answer.
 pub(super) enum Encoder {
     /// Arrow, a row of `D` values per point.

@@ -26,6 +26,7 @@ use pocaduck_edge_read::{Clock, Dataset, RangeStore, VastSource};
 
 use crate::access::{Access, Credentials};
 use crate::body::Body;
+use crate::budget::AnswerBudget;
 use crate::error::ApiError;
 use crate::log::{Counted, RequestIds, RequestLog, RequestRecord, REQUEST_ID};
 use respond::{error_response, header_value};
@@ -43,15 +44,28 @@ pub struct Limits {
     pub max_points: u64,
     /// Bytes of a request body.
     pub max_body_bytes: usize,
+    /// Bytes the points answers in flight hold in memory together ([`crate::budget`]);
+    /// an answer waits until its share is free.
+    pub max_answer_bytes: u64,
+    /// Points answers that may wait for [`Limits::max_answer_bytes`] at once; one more is
+    /// refused with 503 `busy`.
+    pub max_waiting_answers: usize,
+}
+
+impl Limits {
+    /// The defaults, for `const` items: `Limits { max_labels: 5, ..Limits::DEFAULT }`.
+    pub const DEFAULT: Limits = Limits {
+        max_labels: 10_000,
+        max_points: 50_000_000,
+        max_body_bytes: 1 << 20,
+        max_answer_bytes: 256 << 20,
+        max_waiting_answers: 1024,
+    };
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_labels: 10_000,
-            max_points: 50_000_000,
-            max_body_bytes: 1 << 20,
-        }
+        Self::DEFAULT
     }
 }
 
@@ -79,6 +93,7 @@ pub struct Service {
     vast: Vec<Arc<VastSource>>,
     access: Access,
     limits: Limits,
+    budget: AnswerBudget,
     clock: Arc<dyn Clock>,
     log: Arc<dyn RequestLog>,
     request_ids: RequestIds,
@@ -108,6 +123,10 @@ impl Service {
             datasets,
             vast: config.vast.into_iter().map(Arc::new).collect(),
             access: config.access,
+            budget: AnswerBudget::new(
+                config.limits.max_answer_bytes,
+                config.limits.max_waiting_answers,
+            ),
             limits: config.limits,
             request_ids: RequestIds::new(
                 config.clock.unix_seconds() ^ config.clock.now_ms().to_bits(),
@@ -116,6 +135,11 @@ impl Service {
             log: config.log,
             refusal: None,
         }
+    }
+
+    /// The bytes the points answers in flight hold, and the answers waiting for theirs.
+    pub fn budget(&self) -> &AnswerBudget {
+        &self.budget
     }
 
     /// The service answering every request but preflights with `error` (logged as any
@@ -226,6 +250,7 @@ impl Service {
         response: &Response<Body>,
     ) -> RequestRecord {
         let (route, dataset) = routes::describe(path);
+        let timing = response.extensions().get::<pocaduck_edge_read::Timing>();
         RequestRecord {
             request_id: request_id.to_owned(),
             method: method.clone(),
@@ -235,10 +260,9 @@ impl Service {
             status: response.status().as_u16(),
             bytes: 0,
             duration_ms: 0.0,
-            upstream_ms: response
-                .extensions()
-                .get::<pocaduck_edge_read::Timing>()
-                .map_or(0.0, |t| t.fetch),
+            upstream_ms: timing.map_or(0.0, |t| t.fetch),
+            cache_hits: timing.map_or(0, |t| t.cache_hits),
+            cache_misses: timing.map_or(0, |t| t.cache_misses),
             complete: false,
         }
     }

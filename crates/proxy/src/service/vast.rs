@@ -16,7 +16,7 @@ use pocaduck_edge_read::vast::LabelPoints;
 use pocaduck_edge_read::{Layout, ReadError, Timing, VastSource};
 use serde_json::json;
 
-use super::encoder::{check_format, check_whole, encode_whole, Encoder};
+use super::encoder::{bytes_per_point, check_format, check_whole, encode_whole, Encoder};
 use super::respond::{header_value, json_response, set_timing, streamed};
 use super::routes::Many;
 use super::{Answer, Service};
@@ -100,6 +100,8 @@ impl Service {
         let only = (many == Many::One)
             .then(|| labels.first().copied())
             .flatten();
+        let bpp = bytes_per_point(options.format, dim_names.len());
+        let mut held = self.budget.hold(VAST_START_BYTES).await?;
         let mut reader = VastReader {
             source: v.clone(),
             selection: options.selection.clone(),
@@ -121,6 +123,7 @@ impl Service {
                 };
                 total += cloud.len() as u64;
                 check_whole(total, self.limits.max_points, &options)?;
+                held.grow(total.saturating_mul(bpp))?;
                 match whole.last_mut() {
                     Some((l, w)) if *l == label => w.extend(&cloud).map_err(ReadError::internal)?,
                     _ => whole.push((label, cloud)),
@@ -152,15 +155,21 @@ impl Service {
             )?),
         };
         if let Some((label, piece)) = reader.next().await? {
+            held.grow(piece.held_bytes(bpp))?;
             push_piece(&mut encoder, label, piece)?;
         }
         let head = encoder.take();
         let timing = reader.timing.clone();
-        let rest = futures::stream::unfold(Some((reader, encoder)), |state| async move {
-            let (mut reader, mut encoder) = state?;
+        // The budget's bytes are held until the answer ends or its client goes away.
+        let state = Some((reader, encoder, held));
+        let rest = futures::stream::unfold(state, move |state| async move {
+            let (mut reader, mut encoder, mut held) = state?;
             match reader.next().await {
-                Ok(Some((label, piece))) => match push_piece(&mut encoder, label, piece) {
-                    Ok(()) => Some((Ok(encoder.take()), Some((reader, encoder)))),
+                Ok(Some((label, piece))) => match held
+                    .grow(piece.held_bytes(bpp))
+                    .and_then(|()| push_piece(&mut encoder, label, piece))
+                {
+                    Ok(()) => Some((Ok(encoder.take()), Some((reader, encoder, held)))),
                     Err(e) => Some((Err(e), None)),
                 },
                 Ok(None) => Some((encoder.finish().map_err(ApiError::from), None)),
@@ -186,9 +195,12 @@ impl Service {
         distinct.sort_unstable();
         distinct.dedup();
         let mut timing = Timing::default();
+        let mut held = self.budget.hold(VAST_START_BYTES).await?;
         let clouds = v
             .points_of(&distinct, self.limits.max_points, &mut timing)
             .await?;
+        let read: u64 = clouds.values().map(|c| c.len() as u64).sum();
+        held.grow(read.saturating_mul(bytes_per_point(options.format, dim_names.len())))?;
         let mut whole = Vec::with_capacity(labels.len());
         let mut total = 0u64;
         for label in labels {
@@ -288,12 +300,28 @@ async fn known(v: &Arc<VastSource>, label: u64) -> Result<(), ApiError> {
     }
 }
 
+/// The bytes a VastDB answer holds before its first rows arrive (a reply round's
+/// buffers); it takes more of the budget as its rows arrive.
+const VAST_START_BYTES: u64 = 4 << 20;
+
 /// A piece of a label read from VastDB.
 enum VastPiece {
     /// Points as `N × D` rows.
     Rows(PointCloud),
     /// A reply round's coordinate columns, as VastDB sent them.
     Columns(Vec<RecordBatch>),
+}
+
+impl VastPiece {
+    /// The bytes a streamed answer holds for this piece at `bytes_per_point`: the piece
+    /// being encoded, and the one before it still being sent.
+    fn held_bytes(&self, bytes_per_point: u64) -> u64 {
+        let points = match self {
+            VastPiece::Rows(cloud) => cloud.len() as u64,
+            VastPiece::Columns(batches) => batches.iter().map(|b| b.num_rows() as u64).sum(),
+        };
+        points.saturating_mul(2 * bytes_per_point)
+    }
 }
 
 /// Encodes a piece read from VastDB.

@@ -131,11 +131,11 @@ fn server() -> &'static Server {
 /// `--coarse-points` of the local server's `coarse` dataset.
 const COARSE_POINTS: u64 = 1000;
 
-/// The local server's limits (`--max-labels`, `--max-points`; the body limit is the default).
+/// The local server's limits (`--max-labels`, `--max-points`; the others are the defaults).
 const LIMITS: Limits = Limits {
     max_labels: 5,
     max_points: 50_000,
-    max_body_bytes: 1 << 20,
+    ..Limits::DEFAULT
 };
 
 /// The origin the local server allows (`--cors-origin`).

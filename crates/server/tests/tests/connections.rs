@@ -1,8 +1,9 @@
 //! `serve`'s bounds on connections, against the real binary on 127.0.0.1 over raw sockets:
 //! heads trickled byte by byte and idle connections closed at the header timeout (2,000 at
 //! once while a normal request still answers), stalled bodies cut, h2c refused unless asked
-//! for, the connection cap holding, and SIGTERM letting a request in progress finish while
-//! the process exits within the shutdown bound.
+//! for, the connection cap holding, SIGTERM letting a request in progress finish while
+//! the process exits within the shutdown bound, and points answers waiting for the bytes
+//! that answers in flight hold.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -429,4 +430,56 @@ fn slowloris_two_thousand_trickled_heads_are_closed_while_a_request_answers() {
         took < Duration::from_secs(1),
         "a normal request took {took:?}"
     );
+}
+
+#[test]
+fn points_answers_wait_for_the_byte_budget_and_past_the_waiting_cap_are_refused_busy() {
+    // A budget of 1 KiB: any points answer takes all of it.
+    let server = Server::start(&[
+        "--max-answer-bytes",
+        "1024",
+        "--max-waiting-answers",
+        "1",
+        "--threads",
+        "2",
+    ]);
+    // A client that reads only the head of the big answer holds the budget.
+    let (stuck, _) = ask_big(&server);
+    let mut waiting = server.connect();
+    write!(
+        waiting,
+        "GET /v1/datasets/grid/labels/1/points?format=npy HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let (early, _) = read_to_close(&mut waiting, Duration::from_millis(500));
+    assert!(early.is_empty(), "answered while the budget was held");
+    // One answer waits already: the next is refused at once, saying when to retry.
+    let refused = client()
+        .get(server.url("/v1/datasets/grid/labels/1/points?format=npy"))
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let error: serde_json::Value = refused.json().unwrap();
+    assert_eq!(error["error"]["code"], "busy");
+    // What needs no answer budget is answered meanwhile, and the metrics say who holds it.
+    let metrics = client().get(server.url("/metrics")).send().unwrap();
+    let metrics = metrics.text().unwrap();
+    for line in [
+        "pocaduck_edge_answer_bytes_held 1024",
+        "pocaduck_edge_answers_waiting 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in {metrics}"
+        );
+    }
+    // The holder goes away: the waiting answer is sent, whole.
+    drop(stuck);
+    let (raw, closed) = read_to_close(&mut waiting, Duration::from_secs(10));
+    assert!(closed, "no whole answer within 10 s: {raw:?}");
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    assert!(raw.starts_with(b"HTTP/1.1 200"), "{raw:?}");
+    let rows = pocaduck_edge_conformance::decode::npy_rows(&dechunk(&raw[end + 4..]));
+    assert_eq!(rows.len(), 100);
 }

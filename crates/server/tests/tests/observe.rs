@@ -187,6 +187,8 @@ fn metrics_count_requests_bytes_durations_failures_and_connections() {
     let bytes = r#"pocaduck_edge_response_bytes_total{route="label_points"}"#;
     let durations = r#"pocaduck_edge_request_duration_seconds_count{route="label_points"}"#;
     let unavailable = r#"pocaduck_edge_upstream_failures_total{code="dataset_unavailable"}"#;
+    let hits = r#"pocaduck_edge_index_page_lookups_total{result="hit"}"#;
+    let misses = r#"pocaduck_edge_index_page_lookups_total{result="miss"}"#;
     let before = metrics();
     let answer = client()
         .get(format!(
@@ -197,6 +199,9 @@ fn metrics_count_requests_bytes_durations_failures_and_connections() {
         .unwrap();
     assert_eq!(answer.status(), 200);
     let length = answer.bytes().unwrap().len() as f64;
+    // The label's index page is in the cache once read: asked again, it is a hit.
+    let (status, _, line) = logged("/v1/datasets/grid/labels/1/points?format=npy");
+    assert_eq!((status, &line["cache_hits"][..]), (200, "1"), "{line:?}");
     let broken = client()
         .get(format!("{}/v1/datasets/broken/labels", s.base))
         .send()
@@ -223,6 +228,11 @@ fn metrics_count_requests_bytes_durations_failures_and_connections() {
         sample(&after, unavailable) >= sample(&before, unavailable) + 1.0,
         "{after}"
     );
+    assert!(
+        sample(&after, hits) >= sample(&before, hits) + 1.0,
+        "{after}"
+    );
+    assert!(sample(&after, misses) >= 1.0, "{after}");
     assert!(
         sample(&after, "pocaduck_edge_open_connections") >= 2.0,
         "{after}"
