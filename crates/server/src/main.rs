@@ -81,6 +81,10 @@ enum Command {
         /// by default).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
+        /// Serve `GET /metrics` on this address alone (e.g. 127.0.0.1:9090), not beside
+        /// the API.
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
         /// Bounds on connections, requests and the shutdown.
         #[command(flatten)]
         connections: Box<pocaduck_edge::ConnectionFlags>,
@@ -285,6 +289,7 @@ fn main() -> anyhow::Result<()> {
             vastdb_emulator,
             www,
             threads,
+            metrics_addr,
             connections,
         } => {
             if let Some(dir) = &www {
@@ -331,6 +336,7 @@ fn main() -> anyhow::Result<()> {
                     || std::thread::available_parallelism().map_or(1, usize::from),
                     usize::from,
                 ),
+                metrics_addr,
                 connections: connections.limits(),
             })
         }
