@@ -69,7 +69,7 @@ enum Command {
         max_waiting_answers: usize,
         /// A VastDB table to serve as a dataset.
         #[command(flatten)]
-        vastdb: serve::VastOptions,
+        vastdb: Box<serve::VastOptions>,
         /// The demo's VastDB side: start a local vastdb-emulator, load the first dataset
         /// into it and serve that table too, as `<name>-vastdb`.
         #[arg(long, conflicts_with = "endpoint")]
@@ -330,7 +330,7 @@ fn main() -> anyhow::Result<()> {
                 cors_origins,
                 access,
                 limits,
-                vastdb: Some(vastdb),
+                vastdb: Some(*vastdb),
                 www,
                 threads: threads.map_or_else(
                     || std::thread::available_parallelism().map_or(1, usize::from),
