@@ -69,7 +69,7 @@ enum Command {
         max_waiting_answers: usize,
         /// A VastDB table to serve as a dataset.
         #[command(flatten)]
-        vastdb: serve::VastOptions,
+        vastdb: Box<serve::VastOptions>,
         /// The demo's VastDB side: start a local vastdb-emulator, load the first dataset
         /// into it and serve that table too, as `<name>-vastdb`.
         #[arg(long, conflicts_with = "endpoint")]
@@ -81,6 +81,10 @@ enum Command {
         /// by default).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
+        /// Serve `GET /metrics` on this address alone (e.g. 127.0.0.1:9090), not beside
+        /// the API.
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
         /// Bounds on connections, requests and the shutdown.
         #[command(flatten)]
         connections: Box<pocaduck_edge::ConnectionFlags>,
@@ -285,6 +289,7 @@ fn main() -> anyhow::Result<()> {
             vastdb_emulator,
             www,
             threads,
+            metrics_addr,
             connections,
         } => {
             if let Some(dir) = &www {
@@ -325,12 +330,13 @@ fn main() -> anyhow::Result<()> {
                 cors_origins,
                 access,
                 limits,
-                vastdb: Some(vastdb),
+                vastdb: Some(*vastdb),
                 www,
                 threads: threads.map_or_else(
                     || std::thread::available_parallelism().map_or(1, usize::from),
                     usize::from,
                 ),
+                metrics_addr,
                 connections: connections.limits(),
             })
         }

@@ -45,6 +45,8 @@ pub struct ServeOptions {
     pub www: Option<PathBuf>,
     /// Threads serving connections, each with a runtime of its own.
     pub threads: usize,
+    /// Where `GET /metrics` is served alone; `None`: beside the API, at `addr`.
+    pub metrics_addr: Option<SocketAddr>,
     /// Bounds on connections and requests, and the shutdown's.
     pub connections: ConnectionLimits,
 }
@@ -195,7 +197,8 @@ fn access(options: &ServeOptions, served: &[&str]) -> anyhow::Result<Access> {
 }
 
 /// Serves until interrupted; prints `listening on http://ADDR` once the socket is bound and
-/// its threads started.
+/// its threads started, then `metrics on http://ADDR/metrics` when they have an address of
+/// their own.
 ///
 /// `threads` threads, each with a single-threaded runtime that accepts from the shared
 /// socket and runs its connections whole: an answer relayed from VastDB is read and written
@@ -203,11 +206,8 @@ fn access(options: &ServeOptions, served: &[&str]) -> anyhow::Result<Access> {
 pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let threads = options.threads.max(1);
     let metrics = Metrics::new();
-    let app = router(
-        service(&options, metrics.clone())?,
-        &options,
-        metrics.clone(),
-    );
+    let service_of = service(&options, metrics.clone())?;
+    let app = router(service_of.clone(), &options, metrics.clone());
     let listener = std::net::TcpListener::bind(options.addr)
         .with_context(|| format!("binding {}", options.addr))?;
     listener.set_nonblocking(true)?;
@@ -217,6 +217,17 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
         tracing::warn!(%addr, "no --access configuration: every dataset is public");
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let exposition = options
+        .metrics_addr
+        .map(|at| {
+            serve_metrics(
+                at,
+                metrics.clone(),
+                service_of.clone(),
+                until(stopped.clone()),
+            )
+        })
+        .transpose()?;
     let shared = connections::Shared::new(options.connections.clone(), metrics.connections.clone());
     let workers = (1..threads)
         .map(|i| {
@@ -229,6 +240,9 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     println!("listening on http://{addr}");
+    if let Some((at, _)) = &exposition {
+        println!("metrics on http://{at}/metrics");
+    }
     if options.www.is_some() {
         // Best effort: a caller that only wanted the first line may have closed the pipe.
         use std::io::Write;
@@ -241,12 +255,61 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
         shutdown().await;
         let _ = stop.send(true);
     });
-    for worker in workers {
+    for worker in workers
+        .into_iter()
+        .chain(exposition.map(|(_, thread)| thread))
+    {
         worker
             .join()
             .map_err(|_| anyhow::anyhow!("a server thread panicked"))??;
     }
     served
+}
+
+/// Serves `GET /metrics` alone on `addr`, on a thread of its own, until `stop` resolves.
+fn serve_metrics(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    service: Arc<Service>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(SocketAddr, std::thread::JoinHandle<anyhow::Result<()>>)> {
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr} (metrics)"))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving metrics");
+    let app =
+        axum::Router::new().route("/metrics", axum::routing::get(exposition(metrics, service)));
+    let thread = std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await?;
+                Ok(())
+            })
+        })
+        .context("starting the metrics thread")?;
+    Ok((addr, thread))
+}
+
+/// The handler of `GET /metrics`: `metrics`, with `service`'s answer budget as it stands.
+fn exposition(
+    metrics: Arc<Metrics>,
+    service: Arc<Service>,
+) -> impl Fn() -> std::future::Ready<([(http::header::HeaderName, &'static str); 1], String)>
+       + Clone
+       + Send
+       + 'static {
+    move || {
+        let text = metrics.text(service.budget());
+        std::future::ready(([(http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text))
+    }
 }
 
 /// The routes of `options`: the API over its datasets, and its site when there is one.
@@ -259,14 +322,10 @@ pub fn app(options: &ServeOptions) -> anyhow::Result<axum::Router> {
 }
 
 /// The routes: `service` as the API, the site when `options` names one, and `metrics` at
-/// `/metrics`.
+/// `/metrics` unless `options` serves them at an address of their own.
 fn router(service: Arc<Service>, options: &ServeOptions, metrics: Arc<Metrics>) -> axum::Router {
     let api = |State(service): State<Arc<Service>>, request: Request| handle(service, request);
-    let budget_of = service.clone();
-    let exposition = move || {
-        let text = metrics.text(budget_of.budget());
-        async move { ([(http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text) }
-    };
+    let metrics_route = exposition(metrics, service.clone());
     let routes = match &options.www {
         // `/v1` and below go to the API; everything else is a file of the site.
         Some(dir) => axum::Router::new()
@@ -278,9 +337,12 @@ fn router(service: Arc<Service>, options: &ServeOptions, metrics: Arc<Metrics>) 
             .fallback_service(static_site(dir)),
         None => axum::Router::new().fallback(api),
     };
-    routes
-        .route("/metrics", axum::routing::get(exposition))
-        .with_state(service)
+    // With a metrics address of their own, the metrics are not beside the API.
+    let routes = match options.metrics_addr {
+        Some(_) => routes,
+        None => routes.route("/metrics", axum::routing::get(metrics_route)),
+    };
+    routes.with_state(service)
 }
 
 /// Serves `app` on this thread until `stop` resolves, then lets open requests finish

@@ -45,6 +45,7 @@ async fn the_app_serves_the_site_at_the_root_and_the_api_under_v1() {
         vastdb: None,
         www: Some(www),
         threads: 1,
+        metrics_addr: None,
         connections: Default::default(),
     })
     .unwrap();
@@ -93,6 +94,7 @@ fn two_datasets_of_one_name_are_refused() {
         vastdb: None,
         www: None,
         threads: 1,
+        metrics_addr: None,
         connections: Default::default(),
     });
     let error = result.expect_err("two datasets of one name are refused");

@@ -483,3 +483,57 @@ fn points_answers_wait_for_the_byte_budget_and_past_the_waiting_cap_are_refused_
     let rows = pocaduck_edge_conformance::decode::npy_rows(&dechunk(&raw[end + 4..]));
     assert_eq!(rows.len(), 100);
 }
+
+#[test]
+fn metrics_with_an_address_of_their_own_are_served_there_alone() {
+    let mut child = Command::new(bin())
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(dataset())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut line = || lines.next().unwrap().unwrap();
+    let (api, metrics) = (line(), line());
+    let server = Server {
+        addr: api
+            .strip_prefix("listening on http://")
+            .unwrap()
+            .to_string(),
+        child,
+    };
+    let metrics = metrics.strip_prefix("metrics on ").unwrap().to_string();
+    assert_eq!(
+        client()
+            .get(server.url("/v1/datasets"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    // Not beside the API, where its clients are.
+    assert_eq!(
+        client()
+            .get(server.url("/metrics"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+    let text = client().get(&metrics).send().unwrap().text().unwrap();
+    assert!(
+        text.contains(r#"pocaduck_edge_requests_total{route="datasets",status="200"} 1"#),
+        "{text}"
+    );
+    // Nothing but the metrics there.
+    let api_there = metrics.replace("/metrics", "/v1/datasets");
+    assert_eq!(client().get(api_there).send().unwrap().status(), 404);
+}
