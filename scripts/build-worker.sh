@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Worker (crates/worker) into crates/worker/build/ with worker-build: cargo
-# (profile `wasm`, as the npm package's client), the pinned wasm-bindgen CLI, binaryen's
-# wasm-opt and esbuild from npm. Every tool is local, so the build needs no network; each is
+# (profile `worker`: the npm package's `wasm`, with Parquet and zstd built for size), the
+# pinned wasm-bindgen CLI, binaryen's wasm-opt and esbuild from npm. Every tool is local, so the build needs no network; each is
 # installed only when missing. `wrangler.toml` runs this before `wrangler dev` and `deploy`.
 # The names section worker-build keeps is dropped after it: a fifth of the module, it names
 # the wasm functions in a panic's stack, and would take the Worker past 1 MB gzipped.
@@ -15,7 +15,7 @@ cd crates/worker
 WASM_BINDGEN_BIN="$(command -v "$WASM_BINDGEN")" \
 WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt" \
 ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" \
-  "$WORKER_BUILD" --profile wasm
+  "$WORKER_BUILD" --profile worker
 # The features worker-build enables, named one by one: binaryen would otherwise write newer
 # encodings (e.g. compact imports) that workerd does not read.
 features=()
