@@ -4,8 +4,10 @@
 # bytes (scripts/fuzz-seeds.mjs), and prints per target the seconds run, the executions and
 # the crashes (libFuzzer stops a target at its first crash; the input is kept under
 # $CARGO_TARGET_DIR/fuzz/artifacts/TARGET/). FUZZ_TARGETS names some targets (space-separated)
-# instead of all. Not part of `npm test`. Built with overflow checks and without a sanitizer
-# (no unsafe code of ours to check; the executions go further).
+# instead of all; FUZZ_FORK=1 runs them in libFuzzer's fork mode, which records each crash and
+# goes on (for a target whose dependency panics on inputs it keeps finding). Not part of
+# `npm test`. Built with overflow checks and without a sanitizer (no unsafe code of ours to
+# check; the executions go further).
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 CARGO_FUZZ_VERSION=0.13.2
@@ -28,6 +30,8 @@ fuzz=("$CARGO_FUZZ" fuzz)
 build_flags=(--release --debug-assertions --sanitizer none --target-dir "$out/target")
 RUSTUP_TOOLCHAIN=nightly nice "${fuzz[@]}" build "${build_flags[@]}"
 
+fork=()
+if [ "${FUZZ_FORK:-0}" = 1 ]; then fork=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1); fi
 rows=()
 for target in "${targets[@]}"; do
   corpus="$out/corpus/$target" artifacts="$out/artifacts/$target" log="$out/logs/$target.log"
@@ -37,7 +41,7 @@ for target in "${targets[@]}"; do
   start=$(date +%s)
   RUSTUP_TOOLCHAIN=nightly nice "${fuzz[@]}" run "${build_flags[@]}" "$target" "$corpus" -- \
     -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$artifacts/" > "$log" 2>&1 || true
+    -artifact_prefix="$artifacts/" "${fork[@]}" > "$log" 2>&1 || true
   seconds=$(($(date +%s) - start))
   # The last status line (`#N ...`) counts the executions, also when a crash ended the run.
   executions=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')

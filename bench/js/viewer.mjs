@@ -1,8 +1,8 @@
 // The viewer in Chromium (software WebGL, as the browser tests run it), for the sample's
 // largest label: time to first points and to all points through the server and straight from
 // the files, and the frame rate while the view turns, per shading, beside an empty scene.
-// Two datasets: the bundled sample (96 nm, no label big enough for a stored coarse level)
-// and the same sample written with `--coarse-points 65536` (its five neurons get one).
+// Two datasets: the bundled sample as `npm start` serves it (96 nm, `--coarse-points 65536`:
+// its five neurons get a stored coarse level) and the same sample without coarse levels.
 //
 //   node bench/js/viewer.mjs [--runs 3] [--seconds 4]
 //
@@ -32,7 +32,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const scratch = mkdtempSync(join(tmpdir(), "pocaduck-edge-bench-viewer-"));
 let server;
 try {
-  const datasets = { "hemibrain-da1": [], "hemibrain-da1-coarse": ["--coarse-points", "65536"] };
+  const datasets = { "hemibrain-da1": ["--coarse-points", "65536"], "hemibrain-da1-no-coarse": ["--coarse-points", "0"] };
   for (const [name, extra] of Object.entries(datasets)) {
     const built = spawnSync(BIN, ["sample", join(scratch, name), "--voxel-nm", "96", ...extra], { stdio: ["ignore", "ignore", "inherit"] });
     if (built.status !== 0) throw new Error(`pocaduck-edge sample ${name} failed`);
