@@ -295,7 +295,8 @@ for (const mode of ["proxy", "serverless"]) {
       try {
         const requests = [];
         page.on("request", (r) => requests.push(r));
-        await page.goto(viewerUrl(`dataset=${DATASET}&mode=${mode}&labels=${facts.small}`));
+        // One load per label (`first=0`): coarse to fine has a test of its own.
+        await page.goto(viewerUrl(`dataset=${DATASET}&mode=${mode}&first=0&labels=${facts.small}`));
         await ready(page);
         const first = await hud(page);
         const api = requests.filter((r) => new URL(r.url()).pathname.startsWith("/v1/"));
