@@ -224,6 +224,7 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
                 at,
                 metrics.clone(),
                 service_of.clone(),
+                &options.connections,
                 until(stopped.clone()),
             )
         })
@@ -266,11 +267,13 @@ pub fn serve(options: ServeOptions) -> anyhow::Result<()> {
     served
 }
 
-/// Serves `GET /metrics` alone on `addr`, on a thread of its own, until `stop` resolves.
+/// Serves `GET /metrics` alone on `addr`, on a thread of its own with the API's connection
+/// bounds (its connections apart from the API's count), until `stop` resolves.
 fn serve_metrics(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
     service: Arc<Service>,
+    limits: &ConnectionLimits,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(SocketAddr, std::thread::JoinHandle<anyhow::Result<()>>)> {
     let listener =
@@ -280,20 +283,10 @@ fn serve_metrics(
     tracing::info!(%addr, "serving metrics");
     let app =
         axum::Router::new().route("/metrics", axum::routing::get(exposition(metrics, service)));
+    let shared = connections::Shared::new(limits.clone(), Default::default());
     let thread = std::thread::Builder::new()
         .name("metrics".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await?;
-                Ok(())
-            })
-        })
+        .spawn(move || run(listener, app, shared, stop))
         .context("starting the metrics thread")?;
     Ok((addr, thread))
 }
