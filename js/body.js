@@ -1,24 +1,44 @@
-// Reading a response body chunk by chunk, ended at once by an abort.
+// Reading a response body, whole or chunk by chunk, ended at once by an abort: a fetch
+// implementation's own read may stay pending after an abort (undici's can), and a load
+// waiting on it would never settle.
 
 /**
- * The chunks of `response`'s body. An abort of `signal` ends the reading at once with the
- * signal's reason and cancels the body: a fetch implementation's own read may stay pending
- * after an abort (undici's can), and a load waiting on it would never settle.
+ * A promise rejected with `signal`'s reason when it aborts (handled, so that an abort after
+ * the last read rejects nothing awaited), and `release`, which stops listening.
  */
-export async function* bodyChunks(response, signal) {
-  signal?.throwIfAborted();
-  if (!response.body) {
-    yield new Uint8Array(await response.arrayBuffer());
-    return;
-  }
-  const reader = response.body.getReader();
+function abortOf(signal) {
   let onAbort;
   const aborted = new Promise((_, reject) => {
     onAbort = () => reject(signal.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
-  // Handled here too: an abort after the last read rejects nothing that is awaited.
   aborted.catch(() => {});
+  return { aborted, release: () => signal?.removeEventListener("abort", onAbort) };
+}
+
+/** `response`'s body whole, in one read; an abort of `signal` ends the wait at once. */
+export async function wholeBody(response, signal) {
+  signal?.throwIfAborted();
+  const { aborted, release } = abortOf(signal);
+  try {
+    return new Uint8Array(await Promise.race([response.arrayBuffer(), aborted]));
+  } finally {
+    release();
+  }
+}
+
+/**
+ * The chunks of `response`'s body. An abort of `signal` ends the reading at once with the
+ * signal's reason and cancels the body.
+ */
+export async function* bodyChunks(response, signal) {
+  if (!response.body) {
+    yield await wholeBody(response, signal);
+    return;
+  }
+  signal?.throwIfAborted();
+  const reader = response.body.getReader();
+  const { aborted, release } = abortOf(signal);
   let finished = false;
   try {
     for (;;) {
@@ -29,7 +49,7 @@ export async function* bodyChunks(response, signal) {
     }
     finished = true;
   } finally {
-    signal?.removeEventListener("abort", onAbort);
+    release();
     if (!finished) reader.cancel().catch(() => {});
   }
 }

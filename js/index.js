@@ -10,7 +10,7 @@ import initWasm, {
   decodeParquet as wasmDecodeParquet,
   decodeRows as wasmDecodeRows,
 } from "./pkg/pocaduck_edge_wasm.js";
-import { bodyChunks } from "./body.js";
+import { bodyChunks, wholeBody } from "./body.js";
 import { checkOutputs, outputSlots } from "./outputs.js";
 import { wasmInput } from "./wasm-input.js";
 
@@ -143,12 +143,13 @@ async function httpError(response, what) {
 
 /** Reads a body whole, reporting each chunk's size; an abort of `signal` ends it at once. */
 async function readBody(response, onBytes, signal) {
+  if (!onBytes) return wholeBody(response, signal);
   const chunks = [];
   let length = 0;
   for await (const chunk of bodyChunks(response, signal)) {
     chunks.push(chunk);
     length += chunk.length;
-    onBytes?.(chunk.length);
+    onBytes(chunk.length);
   }
   if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(length);
