@@ -4,12 +4,19 @@
 //! The Parquet crate skips a field it does not know by its declared shape, and skips a
 //! boolean element of a list, set or map as if it took no byte: a field of a few bytes that
 //! declares a list of 2^31 booleans, or such lists nested, keeps its reader looping for
-//! seconds to hours. This walk takes at least one byte per field and per element, so it
-//! refuses any collection that declares more elements than the bytes left can hold, and
-//! ends in time linear in the bytes.
+//! seconds to hours. This walk reads the bytes as that skip does (a boolean element takes no
+//! byte, so the two stay in step over any bytes) and counts the values it walks: it refuses
+//! a collection that declares more elements than the bytes left can hold, and any struct
+//! whose values outnumber its bytes by more than [`VALUES_PER_BYTE`], so it and the crate's
+//! reader end in time linear in the bytes.
 
 /// The deepest nesting of structs and collections walked (the Parquet crate's skip depth).
 const MAX_DEPTH: u32 = 64;
+
+/// The most values walked per byte of a struct. Every value but a collection's boolean takes
+/// at least a byte; a footer or page header of Parquet's own fields holds no collection of
+/// booleans at all.
+pub(crate) const VALUES_PER_BYTE: usize = 2;
 
 /// Compact-protocol type ids.
 mod ty {
@@ -39,9 +46,17 @@ pub(crate) struct Walked {
 
 /// Walks the thrift struct at the start of `bytes`, and takes the value of its top-level
 /// `i32` field `field` when one is named. An error names what is malformed: a cut, a type the protocol lacks,
-/// nesting past 64, or a collection or binary longer than the bytes left.
+/// nesting past 64, a collection or binary longer than the bytes left, or more values than
+/// [`VALUES_PER_BYTE`] allows.
 pub(crate) fn walk_struct(bytes: &[u8], field: Option<i16>) -> Result<Walked, String> {
-    let mut walk = Walk { bytes, at: 0 };
+    let mut walk = Walk {
+        bytes,
+        at: 0,
+        values_left: bytes
+            .len()
+            .saturating_mul(VALUES_PER_BYTE)
+            .saturating_add(1),
+    };
     let value = walk.fields(1, field)?;
     Ok(Walked {
         len: walk.at,
@@ -52,6 +67,8 @@ pub(crate) fn walk_struct(bytes: &[u8], field: Option<i16>) -> Result<Walked, St
 struct Walk<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// How many more values may be walked.
+    values_left: usize,
 }
 
 impl Walk<'_> {
@@ -103,9 +120,15 @@ impl Walk<'_> {
         Ok((v >> 1) as i64 ^ -((v & 1) as i64))
     }
 
-    /// A collection's element count, which must fit in the bytes left at `per` bytes each.
+    /// A collection's element count, which must fit in the bytes left at `per` bytes each
+    /// (a collection of booleans in the values left).
     fn count(&mut self, n: u64, per: u64, what: &str) -> Result<u64, String> {
-        if n > i32::MAX as u64 || n.saturating_mul(per) > self.left() as u64 {
+        let fits = if per == 0 {
+            n <= self.values_left as u64
+        } else {
+            n.saturating_mul(per) <= self.left() as u64
+        };
+        if n > i32::MAX as u64 || !fits {
             return Err(format!(
                 "a {what} of {n} elements at byte {} with {} bytes left",
                 self.at,
@@ -143,11 +166,28 @@ impl Walk<'_> {
         }
     }
 
-    /// One value of type `kind`; `element` when it is a collection's (a boolean element
-    /// takes a byte, a boolean field none).
+    /// Counts `n` values walked.
+    fn spend(&mut self, n: u64) -> Result<(), String> {
+        match usize::try_from(n) {
+            Ok(n) if n <= self.values_left => {
+                self.values_left -= n;
+                Ok(())
+            }
+            _ => Err(format!(
+                "more than {VALUES_PER_BYTE} values per byte in {} bytes",
+                self.bytes.len()
+            )),
+        }
+    }
+
+    /// One value of type `kind`. A boolean takes no byte, neither as a field (its value is
+    /// in the field's header) nor as an element (where the protocol gives it a byte, but the
+    /// Parquet crate's skip, which this walk keeps in step with, reads none).
     fn value(&mut self, kind: u8, depth: u32, element: bool) -> Result<(), String> {
+        if element {
+            self.spend(1)?;
+        }
         match kind {
-            ty::BOOL_TRUE | ty::BOOL_FALSE if element => self.byte().map(drop),
             ty::BOOL_TRUE | ty::BOOL_FALSE => Ok(()),
             ty::BYTE => self.byte().map(drop),
             ty::I16 | ty::I32 | ty::I64 => self.varint().map(drop),
@@ -165,8 +205,9 @@ impl Walk<'_> {
                 }
                 let short = u64::from(header >> 4);
                 let n = if short == 15 { self.varint()? } else { short };
-                let n = self.count(n, 1, "list")?;
-                self.elements(header & 0x0f, n, depth)
+                let kind = header & 0x0f;
+                let n = self.count(n, per_element(kind), "list")?;
+                self.elements(kind, n, depth)
             }
             ty::MAP => {
                 let n = self.varint()?;
@@ -174,7 +215,8 @@ impl Walk<'_> {
                     return Ok(());
                 }
                 let types = self.byte()?;
-                let n = self.count(n, 2, "map")?;
+                let per = per_element(types >> 4) + per_element(types & 0x0f);
+                let n = self.count(n, per, "map")?;
                 for _ in 0..n {
                     self.value(types >> 4, depth + 1, true)?;
                     self.value(types & 0x0f, depth + 1, true)?;
@@ -189,11 +231,19 @@ impl Walk<'_> {
         if depth + 1 > MAX_DEPTH {
             return Err(format!("nesting deeper than {MAX_DEPTH}"));
         }
+        if matches!(kind, ty::BOOL_TRUE | ty::BOOL_FALSE) {
+            return self.spend(n);
+        }
         for _ in 0..n {
             self.value(kind, depth + 1, true)?;
         }
         Ok(())
     }
+}
+
+/// The fewest bytes an element of type `kind` takes, as the Parquet crate skips it.
+fn per_element(kind: u8) -> u64 {
+    u64::from(!matches!(kind, ty::BOOL_TRUE | ty::BOOL_FALSE))
 }
 
 #[cfg(test)]
@@ -232,10 +282,11 @@ mod tests {
 
     #[test]
     fn collections_of_every_kind_are_walked() {
-        // Field 4: a list of 3 booleans (a byte each); field 5 (delta 1): a struct holding a
+        // Field 4: a list of 3 booleans (no byte each, as the Parquet crate skips them);
+        // field 5 (delta 1): a struct holding a
         // binary of 2 bytes; field 6: a map of 1 i32 → double; field 100 (a full id, zigzag
         // 200): a list of 20 i64 (a long count); a boolean field; an empty untyped list.
-        let mut extra = vec![0x19, 0x31, 1, 2, 1];
+        let mut extra = vec![0x19, 0x31];
         extra.extend_from_slice(&[0x1c, 0x18, 0x02, b'a', b'b', 0x00]);
         extra.extend_from_slice(&[0x1b, 0x01, 0x57, 0x02, 0, 0, 0, 0, 0, 0, 0, 0]);
         extra.extend_from_slice(&[0x09, 0xc8, 0x01, 0xf6, 20]);
@@ -245,6 +296,22 @@ mod tests {
         let walked = walk_struct(&bytes, Some(3)).unwrap();
         assert_eq!(walked.len, bytes.len());
         assert_eq!(walked.field, Some(300));
+    }
+
+    /// The walk keeps in step with the Parquet crate's reader, which skips a boolean element
+    /// without reading a byte: the bytes after a list of booleans are the struct's next field.
+    #[test]
+    fn a_list_of_booleans_takes_no_bytes_as_the_parquet_crate_skips_it() {
+        // Field 100: a list of 2 booleans, then the stop (and bytes after the struct).
+        let bytes = [0x09, 0xc8, 0x01, 0x21, 0x00, 0xaa, 0xbb];
+        assert_eq!(walk_struct(&bytes, None).unwrap().len, 5);
+        // So a field 101 after it that declares 2^31 − 1 booleans is the walk's to refuse:
+        // the crate would loop over them.
+        let footer = [
+            0x09, 0xc8, 0x01, 0x21, 0x19, 0xf1, 0xff, 0xff, 0xff, 0xff, 0x07, 0x00,
+        ];
+        let err = walk_struct(&footer, None).unwrap_err();
+        assert!(err.contains("2147483647 elements"), "{err}");
     }
 
     #[test]
@@ -267,6 +334,13 @@ mod tests {
         assert!(walk_struct(&header(&[0x0e]), Some(3))
             .unwrap_err()
             .contains("type 14"));
+        // Lists of 14 booleans, each within the values left, more values than 2 a byte.
+        let mut many = Vec::new();
+        for _ in 0..10 {
+            many.extend_from_slice(&[0x19, 0xe1]);
+        }
+        let err = walk_struct(&header(&many), Some(3)).unwrap_err();
+        assert!(err.contains("a list of 14 elements at byte 13"), "{err}");
         // Structs nested 65 deep.
         let mut deep = vec![0x1c; 65];
         deep.extend(std::iter::repeat_n(0, 66));
