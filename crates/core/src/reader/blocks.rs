@@ -15,8 +15,8 @@ use crate::read::{decode_blocks, parse_footer, RowSpan, SparseFile};
 
 /// Decodes the blocks file's footer from the bytes of its `footer` range, checking them
 /// against the footer's hash when the manifest records one, and that it has the label,
-/// block id and point count columns. An error when the dataset has no blocks
-/// file.
+/// block id and point count columns and well-formed row-group hashes, if any. An error when
+/// the dataset has no blocks file.
 pub fn blocks_footer(manifest: &Manifest, bytes: &[u8]) -> Result<Arc<ParquetMetaData>> {
     let file = blocks_file(manifest)?;
     let path = &file.path;
@@ -24,6 +24,7 @@ pub fn blocks_footer(manifest: &Manifest, bytes: &[u8]) -> Result<Arc<ParquetMet
         crate::integrity::check(format_args!("the footer of {path}"), bytes, expected)?;
     }
     let meta = parse_footer(path, bytes)?;
+    crate::integrity::row_group_hashes(path, &meta)?;
     let columns = meta.file_metadata().schema_descr().num_columns();
     if columns != 3 {
         return Err(Error::Points(format!(
@@ -80,7 +81,7 @@ impl<'a> BlocksPlan<'a> {
     }
 
     /// Decodes the fetched [`BlocksPlan::range`] into the label's `(block_id, point_count)`
-    /// pairs, in stored order.
+    /// pairs, in stored order, once its row groups match the hashes the footer records.
     pub fn decode(&self, bytes: Bytes) -> Result<Vec<(String, u64)>> {
         let expected = self.range.end - self.range.start;
         if bytes.len() as u64 != expected {
@@ -90,6 +91,7 @@ impl<'a> BlocksPlan<'a> {
                 bytes.len()
             )));
         }
+        crate::integrity::check_row_groups(&self.file.path, self.footer, self.range.start, &bytes)?;
         let mut sparse = SparseFile::new(self.file.size);
         sparse.insert(self.range.start, bytes);
         decode_blocks(&self.file.path, self.footer, sparse, &self.rows)
@@ -178,11 +180,41 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_byte_in_a_row_group_is_refused_not_decoded() {
+        let (d, labels) = dataset();
+        let footer = footer(&d);
+        let hashes = crate::integrity::row_group_hashes("blocks", &footer)
+            .unwrap()
+            .expect("the blocks file records its row groups' hashes");
+        assert_eq!(hashes.len(), footer.num_row_groups());
+        assert!(footer.num_row_groups() > 1);
+        for (label, written) in labels.iter().filter(|(_, b)| !b.is_empty()) {
+            let plan = BlocksPlan::new(&d.manifest, Some(&footer), d.entry(*label))
+                .unwrap()
+                .unwrap();
+            let whole = d.fetch(plan.path(), plan.range());
+            for at in [0, whole.len() / 2, whole.len() - 1] {
+                let mut changed = whole.to_vec();
+                changed[at] ^= 0x10;
+                match plan.decode(Bytes::from(changed)) {
+                    Err(Error::Corrupt { what }) => assert!(what.contains("row group"), "{what}"),
+                    other => panic!("label {label}, byte {at} changed: {other:?} ({written:?})"),
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_points_footer_is_not_a_blocks_footer() {
-        let (d, _) = dataset();
+        let (mut d, _) = dataset();
         let file = d.manifest.points_files().next().unwrap();
         let f = file.footer.unwrap();
-        let err = blocks_footer(&d.manifest, &d.fetch(&file.path, f.offset..f.end())).unwrap_err();
+        let points_footer = d.fetch(&file.path, f.offset..f.end());
+        // The blocks footer's recorded hash refuses it first; without one, its columns do.
+        let err = blocks_footer(&d.manifest, &points_footer).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        d.manifest.blocks.as_mut().unwrap().footer_xxh3 = None;
+        let err = blocks_footer(&d.manifest, &points_footer).unwrap_err();
         assert!(err.to_string().contains("columns"), "{err}");
     }
 }

@@ -9,15 +9,17 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use super::encoders::ParallelFileWriter;
 use super::hashing::HashingWriter;
 use super::{write_error, zstd_level, BlockCount, FileSink, WriterOptions};
 use crate::error::{Error, Result};
 use crate::manifest::DataFile;
 
-/// Writes `blocks.parquet`: `label u64, block_id string, point_count u64`, by label.
+/// Writes `blocks.parquet`: `label u64, block_id string, point_count u64`, by label, with
+/// its row groups' hashes in its footer (as a points file has them).
 pub(super) struct BlocksWriter {
     /// Opened with the first block, so a dataset without blocks has no blocks file.
-    writer: Option<ArrowWriter<HashingWriter>>,
+    writer: Option<ParallelFileWriter<HashingWriter>>,
     schema: Arc<Schema>,
     props: WriterProperties,
     pub(super) rows: u64,
@@ -66,11 +68,12 @@ impl BlocksWriter {
         block: &BlockCount,
     ) -> Result<()> {
         if self.writer.is_none() {
-            let out = HashingWriter::new(
+            let out = HashingWriter::segmented(
                 sink.create(Self::PATH)
                     .map_err(|e| write_error(Self::PATH, e))?,
             );
             let writer = ArrowWriter::try_new(out, self.schema.clone(), Some(self.props.clone()))
+                .and_then(ParallelFileWriter::new)
                 .map_err(Self::parquet_error)?;
             self.writer = Some(writer);
         }
@@ -84,6 +87,7 @@ impl BlocksWriter {
         Ok(())
     }
 
+    /// Writes the pending rows as one row group.
     fn write_batch(&mut self) -> Result<()> {
         let Some(writer) = self.writer.as_mut().filter(|_| !self.labels.is_empty()) else {
             return Ok(());
@@ -96,7 +100,7 @@ impl BlocksWriter {
                 Arc::new(UInt64Array::from(std::mem::take(&mut self.counts))),
             ],
         )?;
-        writer.write(&batch).map_err(Self::parquet_error)
+        writer.write_row_group(&batch).map_err(Self::parquet_error)
     }
 
     /// Closes the file; `None` when no label had blocks.
@@ -105,7 +109,6 @@ impl BlocksWriter {
         let Some(writer) = self.writer else {
             return Ok(None);
         };
-        let out = writer.into_inner().map_err(Self::parquet_error)?;
-        Ok(Some(out.finish(Self::PATH, self.rows)?))
+        writer.finish_hashed(Self::PATH, self.rows).map(Some)
     }
 }

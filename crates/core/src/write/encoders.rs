@@ -16,7 +16,10 @@ use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{KeyValue, RowGroupMetaData};
 use parquet::file::writer::SerializedFileWriter;
 
-use super::hashing::SegmentedWrite;
+use super::hashing::{HashingWriter, SegmentedWrite};
+use crate::integrity::ROW_GROUP_HASHES_KEY;
+use crate::manifest::DataFile;
+use crate::plan::group_range;
 
 /// One column's share of a row group: its writer and its values.
 type Job = (ArrowColumnWriter, Vec<ArrowLeafColumn>);
@@ -153,6 +156,40 @@ impl<W: SegmentedWrite + Send> ParallelFileWriter<W> {
         self.append_encoded()?;
         drop(self.encoders);
         self.file.into_inner()
+    }
+}
+
+impl ParallelFileWriter<HashingWriter> {
+    /// Writes the last row group, the row groups' hashes ([`ROW_GROUP_HASHES_KEY`]) and the
+    /// footer, and describes file `path` of `rows` rows.
+    pub(super) fn finish_hashed(mut self, path: &str, rows: u64) -> crate::error::Result<DataFile> {
+        let parquet = |source| crate::Error::Parquet {
+            path: path.into(),
+            source,
+        };
+        let ranges = self
+            .row_groups()
+            .map_err(parquet)?
+            .iter()
+            .map(group_range)
+            .collect::<crate::error::Result<Vec<_>>>()?;
+        let hashes = ranges
+            .iter()
+            .map(|r| {
+                let hash = self.sink().segment_hash(r.offset..r.end()).ok_or_else(|| {
+                    crate::Error::Write {
+                        path: path.into(),
+                        message: format!("row group bytes {r:?} were not written as one segment"),
+                    }
+                })?;
+                Ok(format!("{hash:016x}"))
+            })
+            .collect::<crate::error::Result<Vec<String>>>()?;
+        self.append_key_value_metadata(KeyValue::new(
+            ROW_GROUP_HASHES_KEY.to_string(),
+            hashes.join(","),
+        ));
+        self.into_inner().map_err(parquet)?.finish(path, rows)
     }
 }
 

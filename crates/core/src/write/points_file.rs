@@ -6,16 +6,14 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, UInt64Array};
 use arrow_schema::Schema;
-use parquet::file::metadata::{KeyValue, RowGroupMetaData};
+use parquet::file::metadata::RowGroupMetaData;
 
 use super::encoders::ParallelFileWriter;
 use super::hashing::HashingWriter;
 use crate::cloud::BBox;
 use crate::error::{Error, Result};
 use crate::index::Coarse;
-use crate::integrity::ROW_GROUP_HASHES_KEY;
-use crate::manifest::{ByteRange, DataFile};
-use crate::plan::group_range;
+use crate::manifest::DataFile;
 
 /// A label placed in the open points file, waiting for its row groups to be known.
 pub(super) struct Placed {
@@ -86,33 +84,7 @@ impl PointsFile {
     /// file.
     pub(super) fn close(mut self) -> Result<DataFile> {
         self.flush_row_group()?;
-        let ranges = self
-            .row_groups()?
-            .iter()
-            .map(group_range)
-            .collect::<Result<Vec<ByteRange>>>()?;
-        let sink = self.writer.sink();
-        let hashes = ranges
-            .iter()
-            .map(|r| {
-                let hash = sink
-                    .segment_hash(r.offset..r.end())
-                    .ok_or_else(|| Error::Write {
-                        path: self.path.clone(),
-                        message: format!("row group bytes {r:?} were not written as one segment"),
-                    })?;
-                Ok(format!("{hash:016x}"))
-            })
-            .collect::<Result<Vec<String>>>()?;
-        self.writer.append_key_value_metadata(KeyValue::new(
-            ROW_GROUP_HASHES_KEY.to_string(),
-            hashes.join(","),
-        ));
-        let out = self.writer.into_inner().map_err(|e| Error::Parquet {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        out.finish(&self.path, self.rows)
+        self.writer.finish_hashed(&self.path, self.rows)
     }
 
     pub(super) fn flush_row_group(&mut self) -> Result<()> {
