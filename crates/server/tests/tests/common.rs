@@ -298,3 +298,23 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Polls `ready` every 20 ms until it gives a value, and fails naming `what` once `bound`
+/// has passed without one.
+pub(crate) fn wait_for<T>(
+    bound: std::time::Duration,
+    what: impl std::fmt::Display,
+    mut ready: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {bound:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

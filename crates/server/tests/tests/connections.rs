@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::common::{bin, client, grid_dataset};
+use crate::common::{bin, client, grid_dataset, wait_for};
 
 /// The big label of the dataset: about 24 MB as an Arrow answer.
 const BIG: u64 = 2;
@@ -355,14 +355,9 @@ fn sigterm_lets_a_request_in_progress_finish_and_exits_within_the_bound() {
     let rows = pocaduck_edge_conformance::decode::arrow_rows(&dechunk(&raw));
     assert_eq!(rows.len(), BIG_POINTS, "the whole answer");
     drop(idle);
-    let deadline = Instant::now() + Duration::from_secs(8);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "still running 8 s after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_for(Duration::from_secs(8), "no exit after SIGTERM", || {
+        server.child.try_wait().unwrap()
+    });
     assert!(status.success(), "stopped with {status}");
     let exited = t0.elapsed();
     assert!(

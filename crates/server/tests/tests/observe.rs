@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{bin, client, command, grid_dataset, spawn_listening, ChildGuard};
+use crate::common::{bin, client, command, grid_dataset, spawn_listening, wait_for, ChildGuard};
 
 /// A server over a grid dataset (and, when `broken`, a dataset whose manifest is not JSON),
 /// its log in a file.
@@ -50,25 +50,21 @@ fn shared() -> &'static Logged {
 
 /// The fields of the `served` line of request `id`, waited for a bounded while.
 fn served_line(log: &Path, id: &str) -> HashMap<String, String> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let text = std::fs::read_to_string(log).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.contains(" served ") && l.contains(&format!("request_id=\"{id}\"")));
-        if let Some(line) = line {
-            return line
-                .split_whitespace()
-                .filter_map(|field| field.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
-                .collect();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no served line for {id} within 5 s:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let line = wait_for(
+        Duration::from_secs(5),
+        format_args!("no served line for {id}"),
+        || {
+            std::fs::read_to_string(log)
+                .unwrap()
+                .lines()
+                .find(|l| l.contains(" served ") && l.contains(&format!("request_id=\"{id}\"")))
+                .map(str::to_owned)
+        },
+    );
+    line.split_whitespace()
+        .filter_map(|field| field.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+        .collect()
 }
 
 /// Asks `path`, reads the answer whole, and returns its status, id, body and log line.

@@ -4,9 +4,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{bin, client, run};
+use crate::common::{bin, client, run, wait_for};
 
 /// A server started directly (so that the test can signal it), killed if still running
 /// when dropped.
@@ -56,21 +56,17 @@ fn threads_answer_concurrent_clients_alike_and_stop_together_on_sigterm() {
         .to_string();
 
     // A thread names itself once it runs: wait for that, a bounded while.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let serving: Vec<String> = thread_names(server.0.id())
-            .into_iter()
-            .filter(|name| name.starts_with("serve-"))
-            .collect();
-        if serving == ["serve-1", "serve-2"] {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{serving:?}: two threads beside the main one"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(
+        Duration::from_secs(10),
+        "no threads serve-1 and serve-2 beside the main one",
+        || {
+            let serving: Vec<String> = thread_names(server.0.id())
+                .into_iter()
+                .filter(|name| name.starts_with("serve-"))
+                .collect();
+            (serving == ["serve-1", "serve-2"]).then_some(())
+        },
+    );
 
     let labels: Vec<String> = client()
         .get(format!("{base}/v1/datasets/sample/labels"))
@@ -114,17 +110,9 @@ fn threads_answer_concurrent_clients_alike_and_stop_together_on_sigterm() {
         .status()
         .unwrap();
     assert!(term.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running 10 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_for(Duration::from_secs(10), "no exit after SIGTERM", || {
+        server.0.try_wait().unwrap()
+    });
     assert!(status.success(), "stopped with {status}");
 }
 
