@@ -13,7 +13,8 @@ the server's RSS is sampled all along. The scenarios:
 - `mixed`: each request picks one of the above (range 50%, small 30%, listing 15%, large 5%).
 
 Then a soak (the mixed scenario at 64 connections for `--soak-seconds`, default 600): errors,
-and the server's RSS after the first minute against its RSS at the end. Then slowloris:
+the server's RSS after the first minute against its RSS at the end, its idle RSS (5 s without
+requests) before and after, and the maximum RSS of each tenth of the soak. Then slowloris:
 `--slowloris` connections (default 2,000) each trickle a header line every second and never
 finish their request; the server must close each within its header-read timeout, and a normal
 request made meanwhile must answer in under 1 s.
@@ -283,6 +284,15 @@ async def slowloris(host, port, connections, trickle_s, give_up_s, probe_url):
     return len(closed_at), last, worst, made
 
 
+def idle_rss(rss, settle=5.0):
+    """The server's RSS (MB) once it has had `settle` seconds without requests: the mean of
+    the last second's samples."""
+    time.sleep(settle)
+    now = rss.now()
+    samples = rss.between(now - 1, now + 1) or [rss.rss()]
+    return sum(samples) / len(samples)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10, help="seconds per scenario and client count")
@@ -370,14 +380,22 @@ def run_all(args, clients, work, sample, server, base, nginx_base):
             print(f"| {name} | {c} | {rate(ours['rps'])} | {ours['p50']:.2f} | {ours['p99']:.2f} | {errors_cell(ours)} | {ours['transfer']} | {peak:.0f} | {theirs} | {ratio} |", flush=True)
 
     if args.soak_seconds:
+        # Idle RSS before and after: what the server keeps between answers. Answers in
+        # flight come and go during the soak, so the samples taken under load swing with
+        # them; a leak shows in the idle figures, and in a rising series of maxima.
+        idle_before = idle_rss(rss)
         began = rss.now()
         soak = run_wrk(base, scripts["mixed"], 64, args.soak_seconds)
         first = rss.between(began + 50, began + 60) or rss.between(began, began + 60)
         last = rss.between(began + args.soak_seconds - 10, began + args.soak_seconds + 1)
         one_minute, end = sum(first) / len(first), sum(last) / len(last)
-        print(f"\n| soak | requests/s | p50 ms | p99 ms | errors | RSS after 1 min | RSS at the end | change |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        print(f"| mixed, 64 connections, {args.soak_seconds} s | {rate(soak['rps'])} | {soak['p50']:.2f} | {soak['p99']:.2f} | {errors_cell(soak)} | {one_minute:.0f} MB | {end:.0f} MB | {end / one_minute - 1:+.1%} |", flush=True)
+        idle_after = idle_rss(rss)
+        print(f"\n| soak | requests/s | p50 ms | p99 ms | errors | RSS after 1 min | RSS at the end | change | idle RSS before | idle RSS after | idle change |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"| mixed, 64 connections, {args.soak_seconds} s | {rate(soak['rps'])} | {soak['p50']:.2f} | {soak['p99']:.2f} | {errors_cell(soak)} | {one_minute:.0f} MB | {end:.0f} MB | {end / one_minute - 1:+.1%} | {idle_before:.0f} MB | {idle_after:.0f} MB | {idle_after / idle_before - 1:+.1%} |", flush=True)
+        tenth = args.soak_seconds / 10
+        maxima = [max(rss.between(began + i * tenth, began + (i + 1) * tenth) or [0]) for i in range(10)]
+        print(f"\nRSS under load, the maximum of each tenth of the soak (MB): {', '.join(f'{m:.0f}' for m in maxima)}.", flush=True)
     rss.stop()
 
     if args.slowloris:
