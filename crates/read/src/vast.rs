@@ -486,11 +486,12 @@ impl VastSource {
     /// The points of each of `labels` (distinct), read by one query per
     /// [`LABELS_PER_QUERY`] labels (`label IN (…)`) rather than one per label: each label's
     /// points whole (in stored order; de-duplicated and sorted for the PoCADuck layout).
-    /// Fails as too large once more than `max_rows` rows have arrived, before holding more.
+    /// Fails as [`ReadError::TooLarge`] once more than `max_points` stored points have
+    /// arrived, before holding more.
     pub async fn points_of(
         self: &Arc<Self>,
         labels: &[u64],
-        max_rows: u64,
+        max_points: u64,
         timing: &mut Timing,
     ) -> Result<HashMap<u64, PointCloud>, ReadError> {
         let schema = self.schema().await?;
@@ -503,10 +504,10 @@ impl VastSource {
             let filter = Filter::all().and_any("label", batch.iter().map(|&l| Condition::eq(l)));
             let mut run = self.select(&columns, &filter, timing).await?;
             while let Some(batch) = run.next(timing).await? {
-                held += batch.num_rows() as u64;
-                if held > max_rows {
+                held += stored_points(&batch, self.config.layout, self.config.dims)?;
+                if held > max_points {
                     return Err(ReadError::TooLarge {
-                        message: format!("the labels hold more than {max_rows} rows"),
+                        message: format!("the labels hold more than {max_points} points"),
                     });
                 }
                 for (label, run) in label_runs(&batch)? {
@@ -569,6 +570,24 @@ impl VastSource {
             }
         }
         Ok(blocks.into_iter().collect())
+    }
+}
+
+/// The points `batch` holds (its first column the label): a row each in the columnar
+/// layout, its `points` list's values over `dims` in the PoCADuck one.
+fn stored_points(batch: &RecordBatch, layout: Layout, dims: usize) -> Result<u64, ReadError> {
+    match layout {
+        Layout::Columnar => Ok(batch.num_rows() as u64),
+        Layout::Pocaduck => {
+            let lists = batch
+                .columns()
+                .get(1)
+                .and_then(|c| c.as_list_opt::<i32>())
+                .ok_or_else(|| ReadError::upstream("a reply without a points list column"))?;
+            let offsets = lists.value_offsets();
+            let values = offsets[offsets.len() - 1] - offsets[0];
+            Ok(u64::try_from(values).unwrap_or(0) / dims as u64)
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use http::StatusCode;
 use pocaduck_edge_core::cloud::BBox;
 use pocaduck_edge_core::reader::{labels_in, NextAfter, Selection};
 use pocaduck_edge_core::PointCloud;
-use pocaduck_edge_read::vast::LabelPoints;
+use pocaduck_edge_read::vast::{LabelPoints, LABELS_PER_QUERY};
 use pocaduck_edge_read::{Layout, ReadError, Timing, VastSource};
 use serde_json::json;
 
@@ -20,6 +20,7 @@ use super::encoder::{bytes_per_point, check_format, check_whole, encode_whole, E
 use super::respond::{header_value, json_response, set_timing, streamed};
 use super::routes::Many;
 use super::{Answer, Service};
+use crate::budget::Held;
 use crate::error::ApiError;
 use crate::formats::{ArrowEncoder, ColumnsEncoder};
 use crate::options::{labels_options, points_options, reply_options, Format, PointsOptions, Shape};
@@ -101,9 +102,12 @@ impl Service {
             .then(|| labels.first().copied())
             .flatten();
         let bpp = bytes_per_point(options.format, dim_names.len());
-        let mut held = self.budget.hold(VAST_START_BYTES).await?;
+        let held = self.budget.hold(VAST_START_BYTES).await?;
         let mut reader = VastReader {
             source: v.clone(),
+            held,
+            batch_bytes_per_point: BATCH_BYTES_PER_POINT_PER_DIM * (dim_names.len() as u64 + 1),
+            batched: many == Many::Several,
             selection: options.selection.clone(),
             // A columnar table's columns pass through when they need no sampling or filter.
             pass_columns: options.format == Format::Arrow
@@ -111,6 +115,8 @@ impl Service {
                 && v.layout() == Layout::Columnar
                 && options.selection.keeps_stored_points(),
             labels: labels.into_iter().collect(),
+            read: VecDeque::new(),
+            one_by_one: VecDeque::new(),
             current: None,
             timing: Timing::default(),
         };
@@ -123,7 +129,7 @@ impl Service {
                 };
                 total += cloud.len() as u64;
                 check_whole(total, self.limits.max_points, &options)?;
-                held.grow(total.saturating_mul(bpp))?;
+                reader.held.grow(total.saturating_mul(bpp))?;
                 match whole.last_mut() {
                     Some((l, w)) if *l == label => w.extend(&cloud).map_err(ReadError::internal)?,
                     _ => whole.push((label, cloud)),
@@ -155,21 +161,22 @@ impl Service {
             )?),
         };
         if let Some((label, piece)) = reader.next().await? {
-            held.grow(piece.held_bytes(bpp))?;
+            reader.held.grow(piece.held_bytes(bpp))?;
             push_piece(&mut encoder, label, piece)?;
         }
         let head = encoder.take();
         let timing = reader.timing.clone();
         // The budget's bytes are held until the answer ends or its client goes away.
-        let state = Some((reader, encoder, held));
+        let state = Some((reader, encoder));
         let rest = futures::stream::unfold(state, move |state| async move {
-            let (mut reader, mut encoder, mut held) = state?;
+            let (mut reader, mut encoder) = state?;
             match reader.next().await {
-                Ok(Some((label, piece))) => match held
+                Ok(Some((label, piece))) => match reader
+                    .held
                     .grow(piece.held_bytes(bpp))
                     .and_then(|()| push_piece(&mut encoder, label, piece))
                 {
-                    Ok(()) => Some((Ok(encoder.take()), Some((reader, encoder, held)))),
+                    Ok(()) => Some((Ok(encoder.take()), Some((reader, encoder)))),
                     Err(e) => Some((Err(e), None)),
                 },
                 Ok(None) => Some((encoder.finish().map_err(ApiError::from), None)),
@@ -304,6 +311,14 @@ async fn known(v: &Arc<VastSource>, label: u64) -> Result<(), ApiError> {
 /// buffers); it takes more of the budget as its rows arrive.
 const VAST_START_BYTES: u64 = 4 << 20;
 
+/// The most stored points a batch of labels read by one query holds ([`VastReader`]); a
+/// batch that holds more is read again one label at a time.
+const BATCH_POINTS: u64 = 1 << 18;
+
+/// The bytes a batch holds per point and per value (a dim, or the label): the reply's
+/// columns and the points made of them.
+const BATCH_BYTES_PER_POINT_PER_DIM: u64 = 2 * 8;
+
 /// A piece of a label read from VastDB.
 enum VastPiece {
     /// Points as `N × D` rows.
@@ -338,13 +353,27 @@ fn push_piece(encoder: &mut Encoder, label: u64, piece: VastPiece) -> Result<(),
     }
 }
 
-/// Reads labels from a VastDB table piece by piece, keeping the selected points.
+/// Reads labels from a VastDB table piece by piece, keeping the selected points. The labels
+/// of a `POST` are read a batch at a time, by one query per
+/// [`LABELS_PER_QUERY`](pocaduck_edge_read::vast::LABELS_PER_QUERY) labels, while a batch
+/// holds at most [`BATCH_POINTS`] points and the budget has their bytes; a batch past either
+/// is read one label at a time, each label's points as they arrive.
 struct VastReader {
     source: Arc<VastSource>,
+    /// The answer's share of the budget.
+    held: Held,
+    /// What a batch holds per point, in bytes.
+    batch_bytes_per_point: u64,
+    /// Whether labels are read in batches.
+    batched: bool,
     selection: Selection,
     /// Hand out a columnar table's reply batches as they are (no `limit` or `bbox`).
     pass_columns: bool,
     labels: VecDeque<u64>,
+    /// Labels a batch read whole, in the order asked.
+    read: VecDeque<(u64, PointCloud)>,
+    /// Labels of a batch that held too much, to read one at a time.
+    one_by_one: VecDeque<u64>,
     /// The label being read: its points, the rank of the next point and its point count.
     current: Option<(u64, LabelPoints, u64, u64)>,
     timing: Timing,
@@ -354,8 +383,21 @@ impl VastReader {
     /// The next piece, and its label; `None` after the last label.
     async fn next(&mut self) -> Result<Option<(u64, VastPiece)>, ReadError> {
         loop {
+            if let Some((label, cloud)) = self.read.pop_front() {
+                let count = cloud.len() as u64;
+                let cloud = self.selection.apply(0, count, cloud);
+                return Ok(Some((label, VastPiece::Rows(cloud))));
+            }
             let Some((label, points, rank, count)) = self.current.as_mut() else {
-                let Some(label) = self.labels.pop_front() else {
+                if self.one_by_one.is_empty() && self.batched && !self.labels.is_empty() {
+                    self.read_batch().await?;
+                    continue;
+                }
+                let Some(label) = self
+                    .one_by_one
+                    .pop_front()
+                    .or_else(|| self.labels.pop_front())
+                else {
                     return Ok(None);
                 };
                 // The label's count matters only to spread a `limit` over it.
@@ -385,5 +427,48 @@ impl VastReader {
             let cloud = self.selection.apply(first_rank, *count, cloud);
             return Ok(Some((*label, VastPiece::Rows(cloud))));
         }
+    }
+
+    /// Reads the next [`LABELS_PER_QUERY`](pocaduck_edge_read::vast::LABELS_PER_QUERY)
+    /// labels asked by one query into [`VastReader::read`], or leaves them to
+    /// [`VastReader::one_by_one`] when they hold more than [`BATCH_POINTS`] points or the
+    /// budget lacks the bytes.
+    async fn read_batch(&mut self) -> Result<(), ReadError> {
+        let take = self.labels.len().min(LABELS_PER_QUERY);
+        let asked: Vec<u64> = self.labels.drain(..take).collect();
+        if self
+            .held
+            .grow(BATCH_POINTS.saturating_mul(self.batch_bytes_per_point))
+            .is_err()
+        {
+            self.one_by_one.extend(asked);
+            return Ok(());
+        }
+        let mut distinct = asked.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut clouds = match self
+            .source
+            .points_of(&distinct, BATCH_POINTS, &mut self.timing)
+            .await
+        {
+            Ok(clouds) => clouds,
+            Err(ReadError::TooLarge { .. }) => {
+                self.one_by_one.extend(asked);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        for (i, label) in asked.iter().enumerate() {
+            // A label asked again later keeps its points for then.
+            let cloud = if asked[i + 1..].contains(label) {
+                clouds.get(label).cloned()
+            } else {
+                clouds.remove(label)
+            }
+            .ok_or_else(|| ReadError::internal(format!("label {label} was not read")))?;
+            self.read.push_back((*label, cloud));
+        }
+        Ok(())
     }
 }

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use pocaduck_edge_conformance::decode::arrow_rows;
+use pocaduck_edge_conformance::decode::{arrow_column_rows, arrow_rows};
 use reqwest::blocking::Response;
 use serde_json::Value;
 
 use crate::common;
-use crate::common::{client, VastStack, ACCESS_KEY, SECRET_KEY};
+use crate::common::{client, wait_for, VastStack, ACCESS_KEY, SECRET_KEY};
 
 /// Seconds the shared server waits for VastDB's next bytes (the stall test's bound).
 const READ_TIMEOUT_SECS: u64 = 3;
@@ -555,14 +555,11 @@ fn the_demo_serves_the_sample_from_both_backends_alike() {
             .to_string();
     assert!(!emulator_pid.is_empty(), "the server runs an emulator");
     drop(server);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::path::Path::new(&format!("/proc/{emulator_pid}")).exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the emulator outlived the server"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(
+        Duration::from_secs(10),
+        "the emulator outlived the server",
+        || (!std::path::Path::new(&format!("/proc/{emulator_pid}")).exists()).then_some(()),
+    );
 }
 
 #[test]
@@ -718,14 +715,11 @@ fn a_client_gone_mid_answer_leaves_no_transaction_open() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(open(), 1, "the answer in progress holds its transaction");
     drop(stream);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while open() != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "a transaction still open 10 s after its client went"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(
+        Duration::from_secs(10),
+        "a transaction still open after its client went",
+        || (open() == 0).then_some(()),
+    );
 }
 
 #[test]
@@ -757,11 +751,11 @@ fn a_stale_label_list_is_served_while_it_is_read_again_in_the_background() {
         took < Duration::from_secs(1),
         "a stale listing took {took:?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while queries() == before {
-        assert!(Instant::now() < deadline, "the list was not read again");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(
+        Duration::from_secs(2),
+        "the list was not read again",
+        || (queries() != before).then_some(()),
+    );
     // While it stalls, and once it has failed (the read timeout), the list is served.
     for _ in 0..2 {
         let (again, took) = listing();
@@ -823,4 +817,119 @@ fn many_labels_held_whole_take_a_query_per_thousand_labels() {
             .unwrap();
         assert_eq!(items[i], alone, "label {label}");
     }
+}
+
+/// A streamed `POST …/points` answer: its rows.
+fn posted_rows(url: &str, labels: &[String], options: &str) -> Vec<(u64, Vec<i64>)> {
+    let r = client()
+        .post(format!("{url}{options}"))
+        .body(serde_json::json!({ "labels": labels }).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bytes = r.bytes().unwrap();
+    if options.contains("shape=columns") {
+        arrow_column_rows(&bytes).1
+    } else {
+        arrow_rows(&bytes)
+    }
+}
+
+#[test]
+fn many_labels_streamed_take_a_query_per_thousand_labels() {
+    // Two thousand small labels, above 2^53, asked in an order of their own, one of them
+    // twice.
+    const LABELS: u64 = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    let stored: Vec<(u64, usize)> = (0..LABELS)
+        .map(|i| ((1 << 60) + i * 7, 1 + (i % 5) as usize))
+        .collect();
+    let source = big_dataset(dir.path(), &stored);
+    let s = common::vast_stack_of(dir, &source, "columnar", &[]);
+    let queries = || -> u64 {
+        let stats: Value = client()
+            .get(format!("{}/_emulator/stats", s.emulator))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        stats["queries"].as_u64().unwrap()
+    };
+    let api = |path: &str| format!("{}/v1/datasets/{}{path}", s.base, s.dataset);
+    assert_eq!(client().get(api("/labels")).send().unwrap().status(), 200);
+    let mut asked: Vec<String> = stored.iter().rev().map(|(l, _)| l.to_string()).collect();
+    asked.push(asked[3].clone());
+    let expected: Vec<(u64, Vec<i64>)> = {
+        // Each label's own answer, in the order asked.
+        let some = [&asked[0], &asked[3], &asked[LABELS as usize - 1]];
+        let alone = |label: &str| {
+            let r = client()
+                .get(api(&format!("/labels/{label}/points")))
+                .send()
+                .unwrap();
+            let l: u64 = label.parse().unwrap();
+            arrow_rows(&r.bytes().unwrap())
+                .into_iter()
+                .map(move |(_, p)| (l, p))
+                .collect::<Vec<_>>()
+        };
+        some.iter().flat_map(|l| alone(l)).collect()
+    };
+    for options in ["?format=arrow", "?format=arrow&shape=columns", "?limit=1"] {
+        let before = queries();
+        let rows = posted_rows(&api("/points"), &asked, options);
+        let used = queries() - before;
+        // 2001 labels asked: three batches.
+        assert!(used <= 3, "{LABELS} labels took {used} queries ({options})");
+        let count = |label: &String| {
+            let l: u64 = label.parse().unwrap();
+            stored.iter().find(|(s, _)| *s == l).unwrap().1
+        };
+        let per_label: usize = if options == "?limit=1" {
+            asked.len()
+        } else {
+            asked.iter().map(count).sum()
+        };
+        assert_eq!(rows.len(), per_label, "{options}");
+        // Labels in the order asked, each one's rows together, as its own answer has them.
+        let mut runs: Vec<u64> = rows.iter().map(|(l, _)| *l).collect();
+        runs.dedup();
+        let asked_labels: Vec<u64> = asked.iter().map(|l| l.parse().unwrap()).collect();
+        assert_eq!(runs, asked_labels, "{options}");
+        if options != "?limit=1" {
+            let first = count(&asked[0]);
+            assert_eq!(rows[..first], expected[..first], "{options}");
+        }
+    }
+}
+
+#[test]
+fn a_streamed_batch_too_big_is_read_one_label_at_a_time() {
+    let _one = exclusive();
+    // The big label alone holds more points than a batch may: the batch's query is given
+    // up, and each label read by a query of its own, with the same answer.
+    let labels = labels();
+    let big = big_label();
+    let small: Vec<u64> = labels
+        .iter()
+        .copied()
+        .filter(|l| *l != big)
+        .take(2)
+        .collect();
+    let asked: Vec<String> = [small[0], big, small[1]]
+        .iter()
+        .map(u64::to_string)
+        .collect();
+    let mut expected = Vec::new();
+    for label in [small[0], big, small[1]] {
+        expected.extend(baseline(label).0);
+    }
+    let before = queries();
+    let rows = posted_rows(&api("/points"), &asked, "?format=arrow");
+    let used = queries() - before;
+    assert!(
+        used > 3,
+        "{used} queries: the batch was not read one label at a time"
+    );
+    assert_eq!(rows, expected);
 }
