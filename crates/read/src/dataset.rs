@@ -33,6 +33,9 @@ use crate::untrusted::decode_untrusted;
 const MANIFEST: &str = "manifest.json";
 /// Milliseconds before a dataset that failed to load is tried again.
 const RETRY_MS: f64 = 5_000.0;
+/// Milliseconds a loaded dataset is served before its manifest is read again, to load the
+/// dataset anew if it changed.
+const REVALIDATE_MS: f64 = 60_000.0;
 /// Index pages kept in memory per dataset (16 KB each).
 const PAGE_CACHE: usize = 4096;
 
@@ -46,8 +49,15 @@ pub struct Dataset {
 
 enum State {
     Unloaded,
-    Ready(Arc<Loaded>),
-    Failed { reason: String, at_ms: f64 },
+    /// Loaded, its manifest last found unchanged at `checked_ms`.
+    Ready {
+        loaded: Arc<Loaded>,
+        checked_ms: f64,
+    },
+    Failed {
+        reason: String,
+        at_ms: f64,
+    },
 }
 
 /// A dataset whose manifest and footers are loaded and checked.
@@ -100,24 +110,47 @@ impl Dataset {
 
     /// The loaded dataset, loading it (manifest, then every footer) on first use; a dataset
     /// that cannot load is unavailable, with the reason, and is tried again after a few
-    /// seconds.
+    /// seconds. Once a minute, a request reads the manifest again (the others meanwhile
+    /// serve the dataset as loaded): a changed or deleted manifest loads the dataset anew.
     pub async fn loaded(&self, clock: &dyn Clock) -> Result<Arc<Loaded>, ReadError> {
-        {
-            let state = self.state.lock().expect("dataset state lock");
-            match &*state {
-                State::Ready(l) => return Ok(l.clone()),
-                State::Failed { reason, at_ms } if clock.now_ms() - at_ms < RETRY_MS => {
-                    return Err(ReadError::unavailable(&self.name, reason));
+        let now = clock.now_ms();
+        let stale = {
+            let mut state = self.state.lock().expect("dataset state lock");
+            match &mut *state {
+                State::Ready { loaded, checked_ms } => {
+                    if now - *checked_ms < REVALIDATE_MS {
+                        return Ok(loaded.clone());
+                    }
+                    *checked_ms = now;
+                    Some(loaded.clone())
                 }
+                State::Failed { reason, at_ms } if now - *at_ms < RETRY_MS => {
+                    return Err(ReadError::unavailable(&self.name, reason.as_str()));
+                }
+                _ => None,
+            }
+        };
+        let manifest = self.store.get(MANIFEST).await;
+        if let Some(loaded) = stale {
+            match &manifest {
+                Ok(bytes) if xxh3_hex(bytes) == loaded.manifest_etag => return Ok(loaded),
+                // A store that fails to answer keeps the dataset as it is loaded.
+                Err(StoreError::Other { .. }) => return Ok(loaded),
                 _ => {}
             }
         }
-        let result = self.load().await;
+        let result = match manifest {
+            Ok(bytes) => self.load(bytes).await,
+            Err(e) => Err(e.to_string()),
+        };
         let mut state = self.state.lock().expect("dataset state lock");
         match result {
             Ok(loaded) => {
                 let loaded = Arc::new(loaded);
-                *state = State::Ready(loaded.clone());
+                *state = State::Ready {
+                    loaded: loaded.clone(),
+                    checked_ms: clock.now_ms(),
+                };
                 Ok(loaded)
             }
             Err(reason) => {
@@ -130,8 +163,8 @@ impl Dataset {
         }
     }
 
-    async fn load(&self) -> Result<Loaded, String> {
-        let manifest_bytes = self.store.get(MANIFEST).await.map_err(|e| e.to_string())?;
+    /// Loads the dataset of manifest `manifest_bytes`: checks it, and reads every footer.
+    async fn load(&self, manifest_bytes: Bytes) -> Result<Loaded, String> {
         let manifest = Manifest::from_json(&manifest_bytes).map_err(|e| e.to_string())?;
         let manifest_etag = xxh3_hex(&manifest_bytes);
         let footer = |file: &pocaduck_edge_core::manifest::DataFile| {
@@ -216,7 +249,8 @@ impl Dataset {
             };
             if changed {
                 let mut state = self.state.lock().expect("dataset state lock");
-                if matches!(&*state, State::Ready(l) if std::ptr::eq(l.as_ref(), loaded)) {
+                if matches!(&*state, State::Ready { loaded: l, .. } if std::ptr::eq(l.as_ref(), loaded))
+                {
                     *state = State::Unloaded;
                 }
             }
