@@ -290,6 +290,31 @@ test("a client gone mid-way through a streamed VastDB answer leaves no transacti
   }
 });
 
+test("a streamed VastDB answer that fails before its head, its client gone, leaves no transaction open", { timeout: 120_000 }, async () => {
+  const [, , largest] = await labels();
+  // The table of the test above, its replies cut after 2 s without bytes.
+  const table = { DATASETS: undefined, VASTDB_TABLE: "streamed", VASTDB_LAYOUT: "columnar", VASTDB_LIMIT_ROWS: "4096", VASTDB_READ_TIMEOUT: "2" };
+  const w = await startWorker({ vars: vars(table) });
+  try {
+    assert.equal((await fetch(`${w.url}/v1/datasets/streamed/labels/${largest}`)).status, 200);
+    const open = async () => (await stats()).open_transactions;
+    const before = await open();
+    assert.equal((await fetch(`${emulator.url}/_emulator/fault?kind=stall&count=1`, { method: "POST" })).status, 200);
+    const leaving = new AbortController();
+    const answer = fetch(`${w.url}/v1/datasets/streamed/labels/${largest}/points?format=arrow`, { signal: leaving.signal }).catch(() => null);
+    // The label's first reply stalls, its transaction open; the client goes meanwhile.
+    await sleep(500);
+    assert.ok((await open()) > before, "the stalled query holds its transaction");
+    leaving.abort();
+    await answer;
+    const deadline = Date.now() + 10_000;
+    while ((await open()) > before && Date.now() < deadline) await sleep(50);
+    assert.ok((await open()) <= before, "a transaction still open 10 s after its client went");
+  } finally {
+    await w.dispose();
+  }
+});
+
 test("a stale label list is answered at once while one reading of it runs in the background; the list read then is served", { timeout: 120_000 }, async () => {
   const load = () => loadSample("growing", "--layout", "pocaduck", "--commit-mb", "0");
   // The table first holds the labels loaded before its load failed at an insert.
