@@ -249,6 +249,120 @@ test("a pass-through page that stalls mid-body is cut after VASTDB_READ_TIMEOUT,
   }
 });
 
+const stats = async () => (await fetch(`${emulator.url}/_emulator/stats`)).json();
+const sleep = (ms) => new Promise((go) => setTimeout(go, ms));
+
+/** Loads the sample into the emulator's table `table` with `options`. */
+function loadSample(table, ...options) {
+  const env = { ...process.env, VASTDB_ACCESS_KEY: KEYS.accessKey, VASTDB_SECRET_KEY: KEYS.secretKey };
+  const at = ["--endpoint", emulator.url, "--bucket", "pocaduck", "--schema", "worker", "--table", table];
+  return run(["vastdb", "load", join(work, SAMPLE), ...at, ...options], { env });
+}
+
+test("a client gone mid-way through a streamed VastDB answer leaves no transaction open", { timeout: 120_000 }, async () => {
+  const [, , largest] = await labels();
+  // A columnar table read 4096 rows a reply: a label streams in many replies of one
+  // transaction.
+  await loadSample("streamed", "--layout", "columnar");
+  const table = { DATASETS: undefined, VASTDB_TABLE: "streamed", VASTDB_LAYOUT: "columnar", VASTDB_LIMIT_ROWS: "4096" };
+  const w = await startWorker({ vars: vars(table) });
+  try {
+    const { point_count: count } = await (await fetch(`${w.url}/v1/datasets/streamed/labels/${largest}`)).json();
+    // Arrow rows, 32 bytes a point, far more than the sockets and the runtime buffer: the
+    // answer waits on its client, its current label's transaction open.
+    const times = Math.ceil(64e6 / (32 * count));
+    const body = JSON.stringify({ labels: Array(times).fill(largest) });
+    const open = async () => (await stats()).open_transactions;
+    const before = await open();
+    const leaving = new AbortController();
+    const r = await fetch(`${w.url}/v1/datasets/streamed/points?format=arrow`, { method: "POST", body, signal: leaving.signal });
+    assert.equal(r.status, 200);
+    const { value } = await r.body.getReader().read();
+    assert.ok(value.length > 0);
+    await sleep(300);
+    assert.ok((await open()) > before, "the answer in progress holds its transaction");
+    leaving.abort();
+    const deadline = Date.now() + 10_000;
+    while ((await open()) > before && Date.now() < deadline) await sleep(50);
+    assert.ok((await open()) <= before, "a transaction still open 10 s after its client went");
+  } finally {
+    await w.dispose();
+  }
+});
+
+test("a streamed VastDB answer that fails before its head, its client gone, leaves no transaction open", { timeout: 120_000 }, async () => {
+  const [, , largest] = await labels();
+  // The table of the test above, its replies cut after 2 s without bytes.
+  const table = { DATASETS: undefined, VASTDB_TABLE: "streamed", VASTDB_LAYOUT: "columnar", VASTDB_LIMIT_ROWS: "4096", VASTDB_READ_TIMEOUT: "2" };
+  const w = await startWorker({ vars: vars(table) });
+  try {
+    assert.equal((await fetch(`${w.url}/v1/datasets/streamed/labels/${largest}`)).status, 200);
+    const open = async () => (await stats()).open_transactions;
+    const before = await open();
+    assert.equal((await fetch(`${emulator.url}/_emulator/fault?kind=stall&count=1`, { method: "POST" })).status, 200);
+    const leaving = new AbortController();
+    const answer = fetch(`${w.url}/v1/datasets/streamed/labels/${largest}/points?format=arrow`, { signal: leaving.signal }).catch(() => null);
+    // The label's first reply stalls, its transaction open; the client goes meanwhile.
+    await sleep(500);
+    assert.ok((await open()) > before, "the stalled query holds its transaction");
+    leaving.abort();
+    await answer;
+    const deadline = Date.now() + 10_000;
+    while ((await open()) > before && Date.now() < deadline) await sleep(50);
+    assert.ok((await open()) <= before, "a transaction still open 10 s after its client went");
+  } finally {
+    await w.dispose();
+  }
+});
+
+test("a stale label list is answered at once while one reading of it runs in the background; the list read then is served", { timeout: 120_000 }, async () => {
+  const load = () => loadSample("growing", "--layout", "pocaduck", "--commit-mb", "0");
+  // The table first holds the labels loaded before its load failed at an insert.
+  assert.equal((await fetch(`${emulator.url}/_emulator/fault?kind=insert&after=1`, { method: "POST" })).status, 200);
+  await assert.rejects(load());
+  const w = await startWorker({ vars: vars({ DATASETS: undefined, VASTDB_TABLE: "growing", VASTDB_LABELS_TTL: "1", VASTDB_READ_TIMEOUT: "2" }) });
+  try {
+    /** The table's listing by the Worker, and how long it took. */
+    const listing = async () => {
+      const started = Date.now();
+      const r = await fetch(`${w.url}/v1/datasets/growing/labels?limit=1000`);
+      assert.equal(r.status, 200);
+      const { labels } = await r.json();
+      return { labels, took: Date.now() - started };
+    };
+    const { labels: first } = await listing();
+    const { labels: all } = await (await fetch(`${native.url}/v1/datasets/vast/labels?limit=1000`)).json();
+    assert.ok(first.length > 0 && first.length < all.length, `${first.length} of ${all.length} labels loaded`);
+    await load(); // the rest of the sample, while the Worker keeps the list it read
+    await sleep(1200);
+    // The next reading of the list stalls: the requests that find the list stale are all
+    // answered from it at once, and start one reading between them.
+    const before = (await stats()).queries;
+    assert.equal((await fetch(`${emulator.url}/_emulator/fault?kind=stall&count=1`, { method: "POST" })).status, 200);
+    for (const { labels, took } of await Promise.all(Array.from({ length: 8 }, listing))) {
+      assert.deepEqual(labels, first);
+      assert.ok(took < 1000, `a stale listing took ${took} ms`);
+    }
+    const started = Date.now() + 2_000;
+    while ((await stats()).queries === before && Date.now() < started) await sleep(20);
+    await sleep(300);
+    assert.equal((await stats()).queries - before, 1, "one reading of the list for eight requests");
+    // Once that reading has failed (the read timeout), the next request starts another, and
+    // a request after it gets the whole table's list; each is answered at once.
+    const deadline = Date.now() + 15_000;
+    let latest = first;
+    while (latest.length < all.length && Date.now() < deadline) {
+      const { labels, took } = await listing();
+      assert.ok(took < 1000, `a stale listing took ${took} ms`);
+      latest = labels;
+      await sleep(200);
+    }
+    assert.deepEqual(latest, all, "the labels loaded meanwhile are listed");
+  } finally {
+    await w.dispose();
+  }
+});
+
 /** The peak resident memory of the workerd this process started, in bytes. */
 function workerdPeak() {
   const pids = execFileSync("pgrep", ["-P", String(process.pid), "-x", "workerd"], { encoding: "utf8" }).trim().split("\n");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pocaduck_edge_proxy::{AccessConfig, Limits};
 use pocaduck_edge_read::dataset_name;
-use pocaduck_edge_read::vast::{TableSetting, TableSettings, VastConfig};
+use pocaduck_edge_read::vast::{TableSetting, TableSettings, VastConfig, DEFAULT_LABELS_TTL_SECS};
 
 /// Where a dataset's files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,8 @@ pub struct VastSettings {
     pub config: VastConfig,
     /// How long to wait for VastDB's next bytes.
     pub read_timeout: Duration,
+    /// Seconds the table's label list is served before it is read again.
+    pub labels_ttl_secs: u64,
 }
 
 /// Everything the Worker serves, and how.
@@ -221,6 +223,7 @@ fn vast(var: &impl Fn(&str) -> Option<String>) -> Result<Option<VastSettings>, C
         name: var("VASTDB_NAME").unwrap_or(checked.table_name),
         config: checked.config,
         read_timeout: Duration::from_secs(checked.read_timeout_secs),
+        labels_ttl_secs: number(var, "VASTDB_LABELS_TTL")?.unwrap_or(DEFAULT_LABELS_TTL_SECS),
     }))
 }
 
@@ -350,6 +353,7 @@ mod tests {
         assert_eq!(v.config.dims, 3);
         assert_eq!(v.config.limit_rows, DEFAULT_LIMIT_ROWS);
         assert_eq!(v.read_timeout, Duration::from_secs(30));
+        assert_eq!(v.labels_ttl_secs, 60);
     }
 
     #[test]
@@ -371,6 +375,7 @@ mod tests {
             ("VASTDB_DIMS", "0"),
             ("VASTDB_DIMS", "three"),
             ("VASTDB_READ_TIMEOUT", "0"),
+            ("VASTDB_LABELS_TTL", "-1"),
             ("VASTDB_ENDPOINT", "vast.example"),
         ] {
             let mut vars = VAST.to_vec();

@@ -13,6 +13,7 @@ use pocaduck_edge_proxy::{ApiError, Body, RangeStore, Service, ServiceConfig};
 use pocaduck_edge_read::{HostBody, VastSource};
 use worker::{Context, Env, HttpRequest};
 
+use crate::background::Request;
 use crate::cache::CachedRanges;
 use crate::clock::DateClock;
 use crate::config::{self, ConfigError, Location, Settings};
@@ -37,27 +38,24 @@ async fn fetch(request: HttpRequest, env: Env, ctx: Context) -> worker::Result<w
     });
     // The runtime's body errors hold JS values; the service takes them as their message.
     let request = request.map(|body| BodyExt::map_err(body, |e| e.to_string()));
-    respond(service.handle(request).await, &ctx)
+    let this = Request::new(&ctx);
+    respond(this.run(Box::pin(service.handle(request))).await, &this)
 }
 
-/// The runtime's answer: the service's, with a body its upstream kept in the runtime
-/// ([`HostBody`]) put in. The service's own body then carries none of those bytes: it ends
-/// once they have been sent, and closes what the request opened upstream, so it is read to
-/// its end beside the answer.
-fn respond(response: http::Response<Body>, ctx: &Context) -> worker::Result<web_sys::Response> {
-    let raw = |r: http::Response<Body>| {
-        worker::IntoResponse::into_raw(r)
-            .map_err(|e| worker::Error::RustError(e.into().to_string()))
-    };
+/// The runtime's answer to `request`: the service's, with a body its upstream kept in the
+/// runtime ([`HostBody`]) put in. The service's own body then carries none of those bytes: it
+/// ends once they have been sent, and closes what the request opened upstream, so it is read
+/// to its end beside the answer.
+fn respond(response: http::Response<Body>, request: &Request) -> worker::Result<web_sys::Response> {
     let (mut parts, body) = response.into_parts();
     let Some(kept) = parts
         .extensions
         .remove::<HostBody>()
         .and_then(pass_on::take)
     else {
-        return raw(http::Response::from_parts(parts, body));
+        return raw(http::Response::from_parts(parts, request.answer(body)));
     };
-    ctx.wait_until(async move {
+    request.wait_until(async move {
         let _ended = body.collect().await;
     });
     let head = raw(http::Response::from_parts(parts, Body::Empty))?;
@@ -68,6 +66,15 @@ fn respond(response: http::Response<Body>, ctx: &Context) -> worker::Result<web_
         Some(&kept),
         &init,
     )?)
+}
+
+/// `response` as the runtime's.
+fn raw<B>(response: http::Response<B>) -> worker::Result<web_sys::Response>
+where
+    http::Response<B>: worker::IntoResponse,
+{
+    worker::IntoResponse::into_raw(response)
+        .map_err(|e| worker::Error::RustError(e.into().to_string()))
 }
 
 /// `scheme://authority` of the Worker, as a request names it.
@@ -122,6 +129,7 @@ fn configured(env: &Env, origin: &str, settings: Settings) -> Result<Service, Co
         .map(|v| {
             let upstream = Arc::new(SocketUpstream::new(v.read_timeout));
             VastSource::new(v.name, v.config, upstream, clock.clone())
+                .with_labels_ttl_secs(v.labels_ttl_secs)
         })
         .into_iter()
         .collect();

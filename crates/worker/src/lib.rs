@@ -6,6 +6,7 @@
 //!   the Cache API in front of them;
 //! * `upstream`: VastDB over the runtime's TCP sockets, `socket` their IO, `pass_on` the
 //!   replies whose bodies the Worker sends on without reading them;
+//! * `background`: work that runs past a request's answer (`waitUntil`);
 //! * `clock`, `console`: `Date.now()` and the log.
 //!
 //! Only [`config`] builds natively (for its tests); the rest is the Worker, on wasm32.
@@ -14,6 +15,8 @@
 
 pub mod config;
 
+#[cfg(target_arch = "wasm32")]
+mod background;
 #[cfg(target_arch = "wasm32")]
 mod cache;
 #[cfg(target_arch = "wasm32")]

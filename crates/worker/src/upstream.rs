@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use http::header::{HeaderValue, CONNECTION, HOST};
 use http_body_util::{BodyExt, Full};
-use pocaduck_edge_read::{ByteStream, PassOn, Upstream, UpstreamError, UpstreamResponse};
+use pocaduck_edge_read::{ByteStream, PassOn, Task, Upstream, UpstreamError, UpstreamResponse};
 use worker::Delay;
 
 use crate::pass_on;
@@ -134,5 +134,10 @@ impl Upstream for SocketUpstream {
 
     async fn sleep(&self, ms: u64) {
         Delay::from(Duration::from_millis(ms)).await;
+    }
+
+    /// Runs `task` past the answer of the request it is started for (`background`).
+    fn spawn(&self, task: Task) -> Option<Task> {
+        crate::background::spawn(task)
     }
 }
