@@ -105,11 +105,12 @@ pub fn column_range(column: &ColumnChunkMetaData) -> Option<ByteRange> {
 /// The page header's field that gives its page's length after it (`compressed_page_size`).
 const COMPRESSED_PAGE_SIZE: i16 = 3;
 
-/// Checks the page headers of a column chunk whose bytes `file` holds, page after page, before
-/// the Parquet crate reads them: each a well-formed thrift struct whose collections fit in
-/// its bytes ([`thrift`]'s walk: the crate's own reader can loop for hours over a few of
-/// them), with a page length that keeps the page inside the chunk. A chunk not fetched
-/// whole is left to the page reader, which refuses bytes that were not fetched.
+/// Checks the page headers of a column chunk to be decoded from `file`, page after page,
+/// before the Parquet crate reads them: each a well-formed thrift struct whose collections
+/// fit in its bytes ([`thrift`]'s walk: the crate's own reader can loop for hours over a few
+/// of them), with a page length that keeps the page inside the chunk. The chunk must be
+/// fetched whole: the page reader would read the bytes after its start that were fetched,
+/// unchecked.
 pub fn check_pages(path: &str, file: &SparseFile, column: &ColumnChunkMetaData) -> Result<()> {
     let Some(range) = column_range(column) else {
         return Err(Error::Points(format!(
@@ -120,7 +121,12 @@ pub fn check_pages(path: &str, file: &SparseFile, column: &ColumnChunkMetaData) 
         .ok()
         .and_then(|length| file.slice(range.offset, length).ok())
     else {
-        return Ok(());
+        return Err(Error::Points(format!(
+            "{path}: bytes {}..{} of a column chunk were not fetched whole (of a file of {} bytes)",
+            range.offset,
+            range.end(),
+            file.len()
+        )));
     };
     let bad = |at: usize, what: String| Error::Parquet {
         path: path.into(),
