@@ -208,9 +208,7 @@ impl SpatialIndex {
     /// Whether `level` holds a label's point of rank `rank`.
     pub fn holds(&self, level: usize, rank: u64) -> bool {
         rank % self.levels[level].stride == 0
-            && self
-                .coarser_stride(level)
-                .is_none_or(|s| rank % s != 0)
+            && self.coarser_stride(level).is_none_or(|s| rank % s != 0)
     }
 
     /// The cell of `level` that holds `point` (clamped to the grid).
