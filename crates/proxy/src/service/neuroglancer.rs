@@ -22,7 +22,6 @@ use serde_json::json;
 
 use super::edge::{fetch_groups, streamed_bytes, PIECE_BYTES};
 use super::respond::{header_value, json_response, set_timing, streamed};
-use super::vast::VAST_START_BYTES;
 use super::{Answer, Service};
 use crate::body::Body;
 use crate::error::ApiError;
@@ -33,6 +32,9 @@ use crate::request::label as label_param;
 const BINARY: &str = "application/octet-stream";
 /// Ids per chunk of a streamed list's ids (1 MiB).
 const IDS_PER_CHUNK: u64 = 1 << 17;
+/// The bytes of the budget an answer held whole takes before its points arrive; it takes
+/// more as they do.
+const START_BYTES: u64 = 4 << 20;
 /// The version of the encoding in ETags: how keys are encoded is part of what they name.
 const ETAG_VERSION: &str = "ng1";
 
@@ -307,7 +309,7 @@ impl Service {
             as u64;
         let mut timing = Timing::default();
         let dims = v.dim_names().await?.len();
-        let mut held = self.budget.hold(VAST_START_BYTES).await?;
+        let mut held = self.budget.hold(START_BYTES).await?;
         let mut values = Vec::new();
         let mut points = v.points(label, &mut timing).await?;
         while let Some(cloud) = points.next(&mut timing).await? {
@@ -373,10 +375,8 @@ impl Service {
         let level = usize::try_from(level).map_err(|_| outside())?;
         let bounds = index.cell_bounds(level, &cell).ok_or_else(outside)?;
         let limit = index.levels[level].limit;
-        let _held = self
-            .budget
-            .hold(limit.saturating_mul(ng_bytes_per_point(dims) + 16))
-            .await?;
+        // The cell's points take their share of the budget as they are kept.
+        let mut held = self.budget.hold(START_BYTES).await?;
         let mut timing = Timing::default();
         let mut kept: Vec<(u64, u64, usize)> = Vec::new();
         let mut values: Vec<i64> = Vec::new();
@@ -432,6 +432,7 @@ impl Service {
                     }
                 }
             }
+            held.grow((kept.len() as u64).saturating_mul(ng_bytes_per_point(dims) + 16))?;
             if kept.len() as u64 > limit {
                 return Err(ReadError::internal(format!(
                     "spatial level {level} holds more than its limit of {limit} in a cell"

@@ -302,7 +302,7 @@ async fn known(v: &Arc<VastSource>, label: u64) -> Result<(), ApiError> {
 
 /// The bytes a VastDB answer holds before its first rows arrive (a reply round's
 /// buffers); it takes more of the budget as its rows arrive.
-pub(super) const VAST_START_BYTES: u64 = 4 << 20;
+const VAST_START_BYTES: u64 = 4 << 20;
 
 /// A piece of a label read from VastDB.
 enum VastPiece {
