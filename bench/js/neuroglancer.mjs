@@ -18,7 +18,6 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { gzipSync } from "node:zlib";
 
 import { CHROMIUM_ARGS, launchChromium } from "../../tests/support/chromium.mjs";
 import { binary, serve } from "../../tests/support/server.mjs";
@@ -59,9 +58,6 @@ try {
   const label = await (await fetch(`${base}/labels/${LABEL}`)).json();
   const count = label.point_count;
   const parquet = (await (await fetch(`${base}/labels/${LABEL}/points?format=parquet`)).arrayBuffer()).byteLength;
-  // What the key would take gzipped (the service does not compress answers).
-  const keyBody = Buffer.from(await (await fetch(`${base}/neuroglancer/segment/${LABEL}`)).arrayBuffer());
-  const gzipped = gzipSync(keyBody).length;
   const { min, max } = label.bbox;
   const state = {
     position: min.map((lo, i) => (lo + max[i]) / 2),
@@ -132,7 +128,6 @@ try {
   const perPoint = (bytes) => (bytes / count).toFixed(2);
   console.log("\n| answer | bytes on the wire | bytes per point |\n|---|---:|---:|");
   console.log(`| \`neuroglancer/segment/${LABEL}\` | ${median(rows.keyBytes).toLocaleString("en-US")} | ${perPoint(median(rows.keyBytes))} |`);
-  console.log(`| the same key gzipped (level 6; not sent so) | ${gzipped.toLocaleString("en-US")} | ${perPoint(gzipped)} |`);
   console.log(`| \`labels/${LABEL}/points?format=parquet\` (body) | ${parquet.toLocaleString("en-US")} | ${perPoint(parquet)} |`);
 } finally {
   await server?.stop();
