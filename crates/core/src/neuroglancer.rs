@@ -81,9 +81,9 @@ pub fn single_annotation(point: &[i64], segments: &[u64]) -> Vec<u8> {
     out
 }
 
-/// A key of the pseudo-random order of a spatial cell's annotations: the annotations of a
-/// cell are sorted by the key of their id (splitmix64's finaliser), so any prefix is a
-/// spread sample, as the format asks.
+/// A key of the pseudo-random order of a spatial cell's annotations (splitmix64's
+/// finaliser of their id): the annotations of a cell are sorted by the top half of their
+/// keys, so any prefix is a spread sample, as the format asks.
 pub fn shuffle_key(id: u64) -> u64 {
     let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -110,11 +110,11 @@ impl Extents {
 /// holds (a new list, read again after its time to live, reads them again).
 #[derive(Default)]
 pub(super) struct VastExtents {
-    by_table: Mutex<HashMap<String, Listed>>,
+    by_table: Mutex<Vec<Listed>>,
 }
 
-/// A table's extents, and the list of labels they were read for.
-type Listed = (Arc<Vec<u64>>, Arc<Extents>);
+/// A table's name, its extents, and the list of labels they were read for.
+type Listed = (String, Arc<Vec<u64>>, Arc<Extents>);
 
 impl Service {
     /// `GET …/neuroglancer/{key}`: a key of the dataset's annotation source.
@@ -378,7 +378,7 @@ impl Service {
         // The cell's points take their share of the budget as they are kept.
         let mut held = self.budget.hold(START_BYTES).await?;
         let mut timing = Timing::default();
-        let mut kept: Vec<(u64, u64, usize)> = Vec::new();
+        let mut ids: Vec<u64> = Vec::new();
         let mut values: Vec<i64> = Vec::new();
         for (ordinal, row) in extents.labels.iter().enumerate() {
             if index.level_points(level, row.extent.point_count) == 0
@@ -393,7 +393,7 @@ impl Service {
                         continue;
                     }
                     if let Some(id) = ng::annotation_id(ordinal as u64, rank) {
-                        kept.push((ng::shuffle_key(id), id, values.len()));
+                        ids.push(id);
                         values.extend_from_slice(point);
                     }
                 }
@@ -432,8 +432,8 @@ impl Service {
                     }
                 }
             }
-            held.grow((kept.len() as u64).saturating_mul(ng_bytes_per_point(dims) + 16))?;
-            if kept.len() as u64 > limit {
+            held.grow((ids.len() as u64).saturating_mul(ng_bytes_per_point(dims) + 16))?;
+            if ids.len() as u64 > limit || ids.len() as u64 > u64::from(u32::MAX) {
                 return Err(ReadError::internal(format!(
                     "spatial level {level} holds more than its limit of {limit} in a cell"
                 ))
@@ -441,13 +441,21 @@ impl Service {
             }
         }
         let t0 = self.clock.now_ms();
-        kept.sort_unstable();
+        // The top half of each id's shuffle key above its place: sorted, the cell's order.
+        let mut order: Vec<u64> = ids
+            .iter()
+            .enumerate()
+            .map(|(at, &id)| ng::shuffle_key(id) & !u64::from(u32::MAX) | at as u64)
+            .collect();
+        order.sort_unstable();
         let mut ordered = Vec::with_capacity(values.len());
-        for &(_, _, at) in &kept {
-            ordered.extend_from_slice(&values[at..at + dims]);
+        let mut ordered_ids = Vec::with_capacity(ids.len());
+        for key in order {
+            let at = (key & u64::from(u32::MAX)) as usize;
+            ordered.extend_from_slice(&values[at * dims..(at + 1) * dims]);
+            ordered_ids.push(ids[at]);
         }
-        let ids: Vec<u64> = kept.iter().map(|&(_, id, _)| id).collect();
-        let body = ng::annotation_list(&ordered, dims, &ids);
+        let body = ng::annotation_list(&ordered, dims, &ordered_ids);
         timing.encode += self.clock.now_ms() - t0;
         Ok(binary(body, &timing))
     }
@@ -462,7 +470,7 @@ impl Service {
         let labels = v.labels().await?;
         {
             let cache = self.vast_extents.by_table.lock().expect("extents lock");
-            if let Some((list, extents)) = cache.get(&v.name) {
+            if let Some((_, list, extents)) = cache.iter().find(|(name, ..)| *name == v.name) {
                 if Arc::ptr_eq(list, &labels) {
                     return Ok(extents.clone());
                 }
@@ -498,11 +506,10 @@ impl Service {
             bbox,
             labels: rows,
         });
-        self.vast_extents
-            .by_table
-            .lock()
-            .expect("extents lock")
-            .insert(v.name.clone(), (labels, extents.clone()));
+        let mut cache = self.vast_extents.by_table.lock().expect("extents lock");
+        cache.retain(|(name, ..)| *name != v.name);
+        cache.push((v.name.clone(), labels, extents.clone()));
+        drop(cache);
         Ok(extents)
     }
 
