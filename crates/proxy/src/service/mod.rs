@@ -100,7 +100,7 @@ pub struct Service {
     log: Arc<dyn RequestLog>,
     request_ids: RequestIds,
     refusal: Option<ApiError>,
-    vast_extents: neuroglancer::VastExtents,
+    ng_extents: neuroglancer::ExtentsCache,
 }
 
 /// The answer to one request, before the request id and CORS headers.
@@ -137,7 +137,7 @@ impl Service {
             clock: config.clock,
             log: config.log,
             refusal: None,
-            vast_extents: neuroglancer::VastExtents::default(),
+            ng_extents: neuroglancer::ExtentsCache::default(),
         }
     }
 

@@ -95,26 +95,69 @@ struct LabelRow {
 struct Extents {
     dims: Vec<String>,
     voxel_size_nm: Option<Vec<f64>>,
-    bbox: Option<BBox>,
     labels: Vec<LabelRow>,
+    /// The spatial index planned over the labels.
+    index: SpatialIndex,
 }
 
 impl Extents {
-    fn index(&self) -> SpatialIndex {
-        let labels: Vec<LabelExtent> = self.labels.iter().map(|r| r.extent.clone()).collect();
-        SpatialIndex::plan(self.dims.len(), self.bbox.as_ref(), &labels)
+    /// The extents of labels (ascending) whose points lie in `bbox`.
+    fn new(
+        dims: Vec<String>,
+        voxel_size_nm: Option<Vec<f64>>,
+        bbox: Option<&BBox>,
+        labels: Vec<LabelRow>,
+    ) -> Self {
+        let extents: Vec<LabelExtent> = labels.iter().map(|r| r.extent.clone()).collect();
+        let index = SpatialIndex::plan(dims.len(), bbox, &extents);
+        Self {
+            dims,
+            voxel_size_nm,
+            labels,
+            index,
+        }
     }
 }
 
-/// The extents of VastDB tables, each read once per list of labels the table's source
-/// holds (a new list, read again after its time to live, reads them again).
-#[derive(Default)]
-pub(super) struct VastExtents {
-    by_table: Mutex<Vec<Listed>>,
+/// What a dataset's extents were read from: an edge-layout manifest (by its hash), or the
+/// list of labels a VastDB table's source held.
+enum Version {
+    Manifest(String),
+    Labels(Arc<Vec<u64>>),
 }
 
-/// A table's name, its extents, and the list of labels they were read for.
-type Listed = (String, Arc<Vec<u64>>, Arc<Extents>);
+impl Version {
+    fn same(&self, other: &Version) -> bool {
+        match (self, other) {
+            (Version::Manifest(a), Version::Manifest(b)) => a == b,
+            (Version::Labels(a), Version::Labels(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// The extents of the datasets, each read once per version (a manifest, or a VastDB
+/// table's list of labels, read again after its time to live).
+#[derive(Default)]
+pub(super) struct ExtentsCache {
+    datasets: Mutex<Vec<(String, Version, Arc<Extents>)>>,
+}
+
+impl ExtentsCache {
+    fn get(&self, name: &str, version: &Version) -> Option<Arc<Extents>> {
+        let datasets = self.datasets.lock().expect("extents lock");
+        datasets
+            .iter()
+            .find(|(n, v, _)| n == name && v.same(version))
+            .map(|(.., extents)| extents.clone())
+    }
+
+    fn put(&self, name: &str, version: Version, extents: Arc<Extents>) {
+        let mut datasets = self.datasets.lock().expect("extents lock");
+        datasets.retain(|(n, ..)| n != name);
+        datasets.push((name.to_string(), version, extents));
+    }
+}
 
 impl Service {
     /// `GET …/neuroglancer/{key}`: a key of the dataset's annotation source.
@@ -141,7 +184,7 @@ impl Service {
                     match key {
                         Key::Info => {
                             let mut timing = Timing::default();
-                            let extents = edge_extents(d, &l, &mut timing).await?;
+                            let extents = self.edge_extents(d, &l, &mut timing).await?;
                             let mut r = self.ng_info(&extents);
                             set_timing(&mut r, &timing);
                             r
@@ -149,7 +192,7 @@ impl Service {
                         Key::Segment(label) => self.edge_segment(d, l, label).await?,
                         Key::ById(id) => self.edge_by_id(d, l, id).await?,
                         Key::Spatial(level, cell) => {
-                            let extents = edge_extents(d, &l, &mut Timing::default()).await?;
+                            let extents = self.edge_extents(d, &l, &mut Timing::default()).await?;
                             self.ng_spatial(NgDataset::Edge(d), Some(&l), &extents, level, cell)
                                 .await?
                         }
@@ -181,7 +224,7 @@ impl Service {
     /// `info`: the coordinate space, bounds, the one relationship, `by_id` and the
     /// spatial levels.
     fn ng_info(&self, extents: &Extents) -> Response<Body> {
-        let index = extents.index();
+        let index = &extents.index;
         let dimensions: serde_json::Map<String, serde_json::Value> = extents
             .dims
             .iter()
@@ -359,7 +402,7 @@ impl Service {
         level: u64,
         cell: &str,
     ) -> Answer {
-        let index = extents.index();
+        let index = &extents.index;
         let dims = extents.dims.len();
         let cell = ng::parse_cell(cell, dims).ok_or_else(|| {
             ApiError::bad_request(format!(
@@ -460,6 +503,41 @@ impl Service {
         Ok(binary(body, &timing))
     }
 
+    /// The extents of an edge-layout dataset, from its manifest and every index page, kept
+    /// while the manifest is the same.
+    async fn edge_extents(
+        &self,
+        d: &Dataset,
+        l: &Loaded,
+        timing: &mut Timing,
+    ) -> Result<Arc<Extents>, ApiError> {
+        let version = Version::Manifest(l.manifest_etag.clone());
+        if let Some(extents) = self.ng_extents.get(&d.name, &version) {
+            return Ok(extents);
+        }
+        let mut labels = Vec::with_capacity(l.manifest.label_count as usize);
+        for i in 0..l.manifest.label_index.pages.len() {
+            let page = d.index_page(l, i, timing).await?;
+            labels.extend(page.entries.iter().map(|e| LabelRow {
+                label: e.label,
+                extent: LabelExtent {
+                    point_count: e.point_count,
+                    bbox: e.bbox.clone(),
+                },
+                entry: Some(e.clone()),
+            }));
+        }
+        let m = &l.manifest;
+        let extents = Arc::new(Extents::new(
+            m.dims.clone(),
+            m.voxel_size_nm.clone(),
+            m.bbox.as_ref(),
+            labels,
+        ));
+        self.ng_extents.put(&d.name, version, extents.clone());
+        Ok(extents)
+    }
+
     /// The extents of a VastDB table: every label read once (its count and bounds), kept
     /// while the source holds the same list of labels.
     async fn vast_extents(
@@ -468,13 +546,9 @@ impl Service {
         timing: &mut Timing,
     ) -> Result<Arc<Extents>, ApiError> {
         let labels = v.labels().await?;
-        {
-            let cache = self.vast_extents.by_table.lock().expect("extents lock");
-            if let Some((_, list, extents)) = cache.iter().find(|(name, ..)| *name == v.name) {
-                if Arc::ptr_eq(list, &labels) {
-                    return Ok(extents.clone());
-                }
-            }
+        let version = Version::Labels(labels.clone());
+        if let Some(extents) = self.ng_extents.get(&v.name, &version) {
+            return Ok(extents);
         }
         let dims = v.dim_names().await?;
         let mut rows = Vec::with_capacity(labels.len());
@@ -500,16 +574,8 @@ impl Service {
         let bbox = rows
             .iter()
             .fold(None, |b, r| BBox::union_of(b, Some(r.extent.bbox.clone())));
-        let extents = Arc::new(Extents {
-            dims,
-            voxel_size_nm: None,
-            bbox,
-            labels: rows,
-        });
-        let mut cache = self.vast_extents.by_table.lock().expect("extents lock");
-        cache.retain(|(name, ..)| *name != v.name);
-        cache.push((v.name.clone(), labels, extents.clone()));
-        drop(cache);
+        let extents = Arc::new(Extents::new(dims, None, bbox.as_ref(), rows));
+        self.ng_extents.put(&v.name, version, extents.clone());
         Ok(extents)
     }
 
@@ -557,28 +623,6 @@ fn binary(body: Vec<u8>, timing: &Timing) -> Response<Body> {
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(BINARY));
     set_timing(&mut r, timing);
     r
-}
-
-/// The extents of an edge-layout dataset, from its manifest and every index page.
-async fn edge_extents(d: &Dataset, l: &Loaded, timing: &mut Timing) -> Result<Extents, ApiError> {
-    let mut labels = Vec::with_capacity(l.manifest.label_count as usize);
-    for i in 0..l.manifest.label_index.pages.len() {
-        let page = d.index_page(l, i, timing).await?;
-        labels.extend(page.entries.iter().map(|e| LabelRow {
-            label: e.label,
-            extent: LabelExtent {
-                point_count: e.point_count,
-                bbox: e.bbox.clone(),
-            },
-            entry: Some(e.clone()),
-        }));
-    }
-    Ok(Extents {
-        dims: l.manifest.dims.clone(),
-        voxel_size_nm: l.manifest.voxel_size_nm.clone(),
-        bbox: l.manifest.bbox.clone(),
-        labels,
-    })
 }
 
 /// The ordinal and index entry of `label`, or 404.
