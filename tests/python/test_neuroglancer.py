@@ -295,6 +295,19 @@ def test_our_bytes_are_the_writers_where_the_format_fixes_them(servers, tmp_path
             assert [[int(s) for s in segs] for segs in a.segments] == [[label]]
 
 
+def test_a_vastdb_table_answers_the_bytes_of_the_dataset_it_was_loaded_from(servers):
+    """The reference set imported and loaded into VastDB: every key the same, byte for byte."""
+    edge, vast = source(servers["raw"]), source(servers["columnar"])
+    keys = ["info", "spatial/0/0_0_0"] + [f"segment/{label}" for label in sorted(LABELS)]
+    for ordinal, label in enumerate(sorted(LABELS)):
+        count = requests.get(f"{servers['raw']}/labels/{label}", timeout=60).json()["point_count"]
+        keys += [f"by_id/{(ordinal << 32) + rank}" for rank in {0, count // 2, count - 1}]
+    for key in keys:
+        a, b = requests.get(edge + key, timeout=60), requests.get(vast + key, timeout=60)
+        assert a.status_code == b.status_code == 200, (key, a.status_code, b.status_code)
+        assert a.content == b.content, key
+
+
 def test_errors_are_the_apis_and_what_neuroglancer_reads_as_missing(servers):
     base = servers["sample"]
     url = source(base)

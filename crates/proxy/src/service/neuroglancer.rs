@@ -24,6 +24,7 @@ use super::edge::{fetch_groups, streamed_bytes, PIECE_BYTES};
 use super::respond::{header_value, json_response, set_timing, streamed};
 use super::{Answer, Service};
 use crate::body::Body;
+use crate::budget::Held;
 use crate::error::ApiError;
 use crate::files::none_match;
 use crate::request::label as label_param;
@@ -353,43 +354,66 @@ impl Service {
         let mut timing = Timing::default();
         let dims = v.dim_names().await?.len();
         let mut held = self.budget.hold(START_BYTES).await?;
-        let mut values = Vec::new();
-        let mut points = v.points(label, &mut timing).await?;
-        while let Some(cloud) = points.next(&mut timing).await? {
-            values.extend_from_slice(cloud.values());
-            let count = (values.len() / dims.max(1)) as u64;
-            self.check_held_points(count)?;
-            held.grow(count.saturating_mul(ng_bytes_per_point(dims)))?;
-        }
-        let count = (values.len() / dims.max(1)) as u64;
+        let cloud = self
+            .vast_sorted_points(v, label, dims, &mut held, &mut timing)
+            .await?;
+        let count = cloud.len() as u64;
         check_ids(ordinal, count)?;
         let t0 = self.clock.now_ms();
         let ids: Vec<u64> = (0..count)
             .filter_map(|rank| ng::annotation_id(ordinal, rank))
             .collect();
-        let body = ng::annotation_list(&values, dims, &ids);
+        let body = ng::annotation_list(cloud.values(), dims, &ids);
         timing.encode += self.clock.now_ms() - t0;
         Ok(binary(body, &timing))
     }
 
-    /// `by_id/{id}` of a VastDB table: its label's points read up to the one.
+    /// `by_id/{id}` of a VastDB table: the one point of its label's points.
     async fn vast_by_id(&self, v: &Arc<VastSource>, id: u64) -> Answer {
         let (ordinal, rank) = ng::split_id(id);
         let missing = || ApiError::not_found(format!("no annotation {id} in dataset {}", v.name));
         let labels = v.labels().await?;
         let label = *labels.get(ordinal as usize).ok_or_else(missing)?;
         let mut timing = Timing::default();
-        let mut points = v.points(label, &mut timing).await?;
-        let mut first = 0u64;
-        while let Some(cloud) = points.next(&mut timing).await? {
-            let n = cloud.len() as u64;
-            if rank < first + n {
-                let point = cloud.row((rank - first) as usize);
-                return Ok(binary(ng::single_annotation(point, &[label]), &timing));
-            }
-            first += n;
+        let dims = v.dim_names().await?.len();
+        let mut held = self.budget.hold(START_BYTES).await?;
+        let cloud = self
+            .vast_sorted_points(v, label, dims, &mut held, &mut timing)
+            .await?;
+        let row = usize::try_from(rank).map_err(|_| missing())?;
+        if row >= cloud.len() {
+            return Err(missing());
         }
-        Err(missing())
+        Ok(binary(
+            ng::single_annotation(cloud.row(row), &[label]),
+            &timing,
+        ))
+    }
+
+    /// A VastDB label's points whole, distinct and in PoCADuck's order, so that their ranks
+    /// (and ids) do not depend on the order the table's replies come in; within the limit
+    /// of points held whole, each taking its share of `held`.
+    async fn vast_sorted_points(
+        &self,
+        v: &Arc<VastSource>,
+        label: u64,
+        dims: usize,
+        held: &mut Held,
+        timing: &mut Timing,
+    ) -> Result<PointCloud, ApiError> {
+        let mut values = Vec::new();
+        let mut points = v.points(label, timing).await?;
+        while let Some(cloud) = points.next(timing).await? {
+            values.extend_from_slice(cloud.values());
+            let count = (values.len() / dims.max(1)) as u64;
+            self.check_held_points(count)?;
+            held.grow(count.saturating_mul(ng_bytes_per_point(dims)))?;
+        }
+        let mut cloud = PointCloud::new(dims, values).map_err(ReadError::internal)?;
+        if !points.ascending() {
+            cloud.sort_unique();
+        }
+        Ok(cloud)
     }
 
     /// `spatial/{level}/{cell}`: the points of the level in the cell, in the format's
@@ -467,12 +491,10 @@ impl Service {
                     }
                 }
                 NgDataset::Vast(v) => {
-                    let mut points = v.points(row.label, &mut timing).await?;
-                    let mut first = 0u64;
-                    while let Some(cloud) = points.next(&mut timing).await? {
-                        keep(first, 1, &cloud);
-                        first += cloud.len() as u64;
-                    }
+                    let cloud = self
+                        .vast_sorted_points(v, row.label, dims, &mut held, &mut timing)
+                        .await?;
+                    keep(0, 1, &cloud);
                 }
             }
             held.grow((ids.len() as u64).saturating_mul(ng_bytes_per_point(dims) + 16))?;
