@@ -34,6 +34,7 @@ const ui = {
   selected: $("selected"),
   clear: $("clear"),
   attribution: $("attribution"),
+  neuroglancer: $("neuroglancer"),
   stage: $("stage"),
   canvas: $("view"),
   progressBox: $("progress-box"),
@@ -591,7 +592,30 @@ function updateFps() {
 }
 setInterval(updateFps, 500);
 
+/** Neuroglancer's web client that "open in neuroglancer" opens. */
+const NEUROGLANCER_APP = "https://neuroglancer-demo.appspot.com/";
+
+/** A neuroglancer state showing the selected labels of the dataset: its annotation source
+ * (docs/neuroglancer.md), filtered by a segmentation layer that selects them. */
+function neuroglancerUrl() {
+  const source = `precomputed://${location.origin}/v1/datasets/${encodeURIComponent(selection.dataset)}/neuroglancer`;
+  const state = {
+    layers: [
+      { type: "segmentation", name: "labels", source: [], segments: selection.labels },
+      {
+        type: "annotation", name: selection.dataset, source,
+        linkedSegmentationLayer: { segment: "labels" }, filterBySegmentation: ["segment"],
+      },
+    ],
+    selectedLayer: { layer: selection.dataset, visible: true },
+    layout: "3d",
+  };
+  return `${NEUROGLANCER_APP}#!${encodeURIComponent(JSON.stringify(state))}`;
+}
+
 function renderSelected() {
+  ui.neuroglancer.hidden = selection.dataset === null;
+  if (selection.dataset !== null) ui.neuroglancer.href = neuroglancerUrl();
   const items = selection.labels.map((label) => {
     const item = shown.get(label);
     const li = document.createElement("li");

@@ -533,6 +533,33 @@ test("a VastDB table is read through the server, never serverless", { timeout: 1
   }
 });
 
+test("\"open in neuroglancer\" names the shown labels and the dataset's annotation source", { timeout: 120_000 }, async () => {
+  const page = await newPage();
+  try {
+    await page.goto(viewerUrl(`dataset=${DATASET}&labels=${facts.small},${facts.largest}`));
+    await ready(page);
+    const href = await page.locator('[data-testid="neuroglancer"]').getAttribute("href");
+    const url = new URL(href);
+    assert.equal(url.origin, "https://neuroglancer-demo.appspot.com");
+    assert.ok(url.hash.startsWith("#!"));
+    const state = JSON.parse(decodeURIComponent(url.hash.slice(2)));
+    const [segmentation, annotations] = state.layers;
+    assert.deepEqual(segmentation.segments, [facts.small, facts.largest]);
+    const source = `${server.base}/v1/datasets/${DATASET}/neuroglancer`;
+    assert.equal(annotations.source, `precomputed://${source}`);
+    assert.deepEqual(annotations.linkedSegmentationLayer, { segment: segmentation.name });
+    assert.deepEqual(annotations.filterBySegmentation, ["segment"]);
+    // The source it names answers, with the labels as keys.
+    const info = await (await fetch(`${source}/info`, { signal: AbortSignal.timeout(30_000) })).json();
+    assert.equal(info["@type"], "neuroglancer_annotations_v1");
+    const key = await fetch(`${source}/segment/${facts.largest}`, { signal: AbortSignal.timeout(60_000) });
+    assert.equal(key.status, 200);
+    assert.equal(Number(Buffer.from(await key.arrayBuffer()).readBigUInt64LE(0)), facts.counts.get(facts.largest));
+  } finally {
+    await page.close();
+  }
+});
+
 test("errors show in the page", { timeout: 120_000 }, async () => {
   const page = await newPage();
   try {

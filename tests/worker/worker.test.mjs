@@ -134,6 +134,19 @@ for (const [how, dataset] of Object.entries(DATASETS)) {
       }
     });
 
+    test("answers neuroglancer's info and keys byte for byte as the native server", async () => {
+      const keys = ["info", "spatial/0/0_0_0", "by_id/1", "segment/1", "segment/x"];
+      for (const label of await labels()) keys.push(`segment/${label}`);
+      for (const key of keys) {
+        const path = (d) => `/v1/datasets/${d}/neuroglancer/${key}`;
+        const [ours, theirs] = await Promise.all([get(worker.url, path(dataset)), get(native.url, path(NATIVE[how]))]);
+        assert.equal(ours.status, theirs.status, key);
+        assert.equal(ours.headers.get("content-type"), theirs.headers.get("content-type"), key);
+        assert.equal(ours.headers.get("etag"), theirs.headers.get("etag"), key);
+        if (ours.status === 200) assert.ok(Buffer.from(ours.bytes).equals(Buffer.from(theirs.bytes)), `${key} differs`);
+      }
+    });
+
     test("passes the API conformance suite", { timeout: 900_000 }, async () => {
       // Run beside this process's event loop, which reads the Worker's log meanwhile.
       const r = await runAside("cargo", ["test", "--locked", "-q", "-p", "pocaduck-edge", "--test", "tests", "api::"], {

@@ -17,6 +17,7 @@ pub mod ipc;
 pub mod label;
 pub mod manifest;
 pub mod metadata;
+pub mod neuroglancer;
 pub mod plan;
 pub mod point_table;
 pub mod read;

@@ -378,6 +378,17 @@ impl Dataset {
         Ok(self.page(loaded, i, timing).await?.find(label).cloned())
     }
 
+    /// Index page `i` of the manifest's label index (numbered as its `pages`), from the
+    /// dataset's cache of pages when there.
+    pub async fn index_page(
+        &self,
+        loaded: &Loaded,
+        i: usize,
+        timing: &mut Timing,
+    ) -> Result<Arc<IndexPage>, ReadError> {
+        self.page(loaded, i, timing).await
+    }
+
     /// Up to `limit` labels greater than `after`, ascending; a full page names its last
     /// label as the next `after`.
     pub async fn labels_after(

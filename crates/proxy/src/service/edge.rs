@@ -29,7 +29,7 @@ use crate::options::{labels_options, points_options, Format, PointsOptions, Shap
 /// Arrow) stay small enough for the allocator to reuse from piece to piece instead of
 /// faulting in fresh zeroed pages (1.3M points stream in half the time of 256 KB pieces,
 /// and 97M points at a fifth of the peak memory of 8 MB ones).
-const PIECE_BYTES: u64 = 128 << 10;
+pub(super) const PIECE_BYTES: u64 = 128 << 10;
 /// Stored bytes fetched at once for a streamed answer: few requests to an object store.
 const FETCH_BYTES: u64 = 8 << 20;
 
@@ -286,7 +286,7 @@ struct EdgeStream {
 }
 
 /// `pieces` in groups of about [`FETCH_BYTES`] stored bytes, each fetched at once.
-fn fetch_groups(pieces: Vec<Piece>) -> Vec<VecDeque<Piece>> {
+pub(super) fn fetch_groups(pieces: Vec<Piece>) -> Vec<VecDeque<Piece>> {
     let mut groups: Vec<VecDeque<Piece>> = vec![VecDeque::new()];
     let mut group_bytes = 0u64;
     for piece in pieces {
@@ -305,7 +305,7 @@ fn fetch_groups(pieces: Vec<Piece>) -> Vec<VecDeque<Piece>> {
 /// The most bytes a streamed answer of `groups` holds at once, at `bytes_per_point`
 /// decoded and encoded: the stored bytes of its biggest group, and two of its biggest
 /// pieces (one being encoded while the one before is still being sent).
-fn streamed_bytes(groups: &[VecDeque<Piece>], bytes_per_point: u64) -> u64 {
+pub(super) fn streamed_bytes(groups: &[VecDeque<Piece>], bytes_per_point: u64) -> u64 {
     let stored = groups
         .iter()
         .map(|g| g.iter().map(|p| p.chunk.bytes.length).sum::<u64>())

@@ -8,11 +8,13 @@
 //! * [`routes`]: the one route table, and the listing;
 //! * [`edge`]: the handlers of edge-layout datasets; [`files`], their raw files;
 //! * [`vast`]: the handlers of VastDB tables;
+//! * [`neuroglancer`]: every dataset as a neuroglancer precomputed annotation source;
 //! * [`encoder`]: the encoders of points answers; [`respond`]: answers and headers.
 
 mod edge;
 mod encoder;
 mod files;
+mod neuroglancer;
 mod respond;
 mod routes;
 mod vast;
@@ -98,6 +100,7 @@ pub struct Service {
     log: Arc<dyn RequestLog>,
     request_ids: RequestIds,
     refusal: Option<ApiError>,
+    ng_extents: neuroglancer::ExtentsCache,
 }
 
 /// The answer to one request, before the request id and CORS headers.
@@ -134,6 +137,7 @@ impl Service {
             clock: config.clock,
             log: config.log,
             refusal: None,
+            ng_extents: neuroglancer::ExtentsCache::default(),
         }
     }
 

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use serde_json::json;
 
+use super::neuroglancer::NgDataset;
 use super::respond::json_response;
 use super::{Answer, Service, Source};
 use crate::access::signed::without_signature;
@@ -35,6 +36,8 @@ enum Route<'a> {
     Points(&'a str),
     /// `/v1/datasets/{ds}/files/{path…}`
     File(&'a str, &'a str),
+    /// `/v1/datasets/{ds}/neuroglancer/{key…}`: a key of its annotation source
+    Neuroglancer(&'a str, &'a str),
 }
 
 impl<'a> Route<'a> {
@@ -51,6 +54,13 @@ impl<'a> Route<'a> {
             ["v1", "datasets", ds, "labels", label, "points"] => Route::LabelPoints(ds, label),
             ["v1", "datasets", ds, "labels", label, "vastdb-reply"] => Route::LabelReply(ds, label),
             ["v1", "datasets", ds, "points"] => Route::Points(ds),
+            ["v1", "datasets", ds, "neuroglancer", _, ..] => Route::Neuroglancer(
+                ds,
+                path.trim_end_matches('/')
+                    .splitn(6, '/')
+                    .nth(5)
+                    .unwrap_or_default(),
+            ),
             ["v1", "datasets", ds, "files", _, ..] => {
                 Route::File(ds, path.splitn(6, '/').nth(5).unwrap_or_default())
             }
@@ -71,6 +81,7 @@ impl<'a> Route<'a> {
             Route::LabelReply(ds, _) => ("vastdb_reply", Some(ds)),
             Route::Points(ds) => ("points", Some(ds)),
             Route::File(ds, _) => ("files", Some(ds)),
+            Route::Neuroglancer(ds, _) => ("neuroglancer", Some(ds)),
         }
     }
 
@@ -111,7 +122,8 @@ impl Service {
             | Route::LabelPoints(ds, _)
             | Route::LabelReply(ds, _)
             | Route::Points(ds)
-            | Route::File(ds, _) => ds,
+            | Route::File(ds, _)
+            | Route::Neuroglancer(ds, _) => ds,
         };
         match (self.source(ds)?, route) {
             (Source::Edge(d), Route::Dataset(_)) => self.edge_summary(d).await,
@@ -134,6 +146,10 @@ impl Service {
             (Source::Edge(d), Route::File(_, file)) => {
                 self.edge_file(d, file, request.headers(), head).await
             }
+            (Source::Edge(d), Route::Neuroglancer(_, key)) => {
+                self.neuroglancer(NgDataset::Edge(d), key, request.headers())
+                    .await
+            }
             (Source::Vast(v), Route::Dataset(_)) => self.vast_summary(v).await,
             (Source::Vast(v), Route::Labels(_)) => self.vast_labels(v, query).await,
             (Source::Vast(v), Route::Label(_, label)) => {
@@ -149,6 +165,10 @@ impl Service {
             (Source::Vast(v), Route::Points(_)) => {
                 let labels = body_labels(request.body(), self.limits.max_labels)?;
                 self.vast_points(v, labels, query, Many::Several).await
+            }
+            (Source::Vast(v), Route::Neuroglancer(_, key)) => {
+                self.neuroglancer(NgDataset::Vast(v), key, request.headers())
+                    .await
             }
             (Source::Vast(v), Route::File(..)) => Err(ApiError::not_found(format!(
                 "dataset {} is a VastDB table: it has no files",
@@ -268,6 +288,15 @@ mod tests {
                 Some(Route::File("d", "points/a.parquet")),
             ),
             ("/v1/datasets/d/files", None),
+            (
+                "/v1/datasets/d/neuroglancer/info",
+                Some(Route::Neuroglancer("d", "info")),
+            ),
+            (
+                "/v1/datasets/d/neuroglancer/spatial/0/0_0_0/",
+                Some(Route::Neuroglancer("d", "spatial/0/0_0_0")),
+            ),
+            ("/v1/datasets/d/neuroglancer", None),
             ("/v1/datasets/d/labels/7/points/x", None),
             ("/v1", None),
             ("/", None),
