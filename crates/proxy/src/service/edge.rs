@@ -166,13 +166,10 @@ impl Service {
         // Known before the answer starts unless a bbox filters the points.
         let count = options.selection.bbox.is_none().then_some(total);
         let content_type = encoder.format().content_type();
-        let mut stream = EdgeStream::new(
-            d.clone(),
-            l,
-            self.clock.clone(),
-            plan.selection().clone(),
-            groups,
-        );
+        let mut stream = EdgeStream {
+            pieces: EdgePieces::new(d.clone(), l, self.clock.clone(), groups),
+            selection: plan.selection().clone(),
+        };
         let mut encoder = encoder;
         // The first piece before answering, so its errors get a status.
         stream.encode_next(&mut encoder, &mut timing).await?;
@@ -273,16 +270,83 @@ fn column_array(column: Column) -> ArrayRef {
     }
 }
 
-/// A streamed answer's pieces still to encode: groups of pieces of about [`FETCH_BYTES`]
-/// still to fetch, and the fetched bytes of the current group with its pieces left.
+/// A streamed answer's pieces still to encode, with the selection they are encoded under.
 struct EdgeStream {
-    dataset: Arc<Dataset>,
+    pieces: EdgePieces,
+    selection: Selection,
+}
+
+/// An edge-layout label's pieces still to read: groups of pieces of about [`FETCH_BYTES`]
+/// still to fetch, and the fetched bytes of the current group with its pieces left.
+pub(super) struct EdgePieces {
+    /// The dataset read.
+    pub(super) dataset: Arc<Dataset>,
     loaded: Arc<Loaded>,
     clock: Arc<dyn Clock>,
-    selection: Selection,
     groups: std::vec::IntoIter<VecDeque<Piece>>,
     fetched: HashMap<u32, SparseFile>,
     pending: VecDeque<Piece>,
+}
+
+impl EdgePieces {
+    /// The pieces of `groups` ([`fetch_groups`]) of `dataset`.
+    pub(super) fn new(
+        dataset: Arc<Dataset>,
+        loaded: Arc<Loaded>,
+        clock: Arc<dyn Clock>,
+        groups: Vec<VecDeque<Piece>>,
+    ) -> Self {
+        Self {
+            dataset,
+            loaded,
+            clock,
+            groups: groups.into_iter(),
+            fetched: HashMap::new(),
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// The next piece and the fetched bytes of its file, fetching its group first when
+    /// needed; `None` after the last.
+    async fn next_fetched(
+        &mut self,
+        timing: &mut Timing,
+    ) -> Result<Option<(Piece, SparseFile)>, ApiError> {
+        if self.pending.is_empty() {
+            let Some(group) = self.groups.next() else {
+                return Ok(None);
+            };
+            let chunks: Vec<_> = group.iter().map(|p| p.chunk.clone()).collect();
+            self.fetched = self
+                .dataset
+                .fetch_chunks(&self.loaded, &chunks, timing, self.clock.as_ref())
+                .await?;
+            self.pending = group;
+        }
+        let piece = self.pending.pop_front().expect("refilled above");
+        let file = self
+            .fetched
+            .get(&piece.chunk.file)
+            .cloned()
+            .unwrap_or_default();
+        Ok(Some((piece, file)))
+    }
+
+    /// The next piece and its points; `None` after the last.
+    pub(super) async fn next(
+        &mut self,
+        timing: &mut Timing,
+    ) -> Result<Option<(Piece, PointCloud)>, ApiError> {
+        let Some((piece, file)) = self.next_fetched(timing).await? else {
+            return Ok(None);
+        };
+        let t0 = self.clock.now_ms();
+        let cloud =
+            self.dataset
+                .decode_chunk(&self.loaded, piece.chunk.file, file, &piece.chunk.rows)?;
+        timing.decode += self.clock.now_ms() - t0;
+        Ok(Some((piece, cloud)))
+    }
 }
 
 /// `pieces` in groups of about [`FETCH_BYTES`] stored bytes, each fetched at once.
@@ -321,24 +385,6 @@ pub(super) fn streamed_bytes(groups: &[VecDeque<Piece>], bytes_per_point: u64) -
 }
 
 impl EdgeStream {
-    fn new(
-        dataset: Arc<Dataset>,
-        loaded: Arc<Loaded>,
-        clock: Arc<dyn Clock>,
-        selection: Selection,
-        groups: Vec<VecDeque<Piece>>,
-    ) -> Self {
-        Self {
-            dataset,
-            loaded,
-            clock,
-            selection,
-            groups: groups.into_iter(),
-            fetched: HashMap::new(),
-            pending: VecDeque::new(),
-        }
-    }
-
     /// Encodes the next piece, fetching its group's bytes first when needed; `false` when
     /// no piece is left.
     async fn encode_next(
@@ -346,45 +392,36 @@ impl EdgeStream {
         encoder: &mut Encoder,
         timing: &mut Timing,
     ) -> Result<bool, ApiError> {
-        let (d, l) = (&*self.dataset, &*self.loaded);
-        if self.pending.is_empty() {
-            let Some(group) = self.groups.next() else {
-                return Ok(false);
-            };
-            let chunks: Vec<_> = group.iter().map(|p| p.chunk.clone()).collect();
-            self.fetched = d
-                .fetch_chunks(l, &chunks, timing, self.clock.as_ref())
-                .await?;
-            self.pending = group;
-        }
-        let piece = self.pending.pop_front().expect("refilled above");
-        let file = self
-            .fetched
-            .get(&piece.chunk.file)
-            .cloned()
-            .unwrap_or_default();
-        let t0 = self.clock.now_ms();
+        let Some((piece, file)) = self.pieces.next_fetched(timing).await? else {
+            return Ok(false);
+        };
+        let (d, l, clock) = (
+            &*self.pieces.dataset,
+            &*self.pieces.loaded,
+            &self.pieces.clock,
+        );
+        let t0 = clock.now_ms();
         let passes_stored = self.selection.keeps_stored_points();
         match encoder {
             Encoder::Parquet(p) if passes_stored => {
                 copy_piece(d, l, &piece, file, p)?;
-                timing.encode += self.clock.now_ms() - t0;
+                timing.encode += clock.now_ms() - t0;
             }
             Encoder::Columns(c) if passes_stored => {
                 let columns =
                     d.decode_chunk_columns(l, piece.chunk.file, file, &piece.chunk.rows)?;
-                let t1 = self.clock.now_ms();
+                let t1 = clock.now_ms();
                 timing.decode += t1 - t0;
                 c.push_columns(piece.label, columns.into_iter().map(column_array).collect())?;
-                timing.encode += self.clock.now_ms() - t1;
+                timing.encode += clock.now_ms() - t1;
             }
             encoder => {
                 let cloud = d.decode_chunk(l, piece.chunk.file, file, &piece.chunk.rows)?;
-                let t1 = self.clock.now_ms();
+                let t1 = clock.now_ms();
                 timing.decode += t1 - t0;
                 let cloud = self.selection.apply(piece.first_rank, piece.count, cloud);
                 encoder.push(piece.label, cloud)?;
-                timing.encode += self.clock.now_ms() - t1;
+                timing.encode += clock.now_ms() - t1;
             }
         }
         Ok(true)

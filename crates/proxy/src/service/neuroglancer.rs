@@ -5,7 +5,7 @@
 //! `spatial/{level}/{x}_{y}_{z}`, the bytes made by core's `neuroglancer` module. Keys are
 //! unsharded: one request per key.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -14,13 +14,12 @@ use http::{Response, StatusCode};
 use pocaduck_edge_core::cloud::BBox;
 use pocaduck_edge_core::index::IndexEntry;
 use pocaduck_edge_core::neuroglancer::{self as ng, LabelExtent, SpatialIndex};
-use pocaduck_edge_core::read::SparseFile;
 use pocaduck_edge_core::reader::{label_pieces, Piece};
 use pocaduck_edge_core::PointCloud;
-use pocaduck_edge_read::{Clock, Dataset, Loaded, ReadError, Timing, VastSource};
+use pocaduck_edge_read::{Dataset, Loaded, ReadError, Timing, VastSource};
 use serde_json::json;
 
-use super::edge::{fetch_groups, streamed_bytes, PIECE_BYTES};
+use super::edge::{fetch_groups, streamed_bytes, EdgePieces, PIECE_BYTES};
 use super::respond::{header_value, json_response, set_timing, streamed};
 use super::{Answer, Service};
 use crate::body::Body;
@@ -672,59 +671,6 @@ async fn edge_entry(
 fn read_pieces(d: &Dataset, l: &Loaded, read: &IndexEntry) -> Result<Vec<Piece>, ApiError> {
     let meta = d.footer(l, read.file)?;
     Ok(label_pieces(read, meta, PIECE_BYTES).map_err(|e| ReadError::unavailable(&d.name, e))?)
-}
-
-/// An edge-layout label's pieces, fetched a group at a time and decoded one at a time.
-struct EdgePieces {
-    dataset: Arc<Dataset>,
-    loaded: Arc<Loaded>,
-    clock: Arc<dyn Clock>,
-    groups: std::vec::IntoIter<VecDeque<Piece>>,
-    fetched: HashMap<u32, SparseFile>,
-    pending: VecDeque<Piece>,
-}
-
-impl EdgePieces {
-    fn new(
-        dataset: Arc<Dataset>,
-        loaded: Arc<Loaded>,
-        clock: Arc<dyn Clock>,
-        groups: Vec<VecDeque<Piece>>,
-    ) -> Self {
-        Self {
-            dataset,
-            loaded,
-            clock,
-            groups: groups.into_iter(),
-            fetched: HashMap::new(),
-            pending: VecDeque::new(),
-        }
-    }
-
-    /// The next piece and its points; `None` after the last.
-    async fn next(&mut self, timing: &mut Timing) -> Result<Option<(Piece, PointCloud)>, ApiError> {
-        let (d, l) = (&*self.dataset, &*self.loaded);
-        if self.pending.is_empty() {
-            let Some(group) = self.groups.next() else {
-                return Ok(None);
-            };
-            let chunks: Vec<_> = group.iter().map(|p| p.chunk.clone()).collect();
-            self.fetched = d
-                .fetch_chunks(l, &chunks, timing, self.clock.as_ref())
-                .await?;
-            self.pending = group;
-        }
-        let piece = self.pending.pop_front().expect("refilled above");
-        let file = self
-            .fetched
-            .get(&piece.chunk.file)
-            .cloned()
-            .unwrap_or_default();
-        let t0 = self.clock.now_ms();
-        let cloud = d.decode_chunk(l, piece.chunk.file, file, &piece.chunk.rows)?;
-        timing.decode += self.clock.now_ms() - t0;
-        Ok(Some((piece, cloud)))
-    }
 }
 
 /// A streamed `segment/{label}` list after its count: the positions piece by piece, then
