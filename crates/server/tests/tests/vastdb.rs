@@ -91,8 +91,13 @@ fn inject(kind: &str, count: u32) {
 }
 
 fn emulator_stats() -> Value {
+    emulator_stats_of(&stack().emulator)
+}
+
+/// The counters of the emulator at `emulator` (its base URL).
+fn emulator_stats_of(emulator: &str) -> Value {
     client()
-        .get(format!("{}/_emulator/stats", stack().emulator))
+        .get(format!("{emulator}/_emulator/stats"))
         .send()
         .unwrap()
         .json()
@@ -777,15 +782,7 @@ fn many_labels_held_whole_take_a_query_per_thousand_labels() {
     let stored: Vec<(u64, usize)> = (0..LABELS).map(|i| ((1 << 60) + i * 7, 10)).collect();
     let source = big_dataset(dir.path(), &stored);
     let s = common::vast_stack_of(dir, &source, "columnar", &[]);
-    let queries = || -> u64 {
-        let stats: Value = client()
-            .get(format!("{}/_emulator/stats", s.emulator))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        stats["queries"].as_u64().unwrap()
-    };
+    let queries = || emulator_stats_of(&s.emulator)["queries"].as_u64().unwrap();
     let api = |path: &str| format!("{}/v1/datasets/{}{path}", s.base, s.dataset);
     // The label list first: then only the points are read.
     assert_eq!(client().get(api("/labels")).send().unwrap().status(), 200);
@@ -846,15 +843,7 @@ fn many_labels_streamed_take_a_query_per_thousand_labels() {
         .collect();
     let source = big_dataset(dir.path(), &stored);
     let s = common::vast_stack_of(dir, &source, "columnar", &[]);
-    let queries = || -> u64 {
-        let stats: Value = client()
-            .get(format!("{}/_emulator/stats", s.emulator))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        stats["queries"].as_u64().unwrap()
-    };
+    let queries = || emulator_stats_of(&s.emulator)["queries"].as_u64().unwrap();
     let api = |path: &str| format!("{}/v1/datasets/{}{path}", s.base, s.dataset);
     assert_eq!(client().get(api("/labels")).send().unwrap().status(), 200);
     let mut asked: Vec<String> = stored.iter().rev().map(|(l, _)| l.to_string()).collect();
