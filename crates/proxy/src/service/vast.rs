@@ -1,7 +1,7 @@
 //! The handlers of a VastDB table: the same routes as an edge-layout dataset, each read a
 //! signed query through `pocaduck-edge-read`'s `VastSource`, streamed as it arrives.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -116,6 +116,7 @@ impl Service {
                 && options.selection.keeps_stored_points(),
             labels: labels.into_iter().collect(),
             read: VecDeque::new(),
+            batch: HashMap::new(),
             one_by_one: VecDeque::new(),
             current: None,
             timing: Timing::default(),
@@ -371,7 +372,9 @@ struct VastReader {
     pass_columns: bool,
     labels: VecDeque<u64>,
     /// Labels a batch read whole, in the order asked.
-    read: VecDeque<(u64, PointCloud)>,
+    read: VecDeque<u64>,
+    /// Their points, once each, with the times each is still asked for.
+    batch: HashMap<u64, (PointCloud, usize)>,
     /// Labels of a batch that held too much, to read one at a time.
     one_by_one: VecDeque<u64>,
     /// The label being read: its points, the rank of the next point and its point count.
@@ -383,7 +386,8 @@ impl VastReader {
     /// The next piece, and its label; `None` after the last label.
     async fn next(&mut self) -> Result<Option<(u64, VastPiece)>, ReadError> {
         loop {
-            if let Some((label, cloud)) = self.read.pop_front() {
+            if let Some(label) = self.read.pop_front() {
+                let cloud = self.batched_cloud(label)?;
                 let count = cloud.len() as u64;
                 let cloud = self.selection.apply(0, count, cloud);
                 return Ok(Some((label, VastPiece::Rows(cloud))));
@@ -429,6 +433,21 @@ impl VastReader {
         }
     }
 
+    /// The points of `label`, read by a batch: a copy while it is asked for again, else
+    /// the batch's own.
+    fn batched_cloud(&mut self, label: u64) -> Result<PointCloud, ReadError> {
+        let missing = || ReadError::internal(format!("label {label} was not read"));
+        let (cloud, uses) = self.batch.get_mut(&label).ok_or_else(missing)?;
+        if *uses > 1 {
+            *uses -= 1;
+            return Ok(cloud.clone());
+        }
+        self.batch
+            .remove(&label)
+            .map(|(cloud, _)| cloud)
+            .ok_or_else(missing)
+    }
+
     /// Reads the next [`LABELS_PER_QUERY`](pocaduck_edge_read::vast::LABELS_PER_QUERY)
     /// labels asked by one query into [`VastReader::read`], or leaves them to
     /// [`VastReader::one_by_one`] when they hold more than [`BATCH_POINTS`] points or the
@@ -459,16 +478,15 @@ impl VastReader {
             }
             Err(e) => return Err(e),
         };
-        for (i, label) in asked.iter().enumerate() {
-            // A label asked again later keeps its points for then.
-            let cloud = if asked[i + 1..].contains(label) {
-                clouds.get(label).cloned()
-            } else {
-                clouds.remove(label)
-            }
-            .ok_or_else(|| ReadError::internal(format!("label {label} was not read")))?;
-            self.read.push_back((*label, cloud));
+        for label in &asked {
+            let cloud = clouds
+                .remove(label)
+                .map(|cloud| (cloud, 0))
+                .or_else(|| self.batch.remove(label))
+                .ok_or_else(|| ReadError::internal(format!("label {label} was not read")))?;
+            self.batch.insert(*label, (cloud.0, cloud.1 + 1));
         }
+        self.read.extend(asked);
         Ok(())
     }
 }
